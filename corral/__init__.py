@@ -1,0 +1,42 @@
+"""corral: exact structured output for language models.
+
+Compile a constraint against a tokenizer's vocabulary, then enforce it token by token::
+
+    from transformers import AutoTokenizer
+    import corral
+
+    vocab = corral.Vocabulary.from_hf(AutoTokenizer.from_pretrained(path))
+    grammar = corral.compile_regex(r"\\d{4}-\\d{2}-\\d{2}", vocab)
+    matcher = grammar.matcher()
+    mask = matcher.next_token_mask()      # packed uint32 bitset over the vocabulary
+    corral.apply_token_bitmask_(logits, mask)
+    matcher.accept_token(chosen_id)
+
+Importing corral does not import torch or transformers.
+"""
+
+from __future__ import annotations
+
+from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
+from corral.compiler.vocabulary import Vocabulary
+from corral.errors import CompileLimitError, CorralError, GrammarError, VocabularyError
+from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_, bitmask_to_bool
+from corral.runtime.matcher import Matcher
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompileLimitError",
+    "CompileStats",
+    "CompiledGrammar",
+    "CorralError",
+    "GrammarError",
+    "Matcher",
+    "Vocabulary",
+    "VocabularyError",
+    "__version__",
+    "allocate_token_bitmask",
+    "apply_token_bitmask_",
+    "bitmask_to_bool",
+    "compile_regex",
+]

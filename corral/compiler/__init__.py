@@ -1,0 +1,1 @@
+"""Constraint -> :class:`~corral.CompiledGrammar`: vocabularies, regexes, automata, mask store."""

@@ -1,0 +1,303 @@
+"""Byte automata: a Thompson-style NFA builder, subset construction, trimming and minimisation.
+
+Every constraint is eventually run on bytes. :class:`ByteNFA` is built by the front ends (the regex
+compiler lowers character classes to UTF-8 byte ranges); :func:`determinize` turns it into a
+:class:`ByteDFA` whose every state can still reach an accepting state (dead states are removed, so
+"a transition exists" means "the text can still be completed"), and :func:`minimize` merges
+equivalent states.
+
+Work here can explode on hostile input (``(a|b)*a(a|b){30}`` has 2**30 DFA states), so the
+subset construction stops at ``max_states`` and at a wall-clock ``timeout`` with a
+:class:`~corral.errors.CompileLimitError` naming the limit.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from corral.errors import CompileLimitError
+
+__all__ = ["ByteNFA", "ByteDFA", "determinize", "minimize", "DEFAULT_MAX_STATES", "DEFAULT_TIMEOUT"]
+
+DEFAULT_MAX_STATES = 100_000
+"""Default cap on DFA states for one constraint (``max_states``)."""
+
+DEFAULT_TIMEOUT = 20.0
+"""Default cap, in seconds, on building one automaton (``timeout``)."""
+
+DEFAULT_MAX_NFA_STATES = 2_000_000
+"""Default cap on NFA states (bounded repetitions are expanded copy by copy)."""
+
+
+@dataclass
+class ByteNFA:
+    """A byte-level NFA under construction.
+
+    ``edges[s]`` lists ``(lo, hi, t)``: from ``s`` on any byte in ``lo..hi`` go to ``t``;
+    ``eps[s]`` lists epsilon successors.
+    """
+
+    edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
+    eps: list[list[int]] = field(default_factory=list)
+    max_states: int = DEFAULT_MAX_NFA_STATES
+
+    def new_state(self) -> int:
+        """Add a state and return its id.
+
+        Raises
+        ------
+        CompileLimitError
+            When the NFA grows past ``max_states``.
+        """
+        if len(self.edges) >= self.max_states:
+            raise CompileLimitError(
+                f"the automaton needs more than max_nfa_states={self.max_states} NFA states "
+                "(large bounded repetitions such as x{1,100000} are expanded copy by copy)",
+                limit="max_nfa_states",
+                value=self.max_states,
+            )
+        self.edges.append([])
+        self.eps.append([])
+        return len(self.edges) - 1
+
+    def __len__(self) -> int:
+        return len(self.edges)
+
+
+@dataclass(frozen=True)
+class ByteDFA:
+    """A trimmed deterministic automaton over bytes.
+
+    Attributes
+    ----------
+    trans:
+        ``int32[n_states, 256]``; ``trans[s, b]`` is the next state or ``-1`` (no way to complete).
+    accepting:
+        ``bool[n_states]``.
+    start:
+        The initial state.
+    """
+
+    trans: np.ndarray
+    accepting: np.ndarray
+    start: int
+
+    @property
+    def n_states(self) -> int:
+        """Number of states."""
+        return int(self.trans.shape[0])
+
+    def run(self, data: bytes, state: int | None = None) -> int:
+        """State after reading ``data`` from ``state`` (default: start), or -1 if rejected."""
+        s = self.start if state is None else state
+        for b in data:
+            s = int(self.trans[s, b])
+            if s < 0:
+                return -1
+        return s
+
+    def matches(self, data: bytes) -> bool:
+        """Whether ``data`` is in the language."""
+        s = self.run(data)
+        return s >= 0 and bool(self.accepting[s])
+
+
+def _closure_fn(nfa: ByteNFA):  # type: ignore[no-untyped-def]
+    memo: dict[int, frozenset[int]] = {}
+    eps = nfa.eps
+
+    def closure(s: int) -> frozenset[int]:
+        got = memo.get(s)
+        if got is not None:
+            return got
+        seen = {s}
+        stack = [s]
+        while stack:
+            x = stack.pop()
+            for y in eps[x]:
+                if y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        # Only states with byte edges or that are final matter for identity; keep all for safety.
+        res = frozenset(seen)
+        memo[s] = res
+        return res
+
+    return closure
+
+
+def determinize(
+    nfa: ByteNFA,
+    start: int,
+    final: int,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ByteDFA:
+    """Subset construction, then removal of states that cannot reach acceptance.
+
+    Parameters
+    ----------
+    nfa, start, final:
+        The NFA, its start state and its single accepting state.
+    max_states, timeout:
+        Limits on the DFA size and on the time spent.
+
+    Returns
+    -------
+    ByteDFA
+        Trimmed; ``n_states == 0`` never happens: an empty language yields a single non-accepting
+        start state with no transitions (callers decide whether that is an error).
+
+    Raises
+    ------
+    CompileLimitError
+        When ``max_states`` or ``timeout`` is exceeded.
+    """
+    deadline = time.monotonic() + timeout
+    closure = _closure_fn(nfa)
+    # Keep only "important" NFA states in DFA keys: those with byte edges, or the final state.
+    important = [bool(nfa.edges[s]) or s == final for s in range(len(nfa))]
+
+    def key_of(states: set[int] | frozenset[int]) -> frozenset[int]:
+        return frozenset(s for s in states if important[s])
+
+    start_key = key_of(closure(start))
+    index: dict[frozenset[int], int] = {start_key: 0}
+    keys = [start_key]
+    rows: list[np.ndarray] = []
+    edges = nfa.edges
+    i = 0
+    while i < len(keys):
+        if (i & 63) == 0 and time.monotonic() > deadline:
+            raise CompileLimitError(
+                f"building the automaton took longer than timeout={timeout:g}s "
+                f"({len(keys)} states so far); simplify the constraint or raise the limit",
+                limit="timeout",
+                value=timeout,
+            )
+        key = keys[i]
+        row = np.full(256, -1, dtype=np.int32)
+        all_edges = [e for s in key for e in edges[s]]
+        if all_edges:
+            points = sorted({e[0] for e in all_edges} | {e[1] + 1 for e in all_edges})
+            buckets: list[set[int]] = [set() for _ in range(len(points))]
+            for lo, hi, t in all_edges:
+                a = bisect_right(points, lo) - 1
+                b = bisect_right(points, hi) - 1
+                for k in range(a, b + 1):
+                    buckets[k].add(t)
+            for k, targets in enumerate(buckets):
+                if not targets:
+                    continue
+                closed: set[int] = set()
+                for t in targets:
+                    closed |= closure(t)
+                nkey = key_of(closed)
+                j = index.get(nkey)
+                if j is None:
+                    j = len(keys)
+                    if j >= max_states:
+                        raise CompileLimitError(
+                            f"the automaton needs more than max_states={max_states} states; "
+                            "simplify the constraint or raise the limit",
+                            limit="max_states",
+                            value=max_states,
+                        )
+                    index[nkey] = j
+                    keys.append(nkey)
+                lo_b = points[k]
+                hi_b = points[k + 1] if k + 1 < len(points) else 256
+                row[lo_b:hi_b] = j
+        rows.append(row)
+        i += 1
+    trans = np.stack(rows) if rows else np.full((1, 256), -1, dtype=np.int32)
+    accepting = np.array([final in k for k in keys], dtype=bool)
+    return trim(ByteDFA(trans, accepting, 0))
+
+
+def trim(dfa: ByteDFA) -> ByteDFA:
+    """Remove states that cannot reach an accepting state; renumber in BFS order from the start."""
+    n = dfa.n_states
+    trans = dfa.trans
+    # Reverse reachability from accepting states.
+    src, byte = np.nonzero(trans >= 0)
+    dst = trans[src, byte]
+    order = np.argsort(dst, kind="stable")
+    src_sorted = src[order]
+    dst_sorted = dst[order]
+    starts = np.searchsorted(dst_sorted, np.arange(n + 1))
+    live = dfa.accepting.copy()
+    stack = list(np.nonzero(live)[0])
+    while stack:
+        t = stack.pop()
+        for s in src_sorted[starts[t] : starts[t + 1]]:
+            if not live[s]:
+                live[s] = True
+                stack.append(int(s))
+    if not live[dfa.start]:
+        return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
+    # BFS renumbering over live states.
+    new_id = np.full(n, -1, dtype=np.int64)
+    new_id[dfa.start] = 0
+    queue = [dfa.start]
+    qi = 0
+    while qi < len(queue):
+        s = queue[qi]
+        qi += 1
+        for t in np.unique(trans[s]):
+            t = int(t)
+            if t >= 0 and live[t] and new_id[t] < 0:
+                new_id[t] = len(queue)
+                queue.append(t)
+    old = np.array(queue, dtype=np.int64)
+    sub = trans[old]
+    mapped = np.where(sub >= 0, new_id[np.maximum(sub, 0)], -1)
+    return ByteDFA(mapped.astype(np.int32), dfa.accepting[old].copy(), 0)
+
+
+def minimize(dfa: ByteDFA, *, max_rounds: int = 512) -> ByteDFA:
+    """Merge equivalent states (Moore partition refinement, vectorised).
+
+    The input must be trimmed. Refinement runs at most ``max_rounds`` rounds; if it has not
+    converged by then (very long chains), the input is returned unchanged — minimisation only
+    saves memory, it never changes the language.
+    """
+    n = dfa.n_states
+    if n <= 1:
+        return dfa
+    # Byte classes: bytes whose columns are identical behave the same everywhere.
+    cols, byte_class = np.unique(dfa.trans.T, axis=0, return_inverse=True)
+    byte_class = byte_class.reshape(-1)
+    compact = cols.T  # [n, k]
+    sink = n
+    compact_ext = np.where(compact >= 0, compact, sink)
+    cls = np.append(dfa.accepting.astype(np.int64), -1)  # the sink is its own class
+    n_cls = len(np.unique(cls))
+    for _ in range(max_rounds):
+        sig = np.column_stack([cls[:n], cls[compact_ext]])
+        _, new = np.unique(sig, axis=0, return_inverse=True)
+        new = new.reshape(-1).astype(np.int64)
+        new_cls = np.append(new, -1)
+        k = len(np.unique(new_cls))
+        cls = new_cls
+        if k == n_cls:
+            break
+        n_cls = k
+    else:
+        return dfa
+    blocks = cls[:n]
+    n_blocks = int(blocks.max()) + 1
+    if n_blocks == n:
+        return dfa
+    rep = np.zeros(n_blocks, dtype=np.int64)
+    rep[blocks[::-1]] = np.arange(n)[::-1]  # first state of each block
+    sub = compact[rep]
+    mapped_c = np.where(sub >= 0, blocks[np.maximum(sub, 0)], -1)
+    trans = mapped_c[:, byte_class].astype(np.int32)
+    merged = ByteDFA(trans, dfa.accepting[rep].copy(), int(blocks[dfa.start]))
+    return trim(merged)

@@ -1,0 +1,175 @@
+"""`CompiledGrammar`: the immutable product of compiling a constraint against a vocabulary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from corral.compiler.automaton import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT, ByteDFA
+from corral.compiler.maskstore import DEFAULT_MASK_CACHE_BYTES, DFAMaskStore
+from corral.compiler.regex import RegexLimits, regex_to_dfa
+from corral.compiler.vocabulary import Vocabulary
+from corral.errors import CorralError
+
+if TYPE_CHECKING:
+    from corral.runtime.matcher import Matcher
+
+__all__ = ["CompiledGrammar", "CompileStats", "compile_regex"]
+
+
+@dataclass(frozen=True)
+class CompileStats:
+    """What compiling cost.
+
+    Attributes
+    ----------
+    states:
+        Automaton states.
+    cached_states:
+        States whose masks were stored at compile time (all of them when ``eager``).
+    eager:
+        Whether every mask was computed up front.
+    mask_bytes:
+        Memory held by stored masks right after compiling.
+    automaton_seconds, mask_seconds:
+        Time spent building the automaton and the mask store.
+    """
+
+    states: int
+    cached_states: int
+    eager: bool
+    mask_bytes: int
+    automaton_seconds: float
+    mask_seconds: float
+
+    @property
+    def total_seconds(self) -> float:
+        """Total compile time."""
+        return self.automaton_seconds + self.mask_seconds
+
+
+class CompiledGrammar:
+    """A constraint compiled against one vocabulary; immutable and shareable across threads.
+
+    Create matchers (one per sequence) with :meth:`matcher`. Obtain one from
+    :func:`corral.compile_regex`.
+
+    Attributes
+    ----------
+    kind:
+        ``"regex"``.
+    source:
+        The constraint as given.
+    vocab:
+        The vocabulary the masks are over.
+    dfa:
+        The byte automaton.
+    stats:
+        :class:`CompileStats`.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        source: str,
+        vocab: Vocabulary,
+        dfa: ByteDFA,
+        store: DFAMaskStore,
+        stats: CompileStats,
+    ) -> None:
+        self.kind = kind
+        self.source = source
+        self.vocab = vocab
+        self.dfa = dfa
+        self.store = store
+        self.stats = stats
+
+    def matcher(self) -> Matcher:
+        """A fresh :class:`~corral.Matcher` at the start of the constraint."""
+        from corral.runtime.matcher import Matcher
+
+        return Matcher(self)
+
+    def __repr__(self) -> str:
+        src = self.source if len(self.source) <= 40 else self.source[:37] + "..."
+        return f"CompiledGrammar(kind={self.kind!r}, source={src!r}, states={self.dfa.n_states}, vocab={self.vocab.name!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source, "vocab": self.vocab, "dfa": self.dfa, "stats": self.stats,
+                "max_bytes": self.store.max_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.kind = state["kind"]
+        self.source = state["source"]
+        self.vocab = state["vocab"]
+        self.dfa = state["dfa"]
+        self.stats = state["stats"]
+        self.store = DFAMaskStore(self.dfa, self.vocab, max_bytes=state["max_bytes"])
+
+
+def compile_regex(
+    pattern: str,
+    vocab: Vocabulary,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    timeout: float = DEFAULT_TIMEOUT,
+    mask_cache_bytes: int = DEFAULT_MASK_CACHE_BYTES,
+) -> CompiledGrammar:
+    """Compile a regular expression into token masks over ``vocab``.
+
+    The whole generated text must match ``pattern`` (``re.fullmatch`` semantics, ASCII classes;
+    see :mod:`corral.compiler.regex` for the dialect).
+
+    Parameters
+    ----------
+    pattern:
+        The regular expression.
+    vocab:
+        The tokenizer's :class:`~corral.Vocabulary`.
+    max_states:
+        Limit on automaton states (a :class:`~corral.CompileLimitError` beyond it).
+    timeout:
+        Limit, in seconds, on building the automaton.
+    mask_cache_bytes:
+        Memory budget of the mask store; masks are computed eagerly when all fit, else lazily.
+
+    Returns
+    -------
+    CompiledGrammar
+
+    Raises
+    ------
+    GrammarError
+        Malformed pattern, non-regular feature (backreference, lookaround, ...), or a pattern
+        matching no string; the message names the feature and its line and column.
+    CompileLimitError
+        When ``max_states`` or ``timeout`` is exceeded.
+
+    Examples
+    --------
+    >>> vocab = Vocabulary([b"1", b"2", b"-", b"12", None], eos_token_ids=[4])
+    >>> m = compile_regex(r"\\d+-\\d", vocab).matcher()
+    >>> m.accept_token(3), m.accept_token(2), m.is_accepting()
+    (True, True, False)
+    """
+    if not isinstance(vocab, Vocabulary):
+        raise CorralError(
+            f"vocab must be a corral.Vocabulary, not {type(vocab).__name__}; "
+            "build one with corral.Vocabulary.from_hf(tokenizer)"
+        )
+    t0 = time.perf_counter()
+    dfa = regex_to_dfa(pattern, RegexLimits(max_states=max_states, timeout=timeout))
+    t1 = time.perf_counter()
+    store = DFAMaskStore(dfa, vocab, max_bytes=mask_cache_bytes)
+    t2 = time.perf_counter()
+    stats = CompileStats(
+        states=dfa.n_states,
+        cached_states=store.cached_states,
+        eager=store.eager,
+        mask_bytes=store.memory_bytes,
+        automaton_seconds=t1 - t0,
+        mask_seconds=t2 - t1,
+    )
+    return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=stats)

@@ -1,0 +1,331 @@
+"""Token trie and the per-state mask store, with the numba kernels that fill it.
+
+The vocabulary is stored once as a byte trie in depth-first preorder (:class:`TokenTrie`). A DFA
+state's mask is the set of tokens whose bytes the automaton can read from that state without dying
+(the DFA is trimmed, so "not dead" means "still completable"). The kernel walks the trie in preorder
+with a stack of DFA states, one per depth, and skips a whole subtree the moment a byte is rejected,
+so a state that allows only digits touches a few hundred nodes, not 128k tokens.
+
+Masks are packed bitsets: ``uint32`` words, bit ``t & 31`` of word ``t >> 5`` is token ``t``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from corral.compiler.automaton import ByteDFA
+from corral.compiler.vocabulary import Vocabulary
+
+__all__ = [
+    "TokenTrie",
+    "token_trie",
+    "DFAMaskStore",
+    "n_words",
+    "walk_state_mask",
+    "walk_state_mask_reference",
+]
+
+DEFAULT_MASK_CACHE_BYTES = 128 * 1024 * 1024
+"""Default memory budget of one grammar's mask store (masks beyond it are recomputed, LRU)."""
+
+
+def n_words(size: int) -> int:
+    """Number of uint32 words in a bitset of ``size`` bits."""
+    return (size + 31) // 32
+
+
+@dataclass(frozen=True)
+class TokenTrie:
+    """The text tokens of a vocabulary as a byte trie in depth-first preorder.
+
+    Attributes
+    ----------
+    node_byte:
+        ``uint8[n_nodes]``: the byte on the edge into each node.
+    node_depth:
+        ``int32[n_nodes]``: 1 for children of the root.
+    node_skip:
+        ``int32[n_nodes]``: index of the first node after this node's subtree.
+    tok_ptr, tok_ids:
+        CSR lists of the token ids whose bytes end at each node.
+    flat, offsets:
+        All token bytes concatenated (``uint8``) and ``int64[len(vocab) + 1]`` offsets into it;
+        empty for non-text ids.
+    max_depth:
+        Length of the longest token.
+    """
+
+    node_byte: np.ndarray
+    node_depth: np.ndarray
+    node_skip: np.ndarray
+    tok_ptr: np.ndarray
+    tok_ids: np.ndarray
+    flat: np.ndarray
+    offsets: np.ndarray
+    max_depth: int
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of trie nodes (the root excluded)."""
+        return int(self.node_byte.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def _build_trie(flat, starts, lengths, order):  # type: ignore[no-untyped-def]
+    """Build the preorder trie from token byte strings visited in sorted order."""
+    total = 0
+    for k in range(order.shape[0]):
+        total += lengths[order[k]]
+    node_byte = np.empty(total, np.uint8)
+    node_depth = np.empty(total, np.int32)
+    node_skip = np.empty(total, np.int32)
+    pair_node = np.empty(order.shape[0], np.int32)
+    max_len = 0
+    for k in range(order.shape[0]):
+        if lengths[order[k]] > max_len:
+            max_len = lengths[order[k]]
+    path = np.empty(max_len + 1, np.int32)
+    depth = 0
+    n = 0
+    prev = -1
+    for k in range(order.shape[0]):
+        t = order[k]
+        s = starts[t]
+        ln = lengths[t]
+        common = 0
+        if prev >= 0:
+            ps = starts[prev]
+            pl = lengths[prev]
+            while common < ln and common < pl and flat[ps + common] == flat[s + common]:
+                common += 1
+        while depth > common:
+            node_skip[path[depth - 1]] = n
+            depth -= 1
+        for j in range(common, ln):
+            node_byte[n] = flat[s + j]
+            node_depth[n] = j + 1
+            path[depth] = n
+            depth += 1
+            n += 1
+        pair_node[k] = path[depth - 1]
+        prev = t
+    while depth > 0:
+        node_skip[path[depth - 1]] = n
+        depth -= 1
+    return node_byte[:n].copy(), node_depth[:n].copy(), node_skip[:n].copy(), pair_node, max_len
+
+
+def token_trie(vocab: Vocabulary) -> TokenTrie:
+    """The (memoised) token trie of ``vocab``.
+
+    Every id whose bytes are non-empty is in the trie; special tokens are not.
+    """
+    cached = vocab._cache.get("trie")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    tb = vocab.token_bytes
+    lengths = np.fromiter((len(b) if b else 0 for b in tb), dtype=np.int64, count=len(tb))
+    offsets = np.zeros(len(tb) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.frombuffer(b"".join(b for b in tb if b), dtype=np.uint8).copy()
+    text_ids = [i for i, b in enumerate(tb) if b]
+    text_ids.sort(key=tb.__getitem__)  # type: ignore[arg-type]
+    order = np.asarray(text_ids, dtype=np.int64)
+    node_byte, node_depth, node_skip, pair_node, max_len = _build_trie(
+        flat, offsets[:-1], lengths, order
+    )
+    n = node_byte.shape[0]
+    counts = np.bincount(pair_node, minlength=n)
+    tok_ptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=tok_ptr[1:])
+    # pair_node is non-decreasing (see _build_trie), so ``order`` is already grouped by node.
+    tok_ids = order.astype(np.int32)
+    trie = TokenTrie(
+        node_byte, node_depth, node_skip, tok_ptr, tok_ids, flat, offsets, int(max_len)
+    )
+    vocab._cache["trie"] = trie
+    return trie
+
+
+@njit(cache=True, nogil=True)
+def walk_state_mask(trans, state, node_byte, node_depth, node_skip, tok_ptr, tok_ids, max_depth, out):  # type: ignore[no-untyped-def]
+    """Set in ``out`` the bit of every token the DFA can read from ``state`` without dying.
+
+    Plain-Python equivalent (see :func:`walk_state_mask_reference`)::
+
+        for t, b in enumerate(token_bytes):
+            if b and dfa.run(b, state) >= 0:
+                out[t >> 5] |= 1 << (t & 31)
+
+    ``out`` must be zeroed by the caller. Returns ``(number of tokens set, last token set)``.
+    """
+    stack = np.empty(max_depth + 1, np.int32)
+    stack[0] = state
+    n = node_byte.shape[0]
+    i = 0
+    count = 0
+    last = -1
+    while i < n:
+        d = node_depth[i]
+        s = trans[stack[d - 1], node_byte[i]]
+        if s < 0:
+            i = node_skip[i]
+            continue
+        stack[d] = s
+        for k in range(tok_ptr[i], tok_ptr[i + 1]):
+            t = tok_ids[k]
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            count += 1
+            last = t
+        i += 1
+    return count, last
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _walk_many(trans, states, node_byte, node_depth, node_skip, tok_ptr, tok_ids, max_depth, out, counts, lasts):  # type: ignore[no-untyped-def]
+    for j in prange(states.shape[0]):
+        c, last = walk_state_mask(
+            trans, states[j], node_byte, node_depth, node_skip, tok_ptr, tok_ids, max_depth, out[j]
+        )
+        counts[j] = c
+        lasts[j] = last
+
+
+@njit(cache=True, nogil=True)
+def advance_token(trans, state, flat, offsets, token):  # type: ignore[no-untyped-def]
+    """DFA state after reading the bytes of ``token`` from ``state``; -1 when rejected.
+
+    Plain-Python equivalent: ``dfa.run(token_bytes[token], state)`` (an empty token gives -1).
+    """
+    a = offsets[token]
+    b = offsets[token + 1]
+    if a == b:
+        return -1
+    s = state
+    for k in range(a, b):
+        s = trans[s, flat[k]]
+        if s < 0:
+            return -1
+    return s
+
+
+def walk_state_mask_reference(dfa: ByteDFA, state: int, vocab: Vocabulary) -> np.ndarray:
+    """Brute force over the vocabulary, in plain Python: the oracle for :func:`walk_state_mask`."""
+    out = np.zeros(n_words(vocab.size), dtype=np.uint32)
+    for t, b in enumerate(vocab.token_bytes):
+        if b and dfa.run(b, state) >= 0:
+            out[t >> 5] |= np.uint32(1 << (t & 31))
+    return out
+
+
+class DFAMaskStore:
+    """Masks of every state of a DFA over a vocabulary: eager when they fit, else lazy (LRU).
+
+    Each mask already contains the EOS ids when the state is accepting. Thread-safe.
+
+    Parameters
+    ----------
+    dfa, vocab:
+        The automaton and the vocabulary.
+    max_bytes:
+        Memory budget for stored masks. When all states fit, every mask is computed up front
+        (in parallel); otherwise masks are computed on first use and the least recently used are
+        dropped beyond the budget.
+    """
+
+    def __init__(self, dfa: ByteDFA, vocab: Vocabulary, *, max_bytes: int = DEFAULT_MASK_CACHE_BYTES) -> None:
+        self.dfa = dfa
+        self.vocab = vocab
+        self.trie = token_trie(vocab)
+        self.n_words = n_words(vocab.size)
+        self.max_bytes = int(max_bytes)
+        n = dfa.n_states
+        row_bytes = self.n_words * 4
+        self._eos = np.zeros(self.n_words, dtype=np.uint32)
+        for e in vocab.eos_token_ids:
+            self._eos[e >> 5] |= np.uint32(1 << (e & 31))
+        self.counts = np.full(n, -1, dtype=np.int64)
+        self.single = np.full(n, -1, dtype=np.int64)
+        self._lock = threading.Lock()
+        self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._max_rows = max(1, self.max_bytes // row_bytes)
+        self.eager = n <= self._max_rows
+        self._all: np.ndarray | None = None
+        if self.eager:
+            self._all = self._compute(np.arange(n, dtype=np.int32))
+            self._all.setflags(write=False)
+
+    def _compute(self, states: np.ndarray) -> np.ndarray:
+        t = self.trie
+        out = np.zeros((states.shape[0], self.n_words), dtype=np.uint32)
+        counts = np.zeros(states.shape[0], dtype=np.int64)
+        lasts = np.zeros(states.shape[0], dtype=np.int64)
+        _walk_many(
+            self.dfa.trans,
+            states,
+            t.node_byte,
+            t.node_depth,
+            t.node_skip,
+            t.tok_ptr,
+            t.tok_ids,
+            t.max_depth,
+            out,
+            counts,
+            lasts,
+        )
+        acc = self.dfa.accepting[states]
+        out[acc] |= self._eos
+        counts = counts + acc * len(self.vocab.eos_token_ids)
+        self.counts[states] = counts
+        self.single[states] = np.where(
+            counts == 1, np.where(acc, min(self.vocab.eos_token_ids, default=-1), lasts), -1
+        )
+        return out
+
+    def mask(self, state: int) -> np.ndarray:
+        """The read-only mask of ``state`` (EOS included when accepting)."""
+        if self._all is not None:
+            return self._all[state]  # type: ignore[no-any-return]
+        with self._lock:
+            row = self._lru.get(state)
+            if row is not None:
+                self._lru.move_to_end(state)
+                return row
+        row = self._compute(np.array([state], dtype=np.int32))[0]
+        row.setflags(write=False)
+        with self._lock:
+            self._lru[state] = row
+            while len(self._lru) > self._max_rows:
+                self._lru.popitem(last=False)
+        return row
+
+    def count(self, state: int) -> int:
+        """Number of allowed ids in ``state``'s mask (EOS included)."""
+        if self.counts[state] < 0:
+            self.mask(state)
+        return int(self.counts[state])
+
+    def single_token(self, state: int) -> int:
+        """The only allowed id of ``state`` when there is exactly one, else -1."""
+        if self.counts[state] < 0:
+            self.mask(state)
+        return int(self.single[state])
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by stored masks now."""
+        if self._all is not None:
+            return int(self._all.nbytes)
+        return len(self._lru) * self.n_words * 4
+
+    @property
+    def cached_states(self) -> int:
+        """Number of states whose mask is stored now."""
+        if self._all is not None:
+            return int(self._all.shape[0])
+        return len(self._lru)

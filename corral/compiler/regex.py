@@ -1,0 +1,387 @@
+"""Regular expressions -> byte-level DFAs.
+
+Dialect
+-------
+Python ``re`` syntax with *full-match* semantics (the whole output must match, as
+``re.fullmatch``), and ASCII character classes, exactly as ``re.fullmatch(p, s, re.ASCII)``:
+
+* ``\\d`` is ``[0-9]``, ``\\w`` is ``[a-zA-Z0-9_]``, ``\\s`` is ``[ \\t\\n\\r\\f\\v]``;
+  ``(?i)`` folds ASCII letters only; ``.`` matches anything but ``\\n`` unless ``(?s)``.
+* Literals, escapes (``\\xNN``, ``\\uNNNN``, ``\\UNNNNNNNN``, ``\\N{NAME}``, octal), classes with
+  ranges and negation, groups (capturing, named, non-capturing), alternation, greedy and lazy
+  quantifiers ``* + ? {n} {n,} {,m} {n,m}``, inline flags ``(?i) (?s) (?m) (?a)`` and scoped
+  ``(?i:...)``.
+* A leading ``^`` or ``\\A`` and a trailing ``$`` or ``\\Z`` are accepted (they are no-ops under
+  full-match semantics).
+
+Not regular, or not expressible on a token stream, hence rejected with a
+:class:`~corral.errors.GrammarError` that names the feature and its position: backreferences
+(``\\1``, ``(?P=name)``), lookarounds (``(?=`` ``(?!`` ``(?<=`` ``(?<!``), conditionals ``(?(``,
+atomic groups ``(?>``, possessive quantifiers (``*+``), word boundaries ``\\b \\B``, anchors
+anywhere but at the edges, verbose mode ``(?x)``, and ``(?u)`` (Unicode classes).
+
+Text is matched as UTF-8: each character class is lowered to byte ranges, so a token holding half of
+a multi-byte character is allowed exactly when some completion of the character is.
+
+Parsing is done by ``interegular``; corral does its own lowering to a byte NFA, subset
+construction (bounded by ``max_states`` and ``timeout``) and minimisation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import interegular
+from interegular import patterns as _ip
+
+from corral.compiler.automaton import (
+    DEFAULT_MAX_STATES,
+    DEFAULT_TIMEOUT,
+    ByteDFA,
+    ByteNFA,
+    determinize,
+    minimize,
+)
+from corral.compiler.utf8 import (
+    MAX_CODE_POINT,
+    CodePointSet,
+    complement,
+    from_code_points,
+    utf8_sequences,
+)
+from corral.errors import GrammarError
+
+__all__ = ["regex_to_dfa", "RegexLimits"]
+
+
+@dataclass(frozen=True)
+class RegexLimits:
+    """Limits on compiling one regex: DFA states and seconds."""
+
+    max_states: int = DEFAULT_MAX_STATES
+    timeout: float = DEFAULT_TIMEOUT
+
+
+_QUANT_RE = re.compile(r"\{(\d*)(,(\d*))?\}")
+_FLAG_GROUP_RE = re.compile(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]+))?([:)])")
+
+
+def _escape_literal(ch: str) -> str:
+    """``ch`` written so that interegular reads it as a literal, inside or outside a class."""
+    if ch.isalnum() or ord(ch) > 0x7F and not ch.isspace():
+        return ch
+    if ch in "\n\t\r\f\v ":
+        return ch
+    return "\\" + ch
+
+
+def _preprocess(pattern: str) -> tuple[str, list[int]]:
+    """Reject non-regular features with their position; rewrite the rest for interegular.
+
+    Returns the rewritten pattern and, for each of its characters, the offset in ``pattern`` it
+    came from. ``pattern`` is known to compile with Python's ``re``.
+    """
+    out: list[str] = []
+    where: list[int] = []
+
+    def emit(text: str, at: int) -> None:
+        out.append(text)
+        where.extend([at] * len(text))
+
+    def fail(msg: str, at: int, length: int = 1) -> None:
+        raise GrammarError(msg, source=pattern, pos=at, length=length)
+
+    n = len(pattern)
+    i = 0
+    in_class = False
+    class_start = -1
+    after_quantifier = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1] if i + 1 < n else ""
+            if nxt in ("u", "U", "N"):
+                if nxt == "N":
+                    end = pattern.index("}", i)
+                    ch = unicodedata.lookup(pattern[i + 3 : end])
+                else:
+                    width = 4 if nxt == "u" else 8
+                    end = i + 1 + width
+                    ch = chr(int(pattern[i + 2 : end + 1], 16))
+                emit(_escape_literal(ch), i)
+                i = end + 1
+                after_quantifier = False
+                continue
+            if not in_class:
+                if nxt in "123456789":
+                    octal = pattern[i + 1 : i + 4]
+                    if not (len(octal) == 3 and all(d in "01234567" for d in octal) and nxt in "0123"):
+                        m = re.match(r"\d{1,2}", pattern[i + 1 :])
+                        length = 1 + len(m.group(0)) if m else 2
+                        fail(
+                            f"backreference \\{m.group(0) if m else nxt} is not supported "
+                            "(it is not a regular construct)",
+                            i,
+                            length,
+                        )
+                if nxt in "bB":
+                    fail(f"word boundary \\{nxt} is not supported", i, 2)
+                if nxt == "A":
+                    if i != 0:
+                        fail("anchor \\A is only supported at the start of the pattern", i, 2)
+                    i += 2
+                    continue
+                if nxt == "Z":
+                    if i + 2 != n:
+                        fail("anchor \\Z is only supported at the end of the pattern", i, 2)
+                    i += 2
+                    continue
+            emit(pattern[i : i + 2], i)
+            i += 2
+            after_quantifier = False
+            continue
+        if in_class:
+            if c == "]" and i > class_start:
+                in_class = False
+            emit(c, i)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            emit(c, i)
+            i += 1
+            if i < n and pattern[i] == "^":
+                emit("^", i)
+                i += 1
+            if i < n and pattern[i] == "]":  # a ']' first in a class is a literal
+                emit("\\]", i)
+                i += 1
+            class_start = i
+            after_quantifier = False
+            continue
+        if c == "(" and pattern.startswith("(?", i):
+            rest = pattern[i + 2 : i + 4]
+            if rest.startswith(("=", "!")) or rest in ("<=", "<!"):
+                kind = {
+                    "=": "lookahead (?=...)",
+                    "!": "negative lookahead (?!...)",
+                    "<=": "lookbehind (?<=...)",
+                    "<!": "negative lookbehind (?<!...)",
+                }[rest if rest in ("<=", "<!") else rest[0]]
+                fail(f"{kind} is not supported (lookarounds are not regular on a token stream)", i, 3)
+            if rest.startswith("P="):
+                fail("backreference (?P=name) is not supported (it is not a regular construct)", i, 4)
+            if rest.startswith("("):
+                fail("conditional group (?(...)...) is not supported", i, 3)
+            if rest.startswith(">"):
+                fail("atomic group (?>...) is not supported", i, 3)
+            m = _FLAG_GROUP_RE.match(pattern, i)
+            if m:
+                added, removed, closer = m.group(1), m.group(2) or "", m.group(3)
+                for letter in added + removed:
+                    if letter == "x":
+                        fail("verbose mode (?x) is not supported; remove the flag and the layout", i, m.end() - i)
+                    if letter in "uL":
+                        fail(
+                            f"flag (?{letter}) is not supported: corral's \\d, \\w and \\s are ASCII "
+                            "classes (as with re.ASCII)",
+                            i,
+                            m.end() - i,
+                        )
+                added = added.replace("a", "")
+                removed = removed.replace("a", "")
+                if closer == ")" and not added and not removed:
+                    i = m.end()  # e.g. (?a): nothing left to say
+                    continue
+                text = "(?" + added + ("-" + removed if removed else "") + closer
+                emit(text, i)
+                i = m.end()
+                after_quantifier = False
+                continue
+        if c == "^":
+            if i != 0:
+                fail("anchor ^ is only supported at the start of the pattern", i)
+            i += 1
+            continue
+        if c == "$":
+            if i != n - 1:
+                fail("anchor $ is only supported at the end of the pattern", i)
+            i += 1
+            continue
+        if c == "{":
+            m = _QUANT_RE.match(pattern, i)
+            if m is None or m.group(0) == "{}":
+                emit("\\{", i)
+                i += 1
+                after_quantifier = False
+                continue
+            emit(m.group(0), i)
+            i = m.end()
+            after_quantifier = True
+            if i < n and pattern[i] == "+":
+                fail("possessive quantifier is not supported", i - len(m.group(0)), len(m.group(0)) + 1)
+            continue
+        if c in "*+?" and not after_quantifier:
+            emit(c, i)
+            i += 1
+            after_quantifier = True
+            if i < n and pattern[i] == "+":
+                fail("possessive quantifier is not supported", i - 1, 2)
+            continue
+        emit(c, i)
+        after_quantifier = c in "*+?" and False
+        i += 1
+    return "".join(out), where
+
+
+_FOLD = {chr(c): chr(c).swapcase() for c in range(128) if chr(c).isalpha()}
+
+
+class _Lowerer:
+    """Interegular's pattern tree -> byte NFA, with flags, caching char-class lowering."""
+
+    def __init__(self, nfa: ByteNFA) -> None:
+        self.nfa = nfa
+        self._seq_cache: dict[tuple[Any, ...], list[tuple[tuple[int, int], ...]]] = {}
+
+    def charset(self, node: Any, flags: Any) -> CodePointSet:
+        ci = bool(flags & _ip.REFlags.CASE_INSENSITIVE)
+        if node is _ip._DOT:
+            if flags & _ip.REFlags.SINGLE_LINE:
+                return ((0, MAX_CODE_POINT),)
+            return complement(((10, 10),))
+        chars = node.chars
+        if ci:
+            chars = set(chars) | {_FOLD[ch] for ch in chars if ch in _FOLD}
+        s = from_code_points(ord(ch) for ch in chars)
+        return complement(s) if node.negated else s
+
+    def sequences(self, node: Any, flags: Any) -> list[tuple[tuple[int, int], ...]]:
+        key = (id(node), int(flags.value))
+        got = self._seq_cache.get(key)
+        if got is None:
+            got = utf8_sequences(self.charset(node, flags))
+            self._seq_cache[key] = got
+        return got
+
+    def lower(self, node: Any, flags: Any) -> tuple[int, int]:
+        nfa = self.nfa
+        if node is _ip._EMPTY:
+            s = nfa.new_state()
+            return s, s
+        if node is _ip._DOT or isinstance(node, _ip._CharGroup):
+            s = nfa.new_state()
+            e = nfa.new_state()
+            trie: dict[tuple[tuple[int, int], ...], int] = {(): s}
+            for seq in self.sequences(node, flags):
+                cur = s
+                for k, (lo, hi) in enumerate(seq):
+                    if k == len(seq) - 1:
+                        nfa.edges[cur].append((lo, hi, e))
+                    else:
+                        prefix = seq[: k + 1]
+                        nxt = trie.get(prefix)
+                        if nxt is None:
+                            nxt = nfa.new_state()
+                            trie[prefix] = nxt
+                            nfa.edges[cur].append((lo, hi, nxt))
+                        cur = nxt
+            return s, e
+        if isinstance(node, _ip._Concatenation):
+            s = nfa.new_state()
+            cur = s
+            for part in node.parts:
+                a, b = self.lower(part, flags)
+                nfa.eps[cur].append(a)
+                cur = b
+            return s, cur
+        if isinstance(node, _ip.Pattern):
+            f = _ip._combine_flags(flags, node.added_flags, node.removed_flags)
+            s = nfa.new_state()
+            e = nfa.new_state()
+            for opt in node.options:
+                a, b = self.lower(opt, f)
+                nfa.eps[s].append(a)
+                nfa.eps[b].append(e)
+            return s, e
+        if isinstance(node, _ip._Repeated):
+            lo, hi = node.min, node.max
+            s = nfa.new_state()
+            cur = s
+            for _ in range(lo):
+                a, b = self.lower(node.base, flags)
+                nfa.eps[cur].append(a)
+                cur = b
+            if hi is None:
+                a, b = self.lower(node.base, flags)
+                e = nfa.new_state()
+                nfa.eps[cur].append(a)
+                nfa.eps[cur].append(e)
+                nfa.eps[b].append(a)
+                nfa.eps[b].append(e)
+                return s, e
+            e = nfa.new_state()
+            for _ in range(hi - lo):
+                a, b = self.lower(node.base, flags)
+                nfa.eps[cur].append(e)
+                nfa.eps[cur].append(a)
+                cur = b
+            nfa.eps[cur].append(e)
+            return s, e
+        if isinstance(node, _ip._NonCapturing):  # pragma: no cover - rejected by _preprocess
+            raise GrammarError("lookarounds are not supported")
+        raise GrammarError(f"unsupported regex construct {type(node).__name__}")  # pragma: no cover
+
+
+def regex_to_dfa(pattern: str, limits: RegexLimits = RegexLimits()) -> ByteDFA:
+    """Compile ``pattern`` (full-match semantics) to a trimmed, minimised byte DFA.
+
+    Parameters
+    ----------
+    pattern:
+        A regular expression in the dialect described in this module's docstring.
+    limits:
+        State and time limits.
+
+    Returns
+    -------
+    ByteDFA
+
+    Raises
+    ------
+    GrammarError
+        For a malformed pattern, an unsupported feature, or a pattern that matches nothing.
+    CompileLimitError
+        When the automaton exceeds ``limits``.
+    """
+    if not isinstance(pattern, str):
+        raise GrammarError(f"a regex must be a str, not {type(pattern).__name__}")
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise GrammarError(f"invalid regex: {e.msg}", source=pattern, pos=e.pos) from None
+    except (OverflowError, RecursionError, ValueError) as e:
+        raise GrammarError(f"invalid regex: {e}", source=pattern, pos=0) from None
+    rewritten, where = _preprocess(pattern)
+    try:
+        tree = interegular.parse_pattern(rewritten)
+    except (_ip.Unsupported, _ip.InvalidSyntax, ValueError) as e:
+        idx = getattr(e, "index", None)
+        pos = where[idx] if idx is not None and idx < len(where) else 0
+        detail = str(e).split("\n")[0] or type(e).__name__
+        raise GrammarError(f"unsupported regex syntax ({detail})", source=pattern, pos=pos) from None
+    except RecursionError:
+        raise GrammarError("regex is nested too deeply", source=pattern, pos=0) from None
+    nfa = ByteNFA()
+    lowerer = _Lowerer(nfa)
+    try:
+        start, final = lowerer.lower(tree, _ip.REFlags(0))
+    except RecursionError:
+        raise GrammarError("regex is nested too deeply", source=pattern, pos=0) from None
+    dfa = determinize(nfa, start, final, max_states=limits.max_states, timeout=limits.timeout)
+    if not dfa.accepting.any():
+        raise GrammarError("the pattern matches no string", source=pattern, pos=0, length=len(pattern))
+    return minimize(dfa)

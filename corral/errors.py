@@ -1,0 +1,93 @@
+"""The exceptions corral raises.
+
+Every failure corral reports derives from :class:`CorralError`. Errors that point into a constraint's
+source text (a regex, a grammar) are :class:`GrammarError` and render their location the same way
+everywhere::
+
+    lookahead (?=...) is not supported at line 1, column 4
+      ab(?=c)
+        ^~~~~
+"""
+
+from __future__ import annotations
+
+__all__ = ["CorralError", "GrammarError", "CompileLimitError", "VocabularyError"]
+
+
+class CorralError(Exception):
+    """Root of every error corral raises."""
+
+
+class VocabularyError(CorralError, ValueError):
+    """A tokenizer could not be turned into an exact :class:`~corral.Vocabulary`."""
+
+
+class CompileLimitError(CorralError):
+    """Compiling a constraint exceeded a named limit (states, time).
+
+    Attributes
+    ----------
+    limit:
+        The name of the limit that was exceeded, e.g. ``"max_states"``.
+    value:
+        The limit's value at the time.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: float) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+class GrammarError(CorralError, ValueError):
+    """A constraint's source (regex, grammar, schema) is malformed or uses an unsupported feature.
+
+    Parameters
+    ----------
+    message:
+        What is wrong, without the location.
+    source:
+        The full source text, when known.
+    pos:
+        0-based character offset of the problem in ``source``.
+    length:
+        Number of characters the problem spans (for the marker under the source line).
+
+    Attributes
+    ----------
+    message, source, pos, line, column, length:
+        ``line`` and ``column`` are 1-based; they are ``None`` when no position is known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        pos: int | None = None,
+        length: int = 1,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.pos = pos
+        self.length = max(1, length)
+        self.line: int | None = None
+        self.column: int | None = None
+        if source is not None and pos is not None:
+            pos = max(0, min(pos, len(source)))
+            self.pos = pos
+            self.line = source.count("\n", 0, pos) + 1
+            self.column = pos - (source.rfind("\n", 0, pos) + 1) + 1
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The message with its location and a caret marker under the source line."""
+        if self.line is None or self.source is None or self.pos is None:
+            return self.message
+        start = self.source.rfind("\n", 0, self.pos) + 1
+        end = self.source.find("\n", self.pos)
+        text = self.source[start : end if end >= 0 else len(self.source)]
+        col = self.column or 1
+        width = max(1, min(self.length, len(text) - col + 1))
+        marker = " " * (col - 1) + "^" + "~" * (width - 1)
+        return f"{self.message} at line {self.line}, column {col}\n  {text}\n  {marker}"

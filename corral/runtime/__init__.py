@@ -1,0 +1,1 @@
+"""CompiledGrammar -> tokens: the per-sequence :class:`~corral.Matcher` and bitmask helpers."""

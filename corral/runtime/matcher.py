@@ -1,0 +1,242 @@
+"""`Matcher`: the per-sequence state of a constraint during generation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from corral.compiler.maskstore import advance_token
+from corral.errors import CorralError
+
+if TYPE_CHECKING:
+    from corral.compiler.compiled import CompiledGrammar
+
+__all__ = ["Matcher"]
+
+_FINISHED = -2
+_MAX_FORCED = 4096
+
+
+class Matcher:
+    """Tracks one sequence through a :class:`~corral.CompiledGrammar`.
+
+    Mutable and cheap: create one per sequence with ``grammar.matcher()``, copy it with
+    :meth:`fork`, undo tokens with :meth:`rollback`. Not thread-safe (one sequence, one thread);
+    the grammar it reads from is.
+
+    The text so far always stays a prefix of some string of the language: :meth:`accept_token`
+    refuses any token that would break that, and :meth:`next_token_mask` allows exactly the tokens
+    that keep it (and the EOS ids exactly when the text is a complete string of the language).
+    After an EOS id has been accepted the matcher is finished and allows nothing.
+
+    Examples
+    --------
+    >>> from corral import Vocabulary, compile_regex
+    >>> vocab = Vocabulary([b"a", b"b", b"ab", None], eos_token_ids=[3])
+    >>> m = compile_regex("(ab)+", vocab).matcher()
+    >>> [t for t in range(4) if m.allows(t)]
+    [0, 2]
+    >>> m.accept_token(2), m.is_accepting(), m.accept_token(3), m.is_finished()
+    (True, True, True, True)
+    """
+
+    __slots__ = ("_grammar", "_store", "_trans", "_flat", "_offsets", "_accepting", "_eos", "_states", "_zeros")
+
+    def __init__(self, grammar: CompiledGrammar) -> None:
+        self._grammar = grammar
+        self._store = grammar.store
+        self._trans = grammar.dfa.trans
+        trie = grammar.store.trie
+        self._flat = trie.flat
+        self._offsets = trie.offsets
+        self._accepting = grammar.dfa.accepting
+        self._eos = grammar.vocab.eos_token_ids
+        self._states: list[int] = [grammar.dfa.start]
+        self._zeros = np.zeros(grammar.store.n_words, dtype=np.uint32)
+        self._zeros.setflags(write=False)
+
+    # -- queries ----------------------------------------------------------------------------
+    @property
+    def grammar(self) -> CompiledGrammar:
+        """The grammar this matcher runs."""
+        return self._grammar
+
+    @property
+    def num_tokens(self) -> int:
+        """Number of tokens accepted so far (what :meth:`rollback` can undo)."""
+        return len(self._states) - 1
+
+    def next_token_mask(self) -> np.ndarray:
+        """The allowed next tokens, as a packed bitset.
+
+        Returns
+        -------
+        numpy.ndarray
+            Read-only ``uint32[ceil(vocab.size / 32)]``; bit ``t & 31`` of word ``t >> 5`` is set
+            when token ``t`` is allowed. Copy it before modifying it. Convert with
+            :func:`corral.bitmask_to_bool` or apply with :func:`corral.apply_token_bitmask_`.
+        """
+        s = self._states[-1]
+        if s == _FINISHED:
+            return self._zeros
+        return self._store.mask(s)
+
+    def fill_next_token_mask(self, out: np.ndarray) -> None:
+        """Write :meth:`next_token_mask` into ``out`` (e.g. a row of a batch bitmask).
+
+        Raises
+        ------
+        ValueError
+            If ``out`` does not have the mask's shape.
+        """
+        out[...] = self.next_token_mask()
+
+    def allows(self, token_id: int) -> bool:
+        """Whether ``token_id`` is allowed next (a single-bit test of the mask)."""
+        t = int(token_id)
+        if not 0 <= t < self._grammar.vocab.size:
+            return False
+        return bool((int(self.next_token_mask()[t >> 5]) >> (t & 31)) & 1)
+
+    def is_accepting(self) -> bool:
+        """Whether the text so far is a complete string of the language (EOS allowed)."""
+        s = self._states[-1]
+        return s != _FINISHED and bool(self._accepting[s])
+
+    def is_finished(self) -> bool:
+        """Whether an EOS id has been accepted."""
+        return self._states[-1] == _FINISHED
+
+    # -- updates ----------------------------------------------------------------------------
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token if it is allowed.
+
+        Returns
+        -------
+        bool
+            ``True`` if the token was accepted; ``False`` (state unchanged) if it is not allowed,
+            including ids outside the vocabulary and any token after the matcher finished.
+        """
+        s = self._states[-1]
+        if s == _FINISHED:
+            return False
+        t = int(token_id)
+        if t in self._eos:
+            if self._accepting[s]:
+                self._states.append(_FINISHED)
+                return True
+            return False
+        if not 0 <= t < self._offsets.shape[0] - 1:
+            return False
+        nxt = advance_token(self._trans, s, self._flat, self._offsets, t)
+        if nxt < 0:
+            return False
+        self._states.append(int(nxt))
+        return True
+
+    def accept_tokens(self, token_ids: list[int]) -> bool:
+        """Accept several tokens; all or none.
+
+        Returns
+        -------
+        bool
+            ``True`` when every token was accepted; otherwise the state is unchanged.
+        """
+        before = len(self._states)
+        for t in token_ids:
+            if not self.accept_token(t):
+                del self._states[before:]
+                return False
+        return True
+
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw text (e.g. :meth:`forced_bytes`); counts as one step for :meth:`rollback`.
+
+        Returns
+        -------
+        bool
+            ``True`` if the text keeps the output completable; otherwise nothing changes.
+        """
+        s = self._states[-1]
+        if s == _FINISHED:
+            return False
+        trans = self._trans
+        for b in bytes(data):
+            s = int(trans[s, b])
+            if s < 0:
+                return False
+        self._states.append(s)
+        return True
+
+    def rollback(self, n: int = 1) -> None:
+        """Undo the last ``n`` accepted steps (tokens, or :meth:`accept_bytes` calls).
+
+        Raises
+        ------
+        CorralError
+            If ``n`` is negative or larger than :attr:`num_tokens`.
+        """
+        if n < 0 or n > len(self._states) - 1:
+            raise CorralError(f"cannot roll back {n} tokens: {len(self._states) - 1} accepted")
+        if n:
+            del self._states[-n:]
+
+    def reset(self) -> None:
+        """Back to the start of the constraint."""
+        del self._states[1:]
+
+    def fork(self) -> Matcher:
+        """An independent copy (same grammar, same history)."""
+        other = Matcher.__new__(Matcher)
+        other._grammar = self._grammar
+        other._store = self._store
+        other._trans = self._trans
+        other._flat = self._flat
+        other._offsets = self._offsets
+        other._accepting = self._accepting
+        other._eos = self._eos
+        other._states = list(self._states)
+        other._zeros = self._zeros
+        return other
+
+    # -- jump-forward -----------------------------------------------------------------------
+    def forced_bytes(self) -> bytes:
+        """The text the constraint determines from here with no choice (may be empty).
+
+        Stops where the text could end (accepting) or where two bytes are possible.
+        """
+        s = self._states[-1]
+        if s == _FINISHED:
+            return b""
+        out = bytearray()
+        trans = self._trans
+        while not self._accepting[s] and len(out) < (1 << 16):
+            nz = np.flatnonzero(trans[s] >= 0)
+            if nz.shape[0] != 1:
+                break
+            b = int(nz[0])
+            out.append(b)
+            s = int(trans[s, b])
+        return bytes(out)
+
+    def forced_tokens(self) -> list[int]:
+        """Tokens the mask forces from here: while exactly one id is allowed, that id.
+
+        Ends with an EOS id when the end is forced too. The matcher is not advanced.
+        """
+        s = self._states[-1]
+        out: list[int] = []
+        store = self._store
+        while s != _FINISHED and len(out) < _MAX_FORCED:
+            t = store.single_token(s)
+            if t < 0:
+                break
+            out.append(t)
+            if t in self._eos:
+                break
+            s = int(advance_token(self._trans, s, self._flat, self._offsets, t))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Matcher(tokens={self.num_tokens}, accepting={self.is_accepting()}, finished={self.is_finished()})"
