@@ -256,9 +256,13 @@ class DFAMaskStore:
         self._max_rows = max(1, self.max_bytes // row_bytes)
         self.eager = n <= self._max_rows
         self._all: np.ndarray | None = None
+        # Eager stores also keep one read-only row view per state: a list lookup is the whole
+        # per-token cost of a mask.
+        self.rows: list[np.ndarray] | None = None
         if self.eager:
             self._all = self._compute(np.arange(n, dtype=np.int32))
             self._all.setflags(write=False)
+            self.rows = list(self._all)
 
     def _compute(self, states: np.ndarray) -> np.ndarray:
         t = self.trie

@@ -71,6 +71,8 @@ def apply_token_bitmask_(logits: Any, mask: Any) -> Any:
         arr = np.ascontiguousarray(mask, dtype=np.uint32)
         if sys.byteorder != "little":  # pragma: no cover
             arr = arr.astype("<u4")
+        if not arr.flags.writeable:  # torch cannot wrap read-only memory; a mask is V/8 bytes
+            arr = arr.copy()
         m = torch.from_numpy(arr.view(np.int32))
     else:
         m = mask.to(torch.int32) if mask.dtype != torch.int32 else mask

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Matcher"]
 
-_FINISHED = -2
 _MAX_FORCED = 4096
 
 
@@ -41,20 +40,24 @@ class Matcher:
     (True, True, True, True)
     """
 
-    __slots__ = ("_grammar", "_store", "_trans", "_flat", "_offsets", "_accepting", "_eos", "_states", "_zeros")
+    # State ids are DFA states; the extra id ``_fin`` (== number of DFA states) means "finished".
+    __slots__ = ("_grammar", "_store", "_trans", "_flat", "_offsets", "_accepting", "_eos", "_states",
+                 "_zeros", "_rows", "_fin")
 
     def __init__(self, grammar: CompiledGrammar) -> None:
         self._grammar = grammar
-        self._store = grammar.store
+        store = grammar.store
+        self._store = store
         self._trans = grammar.dfa.trans
-        trie = grammar.store.trie
-        self._flat = trie.flat
-        self._offsets = trie.offsets
-        self._accepting = grammar.dfa.accepting
+        self._flat = store.trie.flat
+        self._offsets = store.trie.offsets
+        self._fin = grammar.dfa.n_states
+        self._accepting: list[bool] = grammar.dfa.accepting.tolist() + [False]
         self._eos = grammar.vocab.eos_token_ids
         self._states: list[int] = [grammar.dfa.start]
-        self._zeros = np.zeros(grammar.store.n_words, dtype=np.uint32)
+        self._zeros = np.zeros(store.n_words, dtype=np.uint32)
         self._zeros.setflags(write=False)
+        self._rows = None if store.rows is None else [*store.rows, self._zeros]
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -77,8 +80,11 @@ class Matcher:
             when token ``t`` is allowed. Copy it before modifying it. Convert with
             :func:`corral.bitmask_to_bool` or apply with :func:`corral.apply_token_bitmask_`.
         """
+        rows = self._rows
+        if rows is not None:
+            return rows[self._states[-1]]
         s = self._states[-1]
-        if s == _FINISHED:
+        if s == self._fin:
             return self._zeros
         return self._store.mask(s)
 
@@ -101,12 +107,11 @@ class Matcher:
 
     def is_accepting(self) -> bool:
         """Whether the text so far is a complete string of the language (EOS allowed)."""
-        s = self._states[-1]
-        return s != _FINISHED and bool(self._accepting[s])
+        return self._accepting[self._states[-1]]
 
     def is_finished(self) -> bool:
         """Whether an EOS id has been accepted."""
-        return self._states[-1] == _FINISHED
+        return self._states[-1] == self._fin
 
     # -- updates ----------------------------------------------------------------------------
     def accept_token(self, token_id: int) -> bool:
@@ -119,12 +124,12 @@ class Matcher:
             including ids outside the vocabulary and any token after the matcher finished.
         """
         s = self._states[-1]
-        if s == _FINISHED:
+        if s == self._fin:
             return False
         t = int(token_id)
         if t in self._eos:
             if self._accepting[s]:
-                self._states.append(_FINISHED)
+                self._states.append(self._fin)
                 return True
             return False
         if not 0 <= t < self._offsets.shape[0] - 1:
@@ -159,7 +164,7 @@ class Matcher:
             ``True`` if the text keeps the output completable; otherwise nothing changes.
         """
         s = self._states[-1]
-        if s == _FINISHED:
+        if s == self._fin:
             return False
         trans = self._trans
         for b in bytes(data):
@@ -198,6 +203,8 @@ class Matcher:
         other._eos = self._eos
         other._states = list(self._states)
         other._zeros = self._zeros
+        other._rows = self._rows
+        other._fin = self._fin
         return other
 
     # -- jump-forward -----------------------------------------------------------------------
@@ -207,7 +214,7 @@ class Matcher:
         Stops where the text could end (accepting) or where two bytes are possible.
         """
         s = self._states[-1]
-        if s == _FINISHED:
+        if s == self._fin:
             return b""
         out = bytearray()
         trans = self._trans
@@ -221,20 +228,19 @@ class Matcher:
         return bytes(out)
 
     def forced_tokens(self) -> list[int]:
-        """Tokens the mask forces from here: while exactly one id is allowed, that id.
+        """Text tokens the mask forces from here: while exactly one id is allowed, that id.
 
-        Ends with an EOS id when the end is forced too. The matcher is not advanced.
+        EOS ids are never included (when the text is complete, look at :meth:`is_accepting`).
+        The matcher is not advanced.
         """
         s = self._states[-1]
         out: list[int] = []
         store = self._store
-        while s != _FINISHED and len(out) < _MAX_FORCED:
+        while s != self._fin and len(out) < _MAX_FORCED:
             t = store.single_token(s)
-            if t < 0:
+            if t < 0 or t in self._eos:
                 break
             out.append(t)
-            if t in self._eos:
-                break
             s = int(advance_token(self._trans, s, self._flat, self._offsets, t))
         return out
 

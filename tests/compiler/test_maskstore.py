@@ -1,0 +1,96 @@
+"""Token trie and mask-store kernels, each checked against its plain-Python reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corral import Vocabulary, compile_regex
+from corral.compiler.maskstore import (
+    DFAMaskStore,
+    advance_token,
+    n_words,
+    token_trie,
+    walk_state_mask,
+    walk_state_mask_reference,
+)
+from corral.compiler.regex import regex_to_dfa
+
+SMALL = Vocabulary(
+    [b"a", b"ab", b"abc", b"b", b"ba", b"1", b"12", b"\xc3", b"\xa9", b"\xc3\xa9", b"ab", b" ", None, b"-"],
+    eos_token_ids=[12],
+)
+
+
+def _walk(dfa, state, vocab):  # type: ignore[no-untyped-def]
+    t = token_trie(vocab)
+    out = np.zeros(n_words(vocab.size), dtype=np.uint32)
+    walk_state_mask(dfa.trans, state, t.node_byte, t.node_depth, t.node_skip, t.tok_ptr, t.tok_ids, t.max_depth, out)
+    return out
+
+
+def test_trie_preorder_invariants() -> None:
+    t = token_trie(SMALL)
+    n = t.n_nodes
+    for i in range(n):
+        assert i < t.node_skip[i] <= n
+        # every node inside the subtree is deeper
+        assert all(t.node_depth[j] > t.node_depth[i] for j in range(i + 1, t.node_skip[i]))
+    ends = sorted(int(x) for x in t.tok_ids)
+    assert ends == sorted(i for i, b in enumerate(SMALL.token_bytes) if b)
+    # duplicates (ids 1 and 10 are both b"ab") end at the same node
+    node_of = {int(t.tok_ids[k]): i for i in range(n) for k in range(t.tok_ptr[i], t.tok_ptr[i + 1])}
+    assert node_of[1] == node_of[10]
+
+
+@pytest.mark.parametrize("pattern", [r"a+b?", r"(ab|ba)*", r"\d+", r"é|-", r"[^a]*", r"a(bc)?|1 2", r".*"])
+def test_walk_kernel_equals_reference_small(pattern: str) -> None:
+    dfa = regex_to_dfa(pattern)
+    for s in range(dfa.n_states):
+        assert np.array_equal(_walk(dfa, s, SMALL), walk_state_mask_reference(dfa, s, SMALL)), (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", [r"[0-9]{1,3}(\.[0-9]{1,3}){3}", r'"([^"\\]|\\["\\/bfnrt])*"', r"(?i)[a-z]+ing"])
+def test_walk_kernel_equals_reference_llama3(pattern: str, llama3: tuple) -> None:
+    _, vocab = llama3
+    dfa = regex_to_dfa(pattern)
+    for s in range(min(dfa.n_states, 4)):
+        assert np.array_equal(_walk(dfa, s, vocab), walk_state_mask_reference(dfa, s, vocab)), (pattern, s)
+
+
+def test_advance_token_equals_dfa_run() -> None:
+    dfa = regex_to_dfa(r"(ab|ba)*1?")
+    t = token_trie(SMALL)
+    for s in range(dfa.n_states):
+        for tok, b in enumerate(SMALL.token_bytes):
+            expected = dfa.run(b, s) if b else -1
+            assert advance_token(dfa.trans, s, t.flat, t.offsets, tok) == expected
+
+
+def test_lazy_store_equals_eager_store() -> None:
+    dfa = regex_to_dfa(r"(ab|b)*a?1{0,3}")
+    eager = DFAMaskStore(dfa, SMALL)
+    row = n_words(SMALL.size) * 4
+    lazy = DFAMaskStore(dfa, SMALL, max_bytes=2 * row)
+    assert eager.eager and not lazy.eager
+    for s in list(range(dfa.n_states)) * 2:
+        assert np.array_equal(eager.mask(s), lazy.mask(s))
+        assert eager.count(s) == lazy.count(s)
+        assert eager.single_token(s) == lazy.single_token(s)
+    assert lazy.cached_states <= 2
+    assert lazy.memory_bytes <= 2 * row
+
+
+def test_store_masks_include_eos_exactly_when_accepting() -> None:
+    dfa = regex_to_dfa(r"ab")
+    store = DFAMaskStore(dfa, SMALL)
+    for s in range(dfa.n_states):
+        m = store.mask(s)
+        has_eos = bool((m[12 >> 5] >> (12 & 31)) & 1)
+        assert has_eos == bool(dfa.accepting[s])
+
+
+def test_masks_are_read_only() -> None:
+    g = compile_regex("a+", SMALL)
+    with pytest.raises(ValueError):
+        g.matcher().next_token_mask()[0] = 0
