@@ -34,8 +34,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-import interegular
 from interegular import patterns as _ip
+from interegular.utils.simple_parser import nomatch as _nomatch
 
 from corral.compiler.automaton import (
     DEFAULT_MAX_STATES,
@@ -237,6 +237,43 @@ def _preprocess(pattern: str) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
+def _union_char_groups(groups: list[Any], negate: bool) -> Any:
+    """Union of character groups, then optionally negated.
+
+    interegular 0.3.3 unions *negated* groups wrongly (``[\\D\\S]`` becomes "neither digit nor
+    space" instead of "anything"): the complement of a union of complements is the
+    *intersection* of the excluded sets.
+    """
+    pos = set().union(*(g.chars for g in groups if not g.negated))
+    negs = [set(g.chars) for g in groups if g.negated]
+    if negs:
+        excluded = set.intersection(*negs) - pos
+        return _ip._CharGroup(frozenset(excluded), not negate)
+    return _ip._CharGroup(frozenset(pos), negate)
+
+
+class _Parser(_ip._ParsePattern):
+    """interegular's parser with a correct union of negated classes inside ``[...]``."""
+
+    def chargroup(self) -> Any:
+        negate = bool(self.static_b("^"))
+        groups = []
+        while True:
+            try:
+                groups.append(self.chargroup_inner())
+            except _nomatch:
+                break
+        self.static("]")
+        if len(groups) == 1:
+            g = groups[0]
+            return _ip._CharGroup(g.chars, negate ^ g.negated)
+        return _union_char_groups(groups, negate)
+
+
+def _parse(pattern: str) -> Any:
+    return _Parser(pattern).parse().simplify()
+
+
 _FOLD = {chr(c): chr(c).swapcase() for c in range(128) if chr(c).isalpha()}
 
 
@@ -367,7 +404,7 @@ def regex_to_dfa(pattern: str, limits: RegexLimits = RegexLimits()) -> ByteDFA:
         raise GrammarError(f"invalid regex: {e}", source=pattern, pos=0) from None
     rewritten, where = _preprocess(pattern)
     try:
-        tree = interegular.parse_pattern(rewritten)
+        tree = _parse(rewritten)
     except (_ip.Unsupported, _ip.InvalidSyntax, ValueError) as e:
         idx = getattr(e, "index", None)
         pos = where[idx] if idx is not None and idx < len(where) else 0

@@ -31,6 +31,10 @@ DIALECT_CASES = [
     (r"\.\*\+\?\(\)\[\]\{\}\|\\\^\$", [".*+?()[]{}|\\^$"]),
     (r"[\x00-\x1f\x7f]", ["\x00", "\x1f", "\x7f", " "]),
     (r"[^a]", ["b", "\n", "\U0010ffff", "a"]),
+    # Unions of negated classes (interegular alone gets these wrong).
+    (r"[\D\S]", ["0", " ", "a", "é"]),
+    (r"[\W\d]+", ["0", " ", "a", "_", "é9"]),
+    (r"[^\W\d]", ["0", "a", "_", " "]),
 ]
 
 
