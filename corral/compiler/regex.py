@@ -345,14 +345,15 @@ class _Lowerer:
                 nfa.eps[b].append(e)
             return s, e
         if isinstance(node, _ip._Repeated):
-            lo, hi = node.min, node.max
+            n_min: int = node.min
+            n_max: int | None = node.max
             s = nfa.new_state()
             cur = s
-            for _ in range(lo):
+            for _ in range(n_min):
                 a, b = self.lower(node.base, flags)
                 nfa.eps[cur].append(a)
                 cur = b
-            if hi is None:
+            if n_max is None:
                 a, b = self.lower(node.base, flags)
                 e = nfa.new_state()
                 nfa.eps[cur].append(a)
@@ -361,7 +362,7 @@ class _Lowerer:
                 nfa.eps[b].append(e)
                 return s, e
             e = nfa.new_state()
-            for _ in range(hi - lo):
+            for _ in range(n_max - n_min):
                 a, b = self.lower(node.base, flags)
                 nfa.eps[cur].append(e)
                 nfa.eps[cur].append(a)

@@ -367,7 +367,7 @@ def _from_hf(tokenizer: Any, vocab_size: int | None, eos_override: Iterable[int]
         )
     else:
         raise VocabularyError(
-            f"unrecognised tokenizer encoding (model {model_type!r}, decoder steps {sorted(kinds)}); "
+            f"unrecognised tokenizer encoding (model {model_type!r}, decoder steps {sorted(str(k) for k in kinds)}); "
             "corral supports byte-level BPE, SentencePiece and tiktoken-style vocabularies"
         )
 
