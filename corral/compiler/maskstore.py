@@ -269,19 +269,17 @@ class DFAMaskStore:
         out = np.zeros((states.shape[0], self.n_words), dtype=np.uint32)
         counts = np.zeros(states.shape[0], dtype=np.int64)
         lasts = np.zeros(states.shape[0], dtype=np.int64)
-        _walk_many(
-            self.dfa.trans,
-            states,
-            t.node_byte,
-            t.node_depth,
-            t.node_skip,
-            t.tok_ptr,
-            t.tok_ids,
-            t.max_depth,
-            out,
-            counts,
-            lasts,
-        )
+        if states.shape[0] == 1:  # lazy path: skip the parallel launch
+            c, last = walk_state_mask(
+                self.dfa.trans, int(states[0]), t.node_byte, t.node_depth, t.node_skip,
+                t.tok_ptr, t.tok_ids, t.max_depth, out[0],
+            )
+            counts[0], lasts[0] = c, last
+        else:
+            _walk_many(
+                self.dfa.trans, states, t.node_byte, t.node_depth, t.node_skip,
+                t.tok_ptr, t.tok_ids, t.max_depth, out, counts, lasts,
+            )
         acc = self.dfa.accepting[states]
         out[acc] |= self._eos
         counts = counts + acc * len(self.vocab.eos_token_ids)

@@ -35,6 +35,9 @@ DIALECT_CASES = [
     (r"[\D\S]", ["0", " ", "a", "é"]),
     (r"[\W\d]+", ["0", " ", "a", "_", "é9"]),
     (r"[^\W\d]", ["0", "a", "_", " "]),
+    # Cases where the `regex` module (once tried as an oracle) disagrees with re.
+    (r"(?:(?:a)+?){2,}", ["a", "aa", "aaa", "aaaa\x00"]),
+    (r"((?s:_)|(?is:a)|([^b]|a))", ["B", "b", "A", "_", "\n"]),
 ]
 
 
