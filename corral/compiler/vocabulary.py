@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -44,6 +46,10 @@ _END_MARKERS = (
 )
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+# Vocabulary.from_hf results, per live tokenizer object (a tokenizer's vocabulary is built once).
+_FROM_HF_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Vocabulary]] = weakref.WeakKeyDictionary()
+_FROM_HF_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -282,6 +288,9 @@ class Vocabulary:
             tokens it has among ``</s>``, ``<|endoftext|>``, ``<|end_of_text|>``, ``<|eot_id|>``,
             ``<|eom_id|>``, ``<|im_end|>``, ``<|end|>``.
 
+        The result is memoised per tokenizer object (and arguments), so calling this per request
+        costs a dictionary lookup.
+
         Returns
         -------
         Vocabulary
@@ -297,10 +306,29 @@ class Vocabulary:
         >>> from transformers import AutoTokenizer  # doctest: +SKIP
         >>> vocab = Vocabulary.from_hf(AutoTokenizer.from_pretrained("gpt2"))  # doctest: +SKIP
         """
+        try:
+            n_tokens = len(tokenizer)  # part of the key: add_tokens() changes the vocabulary
+        except TypeError:
+            n_tokens = -1
+        key = (vocab_size, None if eos_token_ids is None else tuple(sorted(eos_token_ids)), n_tokens)
+        try:
+            with _FROM_HF_LOCK:
+                cached = _FROM_HF_CACHE.get(tokenizer, {}).get(key)
+        except TypeError:  # not weak-referenceable or not hashable: no caching
+            cached = None
+        if cached is not None:
+            return cached
         module = type(tokenizer).__module__
         if module.startswith("mistral_common"):
-            return _from_mistral(tokenizer, vocab_size, eos_token_ids)
-        return _from_hf(tokenizer, vocab_size, eos_token_ids)
+            vocab = _from_mistral(tokenizer, vocab_size, key[1])
+        else:
+            vocab = _from_hf(tokenizer, vocab_size, key[1])
+        try:
+            with _FROM_HF_LOCK:
+                _FROM_HF_CACHE.setdefault(tokenizer, {})[key] = vocab
+        except TypeError:
+            pass
+        return vocab
 
 
 def _rebuild(

@@ -151,3 +151,11 @@ def test_error_when_eos_out_of_range() -> None:
 def test_error_when_tokenizer_is_not_supported() -> None:
     with pytest.raises(VocabularyError, match="cannot read the vocabulary of object"):
         Vocabulary.from_hf(object())
+
+
+def test_from_hf_is_memoised_per_tokenizer(llama3: tuple) -> None:
+    tok, vocab = llama3
+    assert Vocabulary.from_hf(tok) is vocab
+    padded = Vocabulary.from_hf(tok, vocab_size=len(tok) + 8)
+    assert padded is not vocab and padded.size == len(tok) + 8
+    assert Vocabulary.from_hf(tok, vocab_size=len(tok) + 8) is padded
