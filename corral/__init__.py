@@ -17,13 +17,45 @@ Importing corral does not import torch or transformers.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
 from corral.compiler.vocabulary import Vocabulary
-from corral.errors import CompileLimitError, CorralError, GrammarError, VocabularyError
+from corral.errors import (
+    CompileLimitError,
+    CorralError,
+    GrammarError,
+    IncompleteGenerationError,
+    VocabularyError,
+)
 from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_, bitmask_to_bool
 from corral.runtime.matcher import Matcher
 
+if TYPE_CHECKING:
+    from corral.integrations.generate import GenerationResult
+
 __version__ = "0.1.0"
+
+
+def generate(model: Any, tokenizer: Any, prompt: str, **kwargs: Any) -> GenerationResult:
+    """Generate constrained text with a transformers model; see :func:`corral.integrations.generate.generate`.
+
+    Keyword arguments: ``regex=`` or ``grammar=`` (one constraint), ``max_new_tokens``,
+    ``temperature``, ``seed``, ``chat``.
+
+    Returns
+    -------
+    GenerationResult
+        ``text``, ``token_ids`` (EOS excluded).
+
+    Raises
+    ------
+    IncompleteGenerationError
+        When the token budget ran out first (the partial text is attached).
+    """
+    from corral.integrations.generate import generate as _generate
+
+    return _generate(model, tokenizer, prompt, **kwargs)
 
 __all__ = [
     "CompileLimitError",
@@ -31,6 +63,7 @@ __all__ = [
     "CompiledGrammar",
     "CorralError",
     "GrammarError",
+    "IncompleteGenerationError",
     "Matcher",
     "Vocabulary",
     "VocabularyError",
@@ -39,4 +72,5 @@ __all__ = [
     "apply_token_bitmask_",
     "bitmask_to_bool",
     "compile_regex",
+    "generate",
 ]

@@ -11,7 +11,7 @@ everywhere::
 
 from __future__ import annotations
 
-__all__ = ["CorralError", "GrammarError", "CompileLimitError", "VocabularyError"]
+__all__ = ["CorralError", "GrammarError", "CompileLimitError", "VocabularyError", "IncompleteGenerationError"]
 
 
 class CorralError(Exception):
@@ -91,3 +91,20 @@ class GrammarError(CorralError, ValueError):
         width = max(1, min(self.length, len(text) - col + 1))
         marker = " " * (col - 1) + "^" + "~" * (width - 1)
         return f"{self.message} at line {self.line}, column {col}\n  {text}\n  {marker}"
+
+
+class IncompleteGenerationError(CorralError):
+    """Generation stopped (token budget spent) before the output satisfied the constraint.
+
+    Attributes
+    ----------
+    text:
+        The partial output (a prefix of some valid output).
+    token_ids:
+        Its token ids.
+    """
+
+    def __init__(self, message: str, *, text: str, token_ids: list[int]) -> None:
+        super().__init__(message)
+        self.text = text
+        self.token_ids = token_ids

@@ -1,0 +1,164 @@
+"""``corral.generate``: constrained generation with a transformers model in one call."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from corral.compiler.compiled import CompiledGrammar, compile_regex
+from corral.compiler.vocabulary import Vocabulary
+from corral.errors import CorralError, IncompleteGenerationError
+
+__all__ = ["GenerationResult", "generate"]
+
+_CACHE_SIZE = 64
+_cache: OrderedDict[tuple[str, str, str], CompiledGrammar] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What :func:`generate` returns.
+
+    Attributes
+    ----------
+    text:
+        The generated text (EOS excluded), exactly the bytes of the tokens, decoded as UTF-8.
+    token_ids:
+        The generated token ids (EOS excluded).
+    value:
+        The parsed value for schema constraints; ``None`` otherwise.
+    """
+
+    text: str
+    token_ids: list[int]
+    value: Any = None
+
+
+def _compiled(kind: str, source: str, vocab: Vocabulary) -> CompiledGrammar:
+    key = (kind, source, vocab.hash)
+    with _cache_lock:
+        got = _cache.get(key)
+        if got is not None:
+            _cache.move_to_end(key)
+            return got
+    grammar = compile_regex(source, vocab)
+    with _cache_lock:
+        _cache[key] = grammar
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return grammar
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    regex: str | None = None,
+    grammar: CompiledGrammar | None = None,
+    schema: Any = None,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    chat: bool = True,
+) -> GenerationResult:
+    """Generate text from ``model`` that satisfies one constraint.
+
+    Parameters
+    ----------
+    model, tokenizer:
+        A transformers causal LM and its tokenizer.
+    prompt:
+        The user's message (with ``chat=True`` and a chat template) or the raw prompt text.
+    regex:
+        The output must fully match this regular expression.
+    grammar:
+        An already compiled :class:`~corral.CompiledGrammar` (for this tokenizer).
+    schema:
+        JSON Schema constraints are not available in this version; passing one raises.
+    max_new_tokens:
+        Token budget (EOS included).
+    temperature:
+        0 for greedy decoding, else sampling at this temperature.
+    seed:
+        Seed for sampling.
+    chat:
+        Apply the tokenizer's chat template when it has one.
+
+    Returns
+    -------
+    GenerationResult
+
+    Raises
+    ------
+    CorralError
+        If not exactly one constraint is given, or ``schema`` is given.
+    IncompleteGenerationError
+        If the budget ran out before the output was complete; carries the partial text.
+    GrammarError
+        If the regex is malformed or unsupported.
+    """
+    import torch
+
+    from corral.integrations.transformers import LogitsProcessor
+
+    given = [k for k, v in (("regex", regex), ("grammar", grammar), ("schema", schema)) if v is not None]
+    if len(given) != 1:
+        raise CorralError(f"pass exactly one of regex=, grammar=, schema= (got {given or 'none'})")
+    if schema is not None:
+        raise CorralError(
+            "schema= needs corral's JSON Schema compiler, which this version does not have yet; "
+            "constrain with regex= or a compiled grammar="
+        )
+    width = getattr(getattr(model, "config", None), "vocab_size", None)
+    vocab = Vocabulary.from_hf(tokenizer, vocab_size=width if width and width >= len(tokenizer) else None)
+    if grammar is None:
+        assert regex is not None
+        grammar = _compiled("regex", regex, vocab)
+    elif grammar.vocab.hash != vocab.hash and len(grammar.vocab) != len(tokenizer):
+        raise CorralError("the grammar was compiled for another vocabulary than this tokenizer's")
+
+    if chat and getattr(tokenizer, "chat_template", None):
+        enc = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        input_ids = enc["input_ids"]
+    else:
+        input_ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=True)["input_ids"]
+    device = next(model.parameters()).device
+    input_ids = input_ids.to(device)
+    proc = LogitsProcessor(grammar)
+    eos = sorted(grammar.vocab.eos_token_ids)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "logits_processor": [proc],
+        "eos_token_id": eos,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0],
+        "attention_mask": torch.ones_like(input_ids),
+    }
+    if temperature > 0:
+        if seed is not None:
+            torch.manual_seed(seed)
+        kwargs.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+    with torch.no_grad():
+        out = model.generate(input_ids, **kwargs)
+    new_ids = out[0, input_ids.shape[1] :].tolist()
+    while new_ids and new_ids[-1] in grammar.vocab.eos_token_ids:
+        new_ids.pop()
+    matcher = grammar.matcher()
+    if not matcher.accept_tokens(new_ids):  # pragma: no cover - the processor guarantees it
+        raise CorralError("internal error: the generated tokens do not satisfy the constraint")
+    text = grammar.vocab.decode_bytes(new_ids).decode("utf-8", errors="replace")
+    if not matcher.is_accepting():
+        raise IncompleteGenerationError(
+            f"the token budget (max_new_tokens={max_new_tokens}) ran out before the output was "
+            f"complete; partial output: {text!r}",
+            text=text,
+            token_ids=new_ids,
+        )
+    return GenerationResult(text=text, token_ids=new_ids)
