@@ -4,6 +4,7 @@
 
     corral check FILE... [--kind K] [--format text|json] [--tokenizer PATH] [--examples PATH]
     corral sample FILE [-n N] [--seed S] [--max-bytes L]
+    corral compile FILE --tokenizer PATH
     corral generate --regex PATTERN [--model ID] [--max-new-tokens N] PROMPT
 
 Exit status: 0 when nothing is wrong, 1 when errors were found, 2 for a usage error.
@@ -313,6 +314,28 @@ def _cmd_sample(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
+    from corral import CorralError, Vocabulary, compile_regex
+    from corral.compiler.cache import default_cache_dir
+
+    kind = _kind_of(args.file, args.kind)
+    if kind != "regex":
+        raise UsageError(f"compiling {kind} files is not supported by this version (only regexes)")
+    vocab = Vocabulary.from_hf(_load_tokenizer(args.tokenizer))
+    t0 = time.perf_counter()
+    try:
+        grammar = compile_regex(_read_pattern(args.file), vocab, cache=True)
+    except CorralError as e:
+        out.write(f"{args.file}: error: {e}\n")
+        return 1
+    st = grammar.stats
+    out.write(
+        f"{args.file}: {st.states} states, {st.cached_states} masks stored ({st.mask_bytes} bytes), "
+        f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; cache: {default_cache_dir()}\n"
+    )
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
     import corral
 
@@ -357,6 +380,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--max-bytes", type=int, default=40, help="after this many bytes, head for the shortest completion")
     s.add_argument("--kind", choices=sorted(set(KINDS.values())))
+    k = sub.add_parser("compile", help="compile against a tokenizer and store the result in the disk cache")
+    k.add_argument("file", metavar="FILE")
+    k.add_argument("--tokenizer", required=True, help="path, hub id, or 'smollm2'")
+    k.add_argument("--kind", choices=sorted(set(KINDS.values())))
     g = sub.add_parser("generate", help="run a constrained generation")
     g.add_argument("prompt")
     g.add_argument("--regex", required=True)
@@ -378,6 +405,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             return _cmd_check(args, out)
         if args.command == "sample":
             return _cmd_sample(args, out)
+        if args.command == "compile":
+            return _cmd_compile(args, out)
         return _cmd_generate(args, out)
     except UsageError as e:
         sys.stderr.write(f"corral: error: {e}\n")

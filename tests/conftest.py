@@ -118,3 +118,9 @@ def mistral_spm() -> tuple[Any, corral.Vocabulary]:
 def tekken() -> tuple[Any, corral.Vocabulary]:
     """Mistral's tiktoken-style tekken tokenizer and its vocabulary."""
     return tokenizer_and_vocab("tekken")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_disk_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the tests' compiled-grammar cache out of the user's ~/.cache/corral."""
+    os.environ["CORRAL_CACHE_DIR"] = str(tmp_path_factory.mktemp("corral-cache"))

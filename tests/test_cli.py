@@ -141,3 +141,13 @@ def test_sample_strings_match(files: Path) -> None:
 def test_console_script_is_installed(files: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "corral.cli", "check", str(files / "email.regex")], capture_output=True, text=True)
     assert res.returncode == 0 and "0 error(s)" in res.stdout
+
+
+def test_compile_warms_the_disk_cache(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORRAL_CACHE_DIR", str(files / "cache"))
+    code, out = run(["compile", str(files / "email.regex"), "--tokenizer", "smollm2"])
+    assert code == 0
+    assert re.fullmatch(
+        rf"{files}/email.regex: 8 states, 8 masks stored \(\d+ bytes\), ready in [\d.]+ ms; cache: {files}/cache\n", out
+    )
+    assert len(list((files / "cache").glob("*.npz"))) == 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corral.compiler.automaton import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT, ByteDFA
@@ -116,6 +118,7 @@ def compile_regex(
     max_states: int = DEFAULT_MAX_STATES,
     timeout: float = DEFAULT_TIMEOUT,
     mask_cache_bytes: int = DEFAULT_MASK_CACHE_BYTES,
+    cache: bool | str | os.PathLike[str] = False,
 ) -> CompiledGrammar:
     """Compile a regular expression into token masks over ``vocab``.
 
@@ -134,6 +137,10 @@ def compile_regex(
         Limit, in seconds, on building the automaton.
     mask_cache_bytes:
         Memory budget of the mask store; masks are computed eagerly when all fit, else lazily.
+    cache:
+        Disk cache: ``False`` (default) compiles afresh; ``True`` uses ``$CORRAL_CACHE_DIR`` or
+        ``~/.cache/corral``; a path uses that directory. Entries are keyed by corral's version,
+        the pattern, the limits and the vocabulary's hash.
 
     Returns
     -------
@@ -159,6 +166,17 @@ def compile_regex(
             f"vocab must be a corral.Vocabulary, not {type(vocab).__name__}; "
             "build one with corral.Vocabulary.from_hf(tokenizer)"
         )
+    directory: Path | None = None
+    key = ""
+    if cache:
+        from corral.compiler import cache as disk
+
+        directory = disk.default_cache_dir() if cache is True else Path(cache)
+        key = disk.cache_key("regex", pattern, {"max_states": max_states}, vocab)
+        hit = disk.load(directory, key, vocab, mask_cache_bytes)
+        if hit is not None:
+            dfa, store, meta = hit
+            return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=CompileStats(**meta))
     t0 = time.perf_counter()
     dfa = regex_to_dfa(pattern, RegexLimits(max_states=max_states, timeout=timeout))
     t1 = time.perf_counter()
@@ -172,4 +190,8 @@ def compile_regex(
         automaton_seconds=t1 - t0,
         mask_seconds=t2 - t1,
     )
+    if directory is not None:
+        from corral.compiler import cache as disk
+
+        disk.store(directory, key, dfa, store, asdict(stats))
     return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=stats)

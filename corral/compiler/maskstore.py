@@ -238,7 +238,14 @@ class DFAMaskStore:
         dropped beyond the budget.
     """
 
-    def __init__(self, dfa: ByteDFA, vocab: Vocabulary, *, max_bytes: int = DEFAULT_MASK_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        dfa: ByteDFA,
+        vocab: Vocabulary,
+        *,
+        max_bytes: int = DEFAULT_MASK_CACHE_BYTES,
+        precomputed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         self.dfa = dfa
         self.vocab = vocab
         self.trie = token_trie(vocab)
@@ -260,9 +267,20 @@ class DFAMaskStore:
         # per-token cost of a mask.
         self.rows: list[np.ndarray] | None = None
         if self.eager:
-            self._all = self._compute(np.arange(n, dtype=np.int32))
+            if precomputed is not None and precomputed[0].shape == (n, self.n_words):
+                self._all = np.array(precomputed[0], dtype=np.uint32)
+                self.counts[:] = precomputed[1]
+                self.single[:] = precomputed[2]
+            else:
+                self._all = self._compute(np.arange(n, dtype=np.int32))
             self._all.setflags(write=False)
             self.rows = list(self._all)
+
+    def export(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(masks, counts, single)`` of an eager store, for a disk cache; ``None`` when lazy."""
+        if self._all is None:
+            return None
+        return self._all, self.counts, self.single
 
     def _compute(self, states: np.ndarray) -> np.ndarray:
         t = self.trie

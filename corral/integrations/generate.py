@@ -44,7 +44,7 @@ def _compiled(kind: str, source: str, vocab: Vocabulary) -> CompiledGrammar:
         if got is not None:
             _cache.move_to_end(key)
             return got
-    grammar = compile_regex(source, vocab)
+    grammar = compile_regex(source, vocab, cache=True)
     with _cache_lock:
         _cache[key] = grammar
         while len(_cache) > _CACHE_SIZE:
@@ -66,6 +66,9 @@ def generate(
     chat: bool = True,
 ) -> GenerationResult:
     """Generate text from ``model`` that satisfies one constraint.
+
+    Compiled constraints are cached in memory and on disk (``$CORRAL_CACHE_DIR`` or
+    ``~/.cache/corral``), so a second call with the same constraint compiles nothing.
 
     Parameters
     ----------
