@@ -80,7 +80,7 @@ def main() -> None:
     t1 = time.perf_counter()
     text = generate(model, tok, args.prompt, args.regex, args.max_new_tokens)
     t2 = time.perf_counter()
-    ok = re.fullmatch(args.regex, text, re.ASCII) is not None
+    ok = re.fullmatch(args.regex, text) is not None
     print(f"prompt : {args.prompt}")
     print(f"regex  : {args.regex}")
     print(f"output : {text}")

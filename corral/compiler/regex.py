@@ -2,15 +2,18 @@
 
 Dialect
 -------
-Python ``re`` syntax with *full-match* semantics (the whole output must match, as
-``re.fullmatch``), and ASCII character classes, exactly as ``re.fullmatch(p, s, re.ASCII)``:
+Python ``re`` syntax and semantics with *full-match* semantics: the whole output must match, as
+decided by ``re.fullmatch(pattern, output)``. Every single-character item (a literal, an escape,
+``.``, a class such as ``[^\\W\\d]``, under the flags in force) matches exactly the characters
+Python's ``re`` matches: character sets are computed by Python's own engine, so ``\\d``, ``\\w``,
+``\\s`` are Unicode classes and ``(?i)`` folds case the way ``re`` does (``(?i)k`` also matches
+the Kelvin sign U+212A). ``(?a)`` at the start of the pattern selects ASCII classes, as
+``re.ASCII`` does.
 
-* ``\\d`` is ``[0-9]``, ``\\w`` is ``[a-zA-Z0-9_]``, ``\\s`` is ``[ \\t\\n\\r\\f\\v]``;
-  ``(?i)`` folds ASCII letters only; ``.`` matches anything but ``\\n`` unless ``(?s)``.
-* Literals, escapes (``\\xNN``, ``\\uNNNN``, ``\\UNNNNNNNN``, ``\\N{NAME}``, octal), classes with
-  ranges and negation, groups (capturing, named, non-capturing), alternation, greedy and lazy
-  quantifiers ``* + ? {n} {n,} {,m} {n,m}``, inline flags ``(?i) (?s) (?m) (?a)`` and scoped
-  ``(?i:...)``.
+* Literals, escapes (``\\xNN``, ``\\uNNNN``, ``\\UNNNNNNNN``, ``\\N{NAME}``, octal), classes
+  with ranges and negation, groups (capturing, named, non-capturing), alternation, greedy and lazy
+  quantifiers ``* + ? {n} {n,} {,m} {n,m}``, inline flags ``(?i) (?s) (?m) (?a) (?u)`` and
+  scoped ``(?i:...)``, ``(?-i:...)``.
 * A leading ``^`` or ``\\A`` and a trailing ``$`` or ``\\Z`` are accepted (they are no-ops under
   full-match semantics).
 
@@ -18,17 +21,19 @@ Not regular, or not expressible on a token stream, hence rejected with a
 :class:`~corral.errors.GrammarError` that names the feature and its position: backreferences
 (``\\1``, ``(?P=name)``), lookarounds (``(?=`` ``(?!`` ``(?<=`` ``(?<!``), conditionals ``(?(``,
 atomic groups ``(?>``, possessive quantifiers (``*+``), word boundaries ``\\b \\B``, anchors
-anywhere but at the edges, verbose mode ``(?x)``, and ``(?u)`` (Unicode classes).
+anywhere but at the edges, verbose mode ``(?x)``, and scoped ``(?a:...)``.
 
-Text is matched as UTF-8: each character class is lowered to byte ranges, so a token holding half of
+Text is matched as UTF-8: each character set is lowered to byte ranges, so a token holding half of
 a multi-byte character is allowed exactly when some completion of the character is.
 
-Parsing is done by ``interegular``; corral does its own lowering to a byte NFA, subset
-construction (bounded by ``max_states`` and ``timeout``) and minimisation.
+Parsing is done by ``interegular`` (with a corrected union of negated classes); corral does its own
+lowering to a byte NFA, subset construction (bounded by ``max_states`` and ``timeout``) and
+minimisation.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -50,6 +55,7 @@ from corral.compiler.utf8 import (
     CodePointSet,
     complement,
     from_code_points,
+    from_intervals,
     utf8_sequences,
 )
 from corral.errors import GrammarError
@@ -78,14 +84,16 @@ def _escape_literal(ch: str) -> str:
     return "\\" + ch
 
 
-def _preprocess(pattern: str) -> tuple[str, list[int]]:
+def _preprocess(pattern: str) -> tuple[str, list[int], bool]:
     """Reject non-regular features with their position; rewrite the rest for interegular.
 
-    Returns the rewritten pattern and, for each of its characters, the offset in ``pattern`` it
-    came from. ``pattern`` is known to compile with Python's ``re``.
+    Returns the rewritten pattern, for each of its characters the offset in ``pattern`` it came
+    from, and whether ``(?a)`` (ASCII classes) is in force. ``pattern`` is known to compile with
+    Python's ``re``.
     """
     out: list[str] = []
     where: list[int] = []
+    ascii_mode = False
 
     def emit(text: str, at: int) -> None:
         out.append(text)
@@ -184,15 +192,19 @@ def _preprocess(pattern: str) -> tuple[str, list[int]]:
                 for letter in added + removed:
                     if letter == "x":
                         fail("verbose mode (?x) is not supported; remove the flag and the layout", i, m.end() - i)
-                    if letter in "uL":
+                    if letter == "L":
+                        fail("locale flag (?L) is not supported", i, m.end() - i)
+                    if letter in "au" and closer == ":":
                         fail(
-                            f"flag (?{letter}) is not supported: corral's \\d, \\w and \\s are ASCII "
-                            "classes (as with re.ASCII)",
+                            f"scoped (?{letter}:...) is not supported; put (?a) at the start of the "
+                            "pattern for ASCII classes",
                             i,
                             m.end() - i,
                         )
-                added = added.replace("a", "")
-                removed = removed.replace("a", "")
+                if "a" in added:
+                    ascii_mode = True
+                added = added.replace("a", "").replace("u", "")
+                removed = removed.replace("a", "").replace("u", "")
                 if closer == ")" and not added and not removed:
                     i = m.end()  # e.g. (?a): nothing left to say
                     continue
@@ -232,9 +244,9 @@ def _preprocess(pattern: str) -> tuple[str, list[int]]:
                 fail("possessive quantifier is not supported", i - 1, 2)
             continue
         emit(c, i)
-        after_quantifier = c in "*+?" and False
+        after_quantifier = False
         i += 1
-    return "".join(out), where
+    return "".join(out), where, ascii_mode
 
 
 def _union_char_groups(groups: list[Any], negate: bool) -> Any:
@@ -252,10 +264,61 @@ def _union_char_groups(groups: list[Any], negate: bool) -> Any:
     return _ip._CharGroup(frozenset(pos), negate)
 
 
+class _Leaf(_ip._Repeatable):
+    """A single-character item with its Python source text (a literal, escape, ``.`` or class).
+
+    ``base`` is interegular's reading of it; ``text`` lets corral ask Python's ``re`` which
+    characters the item matches under the flags in force.
+    """
+
+    def __init__(self, text: str, base: Any, has_category: bool) -> None:
+        self.text = text
+        self.base = base
+        self.has_category = has_category
+
+    def to_fsm(self, alphabet: Any = None, prefix_postfix: Any = None, flags: Any = None) -> Any:  # pragma: no cover
+        raise NotImplementedError("corral lowers leaves itself")
+
+    def _get_alphabet(self, flags: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def _get_prefix_postfix(self) -> tuple[int, int]:
+        return 0, 0
+
+    def _get_lengths(self) -> tuple[int, int]:
+        return 1, 1
+
+    def simplify(self) -> _Leaf:
+        return self
+
+
+_CATEGORIES = {id(g) for k, g in _ip._CHAR_GROUPS.items() if k in "dwsDWS"}
+
+
 class _Parser(_ip._ParsePattern):
-    """interegular's parser with a correct union of negated classes inside ``[...]``."""
+    """interegular's parser, keeping each single-character item's source text.
+
+    Also unions negated classes inside ``[...]`` correctly.
+    """
+
+    def atom(self) -> Any:
+        start = self.index
+        if self.static_b("["):
+            return self.repetition(self.chargroup())
+        if self.static_b("\\"):
+            g = self.escaped()
+            return self.repetition(_Leaf(self.data[start : self.index], g, id(g) in _CATEGORIES))
+        if self.static_b("."):
+            return self.repetition(_Leaf(".", _ip._DOT, False))
+        if self.static_b("$"):
+            raise _ip.Unsupported("'$'")
+        if self.static_b("^"):
+            raise _ip.Unsupported("'^'")
+        c = self.any_but(*self.SPECIAL_CHARS_STANDARD)
+        return self.repetition(_Leaf(self.data[start : self.index], _ip._CharGroup(frozenset({c}), False), False))
 
     def chargroup(self) -> Any:
+        start = self.index - 1
         negate = bool(self.static_b("^"))
         groups = []
         while True:
@@ -264,37 +327,64 @@ class _Parser(_ip._ParsePattern):
             except _nomatch:
                 break
         self.static("]")
+        has_category = any(id(g) in _CATEGORIES for g in groups)
         if len(groups) == 1:
             g = groups[0]
-            return _ip._CharGroup(g.chars, negate ^ g.negated)
-        return _union_char_groups(groups, negate)
+            base = _ip._CharGroup(g.chars, negate ^ g.negated)
+        else:
+            base = _union_char_groups(groups, negate)
+        return _Leaf(self.data[start : self.index], base, has_category)
 
 
 def _parse(pattern: str) -> Any:
     return _Parser(pattern).parse().simplify()
 
 
-_FOLD = {chr(c): chr(c).swapcase() for c in range(128) if chr(c).isalpha()}
+_ALL_CHARS: str | None = None
+
+
+def _all_chars() -> str:
+    """Every code point, in order (surrogates included, so position == code point)."""
+    global _ALL_CHARS
+    if _ALL_CHARS is None:
+        _ALL_CHARS = "".join(map(chr, range(MAX_CODE_POINT + 1)))
+    return _ALL_CHARS
+
+
+@functools.lru_cache(maxsize=4096)
+def python_char_set(item: str) -> CodePointSet:
+    """The code points Python's ``re`` matches with the single-character pattern ``item``.
+
+    ``item`` carries its flags, e.g. ``"(?i:[a-z])"``. Runs of consecutive matches over the string
+    of all code points are exactly the set's intervals (about 10 ms, then memoised).
+    """
+    rx = re.compile(f"(?:{item})+")
+    return from_intervals((m.start(), m.end() - 1) for m in rx.finditer(_all_chars()))
 
 
 class _Lowerer:
     """Interegular's pattern tree -> byte NFA, with flags, caching char-class lowering."""
 
-    def __init__(self, nfa: ByteNFA) -> None:
+    def __init__(self, nfa: ByteNFA, ascii_mode: bool) -> None:
         self.nfa = nfa
+        self.ascii = ascii_mode
         self._seq_cache: dict[tuple[Any, ...], list[tuple[tuple[int, int], ...]]] = {}
 
-    def charset(self, node: Any, flags: Any) -> CodePointSet:
+    def charset(self, leaf: _Leaf, flags: Any) -> CodePointSet:
         ci = bool(flags & _ip.REFlags.CASE_INSENSITIVE)
-        if node is _ip._DOT:
-            if flags & _ip.REFlags.SINGLE_LINE:
-                return ((0, MAX_CODE_POINT),)
-            return complement(((10, 10),))
-        chars = node.chars
-        if ci:
-            chars = set(chars) | {_FOLD[ch] for ch in chars if ch in _FOLD}
-        s = from_code_points(ord(ch) for ch in chars)
-        return complement(s) if node.negated else s
+        dotall = bool(flags & _ip.REFlags.SINGLE_LINE)
+        base = leaf.base
+        if base is _ip._DOT:
+            return ((0, MAX_CODE_POINT),) if dotall else complement(((10, 10),))
+        plain = not leaf.has_category and (
+            not ci or all(ch.isascii() and not ch.isalpha() for ch in base.chars)
+        )
+        if plain:
+            # A set of characters, no case folding, no category: interegular's reading is exact.
+            s = from_code_points(ord(ch) for ch in base.chars)
+            return complement(s) if base.negated else s
+        letters = ("a" if self.ascii else "") + ("i" if ci else "") + ("s" if dotall else "")
+        return python_char_set(f"(?{letters}:{leaf.text})" if letters else leaf.text)
 
     def sequences(self, node: Any, flags: Any) -> list[tuple[tuple[int, int], ...]]:
         key = (id(node), int(flags.value))
@@ -309,7 +399,7 @@ class _Lowerer:
         if node is _ip._EMPTY:
             s = nfa.new_state()
             return s, s
-        if node is _ip._DOT or isinstance(node, _ip._CharGroup):
+        if isinstance(node, _Leaf):
             s = nfa.new_state()
             e = nfa.new_state()
             trie: dict[tuple[tuple[int, int], ...], int] = {(): s}
@@ -369,6 +459,8 @@ class _Lowerer:
                 cur = b
             nfa.eps[cur].append(e)
             return s, e
+        if isinstance(node, (_ip._CharGroup, type(_ip._DOT))):  # pragma: no cover - always wrapped
+            raise GrammarError("internal error: a character item without its source text")
         if isinstance(node, _ip._NonCapturing):  # pragma: no cover - rejected by _preprocess
             raise GrammarError("lookarounds are not supported")
         raise GrammarError(f"unsupported regex construct {type(node).__name__}")  # pragma: no cover
@@ -403,7 +495,7 @@ def regex_to_dfa(pattern: str, limits: RegexLimits = RegexLimits()) -> ByteDFA:
         raise GrammarError(f"invalid regex: {e.msg}", source=pattern, pos=e.pos) from None
     except (OverflowError, RecursionError, ValueError) as e:
         raise GrammarError(f"invalid regex: {e}", source=pattern, pos=0) from None
-    rewritten, where = _preprocess(pattern)
+    rewritten, where, ascii_mode = _preprocess(pattern)
     try:
         tree = _parse(rewritten)
     except (_ip.Unsupported, _ip.InvalidSyntax, ValueError) as e:
@@ -414,7 +506,7 @@ def regex_to_dfa(pattern: str, limits: RegexLimits = RegexLimits()) -> ByteDFA:
     except RecursionError:
         raise GrammarError("regex is nested too deeply", source=pattern, pos=0) from None
     nfa = ByteNFA()
-    lowerer = _Lowerer(nfa)
+    lowerer = _Lowerer(nfa, ascii_mode)
     try:
         start, final = lowerer.lower(tree, _ip.REFlags(0))
     except RecursionError:

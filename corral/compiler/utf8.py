@@ -37,6 +37,17 @@ def from_code_points(points: Iterable[int]) -> CodePointSet:
     return _drop_surrogates(tuple((a, b) for a, b in out))
 
 
+def from_intervals(intervals: Iterable[tuple[int, int]]) -> CodePointSet:
+    """Merge closed intervals (in any order, possibly overlapping); surrogates dropped."""
+    out: list[list[int]] = []
+    for a, b in sorted(intervals):
+        if out and out[-1][1] + 1 >= a:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return _drop_surrogates(tuple((a, b) for a, b in out))
+
+
 def complement(s: CodePointSet) -> CodePointSet:
     """All encodable code points not in ``s``."""
     out: list[tuple[int, int]] = []

@@ -1,4 +1,4 @@
-"""Regex dialect, errors and limits. Oracle: ``re.fullmatch(pattern, text, re.ASCII)``."""
+"""Regex dialect, errors and limits. Oracle: ``re.fullmatch(pattern, text)``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ DIALECT_CASES = [
     (r"^(ab|cd)*$", ["", "abcd", "abc"]),
     (r"\Aab\Z", ["ab", "abc"]),
     (r"(?a)\w+(?i:x)", ["abX", "abx", "éx"]),
+    (r"\w+", ["héllo", "日本", "a_1", "٣", "a-b"]),
+    (r"(?i)k|[a-c]+|σ|ß", ["K", "\u212a", "ABC", "Σ", "ς", "ẞ", "SS"]),
     (r"[\d\s-]+|[^\W\d]+", ["1 -2", "abc_", "a1"]),
     (r"[à-ÿ]{2}|[一-龥]+|[\U0001F300-\U0001F5FF]", ["éà", "中文", "🌍", "😀"]),
     (r"a*?b+?c??", ["aabbc", "b", "ac"]),
@@ -45,7 +47,7 @@ DIALECT_CASES = [
 def test_regex_dialect_matches_python_re(pattern: str, texts: list[str]) -> None:
     dfa = regex_to_dfa(pattern)
     for text in texts:
-        expected = re.fullmatch(pattern, text, re.ASCII) is not None
+        expected = re.fullmatch(pattern, text) is not None
         assert dfa.matches(text.encode("utf-8")) == expected, (pattern, text)
 
 
@@ -103,6 +105,12 @@ def test_regex_rejects_invalid_utf8_and_surrogates() -> None:
         (
             r"a$|b",
             "anchor $ is only supported at the end of the pattern at line 1, column 2\n  a$|b\n   ^",
+        ),
+        (
+            r"(?a:\w)",
+            "scoped (?a:...) is not supported; put (?a) at the start of the pattern for ASCII classes at line 1, column 1\n"
+            "  (?a:\\w)\n"
+            "  ^~~~",
         ),
         (
             r"(?x) a b",
