@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 __all__ = ["allocate_token_bitmask", "bitmask_to_bool", "apply_token_bitmask_"]
 
@@ -43,6 +44,41 @@ def bitmask_to_bool(mask: np.ndarray, vocab_size: int) -> np.ndarray:
     return bits[..., :vocab_size].astype(bool)
 
 
+@njit(cache=True, nogil=True)
+def apply_bitmask_rows(logits, masks):  # type: ignore[no-untyped-def]
+    """Set ``logits[r, t] = -inf`` for every token ``t`` not allowed by ``masks[r]``, in place.
+
+    Plain-Python equivalent::
+
+        for r in range(logits.shape[0]):
+            for t in range(logits.shape[1]):
+                w = t >> 5
+                if w >= masks.shape[1] or not (masks[r, w] >> (t & 31)) & 1:
+                    logits[r, t] = -inf
+
+    Whole words of allowed tokens are skipped, so a permissive mask costs little.
+    """
+    ninf = -np.inf
+    v = logits.shape[1]
+    for r in range(logits.shape[0]):
+        row = logits[r]
+        m = masks[r]
+        words = min(m.shape[0], (v + 31) // 32)
+        for w in range(words):
+            word = m[w]
+            if word == 0xFFFFFFFF:
+                continue
+            base = w * 32
+            for j in range(32):
+                i = base + j
+                if i >= v:
+                    break
+                if not (word >> j) & 1:
+                    row[i] = ninf
+        for i in range(words * 32, v):
+            row[i] = ninf
+
+
 def apply_token_bitmask_(logits: Any, mask: Any) -> Any:
     """Set disallowed logits to ``-inf`` in place, on the logits' own device.
 
@@ -67,6 +103,24 @@ def apply_token_bitmask_(logits: Any, mask: Any) -> Any:
     """
     import torch
 
+    if (
+        logits.device.type == "cpu"
+        and logits.dtype in (torch.float32, torch.float64)
+        and logits.is_contiguous()
+        and logits.dim() in (1, 2)
+    ):
+        # CPU: one pass of a numba kernel over the logits' own memory (no unpacked bool array).
+        m_np = mask.cpu().numpy() if not isinstance(mask, np.ndarray) else mask
+        m_np = np.ascontiguousarray(m_np).view(np.uint32) if m_np.dtype == np.int32 else np.ascontiguousarray(m_np, dtype=np.uint32)
+        lg = logits.detach().numpy()
+        if lg.ndim == 1:
+            lg = lg.reshape(1, -1)
+        if m_np.ndim == 1:
+            m_np = m_np.reshape(1, -1)
+        if m_np.ndim != 2 or m_np.shape[0] != lg.shape[0]:
+            raise ValueError(f"mask shape {tuple(m_np.shape)} does not fit logits shape {tuple(logits.shape)}")
+        apply_bitmask_rows(lg, m_np)
+        return logits
     if isinstance(mask, np.ndarray):
         arr = np.ascontiguousarray(mask, dtype=np.uint32)
         if sys.byteorder != "little":  # pragma: no cover

@@ -157,3 +157,23 @@ def test_grammar_pickles(llama3: tuple) -> None:
     g = compile_regex(r"[a-z]+", vocab)
     g2 = pickle.loads(pickle.dumps(g))
     assert np.array_equal(g2.matcher().next_token_mask(), g.matcher().next_token_mask())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("width", [37, 64, 100])
+def test_apply_bitmask_equals_reference(dtype: torch.dtype, width: int) -> None:
+    rng = np.random.default_rng(width)
+    masks = rng.integers(0, 2**32, size=(3, 2), dtype=np.uint64).astype(np.uint32)
+    masks[1, 0] = 0xFFFFFFFF  # a fully allowed word
+    logits = torch.randn(3, width).to(dtype)
+    expected = logits.clone()
+    for r in range(3):
+        for t in range(width):
+            w = t >> 5
+            if w >= masks.shape[1] or not (int(masks[r, w]) >> (t & 31)) & 1:
+                expected[r, t] = float("-inf")
+    got = corral.apply_token_bitmask_(logits, masks)
+    assert got is logits
+    assert torch.equal(logits, expected)
+    one = expected[0].clone()
+    assert torch.equal(corral.apply_token_bitmask_(logits[0].clone(), masks[0]), one)
