@@ -362,6 +362,46 @@ def python_char_set(item: str) -> CodePointSet:
     return from_intervals((m.start(), m.end() - 1) for m in rx.finditer(_all_chars()))
 
 
+_CASED: frozenset[int] | None = None
+
+
+def _cased_code_points() -> frozenset[int] | None:
+    """Code points that have a case (``_sre.unicode_iscased``), or ``None`` if unavailable."""
+    global _CASED
+    if _CASED is None:
+        try:
+            import _sre
+
+            iscased = _sre.unicode_iscased
+        except (ImportError, AttributeError):  # pragma: no cover - other Python implementations
+            return None
+        _CASED = frozenset(c for c in range(MAX_CODE_POINT + 1) if iscased(c))
+    return _CASED
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_char_set(item: str, chars: frozenset[str], negated: bool, ascii_mode: bool) -> CodePointSet:
+    """Like :func:`python_char_set` for a case-insensitive item without categories, faster.
+
+    Under ``(?i)`` a character outside the item's own characters can only match when it has a
+    case (Python compares lowercased characters, and only cased characters lowercase to another
+    character). So Python's ``re`` is asked about the item's characters and the ~2,900 cased
+    code points only (ASCII letters under ``(?a)``); every other character gets the verdict of
+    the item's negation.
+    """
+    cased = (
+        frozenset(range(65, 91)) | frozenset(range(97, 123)) if ascii_mode else _cased_code_points()
+    )
+    if cased is None:  # pragma: no cover
+        return python_char_set(item)
+    candidates = sorted(cased | {ord(ch) for ch in chars})
+    rx = re.compile(item)
+    hits = [c for c in candidates if not 0xD800 <= c <= 0xDFFF and rx.fullmatch(chr(c))]
+    if not negated:
+        return from_code_points(hits)
+    return complement(from_code_points(set(candidates) - set(hits)))
+
+
 class _Lowerer:
     """Interegular's pattern tree -> byte NFA, with flags, caching char-class lowering."""
 
@@ -384,7 +424,10 @@ class _Lowerer:
             s = from_code_points(ord(ch) for ch in base.chars)
             return complement(s) if base.negated else s
         letters = ("a" if self.ascii else "") + ("i" if ci else "") + ("s" if dotall else "")
-        return python_char_set(f"(?{letters}:{leaf.text})" if letters else leaf.text)
+        item = f"(?{letters}:{leaf.text})" if letters else leaf.text
+        if ci and not leaf.has_category and len(base.chars) <= 4096:
+            return _folded_char_set(item, base.chars, base.negated, self.ascii)
+        return python_char_set(item)
 
     def sequences(self, node: Any, flags: Any) -> list[tuple[tuple[int, int], ...]]:
         key = (id(node), int(flags.value))

@@ -197,3 +197,27 @@ def test_catastrophic_backtracking_pattern_compiles_fast() -> None:
 def test_minimisation_merges_equivalent_states() -> None:
     assert regex_to_dfa(r"(a|b)(a|b)(a|b)").n_states == 4
     assert regex_to_dfa(r"abc|xbc|ybc").n_states == 4
+
+
+SINGLE_CHAR_ITEMS = [
+    r"\d", r"\w", r"\s", r"\W", r"[\D\S]", r"(?a)\w", r"(?a)[^\W\d]", r".", r"(?s).", r"[^\"\\]",
+    r"(?i)k", r"(?i)[a-z]", r"(?i)ß", r"(?i)[à-ÿ]", r"(?ai)k", r"(?i)[\U00010400-\U0001044F]",
+    r"(?i)σ", r"(?i)[^a-z]", r"(?ai)[^k]", r"(?i)ǅ", r"(?i)İ", r"(?i)[^İ]", r"(?i)[ΐΰ]", r"(?i)[\wé]",
+    r"(?i)[^\W\d_]", r"[\u0100-\u017f]",
+]
+
+
+@pytest.mark.parametrize("item", SINGLE_CHAR_ITEMS)
+def test_single_character_items_match_exactly_what_re_matches(item: str) -> None:
+    import random
+
+    dfa = regex_to_dfa(item)
+    rng = random.Random(item)
+    points = set(rng.sample(range(0x110000), 20000)) | set(range(0x2200)) | set(range(0x10400, 0x10480))
+    points |= {0x1C80, 0x1E9E, 0x212A, 0x2126, 0xFB00, 0xFB05, 0xFB06, 0x10FFFF}
+    bad = [
+        hex(c)
+        for c in sorted(points)
+        if not 0xD800 <= c <= 0xDFFF and dfa.matches(chr(c).encode()) != bool(re.fullmatch(item, chr(c)))
+    ]
+    assert not bad, bad[:10]
