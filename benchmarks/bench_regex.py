@@ -674,7 +674,6 @@ def main(argv: list[str] | None = None) -> int:
     _, trie_cold_s = timed(lambda: token_trie(vocab))
     twin = corral.Vocabulary(vocab.token_bytes, eos_token_ids=sorted(vocab.eos_token_ids), size=vocab.size)
     _, trie_warm_s = timed(lambda: token_trie(twin))
-    del twin
 
     eos_hf = hf_tok.eos_token_id
     engines: list[Engine] = [CorralEngine(vocab)]

