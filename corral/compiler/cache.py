@@ -24,7 +24,7 @@ from corral.compiler.vocabulary import Vocabulary
 
 __all__ = ["default_cache_dir", "cache_key", "load", "store"]
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -53,7 +53,7 @@ def load(directory: Path, key: str, vocab: Vocabulary, max_bytes: int) -> tuple[
         with np.load(path, allow_pickle=False) as z:
             dfa = ByteDFA(z["trans"].astype(np.int32), z["accepting"].astype(bool), int(z["start"]))
             meta = json.loads(str(z["meta"]))
-            pre = (z["masks"], z["counts"], z["single"]) if "masks" in z.files else None
+            pre = (z["classes"], z["masks"], z["counts"], z["single"]) if "masks" in z.files else None
     except Exception:  # a truncated or foreign file: recompile
         return None
     store_ = DFAMaskStore(dfa, vocab, max_bytes=max_bytes, precomputed=pre)
@@ -72,7 +72,7 @@ def store(directory: Path, key: str, dfa: ByteDFA, mask_store: DFAMaskStore, met
         }
         exported = mask_store.export()
         if exported is not None:
-            arrays.update(masks=exported[0], counts=exported[1], single=exported[2])
+            arrays.update(classes=exported[0], masks=exported[1], counts=exported[2], single=exported[3])
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

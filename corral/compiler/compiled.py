@@ -28,8 +28,10 @@ class CompileStats:
     ----------
     states:
         Automaton states.
+    mask_classes:
+        Distinct masks: states that must have equal masks share one.
     cached_states:
-        States whose masks were stored at compile time (all of them when ``eager``).
+        Masks stored at compile time (every class when ``eager``).
     eager:
         Whether every mask was computed up front.
     mask_bytes:
@@ -39,6 +41,7 @@ class CompileStats:
     """
 
     states: int
+    mask_classes: int
     cached_states: int
     eager: bool
     mask_bytes: int
@@ -184,6 +187,7 @@ def compile_regex(
     t2 = time.perf_counter()
     stats = CompileStats(
         states=dfa.n_states,
+        mask_classes=store.n_classes,
         cached_states=store.cached_states,
         eager=store.eager,
         mask_bytes=store.memory_bytes,

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from corral.compiler.automaton import ByteDFA
+from corral.compiler.automaton import ByteDFA, byte_columns, refine
 from corral.compiler.vocabulary import Vocabulary
 
 __all__ = [
     "TokenTrie",
     "token_trie",
     "DFAMaskStore",
+    "mask_classes",
     "n_words",
     "walk_state_mask",
     "walk_state_mask_reference",
@@ -223,19 +224,36 @@ def walk_state_mask_reference(dfa: ByteDFA, state: int, vocab: Vocabulary) -> np
     return out
 
 
+def mask_classes(dfa: ByteDFA, depth: int) -> np.ndarray:
+    """Group states whose masks are necessarily equal; returns a class id per state.
+
+    A state's mask depends only on whether it accepts (the EOS bit) and on which byte strings of
+    length at most ``depth`` (the longest token) it can read without dying. Partition refinement
+    on exactly that, for at most ``depth`` rounds, gives classes of states with equal masks:
+    ``x{1,10000}`` has 10,001 states but about ``depth`` mask classes.
+    """
+    compact, _ = byte_columns(dfa)
+    cls, _ = refine(dfa.accepting.astype(np.int64), compact, depth)
+    return cls
+
+
 class DFAMaskStore:
     """Masks of every state of a DFA over a vocabulary: eager when they fit, else lazy (LRU).
 
-    Each mask already contains the EOS ids when the state is accepting. Thread-safe.
+    States whose masks must be equal share one (see :func:`mask_classes`), so only one mask per
+    class is computed and stored. Each mask already contains the EOS ids when the state is
+    accepting. Thread-safe.
 
     Parameters
     ----------
     dfa, vocab:
         The automaton and the vocabulary.
     max_bytes:
-        Memory budget for stored masks. When all states fit, every mask is computed up front
+        Memory budget for stored masks. When every class fits, every mask is computed up front
         (in parallel); otherwise masks are computed on first use and the least recently used are
         dropped beyond the budget.
+    precomputed:
+        ``(classes, masks, counts, single)`` from :meth:`export` (a disk cache).
     """
 
     def __init__(
@@ -244,7 +262,7 @@ class DFAMaskStore:
         vocab: Vocabulary,
         *,
         max_bytes: int = DEFAULT_MASK_CACHE_BYTES,
-        precomputed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        precomputed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.dfa = dfa
         self.vocab = vocab
@@ -252,38 +270,54 @@ class DFAMaskStore:
         self.n_words = n_words(vocab.size)
         self.max_bytes = int(max_bytes)
         n = dfa.n_states
+        if precomputed is not None and precomputed[0].shape == (n,):
+            self.classes = np.asarray(precomputed[0], dtype=np.int64)
+        else:
+            precomputed = None
+            self.classes = mask_classes(dfa, self.trie.max_depth)
+        n_cls = int(self.classes.max()) + 1 if n else 0
+        # First state of each class: the one whose mask is computed for the class.
+        self._rep = np.zeros(n_cls, dtype=np.int32)
+        self._rep[self.classes[::-1]] = np.arange(n, dtype=np.int32)[::-1]
         row_bytes = self.n_words * 4
         self._eos = np.zeros(self.n_words, dtype=np.uint32)
         for e in vocab.eos_token_ids:
             self._eos[e >> 5] |= np.uint32(1 << (e & 31))
-        self.counts = np.full(n, -1, dtype=np.int64)
-        self.single = np.full(n, -1, dtype=np.int64)
+        self._counts = np.full(n_cls, -1, dtype=np.int64)
+        self._single = np.full(n_cls, -1, dtype=np.int64)
         self._lock = threading.Lock()
         self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
         self._max_rows = max(1, self.max_bytes // row_bytes)
-        self.eager = n <= self._max_rows
+        self.eager = n_cls <= self._max_rows
         self._all: np.ndarray | None = None
         # Eager stores also keep one read-only row view per state: a list lookup is the whole
         # per-token cost of a mask.
         self.rows: list[np.ndarray] | None = None
         if self.eager:
-            if precomputed is not None and precomputed[0].shape == (n, self.n_words):
-                self._all = np.array(precomputed[0], dtype=np.uint32)
-                self.counts[:] = precomputed[1]
-                self.single[:] = precomputed[2]
+            if precomputed is not None and precomputed[1].shape == (n_cls, self.n_words):
+                self._all = np.array(precomputed[1], dtype=np.uint32)
+                self._counts[:] = precomputed[2]
+                self._single[:] = precomputed[3]
             else:
-                self._all = self._compute(np.arange(n, dtype=np.int32))
+                self._all = self._compute(np.arange(n_cls, dtype=np.int64))
             self._all.setflags(write=False)
-            self.rows = list(self._all)
+            per_class = list(self._all)
+            self.rows = [per_class[c] for c in self.classes.tolist()]
 
-    def export(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(masks, counts, single)`` of an eager store, for a disk cache; ``None`` when lazy."""
+    @property
+    def n_classes(self) -> int:
+        """Number of distinct masks (mask classes)."""
+        return int(self._rep.shape[0])
+
+    def export(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(classes, masks, counts, single)`` of an eager store, for a disk cache; else ``None``."""
         if self._all is None:
             return None
-        return self._all, self.counts, self.single
+        return self.classes, self._all, self._counts, self._single
 
-    def _compute(self, states: np.ndarray) -> np.ndarray:
+    def _compute(self, classes: np.ndarray) -> np.ndarray:
         t = self.trie
+        states = self._rep[classes]
         out = np.zeros((states.shape[0], self.n_words), dtype=np.uint32)
         counts = np.zeros(states.shape[0], dtype=np.int64)
         lasts = np.zeros(states.shape[0], dtype=np.int64)
@@ -301,40 +335,43 @@ class DFAMaskStore:
         acc = self.dfa.accepting[states]
         out[acc] |= self._eos
         counts = counts + acc * len(self.vocab.eos_token_ids)
-        self.counts[states] = counts
-        self.single[states] = np.where(
+        self._counts[classes] = counts
+        self._single[classes] = np.where(
             counts == 1, np.where(acc, min(self.vocab.eos_token_ids, default=-1), lasts), -1
         )
         return out
 
     def mask(self, state: int) -> np.ndarray:
         """The read-only mask of ``state`` (EOS included when accepting)."""
+        c = int(self.classes[state])
         if self._all is not None:
-            return self._all[state]  # type: ignore[no-any-return]
+            return self._all[c]  # type: ignore[no-any-return]
         with self._lock:
-            row = self._lru.get(state)
+            row = self._lru.get(c)
             if row is not None:
-                self._lru.move_to_end(state)
+                self._lru.move_to_end(c)
                 return row
-        row = self._compute(np.array([state], dtype=np.int32))[0]
+        row = self._compute(np.array([c], dtype=np.int64))[0]
         row.setflags(write=False)
         with self._lock:
-            self._lru[state] = row
+            self._lru[c] = row
             while len(self._lru) > self._max_rows:
                 self._lru.popitem(last=False)
         return row
 
     def count(self, state: int) -> int:
         """Number of allowed ids in ``state``'s mask (EOS included)."""
-        if self.counts[state] < 0:
+        c = int(self.classes[state])
+        if self._counts[c] < 0:
             self.mask(state)
-        return int(self.counts[state])
+        return int(self._counts[c])
 
     def single_token(self, state: int) -> int:
         """The only allowed id of ``state`` when there is exactly one, else -1."""
-        if self.counts[state] < 0:
+        c = int(self.classes[state])
+        if self._counts[c] < 0:
             self.mask(state)
-        return int(self.single[state])
+        return int(self._single[c])
 
     @property
     def memory_bytes(self) -> int:
@@ -345,7 +382,7 @@ class DFAMaskStore:
 
     @property
     def cached_states(self) -> int:
-        """Number of states whose mask is stored now."""
+        """Number of masks stored now (one per mask class; all of them when eager)."""
         if self._all is not None:
             return int(self._all.shape[0])
         return len(self._lru)

@@ -94,3 +94,32 @@ def test_masks_are_read_only() -> None:
     g = compile_regex("a+", SMALL)
     with pytest.raises(ValueError):
         g.matcher().next_token_mask()[0] = 0
+
+
+def _direct(dfa, state, vocab):  # type: ignore[no-untyped-def]
+    """A state's own mask, EOS included, computed for that state alone."""
+    out = _walk(dfa, state, vocab)
+    if dfa.accepting[state]:
+        for e in vocab.eos_token_ids:
+            out[e >> 5] |= np.uint32(1 << (e & 31))
+    return out
+
+
+@pytest.mark.parametrize("pattern", [r"[a-z]{1,400}", r"(ab){0,300}1", r"[0-9a]{5,200}-", r"(a|b{2,4}){2,60}"])
+def test_mask_classes_share_only_equal_masks(pattern: str) -> None:
+    dfa = regex_to_dfa(pattern)
+    store = DFAMaskStore(dfa, SMALL)
+    assert store.n_classes < dfa.n_states
+    for s in range(dfa.n_states):
+        assert np.array_equal(store.mask(s), _direct(dfa, s, SMALL)), (pattern, s)
+
+
+def test_mask_classes_on_llama3_counted_repetition(llama3: tuple) -> None:
+    _, vocab = llama3
+    dfa = regex_to_dfa(r"[^\"\\]{0,2000}")
+    store = DFAMaskStore(dfa, vocab)
+    # Tokens are at most 128 bytes, so states more than 128 bytes from the bound share masks:
+    # about 128 positions times the 8 UTF-8 sub-states, instead of 2001 times 19.
+    assert dfa.n_states > 38000 and store.n_classes < 1100
+    for s in list(range(0, dfa.n_states, 97)) + list(range(dfa.n_states - 140, dfa.n_states)):
+        assert np.array_equal(store.mask(s), _direct(dfa, s, vocab)), s
