@@ -18,6 +18,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from corral.errors import CompileLimitError
 
@@ -27,6 +28,7 @@ __all__ = [
     "determinize",
     "minimize",
     "refine",
+    "hopcroft_blocks",
     "byte_columns",
     "DEFAULT_MAX_STATES",
     "DEFAULT_TIMEOUT",
@@ -303,20 +305,151 @@ def refine(initial: np.ndarray, compact: np.ndarray, max_rounds: int) -> tuple[n
     return cls, False
 
 
-def minimize(dfa: ByteDFA, *, max_rounds: int = 256) -> ByteDFA:
-    """Merge equivalent states (Moore partition refinement, vectorised).
+@njit(cache=True, nogil=True)
+def hopcroft_blocks(compact, accepting):  # type: ignore[no-untyped-def]
+    """Hopcroft's partition refinement: the block (class of equivalent states) of each state.
 
-    The input must be trimmed. Refinement runs at most ``max_rounds`` rounds; if it has not
-    converged by then (very long chains), the input is returned unchanged — minimisation only
-    saves memory, it never changes the language.
+    ``compact[s, j]`` is the successor of ``s`` on symbol ``j`` or -1 (a dead sink). Two states
+    share a block exactly when they accept the same strings. Plain-Python reference: iterate
+    :func:`refine` from the accepting/non-accepting split until it stops changing.
+    O(k n log n) for n states and k symbols.
+    """
+    n = compact.shape[0]
+    k = compact.shape[1]
+    m = n + 1  # state n is the sink
+    # Inverse transitions, CSR per symbol: pred[j][ptr[j, t]:ptr[j, t + 1]].
+    ptr = np.zeros((k, m + 1), np.int64)
+    for s in range(m):
+        for j in range(k):
+            t = compact[s, j] if s < n else -1
+            if t < 0:
+                t = n
+            ptr[j, t + 1] += 1
+    for j in range(k):
+        for t in range(m):
+            ptr[j, t + 1] += ptr[j, t]
+    pred = np.empty((k, m), np.int64)
+    fill = ptr[:, :m].copy()
+    for s in range(m):
+        for j in range(k):
+            t = compact[s, j] if s < n else -1
+            if t < 0:
+                t = n
+            pred[j, fill[j, t]] = s
+            fill[j, t] += 1
+    # Partition: elems ordered by block; block b spans first[b]:end[b].
+    block = np.zeros(m, np.int64)
+    elems = np.empty(m, np.int64)
+    pos = np.empty(m, np.int64)
+    first = np.zeros(m + 1, np.int64)
+    end = np.zeros(m + 1, np.int64)
+    marked = np.zeros(m + 1, np.int64)
+    n_acc = 0
+    for s in range(n):
+        if accepting[s]:
+            n_acc += 1
+    i_acc = 0
+    i_rej = n_acc
+    for s in range(m):
+        if s < n and accepting[s]:
+            block[s] = 0
+            elems[i_acc] = s
+            pos[s] = i_acc
+            i_acc += 1
+        else:
+            block[s] = 1
+            elems[i_rej] = s
+            pos[s] = i_rej
+            i_rej += 1
+    n_blocks = 2
+    first[0], end[0] = 0, n_acc
+    first[1], end[1] = n_acc, m
+    if n_acc == 0:  # only the rejecting block
+        for s in range(m):
+            block[s] = 0
+        first[0], end[0] = 0, m
+        n_blocks = 1
+    # Worklist of (block, symbol) splitters.
+    work_b = np.empty(2 * m * k + 2 * k, np.int64)
+    work_j = np.empty(2 * m * k + 2 * k, np.int64)
+    in_work = np.zeros((m + 1, k), np.bool_)
+    top = 0
+    start_b = 0
+    if n_blocks == 2 and (end[1] - first[1]) < (end[0] - first[0]):
+        start_b = 1
+    for j in range(k):
+        work_b[top] = start_b
+        work_j[top] = j
+        in_work[start_b, j] = True
+        top += 1
+    touched = np.empty(m + 1, np.int64)
+    splitter = np.empty(m, np.int64)
+    while top > 0:
+        top -= 1
+        a = work_b[top]
+        j = work_j[top]
+        in_work[a, j] = False
+        # Snapshot the splitter block (it may be split below).
+        size_a = end[a] - first[a]
+        for q in range(size_a):
+            splitter[q] = elems[first[a] + q]
+        n_touched = 0
+        for q in range(size_a):
+            t = splitter[q]
+            for p_i in range(ptr[j, t], ptr[j, t + 1]):
+                s = pred[j, p_i]
+                b = block[s]
+                # Move s into the marked prefix of its block.
+                mpos = first[b] + marked[b]
+                if pos[s] >= mpos:
+                    other = elems[mpos]
+                    elems[pos[s]] = other
+                    pos[other] = pos[s]
+                    elems[mpos] = s
+                    pos[s] = mpos
+                    if marked[b] == 0:
+                        touched[n_touched] = b
+                        n_touched += 1
+                    marked[b] += 1
+        for q in range(n_touched):
+            b = touched[q]
+            cnt = marked[b]
+            marked[b] = 0
+            if cnt == end[b] - first[b]:
+                continue
+            nb = n_blocks
+            n_blocks += 1
+            first[nb] = first[b]
+            end[nb] = first[b] + cnt
+            first[b] = first[b] + cnt
+            for r in range(first[nb], end[nb]):
+                block[elems[r]] = nb
+            small = nb if end[nb] - first[nb] <= end[b] - first[b] else b
+            for jj in range(k):
+                if in_work[b, jj]:
+                    work_b[top] = nb
+                    work_j[top] = jj
+                    in_work[nb, jj] = True
+                    top += 1
+                else:
+                    work_b[top] = small
+                    work_j[top] = jj
+                    in_work[small, jj] = True
+                    top += 1
+    return block[:n].copy(), n_blocks
+
+
+def minimize(dfa: ByteDFA) -> ByteDFA:
+    """Merge equivalent states (Hopcroft's algorithm in a numba kernel).
+
+    The input must be trimmed; the output is trimmed and minimal.
     """
     n = dfa.n_states
     if n <= 1:
         return dfa
     compact, byte_class = byte_columns(dfa)
-    cls, converged = refine(dfa.accepting.astype(np.int64), compact, max_rounds)
-    if not converged:
-        return dfa
+    raw, _ = hopcroft_blocks(compact.astype(np.int64), dfa.accepting)
+    cls = np.unique(raw, return_inverse=True)[1].reshape(-1).astype(np.int64)
     blocks = cls
     n_blocks = int(blocks.max()) + 1
     if n_blocks == n:

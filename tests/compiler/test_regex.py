@@ -221,3 +221,28 @@ def test_single_character_items_match_exactly_what_re_matches(item: str) -> None
         if not 0xD800 <= c <= 0xDFFF and dfa.matches(chr(c).encode()) != bool(re.fullmatch(item, chr(c)))
     ]
     assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(a|b)*a(a|b){3}", r"[^\"\\]{0,40}", r"(ab|a)*b?c{2,5}", r"\w{2,6}@\d+", r"(x|y|xy)*z(xy)*", r"(?i)(yes|no){1,3}"],
+)
+def test_hopcroft_equals_moore_to_convergence(pattern: str) -> None:
+    import numpy as np
+
+    from corral.compiler.automaton import ByteDFA, byte_columns, hopcroft_blocks, minimize, refine
+
+    dfa = regex_to_dfa(pattern)
+    n = dfa.n_states
+    # A redundant automaton: two copies of every state, each copy moving into the other.
+    t = dfa.trans
+    doubled = np.vstack([np.where(t >= 0, t + n, -1), t]).astype(np.int32)
+    big = ByteDFA(doubled, np.concatenate([dfa.accepting, dfa.accepting]), 0)
+    compact, _ = byte_columns(big)
+    hop, k = hopcroft_blocks(compact.astype(np.int64), big.accepting)
+    moore, converged = refine(big.accepting.astype(np.int64), compact, 10_000)
+    assert converged
+    # The same partition up to renaming, and exactly the original states.
+    assert len(set(zip(hop.tolist(), moore.tolist()))) == len(set(hop.tolist())) == len(set(moore.tolist())) == n
+    assert all(hop[s] == hop[s + n] for s in range(n))
+    assert minimize(big).n_states == n
