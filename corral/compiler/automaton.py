@@ -231,51 +231,98 @@ def determinize(
     return trim(ByteDFA(trans, accepting, 0))
 
 
-def trim(dfa: ByteDFA) -> ByteDFA:
-    """Remove states that cannot reach an accepting state; renumber in BFS order from the start."""
-    n = dfa.n_states
-    trans = dfa.trans
-    # Reverse reachability from accepting states.
-    src, byte = np.nonzero(trans >= 0)
-    dst = trans[src, byte]
-    order = np.argsort(dst, kind="stable")
-    src_sorted = src[order]
-    dst_sorted = dst[order]
-    starts = np.searchsorted(dst_sorted, np.arange(n + 1))
-    live = dfa.accepting.copy()
-    stack = list(np.nonzero(live)[0])
-    while stack:
-        t = stack.pop()
-        for s in src_sorted[starts[t] : starts[t + 1]]:
+@njit(cache=True, nogil=True)
+def _live_bfs_order(trans, accepting, start):  # type: ignore[no-untyped-def]
+    """States that can reach acceptance, in BFS order from ``start`` (empty if ``start`` cannot).
+
+    Plain-Python equivalent: ``live`` = states with a path to an accepting state; ``order`` =
+    breadth-first visit from ``start`` following transitions into live states only.
+    """
+    n = trans.shape[0]
+    stamp = np.full(n, -1, np.int64)
+    # Reverse edges (deduplicated per source), CSR.
+    cnt = np.zeros(n + 1, np.int64)
+    for s in range(n):
+        for b in range(256):
+            t = trans[s, b]
+            if t >= 0 and stamp[t] != s:
+                stamp[t] = s
+                cnt[t + 1] += 1
+    for t in range(n):
+        cnt[t + 1] += cnt[t]
+    src = np.empty(cnt[n], np.int64)
+    fill = cnt[:n].copy()
+    stamp[:] = -1
+    for s in range(n):
+        for b in range(256):
+            t = trans[s, b]
+            if t >= 0 and stamp[t] != s:
+                stamp[t] = s
+                src[fill[t]] = s
+                fill[t] += 1
+    live = accepting.copy()
+    stack = np.empty(n, np.int64)
+    top = 0
+    for s in range(n):
+        if live[s]:
+            stack[top] = s
+            top += 1
+    while top > 0:
+        top -= 1
+        t = stack[top]
+        for k in range(cnt[t], cnt[t + 1]):
+            s = src[k]
             if not live[s]:
                 live[s] = True
-                stack.append(int(s))
-    if not live[dfa.start]:
+                stack[top] = s
+                top += 1
+    order = np.empty(n, np.int64)
+    if not live[start]:
+        return order[:0], live
+    seen = np.zeros(n, np.bool_)
+    seen[start] = True
+    order[0] = start
+    head = 0
+    tail = 1
+    while head < tail:
+        s = order[head]
+        head += 1
+        for b in range(256):
+            t = trans[s, b]
+            if t >= 0 and live[t] and not seen[t]:
+                seen[t] = True
+                order[tail] = t
+                tail += 1
+    return order[:tail], live
+
+
+def trim(dfa: ByteDFA) -> ByteDFA:
+    """Remove states that cannot reach an accepting state; renumber in BFS order from the start."""
+    order, live = _live_bfs_order(dfa.trans, dfa.accepting, dfa.start)
+    if order.shape[0] == 0:
         return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
-    # BFS renumbering over live states.
-    new_id = np.full(n, -1, dtype=np.int64)
-    new_id[dfa.start] = 0
-    queue = [dfa.start]
-    qi = 0
-    while qi < len(queue):
-        s = queue[qi]
-        qi += 1
-        for t in np.unique(trans[s]):
-            t = int(t)
-            if t >= 0 and live[t] and new_id[t] < 0:
-                new_id[t] = len(queue)
-                queue.append(t)
-    old = np.array(queue, dtype=np.int64)
-    sub = trans[old]
+    new_id = np.full(dfa.n_states, -1, dtype=np.int64)
+    new_id[order] = np.arange(order.shape[0])
+    sub = dfa.trans[order]
     mapped = np.where(sub >= 0, new_id[np.maximum(sub, 0)], -1)
-    return ByteDFA(mapped.astype(np.int32), dfa.accepting[old].copy(), 0)
+    return ByteDFA(mapped.astype(np.int32), dfa.accepting[order].copy(), 0)
 
 
 def byte_columns(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:
     """``(compact, byte_class)``: the transition table with one column per class of bytes that
     behave alike in every state (``compact[:, byte_class[b]] == trans[:, b]``)."""
-    cols, byte_class = np.unique(dfa.trans.T, axis=0, return_inverse=True)
-    return np.ascontiguousarray(cols.T), byte_class.reshape(-1)
+    columns = np.ascontiguousarray(dfa.trans.T)
+    index: dict[bytes, int] = {}  # exact: dict keys compare the column bytes on a hash match
+    byte_class = np.empty(256, dtype=np.int64)
+    reps: list[int] = []
+    for b in range(256):
+        key = columns[b].tobytes()
+        c = index.get(key)
+        if c is None:
+            c = index[key] = len(reps)
+            reps.append(b)
+        byte_class[b] = c
+    return np.ascontiguousarray(columns[reps].T), byte_class
 
 
 def refine(initial: np.ndarray, compact: np.ndarray, max_rounds: int) -> tuple[np.ndarray, bool]:
