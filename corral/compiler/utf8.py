@@ -26,15 +26,7 @@ CodePointSet = tuple[tuple[int, int], ...]
 
 def from_code_points(points: Iterable[int]) -> CodePointSet:
     """The set of the given code points as merged intervals (surrogates dropped)."""
-    out: list[list[int]] = []
-    for p in sorted(set(points)):
-        if _SURROGATES[0] <= p <= _SURROGATES[1]:
-            continue
-        if out and out[-1][1] + 1 >= p:
-            out[-1][1] = max(out[-1][1], p)
-        else:
-            out.append([p, p])
-    return _drop_surrogates(tuple((a, b) for a, b in out))
+    return from_intervals((p, p) for p in set(points))
 
 
 def from_intervals(intervals: Iterable[tuple[int, int]]) -> CodePointSet:
