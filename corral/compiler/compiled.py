@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from corral.compiler import cache as disk
 from corral.compiler.automaton import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT, ByteDFA
 from corral.compiler.maskstore import DEFAULT_MASK_CACHE_BYTES, DFAMaskStore
 from corral.compiler.regex import RegexLimits, regex_to_dfa
@@ -172,8 +173,6 @@ def compile_regex(
     directory: Path | None = None
     key = ""
     if cache:
-        from corral.compiler import cache as disk
-
         directory = disk.default_cache_dir() if cache is True else Path(cache)
         key = disk.cache_key("regex", pattern, {"max_states": max_states}, vocab)
         hit = disk.load(directory, key, vocab, mask_cache_bytes)
@@ -195,7 +194,5 @@ def compile_regex(
         mask_seconds=t2 - t1,
     )
     if directory is not None:
-        from corral.compiler import cache as disk
-
         disk.store(directory, key, dfa, store, asdict(stats))
     return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=stats)

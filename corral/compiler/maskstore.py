@@ -290,8 +290,11 @@ class DFAMaskStore:
         self._max_rows = max(1, self.max_bytes // row_bytes)
         self.eager = n_cls <= self._max_rows
         self._all: np.ndarray | None = None
-        # Eager stores also keep one read-only row view per state: a list lookup is the whole
-        # per-token cost of a mask.
+        # The all-zero mask, shared by every matcher for "finished" (index ``n_states`` of rows).
+        self.zeros = np.zeros(self.n_words, dtype=np.uint32)
+        self.zeros.setflags(write=False)
+        # Eager stores also keep one read-only row view per state, then ``zeros`` for a finished
+        # sequence: a list lookup is the whole per-token cost of a mask.
         self.rows: list[np.ndarray] | None = None
         if self.eager:
             if precomputed is not None and precomputed[1].shape == (n_cls, self.n_words):
@@ -302,7 +305,7 @@ class DFAMaskStore:
                 self._all = self._compute(np.arange(n_cls, dtype=np.int64))
             self._all.setflags(write=False)
             per_class = list(self._all)
-            self.rows = [per_class[c] for c in self.classes.tolist()]
+            self.rows = [per_class[c] for c in self.classes.tolist()] + [self.zeros]
 
     @property
     def n_classes(self) -> int:

@@ -55,9 +55,8 @@ class Matcher:
         self._accepting: list[bool] = grammar.dfa.accepting.tolist() + [False]
         self._eos = grammar.vocab.eos_token_ids
         self._states: list[int] = [grammar.dfa.start]
-        self._zeros = np.zeros(store.n_words, dtype=np.uint32)
-        self._zeros.setflags(write=False)
-        self._rows = None if store.rows is None else [*store.rows, self._zeros]
+        self._zeros = store.zeros
+        self._rows = store.rows  # shared, built once by the store (finished row included)
 
     # -- queries ----------------------------------------------------------------------------
     @property
