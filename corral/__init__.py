@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import (
@@ -71,6 +72,7 @@ __all__ = [
     "allocate_token_bitmask",
     "apply_token_bitmask_",
     "bitmask_to_bool",
+    "compile_grammar",
     "compile_regex",
     "generate",
 ]

@@ -16,6 +16,7 @@ from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError
 
 if TYPE_CHECKING:
+    from corral.compiler.cfg import CFGProgram
     from corral.runtime.matcher import Matcher
 
 __all__ = ["CompiledGrammar", "CompileStats", "compile_regex"]
@@ -30,7 +31,8 @@ class CompileStats:
     states:
         Automaton states.
     mask_classes:
-        Distinct masks: states that must have equal masks share one.
+        Distinct masks: states that must have equal masks share one (regexes; 0 for grammars,
+        whose masks are computed and cached as generation visits them).
     cached_states:
         Masks stored at compile time (every class when ``eager``).
     eager:
@@ -38,7 +40,9 @@ class CompileStats:
     mask_bytes:
         Memory held by stored masks right after compiling.
     automaton_seconds, mask_seconds:
-        Time spent building the automaton and the mask store.
+        Time spent building the automata (and parser tables) and the mask store.
+    productions, terminals:
+        Grammar size after lowering (grammars only).
     """
 
     states: int
@@ -48,6 +52,8 @@ class CompileStats:
     mask_bytes: int
     automaton_seconds: float
     mask_seconds: float
+    productions: int = 0
+    terminals: int = 0
 
     @property
     def total_seconds(self) -> float:
@@ -64,13 +70,15 @@ class CompiledGrammar:
     Attributes
     ----------
     kind:
-        ``"regex"``.
+        ``"regex"`` or ``"grammar"``.
     source:
         The constraint as given.
     vocab:
         The vocabulary the masks are over.
     dfa:
-        The byte automaton.
+        The byte automaton (regexes; ``None`` for grammars).
+    cfg:
+        The grammar's parser tables, recognizer and mask store (grammars; ``None`` for regexes).
     stats:
         :class:`CompileStats`.
     """
@@ -81,32 +89,50 @@ class CompiledGrammar:
         kind: str,
         source: str,
         vocab: Vocabulary,
-        dfa: ByteDFA,
-        store: DFAMaskStore,
+        dfa: ByteDFA | None = None,
+        store: DFAMaskStore | None = None,
+        cfg: CFGProgram | None = None,
         stats: CompileStats,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.kind = kind
         self.source = source
         self.vocab = vocab
         self.dfa = dfa
-        self.store = store
+        self.store: Any = store if store is not None else (cfg.store if cfg is not None else None)
+        self.cfg = cfg
         self.stats = stats
+        self.options = options or {}
 
     def matcher(self) -> Matcher:
         """A fresh :class:`~corral.Matcher` at the start of the constraint."""
-        from corral.runtime.matcher import Matcher
+        if self.kind == "regex":
+            from corral.runtime.matcher import RegexMatcher
 
-        return Matcher(self)
+            return RegexMatcher(self)
+        from corral.runtime.cfg_matcher import CFGMatcher
+
+        return CFGMatcher(self)
 
     def __repr__(self) -> str:
         src = self.source if len(self.source) <= 40 else self.source[:37] + "..."
-        return f"CompiledGrammar(kind={self.kind!r}, source={src!r}, states={self.dfa.n_states}, vocab={self.vocab.name!r})"
+        return f"CompiledGrammar(kind={self.kind!r}, source={src!r}, states={self.stats.states}, vocab={self.vocab.name!r})"
 
     def __getstate__(self) -> dict[str, Any]:
+        if self.kind != "regex":
+            return {"kind": self.kind, "source": self.source, "vocab": self.vocab, "options": self.options}
         return {"kind": self.kind, "source": self.source, "vocab": self.vocab, "dfa": self.dfa, "stats": self.stats,
                 "max_bytes": self.store.max_bytes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if state["kind"] != "regex":
+            from corral.compiler.cfg import compile_grammar
+
+            other = compile_grammar(state["source"], state["vocab"], **state["options"])
+            self.__dict__.update(other.__dict__)
+            return
+        self.cfg = None
+        self.options = {}
         self.kind = state["kind"]
         self.source = state["source"]
         self.vocab = state["vocab"]

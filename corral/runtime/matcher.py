@@ -12,13 +12,13 @@ from corral.errors import CorralError
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
 
-__all__ = ["Matcher"]
+__all__ = ["Matcher", "RegexMatcher"]
 
 _MAX_FORCED = 4096
 
 
 class Matcher:
-    """Tracks one sequence through a :class:`~corral.CompiledGrammar`.
+    """Tracks one sequence through a :class:`~corral.CompiledGrammar` (regex or grammar alike).
 
     Mutable and cheap: create one per sequence with ``grammar.matcher()``, copy it with
     :meth:`fork`, undo tokens with :meth:`rollback`. Not thread-safe (one sequence, one thread);
@@ -39,6 +39,150 @@ class Matcher:
     >>> m.accept_token(2), m.is_accepting(), m.accept_token(3), m.is_finished()
     (True, True, True, True)
     """
+
+
+    __slots__ = ()
+
+    # -- the engine-specific core (each engine implements these) ----------------------------
+    @property
+    def grammar(self) -> CompiledGrammar:
+        """The grammar this matcher runs."""
+        raise NotImplementedError
+
+    @property
+    def num_tokens(self) -> int:
+        """Number of tokens accepted so far (what :meth:`rollback` can undo)."""
+        raise NotImplementedError
+
+    def next_token_mask(self) -> np.ndarray:
+        """The allowed next tokens, as a packed bitset.
+
+        Returns
+        -------
+        numpy.ndarray
+            Read-only ``uint32[ceil(vocab.size / 32)]``; bit ``t & 31`` of word ``t >> 5`` is set
+            when token ``t`` is allowed. Copy it before modifying it. Convert with
+            :func:`corral.bitmask_to_bool` or apply with :func:`corral.apply_token_bitmask_`.
+        """
+        raise NotImplementedError
+
+    def is_accepting(self) -> bool:
+        """Whether the text so far is a complete string of the language (EOS allowed)."""
+        raise NotImplementedError
+
+    def is_finished(self) -> bool:
+        """Whether an EOS id has been accepted."""
+        raise NotImplementedError
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token if it is allowed.
+
+        Returns
+        -------
+        bool
+            ``True`` if the token was accepted; ``False`` (state unchanged) if it is not allowed,
+            including ids outside the vocabulary and any token after the matcher finished.
+        """
+        raise NotImplementedError
+
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw text (e.g. :meth:`forced_bytes`); counts as one step for :meth:`rollback`.
+
+        Returns
+        -------
+        bool
+            ``True`` if the text keeps the output completable; otherwise nothing changes.
+        """
+        raise NotImplementedError
+
+    def rollback(self, n: int = 1) -> None:
+        """Undo the last ``n`` accepted steps (tokens, or :meth:`accept_bytes` calls).
+
+        Raises
+        ------
+        CorralError
+            If ``n`` is negative or larger than :attr:`num_tokens`.
+        """
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Back to the start of the constraint."""
+        raise NotImplementedError
+
+    def fork(self) -> Matcher:
+        """An independent copy (same grammar, same history)."""
+        raise NotImplementedError
+
+    def forced_bytes(self) -> bytes:
+        """The text the constraint determines from here with no choice (may be empty).
+
+        Stops where the text could end (accepting) or where two bytes are possible.
+        """
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------
+    def fill_next_token_mask(self, out: np.ndarray) -> None:
+        """Write :meth:`next_token_mask` into ``out`` (e.g. a row of a batch bitmask).
+
+        Raises
+        ------
+        ValueError
+            If ``out`` does not have the mask's shape.
+        """
+        out[...] = self.next_token_mask()
+
+    def allows(self, token_id: int) -> bool:
+        """Whether ``token_id`` is allowed next (a single-bit test of the mask)."""
+        t = int(token_id)
+        if not 0 <= t < self.grammar.vocab.size:
+            return False
+        return bool((int(self.next_token_mask()[t >> 5]) >> (t & 31)) & 1)
+
+    def accept_tokens(self, token_ids: list[int]) -> bool:
+        """Accept several tokens; all or none.
+
+        Returns
+        -------
+        bool
+            ``True`` when every token was accepted; otherwise the state is unchanged.
+        """
+        n = 0
+        for t in token_ids:
+            if not self.accept_token(t):
+                self.rollback(n)
+                return False
+            n += 1
+        return True
+
+    def forced_tokens(self) -> list[int]:
+        """Text tokens the mask forces from here: while exactly one id is allowed, that id.
+
+        EOS ids are never included (when the text is complete, look at :meth:`is_accepting`).
+        The matcher is not advanced.
+        """
+        probe = self.fork()
+        eos = set(self.grammar.vocab.eos_token_ids)
+        out: list[int] = []
+        while not probe.is_finished() and len(out) < _MAX_FORCED:
+            mask = probe.next_token_mask()
+            nz = np.flatnonzero(mask)
+            if nz.shape[0] != 1:
+                break
+            word = int(mask[nz[0]])
+            if word & (word - 1):
+                break
+            t = int(nz[0]) * 32 + word.bit_length() - 1
+            if t in eos or not probe.accept_token(t):
+                break
+            out.append(t)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tokens={self.num_tokens}, accepting={self.is_accepting()}, finished={self.is_finished()})"
+
+
+class RegexMatcher(Matcher):
+    """A :class:`Matcher` over a regex's DFA (created by ``compile_regex(...).matcher()``)."""
 
     # State ids are DFA states; the extra id ``_fin`` (== number of DFA states) means "finished".
     __slots__ = ("_grammar", "_store", "_trans", "_flat", "_offsets", "_accepting", "_eos", "_states",
@@ -190,9 +334,9 @@ class Matcher:
         """Back to the start of the constraint."""
         del self._states[1:]
 
-    def fork(self) -> Matcher:
+    def fork(self) -> RegexMatcher:
         """An independent copy (same grammar, same history)."""
-        other = Matcher.__new__(Matcher)
+        other = RegexMatcher.__new__(RegexMatcher)
         other._grammar = self._grammar
         other._store = self._store
         other._trans = self._trans
@@ -243,5 +387,3 @@ class Matcher:
             s = int(advance_token(self._trans, s, self._flat, self._offsets, t))
         return out
 
-    def __repr__(self) -> str:
-        return f"Matcher(tokens={self.num_tokens}, accepting={self.is_accepting()}, finished={self.is_finished()})"

@@ -1,0 +1,245 @@
+"""Context-free grammars: Lark EBNF (and GBNF) -> grammar IR -> :class:`~corral.CompiledGrammar`.
+
+Lark grammars are read with Lark's own loader (``%import``, templates, ``~ n..m``, ``?rule``,
+priorities all handled by Lark), then lowered to :class:`~corral.compiler.grammar_ir.GrammarIR`:
+Lark's expanded BNF rules and its terminals, each terminal's regex taken from Lark
+(``pattern.to_regexp()``, flags included).
+
+Semantics (documented in ``docs/grammars.md``): the language is *scannerless*. A terminal stands for
+the strings its regex fully matches; ``%ignore``d terminals may appear between any two terminals
+and at both ends. This is the language Lark's Earley parser recognises with
+``lexer="dynamic_complete"``; priorities only choose among parse trees, so they do not change it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from corral.compiler.cfg_maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, CFGMaskStore
+from corral.compiler.compiled import CompiledGrammar, CompileStats
+from corral.compiler.earley_tables import EarleyTables, build_tables
+from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.compiler.regex import RegexLimits
+from corral.compiler.vocabulary import Vocabulary
+from corral.errors import CorralError, GrammarError
+from corral.runtime.earley import Recognizer
+
+__all__ = ["CFGProgram", "compile_grammar", "lark_to_ir", "DEFAULT_GRAMMAR_TIMEOUT"]
+
+DEFAULT_GRAMMAR_TIMEOUT = 30.0
+"""Default limit, in seconds, on compiling one grammar."""
+
+# Lark's common.ESCAPED_STRING uses a lookbehind and lazy quantifiers; under full-match semantics
+# it would also match text with inner unescaped quotes. This is the language Lark's lexer gives it.
+_LARK_ESCAPED_STRING = r'".*?(?<!\\)(\\\\)*?"'
+_EXACT_ESCAPED_STRING = r'"(?:[^"\\\n]|\\[^\n])*"'
+
+
+@dataclass
+class CFGProgram:
+    """A compiled context-free grammar: its IR, parser tables, recognizer and mask store."""
+
+    ir: GrammarIR
+    tables: EarleyTables
+    recognizer: Recognizer
+    store: CFGMaskStore
+
+
+def _definition_pos(source: str, name: str, terminal: bool) -> tuple[int, int] | None:
+    pat = rf"^[ \t]*[?!]?{re.escape(name)}(?:\.-?\d+)?(?:\{{[^}}]*\}})?[ \t]*(?::|::=)"
+    m = re.search(pat, source, flags=re.M)
+    if m is None:
+        return None
+    off = m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t?!"))
+    line = source.count("\n", 0, off) + 1
+    col = off - (source.rfind("\n", 0, off) + 1) + 1
+    return line, col
+
+
+def _offset(source: str, line: int, column: int) -> int:
+    lines = source.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+
+
+def _lark_error(text: str, e: Exception) -> GrammarError:
+    from lark.exceptions import UnexpectedInput
+
+    if isinstance(e, UnexpectedInput) and getattr(e, "line", -1) and getattr(e, "line", -1) > 0:
+        msg = str(e).split("\n")[0].strip()
+        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=_offset(text, e.line, e.column))
+    msg = str(e).strip().split("\n")[0]
+    m = re.search(r"line (\d+),? col(?:umn)? (\d+)", msg)
+    if m:
+        msg = msg[: m.start()].rstrip(" ,at") or msg
+        return GrammarError(msg, source=text, pos=_offset(text, int(m.group(1)), int(m.group(2))))
+    # name the symbol when Lark's message mentions one, and point at its first use
+    m = re.search(r"(?:NonTerminal|Terminal)\('([^']+)'\)", msg) or re.search(r"'([A-Za-z_][\w]*)'", msg)
+    if m:
+        name = m.group(1)
+        msg = re.sub(r"(?:NonTerminal|Terminal)\('([^']+)'\)", r"'\1'", msg)
+        hit = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", text)
+        if hit:
+            return GrammarError(msg, source=text, pos=hit.start(), length=len(name))
+    return GrammarError(msg)
+
+
+def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
+    """Read a Lark grammar with Lark's loader and lower it to a :class:`GrammarIR`.
+
+    Raises
+    ------
+    GrammarError
+        Lark rejects the grammar (syntax, undefined symbols, ...), with line and column when known.
+    """
+    try:
+        from lark import Lark
+        from lark.exceptions import LarkError
+    except ImportError as e:  # pragma: no cover - lark is a dependency
+        raise CorralError("compiling Lark grammars needs the 'lark' package") from e
+    if not isinstance(text, str):
+        raise GrammarError(f"a grammar must be a str, not {type(text).__name__}")
+    try:
+        parser = Lark(text, parser="earley", lexer="dynamic", start=start, keep_all_tokens=True)
+    except LarkError as e:
+        raise _lark_error(text, e) from None
+    except (re.error, ValueError, TypeError, KeyError, AttributeError, AssertionError, RecursionError) as e:
+        raise GrammarError(f"invalid grammar: {type(e).__name__}: {e}") from None
+    terminals: dict[str, TerminalDef] = {}
+    for t in parser.terminals:
+        pattern = t.pattern.to_regexp()
+        if pattern == _LARK_ESCAPED_STRING:
+            pattern = _EXACT_ESCAPED_STRING
+        where = _definition_pos(text, t.name, True)
+        terminals[t.name] = TerminalDef(t.name, pattern, *(where or (None, None)))
+    rules: dict[str, list[tuple[str, ...]]] = {}
+    positions: dict[str, tuple[int, int]] = {}
+    for r in parser.rules:
+        name = r.origin.name
+        name = name if isinstance(name, str) else str(name)
+        rules.setdefault(name, []).append(tuple(str(s.name) for s in r.expansion))
+        if name not in positions:
+            where = _definition_pos(text, name, False)
+            if where:
+                positions[name] = where
+    return GrammarIR(
+        start=start,
+        rules=rules,
+        terminals=terminals,
+        ignore=tuple(parser.ignore_tokens),
+        source=text,
+        rule_positions=positions,
+    )
+
+
+def compile_ir(
+    ir: GrammarIR,
+    vocab: Vocabulary,
+    *,
+    kind: str = "grammar",
+    source: str | None = None,
+    options: dict[str, object] | None = None,
+    max_states: int = 100_000,
+    timeout: float = DEFAULT_GRAMMAR_TIMEOUT,
+    mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,
+) -> CompiledGrammar:
+    """Compile a :class:`GrammarIR` against ``vocab`` (the step shared by every surface syntax)."""
+    if not isinstance(vocab, Vocabulary):
+        raise CorralError(
+            f"vocab must be a corral.Vocabulary, not {type(vocab).__name__}; "
+            "build one with corral.Vocabulary.from_hf(tokenizer)"
+        )
+    t0 = time.perf_counter()
+    limits = RegexLimits(max_states=max_states, timeout=timeout)
+    tables = build_tables(ir, limits, deadline=time.monotonic() + timeout)
+    recognizer = Recognizer(tables)
+    t1 = time.perf_counter()
+    store = CFGMaskStore(tables, recognizer, vocab, max_bytes=mask_cache_bytes, limits=limits)
+    t2 = time.perf_counter()
+    stats = CompileStats(
+        states=tables.n_states,
+        mask_classes=0,
+        cached_states=store.cached_states,
+        eager=False,
+        mask_bytes=store.memory_bytes,
+        automaton_seconds=t1 - t0,
+        mask_seconds=t2 - t1,
+        productions=len(tables.rhs),
+        terminals=len(tables.terminals),
+    )
+    program = CFGProgram(ir, tables, recognizer, store)
+    return CompiledGrammar(
+        kind=kind, source=ir.source if source is None else source, vocab=vocab, cfg=program, stats=stats,
+        options=options,
+    )
+
+
+def compile_grammar(
+    text: str,
+    vocab: Vocabulary,
+    *,
+    start: str | None = None,
+    syntax: str = "lark",
+    max_states: int = 100_000,
+    timeout: float = DEFAULT_GRAMMAR_TIMEOUT,
+    mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,
+) -> CompiledGrammar:
+    """Compile a context-free grammar into token masks over ``vocab``.
+
+    Parameters
+    ----------
+    text:
+        The grammar: Lark EBNF (``syntax="lark"``) or llama.cpp GBNF (``syntax="gbnf"``).
+    vocab:
+        The tokenizer's :class:`~corral.Vocabulary`.
+    start:
+        The start rule (default ``"start"`` for Lark, ``"root"`` for GBNF).
+    syntax:
+        ``"lark"`` or ``"gbnf"``.
+    max_states:
+        Limit on each terminal's automaton.
+    timeout:
+        Limit, in seconds, on compiling.
+    mask_cache_bytes:
+        Memory budget of each of the mask store's two caches (LRU).
+
+    Returns
+    -------
+    CompiledGrammar
+        ``kind == "grammar"``; its :meth:`~corral.CompiledGrammar.matcher` has the same API as a
+        regex's.
+
+    Raises
+    ------
+    GrammarError
+        Syntax errors, undefined symbols, invalid or non-regular terminal regexes, an empty
+        language; the message names the problem and its line and column.
+    CompileLimitError
+        ``max_states`` or ``timeout`` exceeded.
+
+    Examples
+    --------
+    >>> from corral import Vocabulary
+    >>> vocab = Vocabulary([b"(", b")", b"()", None], eos_token_ids=[3])
+    >>> m = compile_grammar('start: "(" start ")" | ', vocab).matcher()
+    >>> m.accept_token(0), m.accept_token(2), m.accept_token(1), m.is_accepting()
+    (True, True, True, True)
+    """
+    if syntax == "lark":
+        ir = lark_to_ir(text, start=start or "start")
+    elif syntax == "gbnf":
+        from corral.compiler.gbnf import gbnf_to_ir
+
+        ir = gbnf_to_ir(text, start=start or "root")
+    else:
+        raise CorralError(f"unknown grammar syntax {syntax!r}: expected 'lark' or 'gbnf'")
+    options = {"start": start, "syntax": syntax, "max_states": max_states, "timeout": timeout,
+               "mask_cache_bytes": mask_cache_bytes}
+    return compile_ir(ir, vocab, source=text, options=options, max_states=max_states, timeout=timeout,
+                      mask_cache_bytes=mask_cache_bytes)
+
+
+def _env_flag(name: str) -> bool:  # pragma: no cover - reserved for debugging switches
+    return os.environ.get(name, "") not in ("", "0")

@@ -1,0 +1,360 @@
+"""Grammar IR -> the tables the Earley runtime reads: productions, terminal byte automata, FOLLOW.
+
+Lowering
+--------
+- Every terminal becomes a trimmed, minimised byte DFA. When the grammar has ``%ignore``
+  terminals, each terminal ``T`` is compiled as ``IGNORE* T`` (``IGNORE`` the union of the ignored
+  terminals), and the start rule is followed by a terminal ``IGNORE*``: exactly "ignored text may
+  appear between any two terminals and at both ends", with no extra parser items at run time.
+- All terminal DFAs are stacked into one transition table (``trans``, global state ids), so a
+  scanning Earley item carries a single integer for "where it is inside its terminal".
+- Symbols are numbered: nonterminals ``0..n_nonterminals-1``; in production bodies a terminal
+  ``t`` is stored as ``-2 - t`` so that ``>= 0`` means nonterminal.
+- Rules or alternatives that can never finish (unproductive) are removed, so every Earley item the
+  runtime creates can still complete; this is what makes masks exact without lookahead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from corral.compiler.automaton import (
+    DEFAULT_MAX_STATES,
+    ByteDFA,
+    ByteNFA,
+    determinize,
+    minimize,
+)
+from corral.compiler.grammar_ir import GrammarIR
+from corral.compiler.regex import RegexLimits, regex_to_dfa
+from corral.errors import CompileLimitError, GrammarError
+
+__all__ = ["EarleyTables", "build_tables", "dfa_into_nfa"]
+
+START = "$start"
+TRAIL = "$trailing_ignored"
+
+
+def dfa_into_nfa(nfa: ByteNFA, dfa: ByteDFA) -> tuple[int, int]:
+    """Copy ``dfa`` into ``nfa``; return (entry, exit) states (exit reached by epsilon from accepts)."""
+    base = len(nfa)
+    for _ in range(dfa.n_states):
+        nfa.new_state()
+    final = nfa.new_state()
+    trans = dfa.trans
+    for s in range(dfa.n_states):
+        row = trans[s]
+        b = 0
+        while b < 256:
+            t = int(row[b])
+            if t < 0:
+                b += 1
+                continue
+            e = b
+            while e + 1 < 256 and int(row[e + 1]) == t:
+                e += 1
+            nfa.edges[base + s].append((b, e, base + t))
+            b = e + 1
+        if dfa.accepting[s]:
+            nfa.eps[base + s].append(final)
+    return base + dfa.start, final
+
+
+def _union_star_concat(parts: list[ByteDFA], tail: ByteDFA | None, limits: RegexLimits) -> ByteDFA:
+    """DFA of ``(p1 | p2 | ...)* tail`` (``tail`` None: the empty string)."""
+    nfa = ByteNFA()
+    hub = nfa.new_state()
+    for d in parts:
+        s, f = dfa_into_nfa(nfa, d)
+        nfa.eps[hub].append(s)
+        nfa.eps[f].append(hub)
+    if tail is None:
+        final = nfa.new_state()
+        nfa.eps[hub].append(final)
+    else:
+        s, final = dfa_into_nfa(nfa, tail)
+        nfa.eps[hub].append(s)
+    return minimize(determinize(nfa, hub, final, max_states=limits.max_states, timeout=limits.timeout))
+
+
+def union_then_star(first: list[ByteDFA], every: list[ByteDFA], limits: RegexLimits) -> ByteDFA:
+    """DFA of ``(f1 | f2 | ...) (e1 | e2 | ...)*``: "a follower, then any terminals"."""
+    nfa = ByteNFA()
+    entry = nfa.new_state()
+    hub = nfa.new_state()
+    for d in first:
+        s, f = dfa_into_nfa(nfa, d)
+        nfa.eps[entry].append(s)
+        nfa.eps[f].append(hub)
+    for d in every:
+        s, f = dfa_into_nfa(nfa, d)
+        nfa.eps[hub].append(s)
+        nfa.eps[f].append(hub)
+    return minimize(determinize(nfa, entry, hub, max_states=limits.max_states, timeout=limits.timeout))
+
+
+@dataclass
+class EarleyTables:
+    """Everything the Earley runtime needs, as plain Python lists (fast to index) and arrays.
+
+    Attributes
+    ----------
+    nonterminals:
+        Names, indexed by nonterminal id (``$start`` is id 0).
+    terminals:
+        Names, indexed by terminal id.
+    lhs, rhs:
+        Per production: its nonterminal id and its body (nonterminal ids ``>= 0``, terminal ``t``
+        as ``-2 - t``).
+    prods_of:
+        Per nonterminal: its production ids.
+    nullable:
+        Per nonterminal: derives the empty string.
+    start_prod:
+        The production ``$start -> start [trailing ignored]``.
+    trans, accepting:
+        Stacked terminal automata over global state ids (``int32[n, 256]`` and ``bool[n]``);
+        ``trans_rows`` is the same table as lists for the interpreter.
+    term_start, term_nullable, term_of_state:
+        Per terminal: its DFA's start state, whether it matches the empty string; per global
+        state: its terminal.
+    term_dfas:
+        Per terminal: its (folded) DFA.
+    follow:
+        Per terminal: ids of the terminals that can come right after it.
+    """
+
+    nonterminals: list[str]
+    terminals: list[str]
+    lhs: list[int]
+    rhs: list[tuple[int, ...]]
+    prods_of: list[list[int]]
+    nullable: list[bool]
+    start_prod: int
+    trans: np.ndarray
+    accepting: np.ndarray
+    trans_rows: list[list[int]]
+    accepting_list: list[bool]
+    term_start: list[int]
+    term_nullable: list[bool]
+    term_of_state: np.ndarray
+    term_dfas: list[ByteDFA]
+    follow: list[frozenset[int]]
+    seconds: float
+
+    @property
+    def n_states(self) -> int:
+        """Total terminal-automaton states."""
+        return int(self.trans.shape[0])
+
+
+def _terminal_error(ir: GrammarIR, name: str, err: GrammarError) -> GrammarError:
+    t = ir.terminals[name]
+    where = f" (defined at line {t.line}, column {t.column})" if t.line else ""
+    return GrammarError(f"terminal {name}{where}: {err.message}", source=t.pattern, pos=err.pos, length=err.length)
+
+
+def _productive(ir: GrammarIR, term_ok: set[str]) -> set[str]:
+    done: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for a, alts in ir.rules.items():
+            if a in done:
+                continue
+            for alt in alts:
+                if all(s in done or s in term_ok for s in alt):
+                    done.add(a)
+                    changed = True
+                    break
+    return done
+
+
+def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: float | None = None) -> EarleyTables:
+    """Lower a validated :class:`GrammarIR` to :class:`EarleyTables`.
+
+    Raises
+    ------
+    GrammarError
+        A terminal's regex is invalid, non-regular or empty; the language is empty.
+    CompileLimitError
+        An automaton exceeds ``limits``, or ``deadline`` (``time.monotonic()``) passes.
+    """
+    t0 = time.perf_counter()
+
+    def check_time() -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise CompileLimitError(
+                "compiling the grammar took longer than its timeout", limit="timeout", value=limits.timeout
+            )
+
+    # -- terminals ------------------------------------------------------------------------------
+    raw: dict[str, ByteDFA] = {}
+    for name, tdef in ir.terminals.items():
+        check_time()
+        try:
+            raw[name] = regex_to_dfa(tdef.pattern, limits)
+        except GrammarError as e:
+            if "matches no string" in e.message:
+                continue  # an empty terminal: rules using it are unproductive (reported below)
+            raise _terminal_error(ir, name, e) from None
+    ignored = [raw[n] for n in ir.ignore if n in raw]
+    used: list[str] = []
+    seen_t: set[str] = set()
+    for alts in ir.rules.values():
+        for alt in alts:
+            for s in alt:
+                if s in ir.terminals and s not in seen_t and s not in ir.ignore:
+                    seen_t.add(s)
+                    used.append(s)
+    productive = _productive(ir, set(raw))
+    if ir.start not in productive:
+        raise GrammarError(
+            f"the grammar's language is empty: rule {ir.start!r} can never finish "
+            "(every alternative needs a rule with no finite derivation)",
+            source=ir.source,
+            pos=_pos_offset(ir, ir.start),
+        )
+    terminals = [t for t in used if t in raw]
+    term_id = {t: i for i, t in enumerate(terminals)}
+    dfas: list[ByteDFA] = []
+    for t in terminals:
+        check_time()
+        dfas.append(_union_star_concat(ignored, raw[t], limits) if ignored else raw[t])
+    if ignored:
+        term_id[TRAIL] = len(terminals)
+        terminals.append(TRAIL)
+        dfas.append(_union_star_concat(ignored, None, limits))
+
+    # -- productions ----------------------------------------------------------------------------
+    nts = [START] + [a for a in ir.rules if a in productive]
+    nt_id = {a: i for i, a in enumerate(nts)}
+    lhs: list[int] = []
+    rhs: list[tuple[int, ...]] = []
+    prods_of: list[list[int]] = [[] for _ in nts]
+
+    def add(a: int, body: tuple[int, ...]) -> int:
+        prods_of[a].append(len(lhs))
+        lhs.append(a)
+        rhs.append(body)
+        return len(lhs) - 1
+
+    start_body = (nt_id[ir.start],) + ((-2 - term_id[TRAIL],) if ignored else ())
+    start_prod = add(0, start_body)
+    for a, alts in ir.rules.items():
+        if a not in productive:
+            continue
+        for alt in alts:
+            if not all(s in productive or s in raw for s in alt):
+                continue
+            add(nt_id[a], tuple(nt_id[s] if s in nt_id else -2 - term_id[s] for s in alt))
+
+    # -- stacked automata -----------------------------------------------------------------------
+    sizes = [d.n_states for d in dfas]
+    total = sum(sizes)
+    if total > DEFAULT_MAX_STATES * 4:
+        raise CompileLimitError(
+            f"the grammar's terminals need {total} automaton states in all", limit="max_states", value=total
+        )
+    trans = np.full((total, 256), -1, dtype=np.int32)
+    acc = np.zeros(total, dtype=bool)
+    owner = np.zeros(total, dtype=np.int32)
+    term_start: list[int] = []
+    off = 0
+    for i, d in enumerate(dfas):
+        block = d.trans.astype(np.int32)
+        trans[off:off + d.n_states] = np.where(block >= 0, block + off, -1)
+        acc[off:off + d.n_states] = d.accepting
+        owner[off:off + d.n_states] = i
+        term_start.append(off + d.start)
+        off += d.n_states
+    term_nullable = [bool(acc[s]) for s in term_start]
+
+    # -- nullable and FOLLOW ----------------------------------------------------------------------
+    nullable = [False] * len(nts)
+    changed = True
+    while changed:
+        changed = False
+        for p, body in enumerate(rhs):
+            if not nullable[lhs[p]] and all(
+                (nullable[s] if s >= 0 else term_nullable[-2 - s]) for s in body
+            ):
+                nullable[lhs[p]] = True
+                changed = True
+    first: list[set[int]] = [set() for _ in nts]
+    changed = True
+    while changed:
+        changed = False
+        for p, body in enumerate(rhs):
+            f = first[lhs[p]]
+            before = len(f)
+            for s in body:
+                if s >= 0:
+                    f |= first[s]
+                    if not nullable[s]:
+                        break
+                else:
+                    f.add(-2 - s)
+                    if not term_nullable[-2 - s]:
+                        break
+            if len(f) != before:
+                changed = True
+    follow_t: list[set[int]] = [set() for _ in terminals]
+    follow_n: list[set[int]] = [set() for _ in nts]
+    changed = True
+    while changed:
+        changed = False
+        for p, body in enumerate(rhs):
+            for i, s in enumerate(body):
+                acc_set: set[int] = set()
+                rest_nullable = True
+                for s2 in body[i + 1:]:
+                    if s2 >= 0:
+                        acc_set |= first[s2]
+                        if not nullable[s2]:
+                            rest_nullable = False
+                            break
+                    else:
+                        acc_set.add(-2 - s2)
+                        if not term_nullable[-2 - s2]:
+                            rest_nullable = False
+                            break
+                if rest_nullable:
+                    acc_set |= follow_n[lhs[p]]
+                target = follow_n[s] if s >= 0 else follow_t[-2 - s]
+                before = len(target)
+                target |= acc_set
+                if len(target) != before:
+                    changed = True
+    rows = trans.tolist()
+    return EarleyTables(
+        nonterminals=nts,
+        terminals=terminals,
+        lhs=lhs,
+        rhs=rhs,
+        prods_of=prods_of,
+        nullable=nullable,
+        start_prod=start_prod,
+        trans=trans,
+        accepting=acc,
+        trans_rows=rows,
+        accepting_list=acc.tolist(),
+        term_start=term_start,
+        term_nullable=term_nullable,
+        term_of_state=owner,
+        term_dfas=dfas,
+        follow=[frozenset(f) for f in follow_t],
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _pos_offset(ir: GrammarIR, rule: str) -> int:
+    where = ir.rule_positions.get(rule)
+    if where is None or not ir.source:
+        return 0
+    line, col = where
+    lines = ir.source.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1

@@ -1,0 +1,70 @@
+"""The grammar IR: what every surface syntax (Lark, GBNF, JSON Schema) lowers to.
+
+A :class:`GrammarIR` is a context-free grammar whose terminals are regular languages over text:
+
+- ``rules`` maps each nonterminal to its alternatives; an alternative is a tuple of symbol names
+  (the empty tuple is the empty string). A name is a terminal when it is a key of ``terminals``,
+  otherwise it must be a key of ``rules``.
+- ``terminals`` maps a terminal's name to a :class:`TerminalDef` whose ``pattern`` is a regex in
+  corral's dialect (``re.fullmatch`` semantics; see :mod:`corral.compiler.regex`).
+- ``ignore`` names terminals that may appear between any two terminals and at both ends (Lark's
+  ``%ignore``).
+
+The language is scannerless: a text belongs to it when it splits into pieces, each piece in its
+terminal's language, forming a derivation from ``start``. There is no longest-match lexer, so no
+lexer conflict can change the language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["GrammarIR", "TerminalDef"]
+
+
+@dataclass(frozen=True)
+class TerminalDef:
+    """One terminal.
+
+    Attributes
+    ----------
+    name:
+        Its name (unique among terminals and rules).
+    pattern:
+        A regex in corral's dialect; the terminal's language is the strings it fully matches.
+    line, column:
+        Where it is defined in the grammar's source (1-based), when known; used in error messages.
+    """
+
+    name: str
+    pattern: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass
+class GrammarIR:
+    """A context-free grammar over regular terminals (see the module docstring).
+
+    Attributes
+    ----------
+    start:
+        The start nonterminal.
+    rules:
+        Nonterminal name -> list of alternatives (tuples of symbol names).
+    terminals:
+        Terminal name -> :class:`TerminalDef`.
+    ignore:
+        Names of terminals allowed between any two terminals and at both ends.
+    source:
+        The grammar text it came from (for error messages).
+    rule_positions:
+        Nonterminal name -> (line, column) of its definition, when known.
+    """
+
+    start: str
+    rules: dict[str, list[tuple[str, ...]]]
+    terminals: dict[str, TerminalDef]
+    ignore: tuple[str, ...] = ()
+    source: str = ""
+    rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict)

@@ -1,0 +1,130 @@
+"""`CFGMatcher`: a :class:`~corral.Matcher` over a context-free grammar's Earley chart."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from corral.errors import CorralError
+from corral.runtime.earley import ESet
+from corral.runtime.matcher import Matcher
+
+if TYPE_CHECKING:
+    from corral.compiler.compiled import CompiledGrammar
+
+__all__ = ["CFGMatcher"]
+
+_FINISHED = None
+
+
+class CFGMatcher(Matcher):
+    """A :class:`Matcher` for ``compile_grammar(...)`` grammars (see :class:`Matcher` for the API).
+
+    Keeps one chart set per accepted step; rolling back drops sets. Masks come from the grammar's
+    shared mask store, cached by chart-set signature.
+    """
+
+    __slots__ = ("_grammar", "_rec", "_store", "_sets", "_eos", "_tokens")
+
+    def __init__(self, grammar: CompiledGrammar) -> None:
+        assert grammar.cfg is not None
+        self._grammar = grammar
+        self._rec = grammar.cfg.recognizer
+        self._store = grammar.cfg.store
+        self._eos = frozenset(grammar.vocab.eos_token_ids)
+        self._tokens = grammar.vocab.token_bytes
+        self._sets: list[ESet | None] = [grammar.cfg.recognizer.initial()]
+
+    @property
+    def grammar(self) -> CompiledGrammar:
+        """The grammar this matcher runs."""
+        return self._grammar
+
+    @property
+    def num_tokens(self) -> int:
+        """Number of tokens accepted so far (what :meth:`rollback` can undo)."""
+        return len(self._sets) - 1
+
+    def next_token_mask(self) -> np.ndarray:
+        """The allowed next tokens, as a packed bitset (see :meth:`Matcher.next_token_mask`)."""
+        s = self._sets[-1]
+        if s is None:
+            return self._store.zeros
+        return self._store.mask(s)
+
+    def is_accepting(self) -> bool:
+        """Whether the text so far is a complete sentence of the grammar (EOS allowed)."""
+        s = self._sets[-1]
+        return s is not None and s.accepting
+
+    def is_finished(self) -> bool:
+        """Whether an EOS id has been accepted."""
+        return self._sets[-1] is None
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token if it is allowed (see :meth:`Matcher.accept_token`)."""
+        s = self._sets[-1]
+        if s is None:
+            return False
+        t = int(token_id)
+        if t in self._eos:
+            if s.accepting:
+                self._sets.append(_FINISHED)
+                return True
+            return False
+        if not 0 <= t < len(self._tokens):
+            return False
+        data = self._tokens[t]
+        if not data:
+            return False
+        nxt = self._rec.feed(s, data)
+        if nxt is None:
+            return False
+        self._sets.append(nxt)
+        return True
+
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw text; one step for :meth:`rollback` (see :meth:`Matcher.accept_bytes`)."""
+        s = self._sets[-1]
+        if s is None:
+            return False
+        nxt = self._rec.feed(s, bytes(data))
+        if nxt is None:
+            return False
+        self._sets.append(nxt)
+        return True
+
+    def rollback(self, n: int = 1) -> None:
+        """Undo the last ``n`` steps (see :meth:`Matcher.rollback`)."""
+        if n < 0 or n > len(self._sets) - 1:
+            raise CorralError(f"cannot roll back {n} tokens: {len(self._sets) - 1} accepted")
+        if n:
+            del self._sets[-n:]
+
+    def reset(self) -> None:
+        """Back to the start of the grammar."""
+        del self._sets[1:]
+
+    def fork(self) -> CFGMatcher:
+        """An independent copy (same grammar, same history; chart sets are shared, never mutated)."""
+        other = CFGMatcher.__new__(CFGMatcher)
+        other._grammar = self._grammar
+        other._rec = self._rec
+        other._store = self._store
+        other._eos = self._eos
+        other._tokens = self._tokens
+        other._sets = list(self._sets)
+        return other
+
+    def forced_bytes(self) -> bytes:
+        """The text the grammar determines from here with no choice (see :meth:`Matcher.forced_bytes`)."""
+        s = self._sets[-1]
+        out = bytearray()
+        while s is not None and not s.accepting and len(out) < (1 << 16):
+            nb = self._rec.next_bytes(s)
+            if len(nb) != 1:
+                break
+            out.append(nb[0])
+            s = self._rec.step(s, nb[0])
+        return bytes(out)

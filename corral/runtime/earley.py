@@ -1,0 +1,238 @@
+"""A byte-level Earley recognizer over regular terminals (the scannerless semantics of the IR).
+
+A chart set (:class:`ESet`) is the parser's state after some prefix of bytes. Its items are
+``(production, dot, origin)`` with ``origin`` the :class:`ESet` where the production started.
+Items whose next symbol is a terminal are *scanning*: they are grouped by the global automaton
+state ``g`` reached inside that terminal (``scan[g]``), so one byte advances a whole group with
+one table lookup. When a terminal's automaton accepts, its items also move past it, and the usual
+predict / complete closure runs (nullable symbols advanced at prediction, Aycock & Horspool).
+
+Because the compiler removed every unproductive rule, every item can still complete: a set is
+viable exactly when it has a scanning item or accepts, and :func:`step` returns ``None`` exactly
+when a byte leaves no way to finish the text.
+
+Signatures
+----------
+Two sets have the same future (the same language of continuations) when their *kernels* agree:
+the items whose origin is an earlier set, compared with their origins' signatures (items with
+origin in the set itself follow from the kernel by closure). :meth:`Recognizer.signature` interns
+kernels into integers (never reused), so masks can be cached by signature across sequences.
+"""
+
+from __future__ import annotations
+
+from corral.compiler.earley_tables import EarleyTables
+
+__all__ = ["ESet", "Recognizer"]
+
+Item = tuple[int, int, "ESet"]
+
+
+class ESet:
+    """One chart set: the recognizer's state after a prefix (see the module docstring)."""
+
+    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "__weakref__")
+
+    def __init__(self) -> None:
+        self.scan: dict[int, set[Item]] = {}
+        self.waiting: dict[int, list[Item]] = {}
+        self.items: set[Item] = set()
+        self.predicted: set[int] = set()
+        self.accepting = False
+        self.sig = -1
+
+
+class Recognizer:
+    """The closure and scanning logic over one grammar's :class:`EarleyTables` (stateless, shared).
+
+    Parameters
+    ----------
+    tables:
+        The compiled grammar tables.
+    max_signatures:
+        Cap on interned kernels; past it the table is cleared (ids keep increasing, so cached masks
+        keyed by old ids stay correct and merely stop being hit).
+    """
+
+    def __init__(self, tables: EarleyTables, max_signatures: int = 200_000) -> None:
+        self.tables = tables
+        # next symbol after the dot, per production: list indexed by dot; None when complete.
+        nxt: list[list[int | None]] = []
+        for body in tables.rhs:
+            nxt.append(list(body) + [None])
+        self._next = nxt
+        self._lhs = tables.lhs
+        self._prods_of = tables.prods_of
+        self._nullable = tables.nullable
+        self._tstart = tables.term_start
+        self._tnull = tables.term_nullable
+        self._trans = tables.trans_rows
+        self._acc = tables.accepting_list
+        self._start_prod = tables.start_prod
+        self._intern: dict[frozenset[tuple[int, ...]], int] = {}
+        self._next_sig = 0
+        self._max_sigs = max_signatures
+
+    # -- construction -------------------------------------------------------------------------------
+    def initial(self) -> ESet:
+        """The set before any byte."""
+        root = ESet()
+        self._close(root, [(self._start_prod, 0, root)])
+        return root
+
+    def _close(self, j: ESet, agenda: list[Item]) -> None:
+        nxt = self._next
+        items = j.items
+        scan = j.scan
+        waiting = j.waiting
+        predicted = j.predicted
+        nullable = self._nullable
+        tstart = self._tstart
+        tnull = self._tnull
+        start_prod = self._start_prod
+        pending = []
+        for it in agenda:
+            if it not in items:
+                items.add(it)
+                pending.append(it)
+        while pending:
+            it = pending.pop()
+            p, dot, o = it
+            sym = nxt[p][dot]
+            if sym is None:
+                if o is j:
+                    if p == start_prod:
+                        j.accepting = True
+                    continue  # nullable completion: handled when the waiting item was added
+                if p == start_prod:
+                    j.accepting = True
+                    continue
+                for p2, d2, o2 in o.waiting.get(self._lhs[p], ()):
+                    new = (p2, d2 + 1, o2)
+                    if new not in items:
+                        items.add(new)
+                        pending.append(new)
+            elif sym >= 0:
+                w = waiting.get(sym)
+                if w is None:
+                    waiting[sym] = [it]
+                else:
+                    w.append(it)
+                if sym not in predicted:
+                    predicted.add(sym)
+                    for p3 in self._prods_of[sym]:
+                        new = (p3, 0, j)
+                        if new not in items:
+                            items.add(new)
+                            pending.append(new)
+                if nullable[sym]:
+                    new = (p, dot + 1, o)
+                    if new not in items:
+                        items.add(new)
+                        pending.append(new)
+            else:
+                t = -2 - sym
+                g = tstart[t]
+                group = scan.get(g)
+                if group is None:
+                    scan[g] = {it}
+                else:
+                    group.add(it)
+                if tnull[t]:
+                    new = (p, dot + 1, o)
+                    if new not in items:
+                        items.add(new)
+                        pending.append(new)
+
+    def step(self, s: ESet, byte: int) -> ESet | None:
+        """The set after one more byte, or ``None`` if no text with this prefix is in the language."""
+        trans = self._trans
+        acc = self._acc
+        new_scan: dict[int, set[Item]] = {}
+        agenda: list[Item] = []
+        for g, group in s.scan.items():
+            g2 = trans[g][byte]
+            if g2 < 0:
+                continue
+            cur = new_scan.get(g2)
+            if cur is None:
+                new_scan[g2] = set(group)
+            else:
+                cur |= group
+            if acc[g2]:
+                agenda.extend([(p, d + 1, o) for p, d, o in group])
+        if not new_scan:
+            return None
+        j = ESet()
+        j.scan = new_scan
+        self._close(j, agenda)
+        return j
+
+    def feed(self, s: ESet, data: bytes) -> ESet | None:
+        """The set after ``data``, or ``None`` when it leaves the language's prefixes."""
+        cur: ESet | None = s
+        for b in data:
+            cur = self.step(cur, b)  # type: ignore[arg-type]
+            if cur is None:
+                return None
+        return cur
+
+    def next_bytes(self, s: ESet) -> list[int]:
+        """The bytes that can come next (sorted)."""
+        out: set[int] = set()
+        for g in s.scan:
+            row = self._trans[g]
+            out.update(b for b in range(256) if row[b] >= 0)
+        return sorted(out)
+
+    # -- signatures ---------------------------------------------------------------------------------
+    def signature(self, s: ESet) -> int:
+        """An integer equal for two sets exactly when their kernels (hence futures) agree."""
+        if s.sig >= 0:
+            return s.sig
+        # iterative post-order over origins that still need a signature
+        stack = [s]
+        while stack:
+            top = stack[-1]
+            missing = [o for o in self._origins(top) if o.sig < 0 and o is not top]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            if top.sig >= 0:
+                continue
+            kern: list[tuple[int, ...]] = [(-1,)] if top.accepting else []
+            for g, group in top.scan.items():
+                for p, d, o in group:
+                    if o is not top:
+                        kern.append((p, d, o.sig, g))
+            for w in top.waiting.values():
+                for p, d, o in w:
+                    if o is not top:
+                        kern.append((p, d, o.sig))
+            key = frozenset(kern)
+            sig = self._intern.get(key)
+            if sig is None:
+                if len(self._intern) >= self._max_sigs:
+                    self._intern.clear()
+                sig = self._next_sig
+                self._next_sig += 1
+                self._intern[key] = sig
+            top.sig = sig
+        return s.sig
+
+    @staticmethod
+    def _origins(s: ESet) -> set[ESet]:
+        out: set[ESet] = set()
+        for group in s.scan.values():
+            for _, _, o in group:
+                out.add(o)
+        for w in s.waiting.values():
+            for _, _, o in w:
+                out.add(o)
+        return out
+
+    @property
+    def interned(self) -> int:
+        """Number of kernels currently interned."""
+        return len(self._intern)
