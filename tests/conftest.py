@@ -131,3 +131,28 @@ def tekken() -> tuple[Any, corral.Vocabulary]:
 def _isolated_disk_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep the tests' compiled-grammar cache out of the user's ~/.cache/corral."""
     os.environ["CORRAL_CACHE_DIR"] = str(tmp_path_factory.mktemp("corral-cache"))
+
+
+def greedy_tokens(vocab: corral.Vocabulary, data: bytes) -> list[int]:
+    """Some tokenization of ``data`` exactly (longest match first; byte-fallback tokens fill gaps).
+
+    For tokenizers that prepend a space (SentencePiece) the real encoding of a text is the text
+    with a space in front; this spells the bytes themselves.
+    """
+    table: dict[bytes, int] = {}
+    for t, b in enumerate(vocab.token_bytes):
+        if b and b not in table:
+            table[b] = t
+    longest = max(len(b) for b in table)
+    out = []
+    i = 0
+    while i < len(data):
+        for n in range(min(longest, len(data) - i), 0, -1):
+            t = table.get(data[i:i + n])
+            if t is not None:
+                out.append(t)
+                i += n
+                break
+        else:
+            raise ValueError(f"no token spells byte {data[i]:#x}")
+    return out

@@ -13,7 +13,6 @@ and at both ends. This is the language Lark's Earley parser recognises with
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -76,7 +75,8 @@ def _lark_error(text: str, e: Exception) -> GrammarError:
         msg = msg[: m.start()].rstrip(" ,at") or msg
         return GrammarError(msg, source=text, pos=_offset(text, int(m.group(1)), int(m.group(2))))
     # name the symbol when Lark's message mentions one, and point at its first use
-    m = re.search(r"(?:NonTerminal|Terminal)\('([^']+)'\)", msg) or re.search(r"'([A-Za-z_][\w]*)'", msg)
+    m = (re.search(r"(?:NonTerminal|Terminal)\('([^']+)'\)", msg) or re.search(r"'([A-Za-z_][\w]*)'", msg)
+         or re.search(r": ([A-Za-z_]\w*)$", msg))
     if m:
         name = m.group(1)
         msg = re.sub(r"(?:NonTerminal|Terminal)\('([^']+)'\)", r"'\1'", msg)
@@ -95,20 +95,21 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         Lark rejects the grammar (syntax, undefined symbols, ...), with line and column when known.
     """
     try:
-        from lark import Lark
         from lark.exceptions import LarkError
+        from lark.load_grammar import load_grammar
     except ImportError as e:  # pragma: no cover - lark is a dependency
         raise CorralError("compiling Lark grammars needs the 'lark' package") from e
     if not isinstance(text, str):
         raise GrammarError(f"a grammar must be a str, not {type(text).__name__}")
     try:
-        parser = Lark(text, parser="earley", lexer="dynamic", start=start, keep_all_tokens=True)
+        loaded, _ = load_grammar(text, "<grammar>", [], True)
+        lark_terminals, lark_rules, ignore = loaded.compile([start], set())
     except LarkError as e:
         raise _lark_error(text, e) from None
     except (re.error, ValueError, TypeError, KeyError, AttributeError, AssertionError, RecursionError) as e:
         raise GrammarError(f"invalid grammar: {type(e).__name__}: {e}") from None
     terminals: dict[str, TerminalDef] = {}
-    for t in parser.terminals:
+    for t in lark_terminals:
         pattern = t.pattern.to_regexp()
         if pattern == _LARK_ESCAPED_STRING:
             pattern = _EXACT_ESCAPED_STRING
@@ -116,7 +117,7 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         terminals[t.name] = TerminalDef(t.name, pattern, *(where or (None, None)))
     rules: dict[str, list[tuple[str, ...]]] = {}
     positions: dict[str, tuple[int, int]] = {}
-    for r in parser.rules:
+    for r in lark_rules:
         name = r.origin.name
         name = name if isinstance(name, str) else str(name)
         rules.setdefault(name, []).append(tuple(str(s.name) for s in r.expansion))
@@ -128,7 +129,7 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         start=start,
         rules=rules,
         terminals=terminals,
-        ignore=tuple(parser.ignore_tokens),
+        ignore=tuple(ignore),
         source=text,
         rule_positions=positions,
     )
@@ -239,7 +240,3 @@ def compile_grammar(
                "mask_cache_bytes": mask_cache_bytes}
     return compile_ir(ir, vocab, source=text, options=options, max_states=max_states, timeout=timeout,
                       mask_cache_bytes=mask_cache_bytes)
-
-
-def _env_flag(name: str) -> bool:  # pragma: no cover - reserved for debugging switches
-    return os.environ.get(name, "") not in ("", "0")

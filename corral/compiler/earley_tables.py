@@ -152,9 +152,16 @@ class EarleyTables:
 
 
 def _terminal_error(ir: GrammarIR, name: str, err: GrammarError) -> GrammarError:
+    """Re-anchor a terminal's regex error in the grammar's source when the regex appears there."""
     t = ir.terminals[name]
-    where = f" (defined at line {t.line}, column {t.column})" if t.line else ""
-    return GrammarError(f"terminal {name}{where}: {err.message}", source=t.pattern, pos=err.pos, length=err.length)
+    if t.line and ir.source:
+        lines = ir.source.split("\n")
+        start = sum(len(x) + 1 for x in lines[: t.line - 1]) + (t.column or 1) - 1
+        found = ir.source.find(t.pattern, start, start + 2000)
+        pos = found + (err.pos or 0) if found >= 0 else start
+        length = err.length if found >= 0 else len(name)
+        return GrammarError(f"terminal {name}: {err.message}", source=ir.source, pos=pos, length=length)
+    return GrammarError(f"terminal {name}: {err.message}", source=t.pattern, pos=err.pos, length=err.length)
 
 
 def _productive(ir: GrammarIR, term_ok: set[str]) -> set[str]:
