@@ -48,8 +48,8 @@ own names.
 
 Errors
 ------
-Syntax errors are reported at the first one in the text; then references to undefined rules (the
-first reference); then a missing start rule. Repetitions whose expansion would exceed
+One error is reported: the first syntax error or duplicate definition in the text; else the
+first reference to an undefined rule; else a missing start rule. Repetitions whose expansion would exceed
 :data:`MAX_REPETITION_COPIES` symbol copies in total, and parentheses nested deeper than
 :data:`MAX_NESTING`, raise :class:`~corral.errors.CompileLimitError`.
 """
@@ -133,9 +133,16 @@ _Node = Union[_Term, _Ref, _Seq, _Alt, _Rep]
 
 @dataclass(frozen=True)
 class _Rule:
+    """A rule definition; ``pos`` is the offset of its name."""
+
     name: str
     pos: int
     body: _Alt
+
+
+def _line_column(text: str, pos: int) -> tuple[int, int]:
+    """1-based (line, column) of offset ``pos`` in ``text``, as :class:`GrammarError` counts them."""
+    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
 # --- escaping into corral's regex dialect -----------------------------------------------------
@@ -156,6 +163,7 @@ def _escape_char(ch: str) -> str:
 
 
 def _literal_pattern(text: str) -> str:
+    """A regex matching exactly ``text``."""
     return "".join(_escape_char(ch) for ch in text)
 
 
@@ -188,6 +196,7 @@ def _matches_something(intervals: list[tuple[int, int]], negated: bool) -> bool:
 
 
 def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, disjoint, non-adjacent inclusive intervals covering the same code points."""
     out: list[tuple[int, int]] = []
     for lo, hi in sorted(intervals):
         if out and lo <= out[-1][1] + 1:
@@ -252,9 +261,9 @@ class _Parser:
                     after += 1
                 self.fail(f"expected '::=' after the rule name {name!r}", after)
             if name in seen:
-                first = GrammarError("", source=self.text, pos=seen[name])
+                line, column = _line_column(self.text, seen[name])
                 self.fail(
-                    f"rule {name!r} is defined twice (first at line {first.line}, column {first.column})",
+                    f"rule {name!r} is defined twice (first at line {line}, column {column})",
                     start,
                     len(name),
                 )
@@ -474,8 +483,8 @@ class _Parser:
 
 
 def _limit(message: str, limit: str, value: int, source: str, pos: int) -> NoReturn:
-    where = GrammarError("", source=source, pos=pos)
-    raise CompileLimitError(f"{message} at line {where.line}, column {where.column}", limit=limit, value=value)
+    line, column = _line_column(source, pos)
+    raise CompileLimitError(f"{message} at line {line}, column {column}", limit=limit, value=value)
 
 
 class _Lowering:
@@ -494,8 +503,7 @@ class _Lowering:
         self.owner = ""
 
     def where(self, pos: int) -> tuple[int, int]:
-        line = self.text.count("\n", 0, pos) + 1
-        return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+        return _line_column(self.text, pos)
 
     def fresh(self, base: str) -> str:
         k = self.counters.get(base, 0)
