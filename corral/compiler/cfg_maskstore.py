@@ -10,9 +10,9 @@ For a chart set ``E`` the allowed tokens are found in three layers:
    every position with that state).
 2. **Crossing a terminal's end (context-dependent candidates).** A token can also finish the
    terminal part-way (the automaton accepts after ``k < len`` bytes) and go on in whatever follows.
-   The same pass keeps such tokens only when their remainder is a viable prefix of "a terminal
-   from FOLLOW(T), then any terminals": an over-approximation computed per terminal, so the
-   candidates are few (for a JSON string: the tokens like ``",`` ``"}`` ``":``).
+   The same pass keeps such tokens only when their remainder could start with a terminal from
+   FOLLOW(T) (it is a prefix of one, or has one as a prefix): an over-approximation computed per
+   terminal, so the candidates are few (for a JSON string: the tokens like ``",`` ``"}`` ``":``).
 3. **Exact check of the candidates** by running the recognizer on their bytes from ``E``
    (candidates sorted, so shared prefixes are parsed once).
 
@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from corral.compiler.automaton import ByteDFA
-from corral.compiler.earley_tables import EarleyTables, union_then_star
+from corral.compiler.earley_tables import EarleyTables, union_of
 from corral.compiler.maskstore import n_words, token_trie
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
@@ -42,12 +42,13 @@ DEFAULT_CFG_MASK_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @njit(cache=True, nogil=True)
-def scan_state(trans, acc, g, ftrans, fstart, has_follow, flat, offsets, first_order, first_ptr, out, cands):  # type: ignore[no-untyped-def]
+def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, first_order, first_ptr, out, cands):  # type: ignore[no-untyped-def]
     """Layers 1 and 2 for automaton state ``g`` (see the module docstring).
 
     Sets in ``out`` the bit of each token read entirely inside the terminal; writes to ``cands``
     the tokens that finish the terminal part-way and whose remainder the follow automaton
-    (``ftrans`` from ``fstart``, trimmed: a live state is a viable prefix) does not reject.
+    (``ftrans`` from ``fstart``, trimmed, accepting ``facc``) does not reject: the remainder passes
+    when it ends while the automaton is alive or once the automaton accepts.
     Returns the number of candidates.
     """
     nc = 0
@@ -70,7 +71,7 @@ def scan_state(trans, acc, g, ftrans, fstart, has_follow, flat, offsets, first_o
                     f = fstart
                     for j in range(i + 1, e):
                         f = ftrans[f, flat[j]]
-                        if f < 0:
+                        if f < 0 or facc[f]:
                             break
                     if f >= 0:
                         cand = True
@@ -131,7 +132,7 @@ class CFGMaskStore:
         self._token_bytes = vocab.token_bytes
         self._eos = [t for t in vocab.eos_token_ids if 0 <= t < vocab.size]
         self._cands_buf = np.empty(vocab.size, dtype=np.int32)
-        self._follow: dict[int, tuple[np.ndarray, int, bool]] = {}
+        self._follow: dict[int, tuple[np.ndarray, np.ndarray, int, bool]] = {}
         self._states: OrderedDict[int, _StateEntry] = OrderedDict()
         self._state_bytes = 0
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -142,23 +143,23 @@ class CFGMaskStore:
         self.misses = 0
 
     # -- per-terminal follow automata -------------------------------------------------------------
-    def _follow_dfa(self, term: int) -> tuple[np.ndarray, int, bool]:
+    def _follow_dfa(self, term: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
         hit = self._follow.get(term)
         if hit is not None:
             return hit
         tb = self.tables
         followers = sorted(tb.follow[term])
+        entry: tuple[np.ndarray, np.ndarray, int, bool]
+        # A nullable follower's empty string adds nothing: FOLLOW already holds what comes after
+        # it, and the kernel only looks at acceptance after at least one byte.
         if not followers:
-            entry = (np.full((1, 256), -1, dtype=np.int32), 0, False)
+            entry = (np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), 0, False)
         else:
             try:
-                dfa: ByteDFA = union_then_star(
-                    [tb.term_dfas[f] for f in followers], tb.term_dfas, self.limits
-                )
-                entry = (dfa.trans.astype(np.int32), int(dfa.start), True)
+                dfa: ByteDFA = union_of([tb.term_dfas[f] for f in followers], self.limits)
+                entry = (dfa.trans.astype(np.int32), dfa.accepting.astype(bool), int(dfa.start), True)
             except CompileLimitError:
-                # too big to be worth it: a filter that lets every remainder through (still exact)
-                entry = (np.zeros((1, 256), dtype=np.int32), 0, True)
+                entry = (np.zeros((1, 256), dtype=np.int32), np.ones(1, dtype=bool), 0, True)
         self._follow[term] = entry
         return entry
 
@@ -168,10 +169,10 @@ class CFGMaskStore:
             self._states.move_to_end(g)
             return hit
         tb = self.tables
-        ftrans, fstart, has = self._follow_dfa(int(tb.term_of_state[g]))
+        ftrans, facc, fstart, has = self._follow_dfa(int(tb.term_of_state[g]))
         out = np.zeros(self.n_words, dtype=np.uint32)
         nc = scan_state(
-            tb.trans, tb.accepting, g, ftrans, fstart, has, self._flat, self._offsets,
+            tb.trans, tb.accepting, g, ftrans, facc, fstart, has, self._flat, self._offsets,
             self._first_order, self._first_ptr, out, self._cands_buf,
         )
         out.setflags(write=False)

@@ -45,21 +45,21 @@ def dfa_into_nfa(nfa: ByteNFA, dfa: ByteDFA) -> tuple[int, int]:
         nfa.new_state()
     final = nfa.new_state()
     trans = dfa.trans
-    for s in range(dfa.n_states):
-        row = trans[s]
-        b = 0
-        while b < 256:
-            t = int(row[b])
-            if t < 0:
-                b += 1
-                continue
-            e = b
-            while e + 1 < 256 and int(row[e + 1]) == t:
-                e += 1
-            nfa.edges[base + s].append((b, e, base + t))
-            b = e + 1
-        if dfa.accepting[s]:
-            nfa.eps[base + s].append(final)
+    # runs of equal targets per row, found with numpy (rows are 256 wide, Python loops are slow)
+    change = np.ones((trans.shape[0], 256), dtype=bool)
+    change[:, 1:] = trans[:, 1:] != trans[:, :-1]
+    rows, cols = np.nonzero(change)
+    ends = np.empty_like(cols)
+    ends[:-1] = cols[1:] - 1
+    if ends.shape[0]:
+        last_of_row = np.append(rows[1:] != rows[:-1], True)
+        ends[last_of_row] = 255  # a row's last run ends at byte 255
+    targets = trans[rows, cols]
+    keep = targets >= 0
+    for s, b, e, t in zip(rows[keep].tolist(), cols[keep].tolist(), ends[keep].tolist(), targets[keep].tolist()):
+        nfa.edges[base + s].append((b, e, base + t))
+    for s in np.flatnonzero(dfa.accepting).tolist():
+        nfa.eps[base + s].append(final)
     return base + dfa.start, final
 
 
@@ -80,20 +80,16 @@ def _union_star_concat(parts: list[ByteDFA], tail: ByteDFA | None, limits: Regex
     return minimize(determinize(nfa, hub, final, max_states=limits.max_states, timeout=limits.timeout))
 
 
-def union_then_star(first: list[ByteDFA], every: list[ByteDFA], limits: RegexLimits) -> ByteDFA:
-    """DFA of ``(f1 | f2 | ...) (e1 | e2 | ...)*``: "a follower, then any terminals"."""
+def union_of(parts: list[ByteDFA], limits: RegexLimits) -> ByteDFA:
+    """DFA of ``p1 | p2 | ...``."""
     nfa = ByteNFA()
     entry = nfa.new_state()
-    hub = nfa.new_state()
-    for d in first:
+    final = nfa.new_state()
+    for d in parts:
         s, f = dfa_into_nfa(nfa, d)
         nfa.eps[entry].append(s)
-        nfa.eps[f].append(hub)
-    for d in every:
-        s, f = dfa_into_nfa(nfa, d)
-        nfa.eps[hub].append(s)
-        nfa.eps[f].append(hub)
-    return minimize(determinize(nfa, entry, hub, max_states=limits.max_states, timeout=limits.timeout))
+        nfa.eps[f].append(final)
+    return minimize(determinize(nfa, entry, final, max_states=limits.max_states, timeout=limits.timeout))
 
 
 @dataclass
