@@ -221,31 +221,51 @@ class CFGMaskStore:
         return out
 
     def _check(self, s: ESet, tokens: list[int], out: np.ndarray) -> None:
-        """Layer 3: run the recognizer over each candidate's bytes, sharing common prefixes."""
+        """Layer 3: decide each candidate exactly.
+
+        Candidates are sorted so that shared prefixes are parsed once. From a chart set, a
+        candidate's rest is first tried inside each scanning item's terminal (an automaton walk,
+        no parsing); only when no terminal can hold all of it does the recognizer take one byte.
+        """
         tb = self._token_bytes
         rec = self.recognizer
+        trans = self.tables.trans_rows
         toks = sorted(tokens, key=lambda t: tb[t])  # type: ignore[arg-type, return-value]
-        path: list[ESet | None] = [s]  # path[i]: set after the first i bytes of ``prev``
+        path: list[ESet | None] = [s]  # path[i]: the set after the first i bytes of ``prev``
         prev = b""
         for t in toks:
             data = tb[t]
             assert data is not None
+            n = len(data)
             common = 0
-            limit = min(len(prev), len(data))
+            limit = min(len(prev), n, len(path) - 1)
             while common < limit and prev[common] == data[common]:
                 common += 1
             del path[common + 1:]
             cur = path[common]
             i = common
-            while cur is not None and i < len(data):
+            ok = False
+            while cur is not None:
+                if i == n:
+                    ok = True
+                    break
+                for g in cur.scan:
+                    st = g
+                    j = i
+                    while j < n:
+                        st = trans[st][data[j]]
+                        if st < 0:
+                            break
+                        j += 1
+                    if st >= 0:
+                        ok = True
+                        break
+                if ok:
+                    break
                 cur = rec.step(cur, data[i])
                 path.append(cur)
                 i += 1
-            if cur is None:
-                # pad so that path stays indexable by prefix length
-                while len(path) < len(data) + 1:
-                    path.append(None)
-            else:
+            if ok:
                 out[t >> 5] |= np.uint32(1 << (t & 31))
             prev = data
 
