@@ -42,14 +42,15 @@ DEFAULT_CFG_MASK_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @njit(cache=True, nogil=True)
-def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, first_order, first_ptr, out, cands):  # type: ignore[no-untyped-def]
+def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, first_order, first_ptr, out, cands, cand_ks):  # type: ignore[no-untyped-def]
     """Layers 1 and 2 for automaton state ``g`` (see the module docstring).
 
-    Sets in ``out`` the bit of each token read entirely inside the terminal; writes to ``cands``
-    the tokens that finish the terminal part-way and whose remainder the follow automaton
-    (``ftrans`` from ``fstart``, trimmed, accepting ``facc``) does not reject: the remainder passes
-    when it ends while the automaton is alive or once the automaton accepts.
-    Returns the number of candidates.
+    Sets in ``out`` the bit of each token read entirely inside the terminal; writes to
+    ``cands``/``cand_ks`` the pairs (token, k) where the terminal accepts after the token's first
+    ``k`` bytes (``0 < k < len``) and the follow automaton (``ftrans`` from ``fstart``, trimmed,
+    accepting ``facc``) does not reject the rest: it passes when it ends while the automaton is
+    alive or once the automaton accepts. Tokens already inside are not listed.
+    Returns the number of pairs, or -1 when the buffers are too small.
     """
     nc = 0
     for b0 in range(256):
@@ -61,32 +62,85 @@ def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, f
             e = offsets[t + 1]
             s = g
             alive = True
-            cand = False
+            first = nc
             for i in range(a, e):
                 s = trans[s, flat[i]]
                 if s < 0:
                     alive = False
                     break
-                if has_follow and not cand and acc[s] and i + 1 < e:
+                if has_follow and acc[s] and i + 1 < e:
                     f = fstart
                     for j in range(i + 1, e):
                         f = ftrans[f, flat[j]]
                         if f < 0 or facc[f]:
                             break
                     if f >= 0:
-                        cand = True
+                        if nc >= cands.shape[0]:
+                            return -1
+                        cands[nc] = t
+                        cand_ks[nc] = i + 1 - a
+                        nc += 1
             if alive:
                 out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-            elif cand:
-                cands[nc] = t
-                nc += 1
+                nc = first
     return nc
+
+
+@njit(cache=True, nogil=True)
+def remainder_step(trans, acc, groups, flat, offsets, toks, ks, out, ex_pair, ex_group, ex_k):  # type: ignore[no-untyped-def]
+    """One level of layer 3: try each pair's rest (token ``toks[i]`` from byte ``ks[i]``) inside
+    each group state of one chart set.
+
+    A pair whose rest some group reads to the end without dying is allowed: its bit is set in
+    ``out``. For the others, every place where a group's terminal ends strictly inside the rest is
+    written as ``(pair index, group index, bytes consumed)`` to ``ex_*``, for the caller to follow
+    into the set after that terminal. Pairs whose token is already allowed are skipped.
+    Returns the number of such exits, or -1 when the exit buffers are too small.
+    """
+    nex = 0
+    cap = ex_pair.shape[0]
+    for i in range(toks.shape[0]):
+        t = toks[i]
+        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
+            continue
+        base = offsets[t]
+        a = base + ks[i]
+        e = offsets[t + 1]
+        first = nex
+        survived = False
+        for gi in range(groups.shape[0]):
+            s = groups[gi]
+            j = a
+            while j < e:
+                s = trans[s, flat[j]]
+                if s < 0:
+                    break
+                j += 1
+                if acc[s] and j < e:
+                    if nex >= cap:
+                        return -1
+                    ex_pair[nex] = i
+                    ex_group[nex] = gi
+                    ex_k[nex] = j - base
+                    nex += 1
+            if s >= 0:
+                survived = True
+                break
+        if survived:
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            nex = first
+    return nex
 
 
 @dataclass(frozen=True)
 class _StateEntry:
     inside: np.ndarray
     candidates: np.ndarray
+    ks: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.inside.nbytes + self.candidates.nbytes + self.ks.nbytes)
 
 
 class CFGMaskStore:
@@ -132,6 +186,7 @@ class CFGMaskStore:
         self._token_bytes = vocab.token_bytes
         self._eos = [t for t in vocab.eos_token_ids if 0 <= t < vocab.size]
         self._cands_buf = np.empty(vocab.size, dtype=np.int32)
+        self._ks_buf = np.empty(vocab.size, dtype=np.int32)
         self._follow: dict[int, tuple[np.ndarray, np.ndarray, int, bool]] = {}
         self._states: OrderedDict[int, _StateEntry] = OrderedDict()
         self._state_bytes = 0
@@ -170,18 +225,23 @@ class CFGMaskStore:
             return hit
         tb = self.tables
         ftrans, facc, fstart, has = self._follow_dfa(int(tb.term_of_state[g]))
-        out = np.zeros(self.n_words, dtype=np.uint32)
-        nc = scan_state(
-            tb.trans, tb.accepting, g, ftrans, facc, fstart, has, self._flat, self._offsets,
-            self._first_order, self._first_ptr, out, self._cands_buf,
-        )
+        while True:
+            out = np.zeros(self.n_words, dtype=np.uint32)
+            nc = scan_state(
+                tb.trans, tb.accepting, g, ftrans, facc, fstart, has, self._flat, self._offsets,
+                self._first_order, self._first_ptr, out, self._cands_buf, self._ks_buf,
+            )
+            if nc >= 0:
+                break
+            self._cands_buf = np.empty(2 * self._cands_buf.shape[0], dtype=np.int32)
+            self._ks_buf = np.empty(2 * self._ks_buf.shape[0], dtype=np.int32)
         out.setflags(write=False)
-        entry = _StateEntry(out, self._cands_buf[:nc].copy())
+        entry = _StateEntry(out, self._cands_buf[:nc].copy(), self._ks_buf[:nc].copy())
         self._states[g] = entry
-        self._state_bytes += out.nbytes + entry.candidates.nbytes
+        self._state_bytes += entry.nbytes
         while self._state_bytes > self.max_bytes and len(self._states) > 1:
             _, old = self._states.popitem(last=False)
-            self._state_bytes -= old.inside.nbytes + old.candidates.nbytes
+            self._state_bytes -= old.nbytes
         return entry
 
     # -- masks ------------------------------------------------------------------------------------
@@ -204,70 +264,56 @@ class CFGMaskStore:
         return out
 
     def _compute(self, s: ESet) -> np.ndarray:
-        entries = [self._state(g) for g in s.scan]
-        out = entries[0].inside.copy() if entries else np.zeros(self.n_words, dtype=np.uint32)
-        for e in entries[1:]:
+        entries = [(g, self._state(g)) for g in s.scan]
+        out = entries[0][1].inside.copy() if entries else np.zeros(self.n_words, dtype=np.uint32)
+        for _, e in entries[1:]:
             np.bitwise_or(out, e.inside, out=out)
-        cand_lists = [e.candidates for e in entries if e.candidates.shape[0]]
-        if cand_lists:
-            cands = np.unique(np.concatenate(cand_lists)) if len(cand_lists) > 1 else cand_lists[0]
-            bits = (out[cands >> 5] >> (cands & 31).astype(np.uint32)) & 1
-            todo = cands[bits == 0]
-            if todo.shape[0]:
-                self._check(s, todo.tolist(), out)
+        tb = self.tables
+        for g, e in entries:
+            if not e.candidates.shape[0]:
+                continue
+            toks = e.candidates
+            open_ = ((out[toks >> 5] >> (toks & 31).astype(np.uint32)) & 1) == 0
+            if not open_.any():
+                continue
+            toks = toks[open_]
+            ks = e.ks[open_]
+            # every token leaving the terminal from ``g`` continues from the same set: the items
+            # of group ``g`` moved past their terminal
+            self._resolve(self.recognizer.exit_set(s, g), toks, ks, out)
         if s.accepting:
             for t in self._eos:
                 out[t >> 5] |= np.uint32(1 << (t & 31))
         return out
 
-    def _check(self, s: ESet, tokens: list[int], out: np.ndarray) -> None:
-        """Layer 3: decide each candidate exactly.
+    def _resolve(self, s: ESet, toks: np.ndarray, ks: np.ndarray, out: np.ndarray) -> None:
+        """Layer 3 from chart set ``s``: pairs (token, k) whose bytes from ``k`` must follow ``s``.
 
-        Candidates are sorted so that shared prefixes are parsed once. From a chart set, a
-        candidate's rest is first tried inside each scanning item's terminal (an automaton walk,
-        no parsing); only when no terminal can hold all of it does the recognizer take one byte.
+        Rests held by a terminal of ``s`` are settled by the numba walk; a rest that leaves a
+        terminal part-way continues, recursively, from the set after that terminal, which is the
+        same for every pair leaving from the same group. ``k`` grows at each level, so it ends.
         """
-        tb = self._token_bytes
-        rec = self.recognizer
-        trans = self.tables.trans_rows
-        toks = sorted(tokens, key=lambda t: tb[t])  # type: ignore[arg-type, return-value]
-        path: list[ESet | None] = [s]  # path[i]: the set after the first i bytes of ``prev``
-        prev = b""
-        for t in toks:
-            data = tb[t]
-            assert data is not None
-            n = len(data)
-            common = 0
-            limit = min(len(prev), n, len(path) - 1)
-            while common < limit and prev[common] == data[common]:
-                common += 1
-            del path[common + 1:]
-            cur = path[common]
-            i = common
-            ok = False
-            while cur is not None:
-                if i == n:
-                    ok = True
+        tb = self.tables
+        work: list[tuple[ESet, np.ndarray, np.ndarray]] = [(s, toks, ks)]  # a worklist, not recursion:
+        while work:  # a token of n bytes can go n levels deep
+            cur, toks, ks = work.pop()
+            groups = np.fromiter(cur.scan, dtype=np.int32, count=len(cur.scan))
+            cap = max(1024, 4 * toks.shape[0])
+            while True:
+                ex_pair = np.empty(cap, dtype=np.int32)
+                ex_group = np.empty(cap, dtype=np.int32)
+                ex_k = np.empty(cap, dtype=np.int32)
+                nex = remainder_step(tb.trans, tb.accepting, groups, self._flat, self._offsets, toks, ks, out,
+                                     ex_pair, ex_group, ex_k)
+                if nex >= 0:
                     break
-                for g in cur.scan:
-                    st = g
-                    j = i
-                    while j < n:
-                        st = trans[st][data[j]]
-                        if st < 0:
-                            break
-                        j += 1
-                    if st >= 0:
-                        ok = True
-                        break
-                if ok:
-                    break
-                cur = rec.step(cur, data[i])
-                path.append(cur)
-                i += 1
-            if ok:
-                out[t >> 5] |= np.uint32(1 << (t & 31))
-            prev = data
+                cap *= 4
+            if nex == 0:
+                continue
+            ex_pair, ex_group, ex_k = ex_pair[:nex], ex_group[:nex], ex_k[:nex]
+            for gi in np.unique(ex_group).tolist():
+                sel = ex_group == gi
+                work.append((self.recognizer.exit_set(cur, int(groups[gi])), toks[ex_pair[sel]], ex_k[sel]))
 
     # -- reporting --------------------------------------------------------------------------------
     @property

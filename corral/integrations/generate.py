@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, compile_regex
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError, IncompleteGenerationError
@@ -44,7 +45,11 @@ def _compiled(kind: str, source: str, vocab: Vocabulary) -> CompiledGrammar:
         if got is not None:
             _cache.move_to_end(key)
             return got
-    grammar = compile_regex(source, vocab, cache=True)
+    if kind == "regex":
+        grammar = compile_regex(source, vocab, cache=True)
+    else:
+        # grammars compile in milliseconds; their masks fill lazily, cached in the compiled object
+        grammar = compile_grammar(source, vocab, syntax=kind)
     with _cache_lock:
         _cache[key] = grammar
         while len(_cache) > _CACHE_SIZE:
@@ -58,7 +63,7 @@ def generate(
     prompt: str,
     *,
     regex: str | None = None,
-    grammar: CompiledGrammar | None = None,
+    grammar: CompiledGrammar | str | None = None,
     schema: Any = None,
     max_new_tokens: int = 256,
     temperature: float = 0.0,
@@ -79,7 +84,8 @@ def generate(
     regex:
         The output must fully match this regular expression.
     grammar:
-        An already compiled :class:`~corral.CompiledGrammar` (for this tokenizer).
+        A Lark grammar's text (e.g. ``corral.grammars.load("sql")``), or an already compiled
+        :class:`~corral.CompiledGrammar` for this tokenizer (regex or grammar).
     schema:
         JSON Schema constraints are not available in this version; passing one raises.
     max_new_tokens:
@@ -102,7 +108,7 @@ def generate(
     IncompleteGenerationError
         If the budget ran out before the output was complete; carries the partial text.
     GrammarError
-        If the regex is malformed or unsupported.
+        If the regex or grammar is malformed or unsupported.
     """
     import torch
 
@@ -121,6 +127,8 @@ def generate(
     if grammar is None:
         assert regex is not None
         grammar = _compiled("regex", regex, vocab)
+    elif isinstance(grammar, str):
+        grammar = _compiled("lark", grammar, vocab)
     elif grammar.vocab.hash != vocab.hash and len(grammar.vocab) != len(tokenizer):
         raise CorralError("the grammar was compiled for another vocabulary than this tokenizer's")
 

@@ -168,6 +168,17 @@ class Recognizer:
         self._close(j, agenda)
         return j
 
+    def exit_set(self, s: ESet, g: int) -> ESet:
+        """The set reached when the terminal that ``s``'s group ``g`` is scanning ends.
+
+        Only group ``g``'s items are moved past their terminal (and closed). Whatever bytes led
+        there inside the terminal, the result is the same, so every token that leaves the terminal
+        from ``g`` continues from this one set; other groups are other paths, checked on their own.
+        """
+        j = ESet()
+        self._close(j, [(p, d + 1, o) for p, d, o in s.scan[g]])
+        return j
+
     def feed(self, s: ESet, data: bytes) -> ESet | None:
         """The set after ``data``, or ``None`` when it leaves the language's prefixes."""
         cur: ESet | None = s
