@@ -125,6 +125,18 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
             where = _definition_pos(text, name, False)
             if where:
                 positions[name] = where
+    if start not in rules:
+        raise GrammarError(f"the grammar has no rule named {start!r} (pass start= to choose the start rule)")
+    for name, alts in rules.items():
+        for alt in alts:
+            for sym in alt:
+                if sym not in rules and sym not in terminals:
+                    hit = re.search(rf"%declare\b[^\n]*\b{re.escape(sym)}\b", text)
+                    raise GrammarError(
+                        f"terminal {sym} is declared with %declare but has no definition; "
+                        "corral needs the text a terminal matches",
+                        source=text, pos=hit.start() if hit else 0, length=len(hit.group(0)) if hit else 1,
+                    )
     return GrammarIR(
         start=start,
         rules=rules,

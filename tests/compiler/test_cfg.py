@@ -277,6 +277,12 @@ def test_matcher_rollback_fork_and_forced_bytes() -> None:
             " at line 2, column 5\n  B: /(?<=a)b/\n      ^~~",
         ),
         (
+            "%declare X\nstart: \"a\" X\n",
+            "terminal X is declared with %declare but has no definition; corral needs the text a terminal "
+            "matches at line 1, column 1\n  %declare X\n  ^~~~~~~~~~",
+        ),
+        ("", "the grammar has no rule named 'start' (pass start= to choose the start rule)"),
+        (
             "start: A\nA: B\n",
             "Terminal used but not defined: B at line 2, column 4\n  A: B\n     ^",
         ),
