@@ -183,3 +183,53 @@ def test_processor_masks_padded_logit_columns() -> None:
 def test_processor_rejects_non_grammar() -> None:
     with pytest.raises(corral.CorralError, match="needs a corral.CompiledGrammar, not str"):
         LogitsProcessor("a+")  # type: ignore[arg-type]
+
+
+ARITH = r"""
+start: sum
+sum: sum ("+" | "-") product | product
+product: product ("*" | "/") atom | atom
+atom: NUMBER | "(" sum ")"
+NUMBER: /[0-9]{1,4}/
+%ignore " "
+"""
+
+
+def _lark_accepts(grammar: str, text: str) -> bool:
+    from lark import Lark
+    from lark.exceptions import LarkError
+
+    try:
+        Lark(grammar, parser="earley", lexer="dynamic_complete").parse(text)
+    except LarkError:
+        return False
+    return True
+
+
+def test_grammar_greedy_processor_equals_generate_and_parses(smollm2: tuple) -> None:
+    model, tok = smollm2
+    vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)
+    grammar = corral.compile_grammar(ARITH, vocab)
+    prompt = "Write an arithmetic expression equal to 42, using parentheses."
+    [text] = _gen(model, tok, grammar, [prompt], do_sample=False, max_new_tokens=30)
+    assert _lark_accepts(ARITH, text), text
+    result = corral.generate(model, tok, prompt, grammar=ARITH, max_new_tokens=30)
+    assert result.text == text
+
+
+def test_grammar_sampling_batch_and_assisted(smollm2: tuple) -> None:
+    model, tok = smollm2
+    vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)
+    grammar = corral.compile_grammar(ARITH, vocab)
+    torch.manual_seed(1)
+    prompts = ["Give a sum of three numbers.", "Write a product of two sums, like (1+2)*(3+4)."]
+    for text in _gen(model, tok, grammar, prompts, do_sample=True, temperature=1.2, top_k=0, max_new_tokens=60):
+        assert _lark_accepts(ARITH, text), text
+    draft = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in draft.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.02)
+    plain = _gen(model, tok, grammar, prompts[:1], do_sample=False, max_new_tokens=30)
+    assisted = _gen(model, tok, grammar, prompts[:1], do_sample=False, max_new_tokens=30, assistant_model=draft)
+    assert assisted == plain
