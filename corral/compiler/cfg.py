@@ -14,8 +14,10 @@ and at both ends. This is the language Lark's Earley parser recognises with
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from corral.compiler.cfg_maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, CFGMaskStore
 from corral.compiler.compiled import CompiledGrammar, CompileStats
@@ -47,15 +49,78 @@ class CFGProgram:
     store: CFGMaskStore
 
 
-def _definition_pos(source: str, name: str, terminal: bool) -> tuple[int, int] | None:
-    pat = rf"^[ \t]*[?!]?{re.escape(name)}(?:\.-?\d+)?(?:\{{[^}}]*\}})?[ \t]*(?::|::=)"
-    m = re.search(pat, source, flags=re.M)
-    if m is None:
-        return None
-    off = m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t?!"))
-    line = source.count("\n", 0, off) + 1
-    col = off - (source.rfind("\n", 0, off) + 1) + 1
-    return line, col
+_LARK_LOCK = threading.Lock()
+
+
+def _linear_ebnf_class() -> type:
+    """A subclass of Lark's EBNF-to-BNF pass that keeps the grammar linear in size.
+
+    Lark expands ``x?``, ``x*`` and ``[x]`` inline as "with or without x", then distributes
+    alternatives over sequences, so a rule with n optional parts becomes 2**n alternatives (kept
+    that way for tree shapes, which corral does not need). Here each such construct becomes one
+    helper rule instead; the language is the same.
+    """
+    import lark.load_grammar as lg
+    from lark.visitors import v_args
+
+    @v_args(inline=True)
+    class LinearEBNF(lg.EBNF_to_BNF):  # type: ignore[misc, valid-type]
+        def _helper(self, kind: str, tree: Any) -> Any:
+            key = ("corral", kind, tree)
+            hit = self.rules_cache.get(key)
+            if hit is not None:
+                return hit
+            return self._add_rule(key, self._name_rule(kind), tree)
+
+        def expr(self, rule: Any, op: Any, *args: Any) -> Any:
+            if op.value == "?":
+                return self._optional(rule)
+            if op.value == "*":
+                return self._optional(self._add_recurse_rule("star", rule))
+            if op.value == "~":
+                return self._helper("repeat", lg.ST("expansions", [lg.ST("expansion", [super().expr(rule, op, *args)])]))
+            return super().expr(rule, op, *args)
+
+        def maybe(self, rule: Any) -> Any:
+            return self._optional(rule)
+
+        def _optional(self, rule: Any) -> Any:
+            return self._helper("opt", lg.ST("expansions", [lg.ST("expansion", [rule]), lg.ST("expansion", [])]))
+
+    return LinearEBNF
+
+
+def _compile_lark(text: str, start: str) -> tuple[Any, Any, Any]:
+    """Lark's loader and compile step, with :func:`_linear_ebnf_class` swapped in."""
+    import lark.load_grammar as lg
+
+    with _LARK_LOCK:
+        original = lg.EBNF_to_BNF
+        lg.EBNF_to_BNF = _linear_ebnf_class()
+        try:
+            loaded, _ = lg.load_grammar(text, "<grammar>", [], True)
+            return loaded.compile([start], set())  # type: ignore[no-any-return]
+        finally:
+            lg.EBNF_to_BNF = original
+
+
+_DEF_RE = re.compile(r"^[ \t]*[?!]?([A-Za-z_][A-Za-z_0-9]*)(?:\.-?\d+)?(?:\{[^}\n]*\})?[ \t]*(?::|::=)", re.M)
+
+
+def _definition_positions(source: str) -> dict[str, tuple[int, int]]:
+    """(line, column) of each rule or terminal definition, found in one pass over the source."""
+    out: dict[str, tuple[int, int]] = {}
+    line_starts = [0] + [i + 1 for i, ch in enumerate(source) if ch == "\n"]
+    import bisect
+
+    for m in _DEF_RE.finditer(source):
+        name = m.group(1)
+        if name in out:
+            continue
+        off = m.start(1) - (1 if source[m.start(1) - 1: m.start(1)] in ("?", "!") else 0)
+        line = bisect.bisect_right(line_starts, off)
+        out[name] = (line, off - line_starts[line - 1] + 1)
+    return out
 
 
 def _offset(source: str, line: int, column: int) -> int:
@@ -96,24 +161,23 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
     """
     try:
         from lark.exceptions import LarkError
-        from lark.load_grammar import load_grammar
     except ImportError as e:  # pragma: no cover - lark is a dependency
         raise CorralError("compiling Lark grammars needs the 'lark' package") from e
     if not isinstance(text, str):
         raise GrammarError(f"a grammar must be a str, not {type(text).__name__}")
     try:
-        loaded, _ = load_grammar(text, "<grammar>", [], True)
-        lark_terminals, lark_rules, ignore = loaded.compile([start], set())
+        lark_terminals, lark_rules, ignore = _compile_lark(text, start)
     except LarkError as e:
         raise _lark_error(text, e) from None
     except (re.error, ValueError, TypeError, KeyError, AttributeError, AssertionError, RecursionError) as e:
         raise GrammarError(f"invalid grammar: {type(e).__name__}: {e}") from None
+    positions_of = _definition_positions(text)
     terminals: dict[str, TerminalDef] = {}
     for t in lark_terminals:
         pattern = t.pattern.to_regexp()
         if pattern == _LARK_ESCAPED_STRING:
             pattern = _EXACT_ESCAPED_STRING
-        where = _definition_pos(text, t.name, True)
+        where = positions_of.get(t.name)
         terminals[t.name] = TerminalDef(t.name, pattern, *(where or (None, None)))
     rules: dict[str, list[tuple[str, ...]]] = {}
     positions: dict[str, tuple[int, int]] = {}
@@ -121,10 +185,8 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         name = r.origin.name
         name = name if isinstance(name, str) else str(name)
         rules.setdefault(name, []).append(tuple(str(s.name) for s in r.expansion))
-        if name not in positions:
-            where = _definition_pos(text, name, False)
-            if where:
-                positions[name] = where
+        if name not in positions and name in positions_of:
+            positions[name] = positions_of[name]
     if start not in rules:
         raise GrammarError(f"the grammar has no rule named {start!r} (pass start= to choose the start rule)")
     for name, alts in rules.items():
