@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from corral import grammars
 from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
 from corral.compiler.vocabulary import Vocabulary
@@ -41,7 +42,8 @@ __version__ = "0.1.0"
 def generate(model: Any, tokenizer: Any, prompt: str, **kwargs: Any) -> GenerationResult:
     """Generate constrained text with a transformers model; see :func:`corral.integrations.generate.generate`.
 
-    Keyword arguments: ``regex=`` or ``grammar=`` (one constraint), ``max_new_tokens``,
+    Keyword arguments: ``regex=`` or ``grammar=`` (Lark text or a compiled grammar; one
+    constraint), ``max_new_tokens``,
     ``temperature``, ``seed``, ``chat``.
 
     Returns

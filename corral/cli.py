@@ -2,17 +2,25 @@
 
 ::
 
-    corral check FILE... [--kind K] [--format text|json] [--tokenizer PATH] [--examples PATH]
-    corral sample FILE [-n N] [--seed S] [--max-bytes L]
-    corral compile FILE --tokenizer PATH
-    corral generate --regex PATTERN [--model ID] [--max-new-tokens N] PROMPT
+    corral check FILE... [--kind K] [--start RULE] [--format text|json] [--tokenizer PATH] [--examples PATH]
+    corral sample FILE [-n N] [--seed S] [--max-bytes L] [--max-depth D] [--start RULE]
+    corral compile FILE --tokenizer PATH [--start RULE]
+    corral generate (--regex PATTERN | --grammar FILE) [--start RULE] [--model ID] [--max-new-tokens N] PROMPT
 
-Exit status: 0 when nothing is wrong, 1 when errors were found, 2 for a usage error.
+Exit status: 0 when nothing is wrong (warnings and notes allowed), 1 when errors were found, 2 for
+a usage error.
 
 A ``.regex`` or ``.txt`` file holds one pattern; its trailing newlines are not part of it (write
-``\\n`` for a newline the output must end with). Context-free grammars (``.lark``, ``.gbnf``) and
-JSON Schemas (``.json``) are recognised but cannot be compiled by this version of corral: checking
-them reports exactly that, as an error.
+``\\n`` for a newline the output must end with). ``.lark`` files hold Lark grammars (start rule
+``start``) and ``.gbnf`` files llama.cpp grammars (start rule ``root``); ``--start`` picks another
+start rule. JSON Schemas (``.json``) are recognised but cannot be compiled by this version of
+corral: checking them reports exactly that, as an error.
+
+For grammars, ``check`` reports every finding of :mod:`corral.compiler.grammar_check` (unreachable
+rules, rules that can never finish, unused terminals, terminals whose regex does not compile,
+left recursion as a note), or the loader's syntax error; with ``--tokenizer`` it also compiles the
+grammar, prints its statistics and warns about terminals the vocabulary can never spell.
+Grammars are not stored in the disk cache: ``compile`` compiles and reports.
 """
 
 from __future__ import annotations
@@ -23,13 +31,16 @@ import random
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 
 __all__ = ["main", "Diagnostic"]
+
+S = TypeVar("S")
 
 KINDS = {".regex": "regex", ".txt": "regex", ".lark": "lark", ".gbnf": "gbnf", ".json": "json"}
 
@@ -71,14 +82,17 @@ def _kind_of(path: str, forced: str | None) -> str:
     return kind
 
 
-def _read_pattern(path: str) -> str:
+def _read_text(path: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return text.rstrip("\r\n")
+
+
+def _read_pattern(path: str) -> str:
+    return _read_text(path).rstrip("\r\n")
 
 
 def _load_tokenizer(spec: str) -> Any:
@@ -147,19 +161,111 @@ def _line_col(text: str, char_index: int) -> tuple[int, int, str]:
     return line, char_index - start + 1, text[start : end if end >= 0 else len(text)]
 
 
+def _source_line(text: str, line: int | None) -> str:
+    if line is None:
+        return ""
+    lines = text.split("\n")
+    return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
+
+
+def _issue_diag(path: str, text: str, issue: Any) -> Diagnostic:
+    """A :class:`~corral.compiler.grammar_check.GrammarIssue` as a diagnostic with its source line."""
+    return Diagnostic(
+        path, issue.line or 1, issue.column or 1, issue.severity, issue.message,
+        _source_line(text, issue.line), issue.length,
+    )
+
+
+def _error_diag(path: str, text: str, e: Exception) -> Diagnostic:
+    """A corral error as a diagnostic: at its place for a located :class:`GrammarError`."""
+    from corral import GrammarError
+
+    if isinstance(e, GrammarError) and e.line is not None and e.source == text:
+        return Diagnostic(path, e.line, e.column or 1, "error", e.message, _source_line(text, e.line), e.length)
+    return Diagnostic(path, 1, 1, "error", e.message if isinstance(e, GrammarError) else str(e))
+
+
+def _check_examples(
+    examples: str, initial: S, step: Callable[[S, int], S | None], accepting: Callable[[S], bool], what: str
+) -> list[Diagnostic]:
+    """Run each example byte by byte: ``step(state, byte)`` gives the next state or ``None``.
+
+    A valid example that is rejected is reported at its first offending character (or at its end
+    when it stops short); an invalid one that is accepted is reported too. ``what`` names the
+    constraint in messages.
+    """
+    diags: list[Diagnostic] = []
+    for name, text, valid in _example_items(examples):
+        data = text.encode("utf-8")
+        state = initial
+        bad_at = None
+        for i, b in enumerate(data):
+            following = step(state, b)
+            if following is None:
+                bad_at = i
+                break
+            state = following
+        accepted = bad_at is None and accepting(state)
+        if accepted == valid:
+            continue
+        if valid:
+            if bad_at is None:
+                msg = f"example is incomplete: the text ends before the {what} is satisfied"
+                char_index = len(text)
+            else:
+                char_index = len(data[:bad_at].decode("utf-8", errors="ignore"))
+                msg = f"example is rejected at {text[char_index:char_index + 1]!r}"
+            line, col, src = _line_col(text, char_index)
+            diags.append(Diagnostic(name, line, col, "error", msg, src))
+        else:
+            diags.append(Diagnostic(name, 1, 1, "error", "example marked invalid is accepted"))
+    return diags
+
+
 def check_file(
-    path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None
+    path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None, start: str | None = None
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
-    """Check one constraint file; return its diagnostics and statistics."""
+    """Check one constraint file; return its diagnostics and statistics.
+
+    Parameters
+    ----------
+    path:
+        The file.
+    kind:
+        ``"regex"``, ``"lark"``, ``"gbnf"`` or ``"json"``.
+    tokenizer:
+        When given, compile against its vocabulary and report statistics and dead ends.
+    examples:
+        A JSONL file or a directory of examples to run through the constraint.
+    start:
+        A grammar's start rule (default ``start`` for Lark, ``root`` for GBNF).
+
+    Returns
+    -------
+    tuple[list[Diagnostic], dict[str, Any]]
+
+    Raises
+    ------
+    UsageError
+        The file (or the examples) cannot be read.
+    """
+    if kind in ("lark", "gbnf"):
+        return _check_grammar_file(path, kind, tokenizer=tokenizer, examples=examples, start=start)
+    if kind != "regex":
+        diags = [Diagnostic(path, 1, 1, "error", "JSON Schemas are not supported by this version of corral "
+                            "(only regexes and grammars)")]
+        return diags, {"path": path, "kind": kind}
+    return _check_regex_file(path, tokenizer=tokenizer, examples=examples)
+
+
+def _check_regex_file(
+    path: str, *, tokenizer: Any = None, examples: str | None = None
+) -> tuple[list[Diagnostic], dict[str, Any]]:
     from corral import CorralError, GrammarError, Vocabulary, compile_regex
     from corral.compiler.regex import regex_to_dfa
 
     diags: list[Diagnostic] = []
-    stats: dict[str, Any] = {"path": path, "kind": kind}
-    if kind != "regex":
-        what = {"lark": "Lark grammars", "gbnf": "GBNF grammars", "json": "JSON Schemas"}[kind]
-        diags.append(Diagnostic(path, 1, 1, "error", f"{what} are not supported by this version of corral (only regexes)"))
-        return diags, stats
+    stats: dict[str, Any] = {"path": path, "kind": "regex"}
     pattern = _read_pattern(path)
     try:
         dfa = regex_to_dfa(pattern)
@@ -202,29 +308,100 @@ def check_file(
         if len(stuck) > 5:
             diags.append(Diagnostic(path, 1, 1, "warning", f"{len(stuck) - 5} more such dead ends"))
     if examples is not None:
-        for name, text, valid in _example_items(examples):
-            data = text.encode("utf-8")
-            s = dfa.start
-            bad_at = None
-            for i, b in enumerate(data):
-                s = int(dfa.trans[s, b])
-                if s < 0:
-                    bad_at = i
-                    break
-            accepted = bad_at is None and bool(dfa.accepting[s])
-            if accepted == valid:
-                continue
-            if valid:
-                if bad_at is None:
-                    msg = "example is incomplete: the text ends before the pattern is satisfied"
-                    char_index = len(text)
-                else:
-                    char_index = len(data[:bad_at].decode("utf-8", errors="ignore"))
-                    msg = f"example is rejected at {text[char_index:char_index + 1]!r}"
-                line, col, src = _line_col(text, char_index)
-                diags.append(Diagnostic(name, line, col, "error", msg, src))
-            else:
-                diags.append(Diagnostic(name, 1, 1, "error", "example marked invalid is accepted"))
+
+        def step(s: int, b: int) -> int | None:
+            t = int(dfa.trans[s, b])
+            return t if t >= 0 else None
+
+        diags += _check_examples(examples, dfa.start, step, lambda s: bool(dfa.accepting[s]), "pattern")
+    return diags, stats
+
+
+def _load_grammar_ir(text: str, kind: str, start: str | None) -> tuple[Any, dict[str, frozenset[str]]]:
+    """The grammar with nothing dropped (for checking) and its terminal references.
+
+    Raises
+    ------
+    GrammarError, CompileLimitError
+        From the front end.
+    """
+    if kind == "lark":
+        from corral.compiler.grammar_check import lark_check_ir
+
+        return lark_check_ir(text, start=start or "start")
+    from corral.compiler.gbnf import gbnf_to_ir
+
+    return gbnf_to_ir(text, start=start or "root"), {}
+
+
+def _check_grammar_file(
+    path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None, start: str | None = None
+) -> tuple[list[Diagnostic], dict[str, Any]]:
+    from corral import CorralError, GrammarError, Vocabulary
+    from corral.compiler.grammar_check import (
+        GrammarIssue,
+        check_grammar,
+        check_vocabulary,
+        reachable_part,
+    )
+
+    text = _read_text(path)
+    stats: dict[str, Any] = {"path": path, "kind": kind}
+    try:
+        full, refs = _load_grammar_ir(text, kind, start)
+    except GrammarError as e:
+        return [_issue_diag(path, text, GrammarIssue.from_error(e))], stats
+    except CorralError as e:  # a GBNF repetition or nesting limit
+        return [_error_diag(path, text, e)], stats
+    diags = [_issue_diag(path, text, issue) for issue in check_grammar(full, terminal_refs=refs)]
+    if any(d.severity == "error" for d in diags):
+        return diags, stats
+    ir = reachable_part(full)
+    stats.update(rules=len(ir.rules), terminals=len(ir.terminals))
+    tables = None
+    if tokenizer is not None:
+        from corral.compiler.cfg import compile_ir
+        from corral.compiler.maskstore import token_trie
+
+        vocab = Vocabulary.from_hf(tokenizer)
+        t0 = time.perf_counter()
+        token_trie(vocab)  # per-vocabulary work, shared by every grammar: timed apart
+        t1 = time.perf_counter()
+        try:
+            grammar = compile_ir(ir, vocab, source=text)
+        except CorralError as e:
+            return diags + [_error_diag(path, text, e)], stats
+        compile_ms = round((time.perf_counter() - t1) * 1000, 2)
+        diags += [_issue_diag(path, text, issue) for issue in check_vocabulary(ir, vocab.token_bytes)]
+        # the first mask: a check that some token can start, and a first entry in the mask store
+        if not grammar.matcher().next_token_mask().any():
+            diags.append(Diagnostic(
+                path, 1, 1, "warning",
+                "no token of the vocabulary can start a sentence of the grammar: the model can never produce one",
+            ))
+        assert grammar.cfg is not None  # compile_ir always gives a grammar-kind result
+        store = grammar.cfg.store
+        stats.update(
+            states=grammar.stats.states,
+            productions=grammar.stats.productions,
+            vocabulary_trie_ms=round((t1 - t0) * 1000, 2),
+            compile_ms=compile_ms,
+            cached_states=store.cached_states,
+            mask_store_bytes=store.memory_bytes,
+            vocabulary=vocab.name,
+        )
+        tables = grammar.cfg.tables
+    if examples is not None:
+        from corral.compiler.earley_tables import build_tables
+        from corral.runtime.earley import Recognizer
+
+        if tables is None:
+            try:
+                tables = build_tables(ir)
+            except CorralError as e:
+                return diags + [_error_diag(path, text, e)], stats
+        rec = Recognizer(tables)
+        diags += _check_examples(examples, rec.initial(), rec.step, lambda s: bool(s.accepting), "grammar")
     return diags, stats
 
 
@@ -275,7 +452,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     all_diags: list[Diagnostic] = []
     all_stats = []
     for path in args.files:
-        diags, stats = check_file(path, _kind_of(path, args.kind), tokenizer=tokenizer, examples=args.examples)
+        diags, stats = check_file(
+            path, _kind_of(path, args.kind), tokenizer=tokenizer, examples=args.examples, start=args.start
+        )
         all_diags += diags
         all_stats.append(stats)
     errors = sum(d.severity == "error" for d in all_diags)
@@ -294,13 +473,28 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if errors else 0
 
 
+def _compile_grammar_file(path: str, kind: str, vocab: Any, start: str | None) -> Any:
+    """Compile a ``.lark`` / ``.gbnf`` file against ``vocab``.
+
+    Raises
+    ------
+    CorralError
+        From the front end or the compiler.
+    """
+    from corral import compile_grammar
+
+    return compile_grammar(_read_text(path), vocab, start=start, syntax=kind)
+
+
 def _cmd_sample(args: argparse.Namespace, out: TextIO) -> int:
     from corral import CorralError
     from corral.compiler.regex import regex_to_dfa
 
     kind = _kind_of(args.file, args.kind)
+    if kind in ("lark", "gbnf"):
+        return _sample_grammar(args, kind, out)
     if kind != "regex":
-        raise UsageError(f"sampling {kind} files is not supported by this version (only regexes)")
+        raise UsageError(f"sampling {kind} files is not supported by this version (only regexes and grammars)")
     try:
         dfa = regex_to_dfa(_read_pattern(args.file))
     except CorralError as e:
@@ -312,15 +506,50 @@ def _cmd_sample(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _sample_grammar(args: argparse.Namespace, kind: str, out: TextIO) -> int:
+    from corral import CorralError
+    from corral.compiler.earley_tables import build_tables
+    from corral.compiler.grammar_check import reachable_part
+    from corral.compiler.sentences import random_sentence
+
+    text = _read_text(args.file)
+    try:
+        full, _ = _load_grammar_ir(text, kind, args.start)
+        tables = build_tables(reachable_part(full))
+    except CorralError as e:
+        out.write(_error_diag(args.file, text, e).render() + "\n")
+        return 1
+    rng = random.Random(args.seed)
+    for _ in range(args.n):
+        sentence = random_sentence(tables, rng, max_depth=args.max_depth)
+        out.write(json.dumps(sentence.decode("utf-8", errors="backslashreplace"), ensure_ascii=False) + "\n")
+    return 0
+
+
 def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
     from corral import CorralError, Vocabulary, compile_regex
     from corral.compiler.cache import default_cache_dir
 
     kind = _kind_of(args.file, args.kind)
+    if kind not in ("regex", "lark", "gbnf"):
+        raise UsageError(f"compiling {kind} files is not supported by this version (only regexes and grammars)")
     if kind != "regex":
-        raise UsageError(f"compiling {kind} files is not supported by this version (only regexes)")
+        text = _read_text(args.file)
     vocab = Vocabulary.from_hf(_load_tokenizer(args.tokenizer))
     t0 = time.perf_counter()
+    if kind != "regex":
+        try:
+            grammar = _compile_grammar_file(args.file, kind, vocab, args.start)
+        except CorralError as e:
+            out.write(_error_diag(args.file, text, e).render() + "\n")
+            return 1
+        st = grammar.stats
+        out.write(
+            f"{args.file}: {st.states} states, {st.productions} productions, {st.terminals} terminals, "
+            f"{st.cached_states} masks stored ({st.mask_bytes} bytes), "
+            f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; grammars are not cached on disk\n"
+        )
+        return 0
     try:
         grammar = compile_regex(_read_pattern(args.file), vocab, cache=True)
     except CorralError as e:
@@ -337,6 +566,16 @@ def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
     import corral
 
+    regex = args.regex
+    kind = None
+    if args.grammar is not None:
+        kind = _kind_of(args.grammar, None)
+        if kind == "regex":
+            regex, kind = _read_pattern(args.grammar), None
+        elif kind not in ("lark", "gbnf"):
+            raise UsageError(f"generating with {kind} files is not supported by this version (only regexes and grammars)")
+        else:
+            text = _read_text(args.grammar)
     if args.model:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -349,8 +588,18 @@ def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
             model, tok = load_smollm2()
         except corral.CorralError as e:
             raise UsageError(str(e)) from None
+    constraint: dict[str, Any] = {"regex": regex}
+    if kind is not None:
+        # the vocabulary corral.generate builds for this model, so the grammar fits its logits
+        width = getattr(getattr(model, "config", None), "vocab_size", None)
+        vocab = corral.Vocabulary.from_hf(tok, vocab_size=width if width and width >= len(tok) else None)
+        try:
+            constraint = {"grammar": _compile_grammar_file(args.grammar, kind, vocab, args.start)}
+        except corral.CorralError as e:
+            out.write(_error_diag(args.grammar, text, e).render() + "\n")
+            return 1
     try:
-        result = corral.generate(model, tok, args.prompt, regex=args.regex, max_new_tokens=args.max_new_tokens)
+        result = corral.generate(model, tok, args.prompt, max_new_tokens=args.max_new_tokens, **constraint)
     except corral.CorralError as e:
         out.write(f"error: {e}\n")
         return 1
@@ -367,19 +616,26 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("--tokenizer", help="compile against this tokenizer (path, hub id, or 'smollm2') and print statistics")
     c.add_argument("--examples", help="JSONL of {\"text\", \"valid\"} or a directory of example files")
+    c.add_argument("--start", help="a grammar's start rule (default: start for Lark, root for GBNF)")
     s = sub.add_parser("sample", help="print random strings of the constraint's language")
     s.add_argument("file", metavar="FILE")
     s.add_argument("-n", type=int, default=5)
     s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--max-bytes", type=int, default=40, help="after this many bytes, head for the shortest completion")
+    s.add_argument("--max-bytes", type=int, default=40, help="regexes: after this many bytes, head for the shortest completion")
+    s.add_argument("--max-depth", type=int, default=12, help="grammars: past this derivation depth, take the shortest way out")
+    s.add_argument("--start", help="a grammar's start rule")
     s.add_argument("--kind", choices=sorted(set(KINDS.values())))
-    k = sub.add_parser("compile", help="compile against a tokenizer and store the result in the disk cache")
+    k = sub.add_parser("compile", help="compile against a tokenizer (regexes: and store the result in the disk cache)")
     k.add_argument("file", metavar="FILE")
     k.add_argument("--tokenizer", required=True, help="path, hub id, or 'smollm2'")
+    k.add_argument("--start", help="a grammar's start rule")
     k.add_argument("--kind", choices=sorted(set(KINDS.values())))
     g = sub.add_parser("generate", help="run a constrained generation")
     g.add_argument("prompt")
-    g.add_argument("--regex", required=True)
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--regex", help="the output must fully match this pattern")
+    which.add_argument("--grammar", metavar="FILE", help="the output must be a sentence of this .lark or .gbnf grammar")
+    g.add_argument("--start", help="the grammar's start rule")
     g.add_argument("--model", default=None, help="hub id or path (default: the packaged SmolLM2-135M-Instruct)")
     g.add_argument("--max-new-tokens", type=int, default=64)
     return ap

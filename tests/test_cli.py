@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,9 +44,9 @@ def test_check_reports_all_errors_with_carets(files: Path) -> None:
         f"{files}/two.regex:2:3: error: backreference \\1 is not supported (it is not a regular construct)\n"
         "  cd\\1\n"
         "    ^~\n"
-        f"{files}/g.lark:1:1: error: Lark grammars are not supported by this version of corral (only regexes)\n"
-        f"{files}/s.json:1:1: error: JSON Schemas are not supported by this version of corral (only regexes)\n"
-        "4 file(s) checked: 4 error(s), 0 warning(s)\n"
+        f"{files}/s.json:1:1: error: JSON Schemas are not supported by this version of corral (only regexes and grammars)\n"
+        f"{files}/g.lark: lark: rules=1, terminals=1\n"
+        "4 file(s) checked: 3 error(s), 0 warning(s)\n"
     )
 
 
@@ -151,3 +152,333 @@ def test_compile_warms_the_disk_cache(files: Path, monkeypatch: pytest.MonkeyPat
         rf"{files}/email.regex: 8 states, 8 masks stored \(\d+ bytes\), ready in [\d.]+ ms; cache: {files}/cache\n", out
     )
     assert len(list((files / "cache").glob("*.npz"))) == 1
+
+
+# --- grammars ---------------------------------------------------------------------------------
+
+ALL_FINDINGS_LARK = r"""start: list | sum | loop | expr
+list: list "," item | item
+sum: opt sum "+" NUMBER | NUMBER
+opt: | "-"
+item: WORD | BAD | NOTHING
+loop: "(" loop ")"
+orphan: WORD
+expr: term
+term: expr "*" NUMBER | "x"
+WORD: /[a-z]+/
+NUMBER: DIGIT+
+DIGIT: /[0-9]/
+HEX: /0x[0-9a-f]+/
+BAD: /a(?=b)/
+NOTHING: /[^\s\S]/
+%import common.LETTER
+%ignore " "
+"""
+
+KV_LARK = r"""start: item+
+item: WORD "=" value
+value: value "," NUMBER | NUMBER
+WORD: /[a-z]+/
+NUMBER: /[0-9]+/
+%ignore " "
+"""
+
+
+def test_check_lark_reports_every_finding_with_carets(tmp_path: Path) -> None:
+    # DIGIT is used only inside NUMBER's definition (Lark inlines it): not reported as unused.
+    g = tmp_path / "all.lark"
+    g.write_text(ALL_FINDINGS_LARK)
+    code, out = run(["check", str(g)])
+    assert code == 1
+    assert out == (
+        f"{g}:2:1: info: rule 'list' is left-recursive (supported)\n"
+        '  list: list "," item | item\n'
+        "  ^~~~\n"
+        f"{g}:3:1: info: rule 'sum' is left-recursive (supported)\n"
+        '  sum: opt sum "+" NUMBER | NUMBER\n'
+        "  ^~~\n"
+        f"{g}:6:1: warning: rule 'loop' can never finish: every alternative needs a rule with no finite "
+        "derivation, so it matches nothing\n"
+        '  loop: "(" loop ")"\n'
+        "  ^~~~\n"
+        f"{g}:7:1: warning: rule 'orphan' is never used: it cannot be reached from the start rule 'start'\n"
+        "  orphan: WORD\n"
+        "  ^~~~~~\n"
+        f"{g}:8:1: info: rule 'expr' is left-recursive through 'term' (supported)\n"
+        "  expr: term\n"
+        "  ^~~~\n"
+        f"{g}:9:1: info: rule 'term' is left-recursive through 'expr' (supported)\n"
+        '  term: expr "*" NUMBER | "x"\n'
+        "  ^~~~\n"
+        f"{g}:13:1: warning: terminal HEX is defined but never used\n"
+        "  HEX: /0x[0-9a-f]+/\n"
+        "  ^~~\n"
+        f"{g}:14:8: error: terminal BAD: lookahead (?=...) is not supported (lookarounds are not regular on a "
+        "token stream)\n"
+        "  BAD: /a(?=b)/\n"
+        "         ^~~\n"
+        f"{g}:15:1: warning: terminal NOTHING matches no string: rules that need it can never finish\n"
+        "  NOTHING: /[^\\s\\S]/\n"
+        "  ^~~~~~~\n"
+        f"{g}:16:16: warning: terminal LETTER is defined but never used\n"
+        "  %import common.LETTER\n"
+        "                 ^~~~~~\n"
+        "1 file(s) checked: 1 error(s), 5 warning(s)\n"
+    )
+
+
+def test_check_gbnf_reports_findings_and_skips_helper_rules(tmp_path: Path) -> None:
+    # item ::= [a-z]+ makes a left-recursive helper rule (item__0): never named in a finding
+    g = tmp_path / "all.gbnf"
+    g.write_text('root ::= list | y-rule\nlist ::= list "," item | item\nitem ::= [a-z]+\ndead ::= "(" dead ")"\n'
+                 'y-rule ::= "y"\n')
+    code, out = run(["check", str(g)])
+    assert code == 0
+    assert out == (
+        f"{g}:2:1: info: rule 'list' is left-recursive (supported)\n"
+        '  list ::= list "," item | item\n'
+        "  ^~~~\n"
+        f"{g}:4:1: warning: rule 'dead' is never used: it cannot be reached from the start rule 'root'\n"
+        '  dead ::= "(" dead ")"\n'
+        "  ^~~~\n"
+        f"{g}:4:1: warning: rule 'dead' can never finish: every alternative needs a rule with no finite "
+        "derivation, so it matches nothing\n"
+        '  dead ::= "(" dead ")"\n'
+        "  ^~~~\n"
+        f"{g}: gbnf: rules=5, terminals=3\n"
+        "1 file(s) checked: 0 error(s), 2 warning(s)\n"
+    )
+
+
+def test_check_grammar_empty_language_is_an_error(tmp_path: Path) -> None:
+    g = tmp_path / "empty.lark"
+    g.write_text('start: "a" start\n')
+    code, out = run(["check", str(g)])
+    assert code == 1
+    assert out == (
+        f"{g}:1:1: error: the grammar's language is empty: rule 'start' can never finish (every alternative "
+        "needs a rule with no finite derivation)\n"
+        '  start: "a" start\n'
+        "  ^~~~~\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_grammar_start_option(tmp_path: Path) -> None:
+    g = tmp_path / "two.lark"
+    g.write_text('start: "a"\nother: "b"\n')
+    code, out = run(["check", str(g), "--start", "nothere"])
+    assert code == 1
+    assert out == f"{g}:1:1: error: the start rule 'nothere' is not defined\n1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    code, out = run(["check", str(g), "--start", "other"])
+    assert code == 0
+    assert out == (
+        f"{g}:1:1: warning: rule 'start' is never used: it cannot be reached from the start rule 'other'\n"
+        '  start: "a"\n'
+        "  ^~~~~\n"
+        f"{g}: lark: rules=1, terminals=1\n"
+        "1 file(s) checked: 0 error(s), 1 warning(s)\n"
+    )
+
+
+def test_check_grammar_load_errors_are_diagnostics(tmp_path: Path) -> None:
+    (tmp_path / "undef.lark").write_text('start: "a" b\n')
+    (tmp_path / "syntax.lark").write_text('start: "a" (\n')
+    (tmp_path / "class.gbnf").write_text('root ::= "a" [\n')
+    (tmp_path / "undef.gbnf").write_text("root ::= item\n")
+    code, out = run(["check", *(str(tmp_path / n) for n in ("undef.lark", "syntax.lark", "class.gbnf", "undef.gbnf"))])
+    assert code == 1
+    assert out == (
+        f"{tmp_path}/undef.lark:1:12: error: Rule 'b' used but not defined (in rule start)\n"
+        '  start: "a" b\n'
+        "             ^\n"
+        f"{tmp_path}/syntax.lark:1:13: error: Unclosed parenthesis\n"
+        '  start: "a" (\n'
+        "              ^\n"
+        f"{tmp_path}/class.gbnf:1:14: error: unterminated character class: no closing ']'\n"
+        '  root ::= "a" [\n'
+        "               ^\n"
+        f"{tmp_path}/undef.gbnf:1:10: error: undefined rule 'item'\n"
+        "  root ::= item\n"
+        "           ^~~~\n"
+        "4 file(s) checked: 4 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_grammar_json_format(tmp_path: Path) -> None:
+    g = tmp_path / "kv.lark"
+    g.write_text(KV_LARK + "HEX: /0x[0-9a-f]+/\n")
+    code, out = run(["check", str(g), "--format", "json"])
+    assert code == 0
+    assert json.loads(out) == {
+        "diagnostics": [
+            {
+                "path": str(g), "line": 3, "column": 1, "severity": "info",
+                "message": "rule 'value' is left-recursive (supported)",
+                "source_line": 'value: value "," NUMBER | NUMBER', "length": 5,
+            },
+            {
+                "path": str(g), "line": 7, "column": 1, "severity": "warning",
+                "message": "terminal HEX is defined but never used",
+                "source_line": "HEX: /0x[0-9a-f]+/", "length": 3,
+            },
+        ],
+        "stats": [{"path": str(g), "kind": "lark", "rules": 4, "terminals": 5}],
+        "errors": 0,
+    }
+
+
+def test_check_grammar_examples_show_first_offending_position(tmp_path: Path) -> None:
+    g = tmp_path / "kv.lark"
+    g.write_text(KV_LARK)
+    ex = tmp_path / "ex.jsonl"
+    ex.write_text(
+        '{"text": "a=1,2 b=3"}\n{"text": "a=1,"}\n{"text": "a=1\\nb;2"}\n{"text": "a=", "valid": false}\n'
+        '{"text": "x=1", "valid": false}\n'
+    )
+    code, out = run(["check", str(g), "--examples", str(ex)])
+    assert code == 1
+    assert out == (
+        f"{g}:3:1: info: rule 'value' is left-recursive (supported)\n"
+        '  value: value "," NUMBER | NUMBER\n'
+        "  ^~~~~\n"
+        f"{ex}:2:1:5: error: example is incomplete: the text ends before the grammar is satisfied\n"
+        "  a=1,\n"
+        "      ^\n"
+        f"{ex}:3:1:4: error: example is rejected at '\\n'\n"
+        "  a=1\n"
+        "     ^\n"
+        f"{ex}:5:1:1: error: example marked invalid is accepted\n"
+        f"{g}: lark: rules=4, terminals=5\n"
+        "1 file(s) checked: 3 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_gbnf_examples(tmp_path: Path) -> None:
+    g = tmp_path / "ab.gbnf"
+    g.write_text('root ::= "a" rest\nrest ::= "b"+\n')
+    ex = tmp_path / "ex.jsonl"
+    ex.write_text('"abbb"\n"abab"\n')
+    code, out = run(["check", str(g), "--examples", str(ex)])
+    assert code == 1
+    assert out == (
+        f"{ex}:2:1:3: error: example is rejected at 'a'\n"
+        "  abab\n"
+        "    ^\n"
+        f"{g}: gbnf: rules=3, terminals=2\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_grammar_with_tokenizer_statistics_and_unspellable_terminal(tmp_path: Path) -> None:
+    # SmolLM2 has no token holding the byte 0xF1, so U+40000 (F1 80 80 80) can never be produced.
+    (tmp_path / "kv.lark").write_text(KV_LARK)
+    (tmp_path / "q.lark").write_text('start: "a" | Q\nQ: /\U00040000+/\n')
+    code, out = run(["check", str(tmp_path / "kv.lark"), str(tmp_path / "q.lark"), "--tokenizer", "smollm2"])
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[3:6] == [
+        (
+            f"{tmp_path}/q.lark:2:1: warning: terminal Q can never be produced: no token of the vocabulary "
+            "contains a byte it can start with (0xf1)"
+        ),
+        "  Q: /\U00040000+/",
+        "  ^",
+    ]
+    assert re.fullmatch(
+        rf"{tmp_path}/kv.lark: lark: rules=4, terminals=5, states=\d+, productions=7, vocabulary_trie_ms=[\d.]+, "
+        r"compile_ms=[\d.]+, cached_states=[1-9]\d*, mask_store_bytes=[1-9]\d*, vocabulary=\S+",
+        lines[6],
+    )
+    assert lines[-1] == "2 file(s) checked: 0 error(s), 1 warning(s)"
+
+
+def test_sample_grammar_sentences_are_in_the_language(tmp_path: Path) -> None:
+    from corral.compiler.cfg import lark_to_ir
+    from corral.compiler.earley_tables import build_tables
+    from corral.runtime.earley import Recognizer
+
+    g = tmp_path / "kv.lark"
+    g.write_text(KV_LARK)
+    code, out = run(["sample", str(g), "-n", "20", "--seed", "3"])
+    assert code == 0
+    samples = [json.loads(x) for x in out.splitlines()]
+    assert len(samples) == 20 and len(set(samples)) > 10
+    rec = Recognizer(build_tables(lark_to_ir(KV_LARK)))
+    for s in samples:
+        end = rec.feed(rec.initial(), s.encode("utf-8"))
+        assert end is not None and end.accepting, s
+    assert run(["sample", str(g), "-n", "20", "--seed", "3"]) == (0, out)
+
+
+def test_sample_gbnf_and_load_error(tmp_path: Path) -> None:
+    g = tmp_path / "ab.gbnf"
+    g.write_text('root ::= "a" "b"{2,3}\n')
+    code, out = run(["sample", str(g), "-n", "10", "--seed", "1"])
+    assert code == 0
+    assert {json.loads(x) for x in out.splitlines()} <= {"abb", "abbb"}
+    bad = tmp_path / "bad.lark"
+    bad.write_text('start: "a" b\n')
+    code, out = run(["sample", str(bad)])
+    assert code == 1
+    assert out == f"{bad}:1:12: error: Rule 'b' used but not defined (in rule start)\n" '  start: "a" b\n' "             ^\n"
+
+
+def test_compile_grammar_with_tokenizer(tmp_path: Path) -> None:
+    g = tmp_path / "kv.lark"
+    g.write_text(KV_LARK)
+    code, out = run(["compile", str(g), "--tokenizer", "smollm2"])
+    assert code == 0
+    assert re.fullmatch(
+        rf"{g}: \d+ states, 7 productions, \d+ terminals, \d+ masks stored \(\d+ bytes\), ready in [\d.]+ ms; "
+        r"grammars are not cached on disk\n",
+        out,
+    )
+
+
+def test_generate_with_grammar_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import corral
+    from corral.integrations import packaged
+    from corral.integrations.generate import GenerationResult
+
+    from .conftest import tokenizer_and_vocab
+
+    tok = tokenizer_and_vocab("smollm2")[0]
+    seen: dict[str, object] = {}
+
+    def fake_generate(model: object, tokenizer: object, prompt: str, **kwargs: object) -> GenerationResult:
+        seen.update(kwargs, prompt=prompt)
+        return GenerationResult(text="a=1", token_ids=[])
+
+    monkeypatch.setattr(packaged, "load_smollm2", lambda: (object(), tok))
+    monkeypatch.setattr(corral, "generate", fake_generate)
+    g = tmp_path / "kv.lark"
+    g.write_text(KV_LARK)
+    assert run(["generate", "--grammar", str(g), "--max-new-tokens", "9", "give one pair"]) == (0, "a=1\n")
+    grammar = seen["grammar"]
+    assert isinstance(grammar, corral.CompiledGrammar) and grammar.kind == "grammar"
+    assert seen["prompt"] == "give one pair" and seen["max_new_tokens"] == 9 and "regex" not in seen
+    assert grammar.matcher().accept_bytes(b"a=1")
+
+
+def _bundled() -> list[Any]:
+    try:
+        from corral import grammars
+    except ImportError:
+        return []
+    params = []
+    for name in grammars.names():
+        # the largest grammars take Lark's loader tens of seconds: run them with the slow tests
+        marks = [pytest.mark.slow] if len(grammars.load(name)) > 20_000 else []
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.parametrize("name", _bundled() or [pytest.param(None, marks=pytest.mark.skip(reason="no bundled grammars"))])
+def test_check_bundled_grammar_has_no_errors(name: str, tmp_path: Path) -> None:
+    from corral import grammars
+
+    path = tmp_path / f"{name}.lark"
+    path.write_text(grammars.load(name), encoding="utf-8")
+    code, out = run(["check", str(path)])
+    assert code == 0 and " error: " not in out, out  # warnings and notes are allowed

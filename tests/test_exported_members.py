@@ -22,6 +22,7 @@ EXPECTED = {
     "allocate_token_bitmask",
     "apply_token_bitmask_",
     "bitmask_to_bool",
+    "compile_grammar",
     "compile_regex",
     "generate",
 }
