@@ -1,0 +1,136 @@
+"""Random context-free grammars (hypothesis): the recognizer against a span-table oracle, and token
+masks against brute force over a vocabulary of every short string, so that tokens cross several
+terminal boundaries (the hard case of the mask store)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import corral
+from corral.compiler.earley_tables import build_tables
+from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.errors import GrammarError
+from corral.runtime.earley import Recognizer
+
+ALPHABET = "ab()"
+TERMINALS = {
+    "A": "a",
+    "AS": "a+",
+    "B": "b",
+    "OPT_B": "b?",  # nullable terminal
+    "L": r"\(",
+    "R": r"\)",
+    "AB": "ab|ba",
+}
+NONTERMINALS = ["s", "x", "y", "z"]
+# CORRAL_PROPERTY_SCALE=10 multiplies the example budgets (a longer soak than CI's).
+SCALE = int(os.environ.get("CORRAL_PROPERTY_SCALE", "1"))
+
+
+@st.composite
+def grammars(draw: st.DrawFn) -> GrammarIR:
+    symbols = NONTERMINALS + list(TERMINALS)
+    rules: dict[str, list[tuple[str, ...]]] = {}
+    for n in NONTERMINALS:
+        alts = draw(st.lists(st.lists(st.sampled_from(symbols), max_size=3).map(tuple), min_size=1, max_size=3))
+        rules[n] = alts
+    ignore = ("SP",) if draw(st.booleans()) else ()
+    terminals = {k: TerminalDef(k, v) for k, v in TERMINALS.items()}
+    if ignore:
+        terminals["SP"] = TerminalDef("SP", " ")
+    return GrammarIR(start="s", rules=rules, terminals=terminals, ignore=ignore)
+
+
+def oracle(ir: GrammarIR, text: str) -> bool:
+    """Whether ``text`` is in the language: a fixpoint over span tables (no parser shared with corral)."""
+    ign = [ir.terminals[i].pattern for i in ir.ignore]
+    n = len(text)
+    # ignorable stretches: spans made only of ignored terminals
+    gap = [[i == j for j in range(n + 1)] for i in range(n + 1)]
+    for length in range(1, n + 1):
+        for i in range(n - length + 1):
+            j = i + length
+            gap[i][j] = any(gap[i][k] and any(re.fullmatch(p, text[k:j]) for p in ign) for k in range(i, j))
+
+    def term(name: str, i: int, j: int) -> bool:
+        # a terminal with ignored text before it (ignore folded in front, as corral does)
+        pat = ir.terminals[name].pattern
+        return any(gap[i][k] and re.fullmatch(pat, text[k:j]) is not None for k in range(i, j + 1))
+
+    derives: dict[tuple[str, int, int], bool] = {}
+    changed = True
+
+    def seq(body: tuple[str, ...], i: int, j: int) -> bool:
+        if not body:
+            return i == j
+        head, rest = body[0], body[1:]
+        for k in range(i, j + 1):
+            ok = term(head, i, k) if head in ir.terminals else derives.get((head, i, k), False)
+            if ok and seq(rest, k, j):
+                return True
+        return False
+
+    while changed:
+        changed = False
+        for a, alts in ir.rules.items():
+            for i in range(n + 1):
+                for j in range(i, n + 1):
+                    if derives.get((a, i, j)):
+                        continue
+                    if any(seq(alt, i, j) for alt in alts):
+                        derives[(a, i, j)] = True
+                        changed = True
+    return any(derives.get(("s", 0, k)) and gap[k][n] for k in range(n + 1))
+
+
+def _recognizer(ir: GrammarIR) -> Recognizer | None:
+    try:
+        return Recognizer(build_tables(ir))
+    except GrammarError:
+        return None  # empty language
+
+
+STRINGS = ["".join(p) for k in range(5) for p in itertools.product(ALPHABET + " ", repeat=k)]
+
+
+@settings(max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grammars(), st.lists(st.sampled_from(STRINGS), min_size=10, max_size=25))
+def test_recognizer_equals_span_oracle(ir: GrammarIR, texts: list[str]) -> None:
+    rec = _recognizer(ir)
+    if rec is None:
+        assert not any(oracle(ir, t) for t in STRINGS[:50])
+        return
+    for text in texts:
+        s = rec.feed(rec.initial(), text.encode())
+        assert (s is not None and s.accepting) == oracle(ir, text), text
+
+
+# every string of 1..3 characters over the alphabet is a token
+VOCAB_STRINGS = [("".join(p)).encode() for k in range(1, 4) for p in itertools.product(ALPHABET + " ", repeat=k)]
+VOCAB = corral.Vocabulary(VOCAB_STRINGS + [None], eos_token_ids=[len(VOCAB_STRINGS)])
+
+
+@settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grammars(), st.lists(st.sampled_from(STRINGS), min_size=3, max_size=8))
+def test_masks_equal_brute_force_over_all_short_tokens(ir: GrammarIR, prefixes: list[str]) -> None:
+    from corral.compiler.cfg import compile_ir
+
+    try:
+        g = compile_ir(ir, VOCAB)
+    except GrammarError:
+        return
+    assert g.cfg is not None
+    rec = g.cfg.recognizer
+    for prefix in prefixes:
+        s = rec.feed(rec.initial(), prefix.encode())
+        if s is None:
+            continue
+        got = corral.bitmask_to_bool(g.cfg.store.mask(s), VOCAB.size)
+        want = np.array([rec.feed(s, b) is not None for b in VOCAB_STRINGS] + [s.accepting])
+        assert np.array_equal(got, want), (prefix, [VOCAB_STRINGS[t] for t in np.flatnonzero(got[:-1] != want[:-1])])
