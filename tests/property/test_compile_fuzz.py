@@ -54,3 +54,43 @@ def test_huge_alternation_compiles() -> None:
     g = corral.compile_regex("|".join(words), VOCAB)
     m = g.matcher()
     assert m.accept_bytes(b"w04999") and m.is_accepting()
+
+
+LARK_PIECES = st.sampled_from(
+    ["start", ":", " ", "\n", "|", "a", "b", "A", "B", '"x"', '"y"i', "/[0-9]+/", "/(?<=x)y/", "(", ")", "[", "]",
+     "?", "*", "+", "~", "2", "..", "3", "%ignore", "%import common.WS", "%declare", "->", "_", "{", "}", ",", ".2",
+     "//c", "\"", "/", "!", "?x"]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.lists(LARK_PIECES, max_size=25).map("".join))
+def test_compile_grammar_never_crashes(text: str) -> None:
+    t0 = time.monotonic()
+    try:
+        g = corral.compile_grammar(text, VOCAB, max_states=5000, timeout=5.0)
+    except corral.CorralError as e:
+        assert str(e)
+    else:
+        m = g.matcher()
+        m.next_token_mask()
+    assert time.monotonic() - t0 < 30
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=40))
+def test_compile_grammar_arbitrary_text(text: str) -> None:
+    for syntax in ("lark", "gbnf"):
+        try:
+            corral.compile_grammar(text, VOCAB, syntax=syntax, timeout=5.0)
+        except corral.CorralError as e:
+            assert str(e)
+
+
+def test_deep_nesting_at_run_time_is_fine() -> None:
+    g = corral.compile_grammar('start: "[" start "]" | "x"', VOCAB)
+    m = g.matcher()
+    depth = 3000
+    assert m.accept_bytes(b"[" * depth + b"x")
+    assert m.next_token_mask() is not None
+    assert m.accept_bytes(b"]" * depth) and m.is_accepting()
