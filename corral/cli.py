@@ -34,9 +34,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from corral.compiler.grammar_check import GrammarIssue
+    from corral.compiler.grammar_ir import GrammarIR
 
 __all__ = ["main", "Diagnostic"]
 
@@ -168,7 +172,7 @@ def _source_line(text: str, line: int | None) -> str:
     return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
 
 
-def _issue_diag(path: str, text: str, issue: Any) -> Diagnostic:
+def _issue_diag(path: str, text: str, issue: GrammarIssue) -> Diagnostic:
     """A :class:`~corral.compiler.grammar_check.GrammarIssue` as a diagnostic with its source line."""
     return Diagnostic(
         path, issue.line or 1, issue.column or 1, issue.severity, issue.message,
@@ -317,7 +321,7 @@ def _check_regex_file(
     return diags, stats
 
 
-def _load_grammar_ir(text: str, kind: str, start: str | None) -> tuple[Any, dict[str, frozenset[str]]]:
+def _load_grammar_ir(text: str, kind: str, start: str | None) -> tuple[GrammarIR, dict[str, frozenset[str]]]:
     """The grammar with nothing dropped (for checking) and its terminal references.
 
     Raises

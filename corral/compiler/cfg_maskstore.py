@@ -22,6 +22,7 @@ Finished masks are cached by the set's signature (equal signatures, equal future
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -196,6 +197,7 @@ class CFGMaskStore:
         self.zeros.setflags(write=False)
         self.hits = 0
         self.misses = 0
+        self._lock = threading.RLock()
 
     # -- per-terminal follow automata -------------------------------------------------------------
     def _follow_dfa(self, term: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
@@ -246,7 +248,15 @@ class CFGMaskStore:
 
     # -- masks ------------------------------------------------------------------------------------
     def mask(self, s: ESet) -> np.ndarray:
-        """The read-only packed mask of tokens allowed after chart set ``s`` (EOS when accepting)."""
+        """The read-only packed mask of tokens allowed after chart set ``s`` (EOS when accepting).
+
+        Thread-safe: one lock guards the caches (and the signature table), so matchers of one
+        grammar may run in several threads; a cache miss holds the lock while it computes.
+        """
+        with self._lock:
+            return self._mask_locked(s)
+
+    def _mask_locked(self, s: ESet) -> np.ndarray:
         sig = self.recognizer.signature(s)
         hit = self._masks.get(sig)
         if hit is not None:

@@ -313,3 +313,31 @@ def test_escaped_string_from_common_is_exact() -> None:
     assert _recognizes(rec, b'"a\\"b":"c"')
     assert not _recognizes(rec, b'"a" : "b":"c"')  # full-match semantics would accept this
     assert not _recognizes(rec, b'"a\\":"c"')
+
+
+def test_compiled_grammar_pickles_and_threads() -> None:
+    import pickle
+    import threading
+
+    vocab = corral.Vocabulary([b"[", b"]", b"x", b",", b"[x", None], eos_token_ids=[5])
+    g = compile_grammar('start: "[" [start ("," start)*] "]" | "x"', vocab)
+    g2 = pickle.loads(pickle.dumps(g))
+    assert g2.kind == "grammar" and g2.matcher().accept_token(4)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for _ in range(50):
+                m = g.matcher()
+                for t in (0, 4, 3, 2, 1, 1):
+                    m.next_token_mask()
+                    assert m.accept_token(t) == (t != 1 or m.num_tokens >= 4)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
