@@ -269,7 +269,7 @@ def test_check_grammar_start_option(tmp_path: Path) -> None:
     code, out = run(["check", str(g), "--start", "nothere"])
     assert code == 1
     assert out == (
-        f"{g}:1:1: error: the grammar has no rule named 'nothere' (pass start= to choose the start rule)\n"
+        f"{g}:1:1: error: the grammar has no rule named 'nothere' (choose the start rule with start=, or --start)\n"
         "1 file(s) checked: 1 error(s), 0 warning(s)\n"
     )
     code, out = run(["check", str(g), "--start", "other"])

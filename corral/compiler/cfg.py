@@ -96,12 +96,12 @@ def _compile_lark(text: str, start: str) -> tuple[Any, Any, Any]:
 
     with _LARK_LOCK:
         original = lg.EBNF_to_BNF
-        lg.EBNF_to_BNF = _linear_ebnf_class()
+        setattr(lg, "EBNF_to_BNF", _linear_ebnf_class())  # noqa: B010 - swapped for this call only
         try:
             loaded, _ = lg.load_grammar(text, "<grammar>", [], True)
             return loaded.compile([start], set())  # type: ignore[no-any-return]
         finally:
-            lg.EBNF_to_BNF = original
+            setattr(lg, "EBNF_to_BNF", original)  # noqa: B010
 
 
 _DEF_RE = re.compile(r"^[ \t]*[?!]?([A-Za-z_][A-Za-z_0-9]*)(?:\.-?\d+)?(?:\{[^}\n]*\})?[ \t]*(?::|::=)", re.M)
@@ -131,13 +131,14 @@ def _offset(source: str, line: int, column: int) -> int:
 def _lark_error(text: str, e: Exception) -> GrammarError:
     from lark.exceptions import UnexpectedInput
 
-    if isinstance(e, UnexpectedInput) and getattr(e, "line", -1) and getattr(e, "line", -1) > 0:
-        msg = str(e).split("\n")[0].strip()
-        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=_offset(text, e.line, e.column))
+    line = getattr(e, "line", None)
+    if isinstance(e, UnexpectedInput) and isinstance(line, int) and line > 0:
+        msg = re.sub(r",? at line \d+,? col(?:umn)? \d+\.?$", "", str(e).split("\n")[0].strip())
+        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=_offset(text, line, e.column))
     msg = str(e).strip().split("\n")[0]
     m = re.search(r"line (\d+),? col(?:umn)? (\d+)", msg)
     if m:
-        msg = msg[: m.start()].rstrip(" ,at") or msg
+        msg = re.sub(r"[ ,]*(?:at)?[ ,]*$", "", msg[: m.start()]) or msg
         return GrammarError(msg, source=text, pos=_offset(text, int(m.group(1)), int(m.group(2))))
     # name the symbol when Lark's message mentions one, and point at its first use
     m = (re.search(r"(?:NonTerminal|Terminal)\('([^']+)'\)", msg) or re.search(r"'([A-Za-z_][\w]*)'", msg)
@@ -188,7 +189,7 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         if name not in positions and name in positions_of:
             positions[name] = positions_of[name]
     if start not in rules:
-        raise GrammarError(f"the grammar has no rule named {start!r} (pass start= to choose the start rule)")
+        raise GrammarError(f"the grammar has no rule named {start!r} (choose the start rule with start=, or --start)")
     for name, alts in rules.items():
         for alt in alts:
             for sym in alt:
@@ -215,7 +216,7 @@ def compile_ir(
     *,
     kind: str = "grammar",
     source: str | None = None,
-    options: dict[str, object] | None = None,
+    options: dict[str, Any] | None = None,
     max_states: int = 100_000,
     timeout: float = DEFAULT_GRAMMAR_TIMEOUT,
     mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,

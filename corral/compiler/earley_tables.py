@@ -294,14 +294,14 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
         for p, body in enumerate(rhs):
             f = first[lhs[p]]
             before = len(f)
-            for s in body:
-                if s >= 0:
-                    f |= first[s]
-                    if not nullable[s]:
+            for sym in body:
+                if sym >= 0:
+                    f |= first[sym]
+                    if not nullable[sym]:
                         break
                 else:
-                    f.add(-2 - s)
-                    if not term_nullable[-2 - s]:
+                    f.add(-2 - sym)
+                    if not term_nullable[-2 - sym]:
                         break
             if len(f) != before:
                 changed = True
@@ -311,7 +311,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     while changed:
         changed = False
         for p, body in enumerate(rhs):
-            for i, s in enumerate(body):
+            for i, sym in enumerate(body):
                 acc_set: set[int] = set()
                 rest_nullable = True
                 for s2 in body[i + 1:]:
@@ -327,7 +327,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
                             break
                 if rest_nullable:
                     acc_set |= follow_n[lhs[p]]
-                target = follow_n[s] if s >= 0 else follow_t[-2 - s]
+                target = follow_n[sym] if sym >= 0 else follow_t[-2 - sym]
                 before = len(target)
                 target |= acc_set
                 if len(target) != before:

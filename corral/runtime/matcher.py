@@ -192,13 +192,15 @@ class RegexMatcher(Matcher):
         self._grammar = grammar
         store = grammar.store
         self._store = store
-        self._trans = grammar.dfa.trans
+        dfa = grammar.dfa
+        assert dfa is not None, "a regex grammar has a DFA"
+        self._trans = dfa.trans
         self._flat = store.trie.flat
         self._offsets = store.trie.offsets
-        self._fin = grammar.dfa.n_states
-        self._accepting: list[bool] = grammar.dfa.accepting.tolist() + [False]
+        self._fin = dfa.n_states
+        self._accepting: list[bool] = dfa.accepting.tolist() + [False]
         self._eos = grammar.vocab.eos_token_ids
-        self._states: list[int] = [grammar.dfa.start]
+        self._states: list[int] = [dfa.start]
         self._zeros = store.zeros
         self._rows = store.rows  # shared, built once by the store (finished row included)
 

@@ -281,7 +281,7 @@ def test_matcher_rollback_fork_and_forced_bytes() -> None:
             "terminal X is declared with %declare but has no definition; corral needs the text a terminal "
             "matches at line 1, column 1\n  %declare X\n  ^~~~~~~~~~",
         ),
-        ("", "the grammar has no rule named 'start' (pass start= to choose the start rule)"),
+        ("", "the grammar has no rule named 'start' (choose the start rule with start=, or --start)"),
         (
             "start: A\nA: B\n",
             "Terminal used but not defined: B at line 2, column 4\n  A: B\n     ^",
