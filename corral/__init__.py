@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from corral import grammars
+from corral import grammars as grammars  # the bundled grammars: corral.grammars.load(name)
 from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
 from corral.compiler.vocabulary import Vocabulary

@@ -278,7 +278,6 @@ class CFGMaskStore:
         out = entries[0][1].inside.copy() if entries else np.zeros(self.n_words, dtype=np.uint32)
         for _, e in entries[1:]:
             np.bitwise_or(out, e.inside, out=out)
-        tb = self.tables
         for g, e in entries:
             if not e.candidates.shape[0]:
                 continue

@@ -16,7 +16,7 @@ import corral
 from corral import grammars
 from corral.compiler.sentences import random_sentence
 from tests.compiler.test_cfg import _brute_force
-from tests.conftest import encode, greedy_tokens, tokenizer_and_vocab
+from tests.conftest import encode, tokenizer_and_vocab
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "grammars"
 NEWLINE_TERMINATED = {"golike", "python"}
