@@ -508,3 +508,48 @@ def minimize(dfa: ByteDFA) -> ByteDFA:
     trans = mapped_c[:, byte_class].astype(np.int32)
     merged = ByteDFA(trans, dfa.accepting[rep].copy(), int(blocks[dfa.start]))
     return trim(merged)
+
+
+def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA:
+    """The intersection (or, with ``union=True``, the union) of two DFAs' languages.
+
+    Builds only the reachable pairs; the result is trimmed and minimised.
+
+    Raises
+    ------
+    CompileLimitError
+        When the product needs more than ``max_states`` states.
+    """
+    # -1 stands for "dead" on either side (needed for the union, harmless for the intersection)
+    ta, tb = a.trans, b.trans
+    index: dict[tuple[int, int], int] = {(a.start, b.start): 0}
+    pairs = [(a.start, b.start)]
+    rows: list[np.ndarray] = []
+    i = 0
+    while i < len(pairs):
+        sa, sb = pairs[i]
+        i += 1
+        ra = ta[sa] if sa >= 0 else np.full(256, -1, dtype=np.int32)
+        rb = tb[sb] if sb >= 0 else np.full(256, -1, dtype=np.int32)
+        ok = (ra >= 0) | (rb >= 0) if union else (ra >= 0) & (rb >= 0)
+        row = np.full(256, -1, dtype=np.int32)
+        for byte in np.flatnonzero(ok).tolist():
+            key = (int(ra[byte]), int(rb[byte]))
+            j = index.get(key)
+            if j is None:
+                if len(pairs) >= max_states:
+                    raise CompileLimitError(
+                        f"combining two automata needs more than max_states={max_states} states",
+                        limit="max_states", value=max_states,
+                    )
+                j = len(pairs)
+                index[key] = j
+                pairs.append(key)
+            row[byte] = j
+        rows.append(row)
+    acc_a = np.append(a.accepting, False)  # index -1 -> False
+    acc_b = np.append(b.accepting, False)
+    pa = np.array([p[0] for p in pairs])
+    pb = np.array([p[1] for p in pairs])
+    accepting = (acc_a[pa] | acc_b[pb]) if union else (acc_a[pa] & acc_b[pb])
+    return minimize(trim(ByteDFA(np.stack(rows).astype(np.int32), accepting, 0)))

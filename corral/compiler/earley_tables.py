@@ -198,6 +198,10 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     raw: dict[str, ByteDFA] = {}
     for name, tdef in ir.terminals.items():
         check_time()
+        if tdef.dfa is not None:
+            if tdef.dfa.accepting.any():
+                raw[name] = tdef.dfa
+            continue
         try:
             raw[name] = regex_to_dfa(tdef.pattern, limits)
         except GrammarError as e:

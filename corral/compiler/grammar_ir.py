@@ -18,6 +18,10 @@ lexer conflict can change the language.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.compiler.automaton import ByteDFA
 
 __all__ = ["GrammarIR", "TerminalDef"]
 
@@ -34,12 +38,17 @@ class TerminalDef:
         A regex in corral's dialect; the terminal's language is the strings it fully matches.
     line, column:
         Where it is defined in the grammar's source (1-based), when known; used in error messages.
+    dfa:
+        A ready byte automaton for the terminal (trimmed and minimised), when it was built
+        directly rather than from a regex (JSON Schema strings and numbers); then ``pattern`` only
+        describes it in messages.
     """
 
     name: str
     pattern: str
     line: int | None = None
     column: int | None = None
+    dfa: ByteDFA | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
