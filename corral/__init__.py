@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from corral import grammars as grammars  # the bundled grammars: corral.grammars.load(name)
 from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
+from corral.compiler.json_schema.compiler import compile_json_schema
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import (
     CompileLimitError,
     CorralError,
     GrammarError,
     IncompleteGenerationError,
+    UnsupportedSchemaError,
     VocabularyError,
 )
 from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_, bitmask_to_bool
@@ -68,6 +70,7 @@ __all__ = [
     "GrammarError",
     "IncompleteGenerationError",
     "Matcher",
+    "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",
     "__version__",
@@ -75,6 +78,7 @@ __all__ = [
     "apply_token_bitmask_",
     "bitmask_to_bool",
     "compile_grammar",
+    "compile_json_schema",
     "compile_regex",
     "generate",
 ]

@@ -39,6 +39,20 @@ class CompileLimitError(CorralError):
         self.value = value
 
 
+class UnsupportedSchemaError(CorralError):
+    """A JSON Schema uses keywords corral cannot enforce exactly.
+
+    The message lists every such keyword, sorted, each with its JSON pointer; ``problems`` holds
+    them as ``(pointer, keyword, reason)``. Compile with ``lenient=True`` to relax them instead
+    (the relaxations come back as warnings).
+    """
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        self.problems = sorted(problems)
+        lines = [f"  {ptr or '/'}: {kw}: {why}" for ptr, kw, why in self.problems]
+        super().__init__("the schema uses what corral cannot enforce exactly:\n" + "\n".join(lines))
+
+
 class GrammarError(CorralError, ValueError):
     """A constraint's source (regex, grammar, schema) is malformed or uses an unsupported feature.
 

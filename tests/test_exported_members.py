@@ -16,6 +16,7 @@ EXPECTED = {
     "GrammarError",
     "IncompleteGenerationError",
     "Matcher",
+    "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",
     "__version__",
@@ -23,6 +24,7 @@ EXPECTED = {
     "apply_token_bitmask_",
     "bitmask_to_bool",
     "compile_grammar",
+    "compile_json_schema",
     "compile_regex",
     "generate",
 }

@@ -553,3 +553,31 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DE
     pb = np.array([p[1] for p in pairs])
     accepting = (acc_a[pa] | acc_b[pb]) if union else (acc_a[pa] & acc_b[pb])
     return minimize(trim(ByteDFA(np.stack(rows).astype(np.int32), accepting, 0)))
+
+
+def complement(dfa: ByteDFA) -> ByteDFA:
+    """The automaton of every byte string *not* in ``dfa``'s language (not trimmed to UTF-8)."""
+    n = dfa.n_states
+    trans = np.where(dfa.trans >= 0, dfa.trans, n).astype(np.int32)
+    trans = np.vstack([trans, np.full((1, 256), n, dtype=np.int32)])
+    accepting = np.append(~dfa.accepting, True)
+    return minimize(trim(ByteDFA(trans, accepting, dfa.start)))
+
+
+def difference(a: ByteDFA, b: ByteDFA, *, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA:
+    """Strings of ``a`` that are not in ``b``."""
+    return product(a, complement(b), max_states=max_states)
+
+
+def concat(parts: list[ByteDFA], *, max_states: int = DEFAULT_MAX_STATES, timeout: float = DEFAULT_TIMEOUT) -> ByteDFA:
+    """The concatenation of the automata's languages, in order."""
+    from corral.compiler.earley_tables import dfa_into_nfa
+
+    nfa = ByteNFA()
+    entry = nfa.new_state()
+    cur = entry
+    for d in parts:
+        s, f = dfa_into_nfa(nfa, d)
+        nfa.eps[cur].append(s)
+        cur = f
+    return minimize(determinize(nfa, entry, cur, max_states=max_states, timeout=timeout))

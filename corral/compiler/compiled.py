@@ -103,6 +103,7 @@ class CompiledGrammar:
         self.cfg = cfg
         self.stats = stats
         self.options = options or {}
+        self.warnings: list[str] = []
 
     def matcher(self) -> Matcher:
         """A fresh :class:`~corral.Matcher` at the start of the constraint."""
@@ -125,6 +126,12 @@ class CompiledGrammar:
                 "max_bytes": self.store.max_bytes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if state["kind"] == "json_schema":
+            from corral.compiler.json_schema.compiler import compile_json_schema
+
+            other = compile_json_schema(state["source"], state["vocab"], **state["options"])
+            self.__dict__.update(other.__dict__)
+            return
         if state["kind"] != "regex":
             from corral.compiler.cfg import compile_grammar
 
@@ -133,6 +140,7 @@ class CompiledGrammar:
             return
         self.cfg = None
         self.options = {}
+        self.warnings = []
         self.kind = state["kind"]
         self.source = state["source"]
         self.vocab = state["vocab"]
