@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Any
 
 from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, compile_regex
+from corral.compiler.json_schema.compiler import compile_json_schema
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError, IncompleteGenerationError
 
@@ -47,6 +49,8 @@ def _compiled(kind: str, source: str, vocab: Vocabulary) -> CompiledGrammar:
             return got
     if kind == "regex":
         grammar = compile_regex(source, vocab, cache=True)
+    elif kind == "json_schema":
+        grammar = compile_json_schema(json.loads(source), vocab)
     else:
         # grammars compile in milliseconds; their masks fill lazily, cached in the compiled object
         grammar = compile_grammar(source, vocab, syntax=kind)
@@ -87,7 +91,8 @@ def generate(
         A Lark grammar's text (e.g. ``corral.grammars.load("sql")``), or an already compiled
         :class:`~corral.CompiledGrammar` for this tokenizer (regex or grammar).
     schema:
-        JSON Schema constraints are not available in this version; passing one raises.
+        A JSON Schema (dict or JSON string) or a Pydantic model class; the result's ``value`` is the
+        parsed output (validated with ``jsonschema``; a model instance for a Pydantic class).
     max_new_tokens:
         Token budget (EOS included).
     temperature:
@@ -104,7 +109,9 @@ def generate(
     Raises
     ------
     CorralError
-        If not exactly one constraint is given, or ``schema`` is given.
+        If not exactly one constraint is given.
+    UnsupportedSchemaError
+        If the schema uses keywords corral cannot enforce exactly.
     IncompleteGenerationError
         If the budget ran out before the output was complete; carries the partial text.
     GrammarError
@@ -117,14 +124,13 @@ def generate(
     given = [k for k, v in (("regex", regex), ("grammar", grammar), ("schema", schema)) if v is not None]
     if len(given) != 1:
         raise CorralError(f"pass exactly one of regex=, grammar=, schema= (got {given or 'none'})")
-    if schema is not None:
-        raise CorralError(
-            "schema= needs corral's JSON Schema compiler, which this version does not have yet; "
-            "constrain with regex= or a compiled grammar="
-        )
     width = getattr(getattr(model, "config", None), "vocab_size", None)
     vocab = Vocabulary.from_hf(tokenizer, vocab_size=width if width and width >= len(tokenizer) else None)
-    if grammar is None:
+    model_class = schema if isinstance(schema, type) else None
+    if schema is not None:
+        schema_dict = _schema_dict(schema)
+        grammar = _compiled("json_schema", json.dumps(schema_dict, sort_keys=True), vocab)
+    elif grammar is None:
         assert regex is not None
         grammar = _compiled("regex", regex, vocab)
     elif isinstance(grammar, str):
@@ -172,4 +178,32 @@ def generate(
             text=text,
             token_ids=new_ids,
         )
-    return GenerationResult(text=text, token_ids=new_ids)
+    value = None
+    if schema is not None:
+        value = _validated(text, schema_dict, model_class)
+    return GenerationResult(text=text, token_ids=new_ids, value=value)
+
+
+def _schema_dict(schema: Any) -> Any:
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+        return schema.model_json_schema()
+    if isinstance(schema, str):
+        try:
+            return json.loads(schema)
+        except json.JSONDecodeError as e:
+            raise CorralError(f"schema= is not valid JSON: {e}") from None
+    return schema
+
+
+def _validated(text: str, schema: Any, model_class: type | None) -> Any:
+    """Parse the output, check it with ``jsonschema``, and build the Pydantic model if given one."""
+    import jsonschema
+
+    value = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    errors = sorted(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(value), key=str)
+    if errors:  # pragma: no cover - the masks guarantee validity; this is the belt to their braces
+        raise CorralError(f"internal error: the output does not validate: {errors[0].message}")
+    if model_class is not None:
+        return model_class.model_validate(value)  # type: ignore[attr-defined]
+    return value
