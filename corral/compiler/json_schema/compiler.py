@@ -396,10 +396,10 @@ class _Compiler:
                     if ex and side.lower() in schema:
                         bounds["exclusive" + side] = schema[side.lower()]
                         bounds.pop(side.lower(), None)
-        if not bounds:
-            return self.regex_term(ANY_INTEGER if integer else ANY_NUMBER, "integer" if integer else "number")
+        if not bounds and not integer:
+            return self.regex_term(ANY_NUMBER, "number")
         for k, v in bounds.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
                 raise GrammarError(f"{pointer}/{k}: must be a number")
         from corral.compiler.json_schema.errors import Inexpressible
         from corral.compiler.json_schema.numbers import number_dfa
@@ -409,7 +409,7 @@ class _Compiler:
             "exclusive_minimum": bounds.get("exclusiveMinimum"), "exclusive_maximum": bounds.get("exclusiveMaximum"),
             "multiple_of": bounds.get("multipleOf"),
         }
-        dec = {k: (Decimal(str(v)) if v is not None else None) for k, v in args.items()}
+        dec = {k: (v if isinstance(v, Decimal) else Decimal(str(v)) if v is not None else None) for k, v in args.items()}
         key = ("num", integer, tuple(sorted((k, str(v)) for k, v in dec.items())))
         if ("dfa", key) in self._terms:
             return self._terms[("dfa", key)]
@@ -934,7 +934,7 @@ def _as_schema(schema: Any) -> Any:
         return schema
     if isinstance(schema, str):
         try:
-            return json.loads(schema)
+            return json.loads(schema, parse_float=Decimal)  # bounds keep every digit
         except json.JSONDecodeError as e:
             raise GrammarError(f"the schema is not valid JSON: {e.msg}", source=schema, pos=e.pos) from None
     if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
