@@ -71,7 +71,7 @@ def documents(name: str) -> list[str]:
     """The corpus of ``name`` (stripped of surrounding whitespace)."""
     text = (ROOT / "tests" / "data" / "grammars" / name / "valid.txt").read_text(encoding="utf-8")
     docs = [d.strip() for d in text.split("\n----\n")]
-    if name == "python":  # Python sentences end with a newline
+    if name in ("python", "golike"):  # whole files: every line ends with a newline
         docs = [d + "\n" for d in docs]
     return [d for d in docs if d]
 

@@ -98,6 +98,22 @@ def remainder_step(trans, acc, groups, flat, offsets, toks, ks, out, ex_pair, ex
     into the set after that terminal. Pairs whose token is already allowed are skipped.
     Returns the number of such exits, or -1 when the exit buffers are too small.
     """
+    # groups indexed by the first byte they accept, so a pair only tries the groups it can enter
+    ng = groups.shape[0]
+    counts = np.zeros(257, np.int64)
+    for gi in range(ng):
+        for b in range(256):
+            if trans[groups[gi], b] >= 0:
+                counts[b + 1] += 1
+    for b in range(256):
+        counts[b + 1] += counts[b]
+    by_byte = np.empty(counts[256], np.int32)
+    fill = counts[:256].copy()
+    for gi in range(ng):
+        for b in range(256):
+            if trans[groups[gi], b] >= 0:
+                by_byte[fill[b]] = gi
+                fill[b] += 1
     nex = 0
     cap = ex_pair.shape[0]
     for i in range(toks.shape[0]):
@@ -109,7 +125,9 @@ def remainder_step(trans, acc, groups, flat, offsets, toks, ks, out, ex_pair, ex
         e = offsets[t + 1]
         first = nex
         survived = False
-        for gi in range(groups.shape[0]):
+        b0 = flat[a]
+        for q in range(counts[b0], counts[b0 + 1]):
+            gi = by_byte[q]
             s = groups[gi]
             j = a
             while j < e:

@@ -997,7 +997,8 @@ def compile_json_schema(
     ir, warnings = schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace, lenient=lenient))
     options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient, "timeout": timeout}
     try:
-        grammar = compile_ir(ir, vocab, kind="json_schema", source=json.dumps(parsed), options=options, timeout=timeout)
+        source = schema if isinstance(schema, str) else json.dumps(parsed)
+        grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options, timeout=timeout)
     except GrammarError as e:
         if "language is empty" in e.message:
             raise GrammarError("the schema accepts no value at all") from None
