@@ -88,32 +88,40 @@ def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, f
 
 
 @njit(cache=True, nogil=True)
-def remainder_step(trans, acc, groups, flat, offsets, toks, ks, out, ex_pair, ex_group, ex_k):  # type: ignore[no-untyped-def]
+def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks, ks, out, ex_pair, ex_group, ex_k):  # type: ignore[no-untyped-def]
     """One level of layer 3: try each pair's rest (token ``toks[i]`` from byte ``ks[i]``) inside
     each group state of one chart set.
 
     A pair whose rest some group reads to the end without dying is allowed: its bit is set in
     ``out``. For the others, every place where a group's terminal ends strictly inside the rest is
     written as ``(pair index, group index, bytes consumed)`` to ``ex_*``, for the caller to follow
-    into the set after that terminal. Pairs whose token is already allowed are skipped.
+    into the set after that terminal, unless the next byte cannot start any terminal of FOLLOW
+    (``follow_first[terminal, byte]``, with ``owner`` mapping states to terminals). Pairs whose
+    token is already allowed are skipped.
     Returns the number of such exits, or -1 when the exit buffers are too small.
     """
     # groups indexed by the first byte they accept, so a pair only tries the groups it can enter
+    # (only the bytes that start some pair's rest are indexed)
     ng = groups.shape[0]
+    wanted = np.zeros(256, np.bool_)
+    for i in range(toks.shape[0]):
+        wanted[flat[offsets[toks[i]] + ks[i]]] = True
     counts = np.zeros(257, np.int64)
-    for gi in range(ng):
-        for b in range(256):
-            if trans[groups[gi], b] >= 0:
-                counts[b + 1] += 1
+    for b in range(256):
+        if wanted[b]:
+            for gi in range(ng):
+                if trans[groups[gi], b] >= 0:
+                    counts[b + 1] += 1
     for b in range(256):
         counts[b + 1] += counts[b]
     by_byte = np.empty(counts[256], np.int32)
-    fill = counts[:256].copy()
-    for gi in range(ng):
-        for b in range(256):
-            if trans[groups[gi], b] >= 0:
-                by_byte[fill[b]] = gi
-                fill[b] += 1
+    for b in range(256):
+        if wanted[b]:
+            q = counts[b]
+            for gi in range(ng):
+                if trans[groups[gi], b] >= 0:
+                    by_byte[q] = gi
+                    q += 1
     nex = 0
     cap = ex_pair.shape[0]
     for i in range(toks.shape[0]):
@@ -135,7 +143,7 @@ def remainder_step(trans, acc, groups, flat, offsets, toks, ks, out, ex_pair, ex
                 if s < 0:
                     break
                 j += 1
-                if acc[s] and j < e:
+                if acc[s] and j < e and follow_first[owner[s], flat[j]]:
                     if nex >= cap:
                         return -1
                     ex_pair[nex] = i
@@ -203,6 +211,12 @@ class CFGMaskStore:
         self._first_order = order
         self._first_ptr = np.searchsorted(firsts[order], np.arange(257)).astype(np.int64)
         self._token_bytes = vocab.token_bytes
+        # per terminal, the bytes that can start a terminal of its FOLLOW set
+        starts = tables.trans[np.asarray(tables.term_start, dtype=np.int64)] >= 0  # [terminal, byte]
+        self._follow_first = np.zeros((len(tables.terminals), 256), dtype=np.bool_)
+        for t, fol in enumerate(tables.follow):
+            if fol:
+                self._follow_first[t] = starts[sorted(fol)].any(axis=0)
         self._eos = [t for t in vocab.eos_token_ids if 0 <= t < vocab.size]
         self._cands_buf = np.empty(vocab.size, dtype=np.int32)
         self._ks_buf = np.empty(vocab.size, dtype=np.int32)
@@ -330,8 +344,8 @@ class CFGMaskStore:
                 ex_pair = np.empty(cap, dtype=np.int32)
                 ex_group = np.empty(cap, dtype=np.int32)
                 ex_k = np.empty(cap, dtype=np.int32)
-                nex = remainder_step(tb.trans, tb.accepting, groups, self._flat, self._offsets, toks, ks, out,
-                                     ex_pair, ex_group, ex_k)
+                nex = remainder_step(tb.trans, tb.accepting, tb.term_of_state, self._follow_first, groups,
+                                     self._flat, self._offsets, toks, ks, out, ex_pair, ex_group, ex_k)
                 if nex >= 0:
                     break
                 cap *= 4

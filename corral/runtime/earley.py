@@ -72,8 +72,42 @@ class Recognizer:
         self._intern: dict[frozenset[tuple[int, ...]], int] = {}
         self._next_sig = 0
         self._max_sigs = max_signatures
+        self._templates: dict[int, tuple[list[tuple[int, int, int | None]], set[int]]] = {}
 
     # -- construction -------------------------------------------------------------------------------
+    def _template(self, a: int) -> tuple[list[tuple[int, int, int | None]], set[int]]:
+        """Everything predicting nonterminal ``a`` adds to a set, as (production, dot, next symbol)
+        with the set itself as origin, and the nonterminals it predicts; computed once."""
+        hit = self._templates.get(a)
+        if hit is not None:
+            return hit
+        nxt = self._next
+        items: set[tuple[int, int]] = set()
+        predicted = {a}
+        pending = [(p, 0) for p in self._prods_of[a]]
+        items.update(pending)
+        while pending:
+            p, dot = pending.pop()
+            sym = nxt[p][dot]
+            if sym is None:
+                continue
+            if sym >= 0:
+                if sym not in predicted:
+                    predicted.add(sym)
+                    for p3 in self._prods_of[sym]:
+                        if (p3, 0) not in items:
+                            items.add((p3, 0))
+                            pending.append((p3, 0))
+                if self._nullable[sym] and (p, dot + 1) not in items:
+                    items.add((p, dot + 1))
+                    pending.append((p, dot + 1))
+            elif self._tnull[-2 - sym] and (p, dot + 1) not in items:
+                items.add((p, dot + 1))
+                pending.append((p, dot + 1))
+        out = ([(p, d, nxt[p][d]) for p, d in sorted(items)], predicted)
+        self._templates[a] = out
+        return out
+
     def initial(self) -> ESet:
         """The set before any byte."""
         root = ESet()
@@ -119,12 +153,30 @@ class Recognizer:
                 else:
                     w.append(it)
                 if sym not in predicted:
-                    predicted.add(sym)
-                    for p3 in self._prods_of[sym]:
-                        new = (p3, 0, j)
-                        if new not in items:
-                            items.add(new)
-                            pending.append(new)
+                    # the whole prediction closure of ``sym`` at once (precomputed, origin j)
+                    tmpl_items, tmpl_predicted = self._template(sym)
+                    predicted |= tmpl_predicted
+                    for p3, d3, n3 in tmpl_items:
+                        new = (p3, d3, j)
+                        if new in items:
+                            continue
+                        items.add(new)
+                        if n3 is None:
+                            if p3 == start_prod:
+                                j.accepting = True
+                        elif n3 >= 0:
+                            w = waiting.get(n3)
+                            if w is None:
+                                waiting[n3] = [new]
+                            else:
+                                w.append(new)
+                        else:
+                            g3 = tstart[-2 - n3]
+                            group = scan.get(g3)
+                            if group is None:
+                                scan[g3] = {new}
+                            else:
+                                group.add(new)
                 if nullable[sym]:
                     new = (p, dot + 1, o)
                     if new not in items:
