@@ -50,6 +50,11 @@ def walk(grammar: corral.CompiledGrammar, ids: list[int]) -> corral.Matcher:
 
 
 NAMES = grammars.names()
+SLOW = {"python": 8, "sql": 20}  # corpus sample sizes for the token-by-token test
+# CPython errors that depend on which names a program uses: no context-free grammar can rule them
+# out (documented in python.lark)
+NAME_DEPENDENT = ("nonlocal", "duplicate argument", "keyword argument repeated", "prior to global declaration",
+                  "is parameter and global", "is parameter and nonlocal", "is assigned to before")
 
 
 @pytest.mark.parametrize("tokenizer", ["llama3", "tekken"])
@@ -59,8 +64,10 @@ def test_corpus_and_random_sentences_are_accepted_token_by_token(name: str, toke
     g = compiled(name, tokenizer)
     assert g.cfg is not None
     rng = random.Random(11)
-    texts = sentences(name) + [random_sentence(g.cfg.tables, rng, max_depth=8).decode() for _ in range(15)]
-    assert len(texts) > 15
+    corpus = sentences(name)
+    if name in SLOW:  # big grammars: a fixed sample keeps CI fast (the whole corpus runs in test_bundled_corpora)
+        corpus = rng.sample(corpus, SLOW[name])
+    texts = corpus + [random_sentence(g.cfg.tables, rng, max_depth=8).decode() for _ in range(6 if name in SLOW else 15)]
     for text in texts:
         m = walk(g, encode(tok, text))
         assert m.is_accepting(), text
@@ -122,6 +129,8 @@ def test_mutations_accepted_by_corral_are_valid_in_the_real_language(name: str) 
                         __import__("warnings").simplefilter("ignore")
                         parse(mutant)
                 except (ValueError, SyntaxError) as e:
+                    if name == "python" and any(k in str(e) for k in NAME_DEPENDENT):
+                        continue
                     raise AssertionError(f"corral accepts an invalid mutant of {text!r}: {mutant!r} ({e})") from None
     assert accepted > 0  # the test exercised the accepting direction too
 
