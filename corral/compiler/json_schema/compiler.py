@@ -56,6 +56,7 @@ ANY_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 ANY_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 ANY_INTEGER = r"-?(?:0|[1-9][0-9]*)"
 MAX_COUNTED_ITEMS = 2000
+ROOT_URI = "https://corral.invalid/root.json"  # base URI of a schema without $id
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class _Compiler:
             raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible' or 'compact'")
         self._ws_pattern = f"[ \\t\\n\\r]{{0,{ws}}}" if ws else ""
         self._ws_dfa = regex_to_dfa(self._ws_pattern) if ws else None
-        self._index(root, "urn:corral:root", "")
+        self._index(root, ROOT_URI, "")
 
     # -- problems ---------------------------------------------------------------------------------
     def problem(self, pointer: str, keyword: str, why: str) -> None:
@@ -832,7 +833,7 @@ class _Compiler:
                 return False
             if "const" in b or "enum" in b:
                 vals = [b["const"]] if "const" in b else b.get("enum", [])
-                kinds.append({"=" + json.dumps(v, sort_keys=True) for v in vals})
+                kinds.append({"=" + json.dumps(v, sort_keys=True, default=str) for v in vals})
                 continue
             t = b.get("type")
             if t is None:
@@ -858,7 +859,7 @@ class _Compiler:
                     # values vs types: overlap when a value has one of the other side's types
                     vals, types = (a_vals, b) if a_vals else (b_vals, a)
                     for v in vals:
-                        if _type_of(json.loads(v[1:])) & types:
+                        if _type_of(json.loads(v[1:], parse_float=Decimal)) & types:
                             return False
         return True
 
@@ -874,7 +875,7 @@ def _type_of(v: Any) -> set[str]:
         return {"boolean"}
     if isinstance(v, int):
         return {"integer", "number"}
-    if isinstance(v, float):
+    if isinstance(v, (float, Decimal)):
         return {"number"} | ({"integer"} if v == int(v) else set())
     if isinstance(v, str):
         return {"string"}
@@ -916,7 +917,7 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
         A malformed schema (with its JSON pointer).
     """
     comp = _Compiler(schema, options, detect_draft(schema))
-    top = comp.node(schema, "urn:corral:root", "")
+    top = comp.node(schema, ROOT_URI, "")
     if comp.out.problems:
         raise UnsupportedSchemaError(comp.out.problems)
     start = comp.fresh("start")
@@ -925,7 +926,7 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
         comp.out.terminals["WS_END"] = TerminalDef("WS_END", comp._ws_pattern)
         trail = ["WS_END"]
     comp.out.rules[start] = [(top, *trail)]
-    ir = GrammarIR(start=start, rules=comp.out.rules, terminals=comp.out.terminals, source=json.dumps(schema)[:10000])
+    ir = GrammarIR(start=start, rules=comp.out.rules, terminals=comp.out.terminals, source=json.dumps(schema, default=str)[:10000])
     return ir, comp.out.warnings
 
 

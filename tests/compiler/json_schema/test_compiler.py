@@ -1,0 +1,116 @@
+"""The JSON Schema compiler: verdicts against ``jsonschema`` on hand-picked schemas and instances,
+layouts (json.dumps variants), errors and lenient mode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+import corral
+from corral import UnsupportedSchemaError, compile_json_schema
+
+VOCAB = corral.Vocabulary([bytes([b]) for b in range(128)] + [b'{"', b'":', b", ", b'"}', None], eos_token_ids=[132])
+
+CASES: list[tuple[dict[str, Any], list[Any]]] = [
+    ({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}, "required": ["a"]},
+     [{"a": 1}, {"a": 1, "b": "x"}, {"b": "x"}, {"a": "1"}, {"a": 1, "c": None}, {"a": 1, "b": "x", "c": [1, {}]}, [], 1]),
+    ({"type": "object", "properties": {"a": {"type": "boolean"}}, "additionalProperties": False},
+     [{}, {"a": True}, {"a": 1}, {"b": 1}, {"a": False, "b": 1}]),
+    ({"type": "object", "additionalProperties": {"type": "number"}}, [{}, {"x": 1.5, "y": -2}, {"x": "1"}]),
+    ({"type": "object", "patternProperties": {"^x-": {"type": "integer"}}, "additionalProperties": False},
+     [{"x-a": 1}, {"x-a": 1.5}, {"y": 1}, {}]),
+    ({"type": "object", "properties": {"a": {}, "b": {}, "c": {}}, "minProperties": 2, "maxProperties": 2},
+     [{"a": 1}, {"a": 1, "b": 2}, {"a": 1, "b": 2, "c": 3}, {"b": 1, "z": 2}]),
+    ({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3}, [[], [1], [1, 2, 3], [1, 2, 3, 4], ["a"]]),
+    ({"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
+     [[], ["a"], ["a", 1], ["a", 1, 2], [1, "a"]]),
+    ({"enum": [1, "a", None, {"k": [1, 2]}, [True]]}, [1, 1.0, "a", None, {"k": [1, 2]}, [True], 2, "b", {"k": [2, 1]}]),
+    ({"const": {"a": 1}}, [{"a": 1}, {"a": 2}, {}]),
+    ({"type": ["string", "null"]}, ["x", None, 1]),
+    ({"anyOf": [{"type": "integer", "minimum": 10}, {"type": "string"}]}, [10, 9, "s", None]),
+    ({"oneOf": [{"type": "integer"}, {"type": "string"}]}, [1, "x", None]),
+    ({"allOf": [{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                {"properties": {"b": {"type": "string"}}, "required": ["b"]}]},
+     [{"a": 1, "b": "x"}, {"a": 1}, {"b": "x"}]),
+    ({"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/node"}},
+                         "required": ["v"], "additionalProperties": False}}, "$ref": "#/$defs/node"},
+     [{"v": 1}, {"v": 1, "next": {"v": 2, "next": {"v": 3}}}, {"v": 1, "next": {}}, {"next": {"v": 1}}]),
+    ({"type": "integer", "minimum": -5, "exclusiveMaximum": 5, "multipleOf": 2}, [-4, 0, 4, 5, 6, 1, -6]),
+    ({"type": "number", "minimum": 0.5, "maximum": 2.25}, [0.5, 2.25, 1, 0.49, 2.26]),
+    (True, [1, "x", None, {"a": [1]}]),
+    ({"type": "string", "minLength": 2, "maxLength": 3}, ["ab", "abc", "a", "abcd", "é€"]),
+    ({"type": "string", "pattern": "^[a-z]+\\d$"}, ["abc1", "abc", "1"]),
+    ({"type": "string", "format": "date"}, ["2024-02-29", "2023-02-29", "2024-13-01", "x"]),
+    ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "array", "items": [{"type": "integer"}],
+      "additionalItems": {"type": "string"}}, [[1], [1, "a"], [1, 2], ["a"]]),
+]
+
+
+def _accepts(g: corral.CompiledGrammar, text: str) -> bool:
+    assert g.cfg is not None
+    rec = g.cfg.recognizer
+    s = rec.feed(rec.initial(), text.encode())
+    return s is not None and s.accepting
+
+
+@pytest.mark.parametrize("index", range(len(CASES)))
+def test_verdicts_equal_jsonschema(index: int) -> None:
+    schema, instances = CASES[index]
+    g = compile_json_schema(schema, VOCAB)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    for inst in instances:
+        want = validator.is_valid(inst)
+        for text in (json.dumps(inst), json.dumps(inst, indent=2), json.dumps(inst, separators=(",", ":")),
+                     json.dumps(inst, ensure_ascii=False)):
+            assert _accepts(g, text) == want, (schema, text)
+
+
+def test_compact_mode_refuses_whitespace() -> None:
+    g = compile_json_schema({"type": "object"}, VOCAB, whitespace="compact")
+    assert _accepts(g, '{"a":1}') and not _accepts(g, '{"a": 1}')
+
+
+def test_whitespace_runs_are_bounded() -> None:
+    g = compile_json_schema({"type": "array"}, VOCAB, max_whitespace=4)
+    assert _accepts(g, "[    1]") and not _accepts(g, "[     1]")
+
+
+def test_unsupported_keywords_are_listed_with_pointers() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "array", "uniqueItems": True},
+                                               "b": {"not": {"type": "string"}}}}
+    with pytest.raises(UnsupportedSchemaError) as err:
+        compile_json_schema(schema, VOCAB)
+    assert str(err.value) == (
+        "the schema uses what corral cannot enforce exactly:\n"
+        "  /properties/a: uniqueItems: uniqueness is not a context-free constraint\n"
+        "  /properties/b: not: negated schemas are not supported"
+    )
+    g = compile_json_schema(schema, VOCAB, lenient=True)
+    assert any("uniqueItems" in w for w in g.warnings)
+    assert _accepts(g, '{"a": [1, 1]}')
+
+
+def test_pydantic_model_and_json_text_inputs() -> None:
+    from pydantic import BaseModel
+
+    class Point(BaseModel):
+        x: int
+        y: int = 0
+
+    g = compile_json_schema(Point, VOCAB)
+    assert _accepts(g, '{"x": 1, "y": 2}') and not _accepts(g, '{"y": 2}')
+    g2 = compile_json_schema('{"type": "integer", "maximum": 12345678901234567890.5}', VOCAB)
+    assert _accepts(g2, "12345678901234567890")
+
+
+def test_malformed_schemas_are_grammar_errors() -> None:
+    with pytest.raises(corral.GrammarError, match="/properties/a/type: unknown type 'strin'"):
+        compile_json_schema({"properties": {"a": {"type": "strin"}}}, VOCAB)
+    with pytest.raises(corral.GrammarError, match="not valid JSON"):
+        compile_json_schema("{", VOCAB)
+    with pytest.raises(corral.GrammarError, match="accepts no value"):
+        compile_json_schema(False, VOCAB)
