@@ -17,6 +17,7 @@ indented output both fit, but a model cannot loop on spaces); ``"compact"`` allo
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -282,6 +283,11 @@ class _Compiler:
         for kw in ("$dynamicRef", "$recursiveRef"):
             if kw in schema:
                 self.problem(pointer, kw, "dynamic references are not supported")
+        for kw in ("unevaluatedProperties", "unevaluatedItems"):
+            if kw in schema and schema[kw] not in (True, {}):
+                near = [a for a in ("allOf", "anyOf", "oneOf", "$ref", "if", "dependentSchemas", "not") if a in schema]
+                if near:
+                    self.problem(pointer, kw, f"{kw} next to {', '.join(near)} is not supported")
         if "allOf" in schema:
             merged = self._merge_all(schema, base, pointer)
             if merged is None:
@@ -456,7 +462,7 @@ class _Compiler:
             for p in patterns:
                 dfa = product(dfa, json_string_dfa(p))
             if fmt_pat is not None:
-                dfa = product(dfa, json_string_dfa("^(?:" + fmt_pat + ")$", ecma=False))
+                dfa = product(dfa, _format_dfa(str(fmt)))
         except Inexpressible as e:
             self.problem(pointer, "pattern" if patterns else "maxLength", str(e))
             return self.regex_term(ANY_STRING, "string")
@@ -764,6 +770,19 @@ class _Compiler:
                     return None
                 b = inner
             parts.append(b)
+        obj_kw = {"properties", "patternProperties", "additionalProperties", "unevaluatedProperties"}
+        arr_kw = {"prefixItems", "items", "additionalItems", "unevaluatedItems", "contains"}
+        obj_parts = [p for p in parts if obj_kw & p.keys()]
+        if len(obj_parts) > 1 and any(
+            p.get(k) not in (None, True, {}) for p in obj_parts for k in ("additionalProperties", "unevaluatedProperties")
+        ):
+            self.problem(pointer, "allOf", "additionalProperties/unevaluatedProperties only see their own part's "
+                         "properties; combining such parts is not supported")
+            return None
+        arr_parts = [p for p in parts if arr_kw & p.keys()]
+        if len(arr_parts) > 1 and not all(set(p.keys()) & arr_kw <= {"items"} for p in arr_parts):
+            self.problem(pointer, "allOf", "items/prefixItems only see their own part; combining such parts is not supported")
+            return None
         merged: dict[str, Any] = {}
         for p in parts:
             for k, v in p.items():
@@ -882,6 +901,27 @@ def _type_of(v: Any) -> set[str]:
     if isinstance(v, list):
         return {"array"}
     return {"object"}
+
+
+@functools.lru_cache(maxsize=64)
+def _format_dfa(name: str) -> ByteDFA:
+    """The automaton of JSON string literals whose value has format ``name`` (built once).
+
+    ``hostname`` is special: RFC 1123 also caps the whole name at 253 characters, and RFC 5891
+    forbids ``--`` in a label's 3rd and 4th characters (which also rules out ``xn--`` A-labels,
+    whose Punycode validity is not regular). Counting 253 characters through every JSON escape
+    spelling is too big an automaton, so host names are accepted only spelled plainly (their
+    characters are ASCII letters, digits, ``-`` and ``.``: ``json.dumps`` never escapes them).
+    """
+    from corral.compiler.json_schema.strings import format_pattern, json_string_dfa
+
+    pattern = format_pattern(name)
+    assert pattern is not None
+    if name == "hostname":
+        plain = regex_to_dfa('"(?:' + pattern + ')"')
+        bad_label = regex_to_dfa(r'"(?:[^"]*\.)?[^."][^."]--[^"]*"')
+        return product(difference(plain, bad_label), regex_to_dfa('"[!-~]{0,253}"'))
+    return json_string_dfa("^(?:" + pattern + ")$", ecma=False)
 
 
 def _has_constraints(schema: dict[str, Any]) -> bool:
