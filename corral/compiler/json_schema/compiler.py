@@ -844,43 +844,80 @@ class _Compiler:
         return _FAIL
 
     def _disjoint(self, branches: list[Any], base: str) -> bool:
-        """A cheap sufficient test that no value matches two branches: distinct types or consts."""
-        kinds: list[set[str]] = []
+        """A sufficient test that no value matches two branches (so anyOf == oneOf).
+
+        Two branches are disjoint when their types cannot meet, when their const/enum values
+        differ, or, for objects, when a property both require has disjoint const/enum values
+        there (a discriminator, as in tool calls), or one requires a property the other forbids.
+        """
+        infos = []
         for b in branches:
             b = self._deref(b, base, "")
-            if not isinstance(b, dict):
+            if b is None or b is True or not isinstance(b, dict):
                 return False
-            if "const" in b or "enum" in b:
-                vals = [b["const"]] if "const" in b else b.get("enum", [])
-                kinds.append({"=" + json.dumps(v, sort_keys=True, default=str) for v in vals})
-                continue
-            t = b.get("type")
-            if t is None:
-                return False
-            ts = {t} if isinstance(t, str) else set(t)
-            if "integer" in ts:
-                ts |= {"number"}
-            if "number" in ts:
-                ts |= {"integer"}
-            kinds.append(ts)
-        for i in range(len(kinds)):
-            for j in range(i + 1, len(kinds)):
-                a, b = kinds[i], kinds[j]
-                a_vals = {x for x in a if x.startswith("=")}
-                b_vals = {x for x in b if x.startswith("=")}
-                if a_vals and b_vals:
-                    if a_vals & b_vals:
-                        return False
-                    continue
-                if a & b:
+            infos.append(b)
+        for i in range(len(infos)):
+            for j in range(i + 1, len(infos)):
+                if not self._pair_disjoint(infos[i], infos[j], base):
                     return False
-                if a_vals or b_vals:
-                    # values vs types: overlap when a value has one of the other side's types
-                    vals, types = (a_vals, b) if a_vals else (b_vals, a)
-                    for v in vals:
-                        if _type_of(json.loads(v[1:], parse_float=Decimal)) & types:
-                            return False
         return True
+
+    def _values(self, b: dict[str, Any]) -> list[Any] | None:
+        if "const" in b:
+            return [b["const"]]
+        if isinstance(b.get("enum"), list):
+            return list(b["enum"])
+        return None
+
+    def _types(self, b: dict[str, Any]) -> set[str] | None:
+        t = b.get("type")
+        if t is None:
+            vals = self._values(b)
+            if vals is None:
+                return None
+            out: set[str] = set()
+            for v in vals:
+                out |= _type_of(v)
+            return out
+        ts = {t} if isinstance(t, str) else set(t)
+        if "integer" in ts:
+            ts.add("number")
+        if "number" in ts:
+            ts.add("integer")
+        return ts
+
+    def _pair_disjoint(self, a: dict[str, Any], b: dict[str, Any], base: str) -> bool:
+        ta, tb = self._types(a), self._types(b)
+        if ta is not None and tb is not None and not (ta & tb):
+            return True
+        va, vb = self._values(a), self._values(b)
+        if va is not None and vb is not None:
+            return not any(_json_equal(x, y) for x in va for y in vb)
+        if va is not None and tb is not None and all(not (_type_of(v) & tb) for v in va):
+            return True
+        if vb is not None and ta is not None and all(not (_type_of(v) & ta) for v in vb):
+            return True
+        # objects told apart by a required property (a common value would have to be an object when
+        # either side admits objects only; otherwise required/properties would not apply to it)
+        if not ((ta is not None and ta <= {"object"}) or (tb is not None and tb <= {"object"})):
+            return False
+        ra, rb = set(a.get("required", [])), set(b.get("required", []))
+        pa, pb = a.get("properties", {}), b.get("properties", {})
+        if not isinstance(pa, dict) or not isinstance(pb, dict):
+            return False
+        for k in ra & rb:
+            sa = self._deref(pa.get(k, True), base, "")
+            sb = self._deref(pb.get(k, True), base, "")
+            if isinstance(sa, dict) and isinstance(sb, dict):
+                xa, xb = self._values(sa), self._values(sb)
+                if xa is not None and xb is not None and not any(_json_equal(x, y) for x in xa for y in xb):
+                    return True
+        for req, other in ((ra, b), (rb, a)):
+            if other.get("additionalProperties") is False and not other.get("patternProperties"):
+                props = other.get("properties", {})
+                if any(k not in props for k in req):
+                    return True
+        return False
 
 
 _FAIL = object()

@@ -114,3 +114,17 @@ def test_malformed_schemas_are_grammar_errors() -> None:
         compile_json_schema("{", VOCAB)
     with pytest.raises(corral.GrammarError, match="accepts no value"):
         compile_json_schema(False, VOCAB)
+
+
+def test_oneof_with_a_discriminator_is_exact_and_overlap_is_refused() -> None:
+    tool = {"oneOf": [
+        {"type": "object", "properties": {"name": {"const": "a"}, "x": {"type": "integer"}}, "required": ["name"]},
+        {"type": "object", "properties": {"name": {"const": "b"}, "y": {"type": "string"}}, "required": ["name"]},
+    ]}
+    g = compile_json_schema(tool, VOCAB)
+    assert _accepts(g, '{"name": "a", "x": 1}') and _accepts(g, '{"name": "b", "y": "s"}')
+    assert not _accepts(g, '{"name": "c"}')
+    untyped = {"oneOf": [{"properties": {"k": {"const": 1}}, "required": ["k"]},
+                         {"properties": {"k": {"const": 2}}, "required": ["k"]}]}
+    with pytest.raises(UnsupportedSchemaError, match="branches may overlap"):
+        compile_json_schema(untyped, VOCAB)  # "x" (a string) satisfies both branches
