@@ -13,6 +13,7 @@ and at both ends. This is the language Lark's Earley parser recognises with
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -152,6 +153,54 @@ def _lark_error(text: str, e: Exception) -> GrammarError:
     return GrammarError(msg)
 
 
+_JSON_DIRECTIVE = re.compile(r"^[ \t]*%json[ \t]+([a-z_][a-z_0-9]*)[ \t]*", re.M)
+
+
+def _extract_json_rules(text: str) -> tuple[str, dict[str, tuple[Any, int]]]:
+    """Replace each ``%json rule_name <JSON Schema>`` directive by a rule standing for a declared
+    terminal (same number of lines, so positions elsewhere stay right); return the schemas by
+    marker name."""
+    out: dict[str, tuple[Any, int]] = {}
+    pieces: list[str] = []
+    pos = 0
+    for n, m in enumerate(_JSON_DIRECTIVE.finditer(text)):
+        if m.start() < pos:
+            continue
+        try:
+            schema, end = json.JSONDecoder().raw_decode(text, m.end())
+        except json.JSONDecodeError as e:
+            raise GrammarError(f"%json {m.group(1)}: the schema is not valid JSON: {e.msg}", source=text, pos=e.pos) from None
+        marker = f"CORRAL_JSON_{n}"
+        out[marker] = (schema, m.start())
+        span = text[m.start():end]
+        pieces.append(text[pos:m.start()])
+        pieces.append(f"{m.group(1)}: {marker}\n%declare {marker}" + "\n" * max(0, span.count("\n") - 1))
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces), out
+
+
+def _embed_schema(rules: dict[str, list[tuple[str, ...]]], terminals: dict[str, TerminalDef], marker: str,
+                  schema: Any) -> None:
+    """Compile an embedded schema and splice its rules in place of its marker symbol."""
+    from corral.compiler.json_schema.compiler import SchemaOptions, schema_to_ir
+
+    sub, _ = schema_to_ir(schema, SchemaOptions())
+    prefix = marker.lower() + "__"
+    rename = {name: prefix + name for name in list(sub.rules) + list(sub.terminals)}
+    top = sub.rules[sub.start][0][0]  # the value itself, without the trailing whitespace
+    for name, alts in sub.rules.items():
+        if name != sub.start:
+            rules[rename[name]] = [tuple(rename[x] for x in alt) for alt in alts]
+    for name, t in sub.terminals.items():
+        if name != "WS_END":
+            terminals[rename[name]] = TerminalDef(rename[name], t.pattern, dfa=t.dfa)
+    for alts in rules.values():
+        for i, alt in enumerate(alts):
+            if marker in alt:
+                alts[i] = tuple(rename[top] if x == marker else x for x in alt)
+
+
 def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
     """Read a Lark grammar with Lark's loader and lower it to a :class:`GrammarIR`.
 
@@ -166,6 +215,8 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         raise CorralError("compiling Lark grammars needs the 'lark' package") from e
     if not isinstance(text, str):
         raise GrammarError(f"a grammar must be a str, not {type(text).__name__}")
+    original = text
+    text, embedded = _extract_json_rules(text)
     try:
         lark_terminals, lark_rules, ignore = _compile_lark(text, start)
     except LarkError as e:
@@ -188,6 +239,9 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         rules.setdefault(name, []).append(tuple(str(s.name) for s in r.expansion))
         if name not in positions and name in positions_of:
             positions[name] = positions_of[name]
+    for marker, (schema, _) in embedded.items():
+        _embed_schema(rules, terminals, marker, schema)
+    text = original
     if start not in rules:
         raise GrammarError(f"the grammar has no rule named {start!r} (choose the start rule with start=, or --start)")
     for name, alts in rules.items():

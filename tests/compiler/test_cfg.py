@@ -341,3 +341,25 @@ def test_compiled_grammar_pickles_and_threads() -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_json_schema_embedded_as_a_rule() -> None:
+    """``%json name {schema}`` defines a rule matching exactly the schema's instances (tool calls)."""
+    import json as _json
+
+    grammar = (
+        'start: "Thought: " /[a-z ]+/ "\\nAction: " call\n'
+        '%json call {"type": "object", "properties": {"tool": {"enum": ["search", "calc"]},\n'
+        '            "arg": {"type": "string", "maxLength": 8}}, "required": ["tool", "arg"],\n'
+        '            "additionalProperties": false}\n'
+        'call_unused: "x"\n'
+    )
+    vocab = corral.Vocabulary([bytes([b]) for b in range(128)] + [None], eos_token_ids=[128])
+    rec, _ = _rec(grammar)
+    ok = "Thought: easy\nAction: " + _json.dumps({"tool": "calc", "arg": "2+2"})
+    assert _recognizes(rec, ok.encode())
+    for bad in ({"tool": "x", "arg": "1"}, {"tool": "calc"}, {"tool": "calc", "arg": "123456789"}):
+        assert not _recognizes(rec, ("Thought: easy\nAction: " + _json.dumps(bad)).encode())
+    assert compile_grammar(grammar, vocab).matcher().accept_bytes(ok.encode())
+    with pytest.raises(GrammarError, match="%json call: the schema is not valid JSON"):
+        compile_grammar('start: call\n%json call {"type": }\n', vocab)
