@@ -3,9 +3,11 @@
 ::
 
     corral check FILE... [--kind K] [--start RULE] [--format text|json] [--tokenizer PATH] [--examples PATH]
-    corral sample FILE [-n N] [--seed S] [--max-bytes L] [--max-depth D] [--start RULE]
-    corral compile FILE --tokenizer PATH [--start RULE]
-    corral generate (--regex PATTERN | --grammar FILE) [--start RULE] [--model ID] [--max-new-tokens N] PROMPT
+                         [--lenient]
+    corral sample FILE [-n N] [--seed S] [--max-bytes L] [--max-depth D] [--start RULE] [--lenient]
+    corral compile FILE --tokenizer PATH [--start RULE] [--lenient]
+    corral generate (--regex PATTERN | --grammar FILE | --schema FILE) [--start RULE] [--model ID]
+                    [--max-new-tokens N] PROMPT
 
 Exit status: 0 when nothing is wrong (warnings and notes allowed), 1 when errors were found, 2 for
 a usage error.
@@ -13,14 +15,22 @@ a usage error.
 A ``.regex`` or ``.txt`` file holds one pattern; its trailing newlines are not part of it (write
 ``\\n`` for a newline the output must end with). ``.lark`` files hold Lark grammars (start rule
 ``start``) and ``.gbnf`` files llama.cpp grammars (start rule ``root``); ``--start`` picks another
-start rule. JSON Schemas (``.json``) are recognised but cannot be compiled by this version of
-corral: checking them reports exactly that, as an error.
+start rule. ``.json`` files hold JSON Schemas.
 
 For grammars, ``check`` reports every finding of :mod:`corral.compiler.grammar_check` (unreachable
 rules, rules that can never finish, unused terminals, terminals whose regex does not compile,
 left recursion as a note), or the loader's syntax error; with ``--tokenizer`` it also compiles the
 grammar, prints its statistics and warns about terminals the vocabulary can never spell.
 Grammars are not stored in the disk cache: ``compile`` compiles and reports.
+
+For JSON Schemas, ``check`` reports every finding of :mod:`corral.compiler.json_schema.check`, each
+at its place in the file: JSON syntax errors, a malformed schema, every keyword corral cannot
+enforce exactly (errors; ``--lenient`` relaxes them into warnings), unknown keywords and duplicate
+keys (warnings), and a schema no value satisfies. With ``--tokenizer`` it compiles the schema and
+prints the same statistics as for grammars. Examples for schemas are JSON instances: files, JSONL
+lines ``{"text": "..."}``, or ``{"instance": <value>, "valid": ...}`` (checked as ``json.dumps``
+writes the value). ``sample`` prints random instances, compact, one per line; ``generate --schema``
+prints the parsed value as JSON.
 """
 
 from __future__ import annotations
@@ -131,8 +141,12 @@ def _shortest_prefixes(dfa: Any) -> dict[int, bytes]:
     return seen
 
 
-def _example_items(spec: str) -> list[tuple[str, str, bool]]:
-    """(name, text, expected valid) from a JSONL file or a directory of files."""
+def _example_items(spec: str, *, instances: bool = False) -> list[tuple[str, str, bool]]:
+    """(name, text, expected valid) from a JSONL file or a directory of files.
+
+    With ``instances`` (JSON Schemas), a JSONL line may also be ``{"instance": <value>}``: the
+    text is the value as :func:`json.dumps` writes it.
+    """
     p = Path(spec)
     if p.is_dir():
         return [
@@ -152,8 +166,11 @@ def _example_items(spec: str) -> list[tuple[str, str, bool]]:
             raise UsageError(f"{spec}:{i}: not JSON ({e.msg})") from None
         if isinstance(obj, str):
             obj = {"text": obj}
+        if instances and isinstance(obj, dict) and "instance" in obj and "text" not in obj:
+            obj = {**obj, "text": json.dumps(obj["instance"], ensure_ascii=False)}
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise UsageError(f'{spec}:{i}: expected {{"text": "...", "valid": true}} or a JSON string')
+            expected = '{"text": "...", "valid": true}' + (', {"instance": ..., "valid": true}' if instances else "")
+            raise UsageError(f"{spec}:{i}: expected {expected} or a JSON string")
         items.append((f"{spec}:{i}", obj["text"], bool(obj.get("valid", True))))
     return items
 
@@ -190,16 +207,17 @@ def _error_diag(path: str, text: str, e: Exception) -> Diagnostic:
 
 
 def _check_examples(
-    examples: str, initial: S, step: Callable[[S, int], S | None], accepting: Callable[[S], bool], what: str
+    examples: str, initial: S, step: Callable[[S, int], S | None], accepting: Callable[[S], bool], what: str,
+    *, instances: bool = False,
 ) -> list[Diagnostic]:
     """Run each example byte by byte: ``step(state, byte)`` gives the next state or ``None``.
 
     A valid example that is rejected is reported at its first offending character (or at its end
     when it stops short); an invalid one that is accepted is reported too. ``what`` names the
-    constraint in messages.
+    constraint in messages; ``instances`` accepts JSON-instance lines (see :func:`_example_items`).
     """
     diags: list[Diagnostic] = []
-    for name, text, valid in _example_items(examples):
+    for name, text, valid in _example_items(examples, instances=instances):
         data = text.encode("utf-8")
         state = initial
         bad_at = None
@@ -227,7 +245,8 @@ def _check_examples(
 
 
 def check_file(
-    path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None, start: str | None = None
+    path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None, start: str | None = None,
+    lenient: bool = False,
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
     """Check one constraint file; return its diagnostics and statistics.
 
@@ -243,6 +262,8 @@ def check_file(
         A JSONL file or a directory of examples to run through the constraint.
     start:
         A grammar's start rule (default ``start`` for Lark, ``root`` for GBNF).
+    lenient:
+        JSON Schemas: relax what cannot be enforced exactly (reported as warnings, not errors).
 
     Returns
     -------
@@ -255,10 +276,8 @@ def check_file(
     """
     if kind in ("lark", "gbnf"):
         return _check_grammar_file(path, kind, tokenizer=tokenizer, examples=examples, start=start)
-    if kind != "regex":
-        diags = [Diagnostic(path, 1, 1, "error", "JSON Schemas are not supported by this version of corral "
-                            "(only regexes and grammars)")]
-        return diags, {"path": path, "kind": kind}
+    if kind == "json":
+        return _check_schema_file(path, tokenizer=tokenizer, examples=examples, lenient=lenient)
     return _check_regex_file(path, tokenizer=tokenizer, examples=examples)
 
 
@@ -338,10 +357,48 @@ def _load_grammar_ir(text: str, kind: str, start: str | None) -> tuple[GrammarIR
     return gbnf_to_ir(text, start=start or "root"), {}
 
 
+def _vocabulary_with_trie(tokenizer: Any) -> tuple[Any, float]:
+    """The tokenizer's vocabulary and the seconds its token trie took (per-vocabulary work, timed apart)."""
+    from corral import Vocabulary
+    from corral.compiler.maskstore import token_trie
+
+    vocab = Vocabulary.from_hf(tokenizer)
+    t0 = time.perf_counter()
+    token_trie(vocab)
+    return vocab, time.perf_counter() - t0
+
+
+def _compiled_grammar_stats(
+    path: str, grammar: Any, vocab: Any, trie_seconds: float, compile_ms: float, stats: dict[str, Any], what: str
+) -> list[Diagnostic]:
+    """Add a compiled grammar's (or schema's) statistics to ``stats``; warn when no token can start.
+
+    Computing the first mask is the check that some token can start ``what``; it also puts a first
+    entry in the mask store.
+    """
+    diags = []
+    if not grammar.matcher().next_token_mask().any():
+        diags.append(Diagnostic(
+            path, 1, 1, "warning", f"no token of the vocabulary can start {what}: the model can never produce one",
+        ))
+    assert grammar.cfg is not None  # grammars and schemas compile to a context-free result
+    store = grammar.cfg.store
+    stats.update(
+        states=grammar.stats.states,
+        productions=grammar.stats.productions,
+        vocabulary_trie_ms=round(trie_seconds * 1000, 2),
+        compile_ms=compile_ms,
+        cached_states=store.cached_states,
+        mask_store_bytes=store.memory_bytes,
+        vocabulary=vocab.name,
+    )
+    return diags
+
+
 def _check_grammar_file(
     path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None, start: str | None = None
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
-    from corral import CorralError, GrammarError, Vocabulary
+    from corral import CorralError, GrammarError
     from corral.compiler.grammar_check import (
         GrammarIssue,
         check_grammar,
@@ -365,11 +422,8 @@ def _check_grammar_file(
     tables = None
     if tokenizer is not None:
         from corral.compiler.cfg import compile_ir
-        from corral.compiler.maskstore import token_trie
 
-        vocab = Vocabulary.from_hf(tokenizer)
-        t0 = time.perf_counter()
-        token_trie(vocab)  # per-vocabulary work, shared by every grammar: timed apart
+        vocab, trie_seconds = _vocabulary_with_trie(tokenizer)
         t1 = time.perf_counter()
         try:
             grammar = compile_ir(ir, vocab, source=text)
@@ -377,23 +431,8 @@ def _check_grammar_file(
             return diags + [_error_diag(path, text, e)], stats
         compile_ms = round((time.perf_counter() - t1) * 1000, 2)
         diags += [_issue_diag(path, text, issue) for issue in check_vocabulary(ir, vocab.token_bytes)]
-        # the first mask: a check that some token can start, and a first entry in the mask store
-        if not grammar.matcher().next_token_mask().any():
-            diags.append(Diagnostic(
-                path, 1, 1, "warning",
-                "no token of the vocabulary can start a sentence of the grammar: the model can never produce one",
-            ))
+        diags += _compiled_grammar_stats(path, grammar, vocab, trie_seconds, compile_ms, stats, "a sentence of the grammar")
         assert grammar.cfg is not None  # compile_ir always gives a grammar-kind result
-        store = grammar.cfg.store
-        stats.update(
-            states=grammar.stats.states,
-            productions=grammar.stats.productions,
-            vocabulary_trie_ms=round((t1 - t0) * 1000, 2),
-            compile_ms=compile_ms,
-            cached_states=store.cached_states,
-            mask_store_bytes=store.memory_bytes,
-            vocabulary=vocab.name,
-        )
         tables = grammar.cfg.tables
     if examples is not None:
         from corral.compiler.earley_tables import build_tables
@@ -406,6 +445,57 @@ def _check_grammar_file(
                 return diags + [_error_diag(path, text, e)], stats
         rec = Recognizer(tables)
         diags += _check_examples(examples, rec.initial(), rec.step, lambda s: bool(s.accepting), "grammar")
+    return diags, stats
+
+
+def _schema_diags(path: str, text: str, *, lenient: bool, whitespace: str = "flexible") -> tuple[list[Diagnostic], Any]:
+    """The findings of :func:`~corral.compiler.json_schema.check.check_schema` as diagnostics, and the IR.
+
+    The IR is ``None`` when there are errors.
+    """
+    from corral.compiler.json_schema.check import check_schema
+
+    found = check_schema(text, lenient=lenient, whitespace=whitespace)
+    diags = [_issue_diag(path, text, issue) for issue in found.issues]
+    return diags, None if any(d.severity == "error" for d in diags) else found.ir
+
+
+def _check_schema_file(
+    path: str, *, tokenizer: Any = None, examples: str | None = None, lenient: bool = False
+) -> tuple[list[Diagnostic], dict[str, Any]]:
+    from corral import CorralError, compile_json_schema
+
+    text = _read_text(path)
+    stats: dict[str, Any] = {"path": path, "kind": "json"}
+    diags, ir = _schema_diags(path, text, lenient=lenient)
+    if ir is None:
+        return diags, stats
+    stats.update(rules=len(ir.rules), terminals=len(ir.terminals))
+    tables = None
+    if tokenizer is not None:
+        vocab, trie_seconds = _vocabulary_with_trie(tokenizer)
+        t1 = time.perf_counter()
+        try:
+            grammar = compile_json_schema(text, vocab, lenient=lenient)
+        except CorralError as e:
+            return diags + [_error_diag(path, text, e)], stats
+        compile_ms = round((time.perf_counter() - t1) * 1000, 2)
+        diags += _compiled_grammar_stats(path, grammar, vocab, trie_seconds, compile_ms, stats, "a value of the schema")
+        assert grammar.cfg is not None
+        tables = grammar.cfg.tables
+    if examples is not None:
+        from corral.compiler.earley_tables import build_tables
+        from corral.runtime.earley import Recognizer
+
+        if tables is None:
+            try:
+                tables = build_tables(ir)
+            except CorralError as e:
+                return diags + [_error_diag(path, text, e)], stats
+        rec = Recognizer(tables)
+        diags += _check_examples(
+            examples, rec.initial(), rec.step, lambda s: bool(s.accepting), "schema", instances=True
+        )
     return diags, stats
 
 
@@ -457,7 +547,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     all_stats = []
     for path in args.files:
         diags, stats = check_file(
-            path, _kind_of(path, args.kind), tokenizer=tokenizer, examples=args.examples, start=args.start
+            path, _kind_of(path, args.kind), tokenizer=tokenizer, examples=args.examples, start=args.start,
+            lenient=args.lenient,
         )
         all_diags += diags
         all_stats.append(stats)
@@ -497,8 +588,8 @@ def _cmd_sample(args: argparse.Namespace, out: TextIO) -> int:
     kind = _kind_of(args.file, args.kind)
     if kind in ("lark", "gbnf"):
         return _sample_grammar(args, kind, out)
-    if kind != "regex":
-        raise UsageError(f"sampling {kind} files is not supported by this version (only regexes and grammars)")
+    if kind == "json":
+        return _sample_schema(args, out)
     try:
         dfa = regex_to_dfa(_read_pattern(args.file))
     except CorralError as e:
@@ -530,13 +621,37 @@ def _sample_grammar(args: argparse.Namespace, kind: str, out: TextIO) -> int:
     return 0
 
 
+def _sample_schema(args: argparse.Namespace, out: TextIO) -> int:
+    """Random instances of a JSON Schema, compact (no optional whitespace), one per line."""
+    from corral import CorralError
+    from corral.compiler.earley_tables import build_tables
+    from corral.compiler.sentences import random_sentence
+
+    text = _read_text(args.file)
+    diags, ir = _schema_diags(args.file, text, lenient=args.lenient, whitespace="compact")
+    if ir is None:
+        out.writelines(d.render() + "\n" for d in diags)
+        return 1
+    try:
+        tables = build_tables(ir)
+    except CorralError as e:
+        out.write(_error_diag(args.file, text, e).render() + "\n")
+        return 1
+    rng = random.Random(args.seed)
+    out.writelines(
+        random_sentence(tables, rng, max_depth=args.max_depth).decode("utf-8", errors="backslashreplace") + "\n"
+        for _ in range(args.n)
+    )
+    return 0
+
+
 def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
     from corral import CorralError, Vocabulary, compile_regex
     from corral.compiler.cache import default_cache_dir
 
     kind = _kind_of(args.file, args.kind)
-    if kind not in ("regex", "lark", "gbnf"):
-        raise UsageError(f"compiling {kind} files is not supported by this version (only regexes and grammars)")
+    if kind == "json":
+        return _compile_schema(args, out)
     if kind != "regex":
         text = _read_text(args.file)
     vocab = Vocabulary.from_hf(_load_tokenizer(args.tokenizer))
@@ -567,12 +682,45 @@ def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _compile_schema(args: argparse.Namespace, out: TextIO) -> int:
+    """``corral compile FILE.json``: check, then compile against the tokenizer and report."""
+    from corral import CorralError, Vocabulary, compile_json_schema
+
+    text = _read_text(args.file)
+    diags, ir = _schema_diags(args.file, text, lenient=args.lenient)
+    out.writelines(d.render() + "\n" for d in diags)
+    if ir is None:
+        return 1
+    vocab = Vocabulary.from_hf(_load_tokenizer(args.tokenizer))
+    t0 = time.perf_counter()
+    try:
+        grammar = compile_json_schema(text, vocab, lenient=args.lenient)
+    except CorralError as e:
+        out.write(_error_diag(args.file, text, e).render() + "\n")
+        return 1
+    st = grammar.stats
+    out.write(
+        f"{args.file}: {st.states} states, {st.productions} productions, {st.terminals} terminals, "
+        f"{st.cached_states} masks stored ({st.mask_bytes} bytes), "
+        f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; schemas are not cached on disk\n"
+    )
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
     import corral
 
     regex = args.regex
     kind = None
-    if args.grammar is not None:
+    schema: Any = None
+    if args.schema is not None:
+        text = _read_text(args.schema)
+        diags, ir = _schema_diags(args.schema, text, lenient=False)
+        if ir is None:  # checked before loading a model: every problem, at its place
+            out.writelines(d.render() + "\n" for d in diags)
+            return 1
+        schema = json.loads(text)
+    elif args.grammar is not None:
         kind = _kind_of(args.grammar, None)
         if kind == "regex":
             regex, kind = _read_pattern(args.grammar), None
@@ -593,7 +741,9 @@ def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
         except corral.CorralError as e:
             raise UsageError(str(e)) from None
     constraint: dict[str, Any] = {"regex": regex}
-    if kind is not None:
+    if schema is not None:
+        constraint = {"schema": schema}
+    elif kind is not None:
         # the vocabulary corral.generate builds for this model, so the grammar fits its logits
         width = getattr(getattr(model, "config", None), "vocab_size", None)
         vocab = corral.Vocabulary.from_hf(tok, vocab_size=width if width and width >= len(tok) else None)
@@ -607,7 +757,10 @@ def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
     except corral.CorralError as e:
         out.write(f"error: {e}\n")
         return 1
-    out.write(result.text + "\n")
+    if schema is not None:
+        out.write(json.dumps(result.value, ensure_ascii=False) + "\n")
+    else:
+        out.write(result.text + "\n")
     return 0
 
 
@@ -621,24 +774,30 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--tokenizer", help="compile against this tokenizer (path, hub id, or 'smollm2') and print statistics")
     c.add_argument("--examples", help="JSONL of {\"text\", \"valid\"} or a directory of example files")
     c.add_argument("--start", help="a grammar's start rule (default: start for Lark, root for GBNF)")
+    c.add_argument("--lenient", action="store_true",
+                   help="JSON Schemas: relax what cannot be enforced exactly (warnings instead of errors)")
     s = sub.add_parser("sample", help="print random strings of the constraint's language")
     s.add_argument("file", metavar="FILE")
     s.add_argument("-n", type=int, default=5)
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--max-bytes", type=int, default=40, help="regexes: after this many bytes, head for the shortest completion")
-    s.add_argument("--max-depth", type=int, default=12, help="grammars: past this derivation depth, take the shortest way out")
+    s.add_argument("--max-depth", type=int, default=12,
+                   help="grammars and schemas: past this derivation depth, take the shortest way out")
     s.add_argument("--start", help="a grammar's start rule")
     s.add_argument("--kind", choices=sorted(set(KINDS.values())))
+    s.add_argument("--lenient", action="store_true", help="JSON Schemas: relax what cannot be enforced exactly")
     k = sub.add_parser("compile", help="compile against a tokenizer (regexes: and store the result in the disk cache)")
     k.add_argument("file", metavar="FILE")
     k.add_argument("--tokenizer", required=True, help="path, hub id, or 'smollm2'")
     k.add_argument("--start", help="a grammar's start rule")
     k.add_argument("--kind", choices=sorted(set(KINDS.values())))
+    k.add_argument("--lenient", action="store_true", help="JSON Schemas: relax what cannot be enforced exactly")
     g = sub.add_parser("generate", help="run a constrained generation")
     g.add_argument("prompt")
     which = g.add_mutually_exclusive_group(required=True)
     which.add_argument("--regex", help="the output must fully match this pattern")
     which.add_argument("--grammar", metavar="FILE", help="the output must be a sentence of this .lark or .gbnf grammar")
+    which.add_argument("--schema", metavar="FILE", help="the output must be a JSON value this JSON Schema accepts")
     g.add_argument("--start", help="the grammar's start rule")
     g.add_argument("--model", default=None, help="hub id or path (default: the packaged SmolLM2-135M-Instruct)")
     g.add_argument("--max-new-tokens", type=int, default=64)

@@ -43,9 +43,9 @@ def test_check_reports_all_errors_with_carets(files: Path) -> None:
         f"{files}/two.regex:2:3: error: backreference \\1 is not supported (it is not a regular construct)\n"
         "  cd\\1\n"
         "    ^~\n"
-        f"{files}/s.json:1:1: error: JSON Schemas are not supported by this version of corral (only regexes and grammars)\n"
         f"{files}/g.lark: lark: rules=1, terminals=1\n"
-        "4 file(s) checked: 3 error(s), 0 warning(s)\n"
+        f"{files}/s.json: json: rules=2, terminals=2\n"
+        "4 file(s) checked: 2 error(s), 0 warning(s)\n"
     )
 
 
@@ -479,3 +479,421 @@ def test_check_bundled_grammar_has_no_errors(name: str, tmp_path: Path) -> None:
     path.write_text(grammars.load(name), encoding="utf-8")
     code, out = run(["check", str(path)])
     assert code == 0 and " error: " not in out, out  # warnings and notes are allowed
+
+
+# --- JSON Schemas -----------------------------------------------------------------------------
+
+OBJ_SCHEMA = (
+    '{"type": "object", "properties": {"name": {"type": "string", "maxLength": 3}, '
+    '"n": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["name"]}\n'
+)
+
+
+def schema_file(tmp_path: Path, text: str, name: str = "s.json") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def counts_masked(out: str) -> str:
+    """The output with the IR's sizes (which follow the schema compiler's lowering) replaced by N."""
+    return re.sub(r": json: rules=\d+, terminals=\d+", ": json: rules=N, terminals=N", out)
+
+
+def test_check_schema_clean(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, OBJ_SCHEMA)
+    code, out = run(["check", str(s)])
+    assert code == 0
+    assert counts_masked(out) == f"{s}: json: rules=N, terminals=N\n1 file(s) checked: 0 error(s), 0 warning(s)\n"
+
+
+def test_check_schema_json_syntax_error(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{\n  "type": "object",\n  "properties": {"a": 1,}\n}\n')
+    code, out = run(["check", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:3:25: error: not valid JSON: Expecting property name enclosed in double quotes\n"
+        '    "properties": {"a": 1,}\n'
+        "                          ^\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_schema_unsupported_keyword_at_its_key(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{\n  "type": "array",\n  "uniqueItems": true\n}\n')
+    code, out = run(["check", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:3:3: error: /: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)\n"
+        '    "uniqueItems": true\n'
+        "    ^~~~~~~~~~~~~\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+TWO_PROBLEMS = """{
+  "type": "object",
+  "properties": {
+    "kind": {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]},
+    "tags": {"$ref": "#/$defs/tags"},
+    "next": {"$ref": "https://example.com/other.json"}
+  },
+  "$defs": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true}}
+}
+"""
+
+
+def test_check_schema_reports_every_unsupported_keyword_in_order(tmp_path: Path) -> None:
+    # the compiler reports them sorted by pointer (/$defs first); the file shows them in its order
+    s = schema_file(tmp_path, TWO_PROBLEMS)
+    code, out = run(["check", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:4:14: error: /properties/kind: oneOf: branches may overlap, so 'exactly one' cannot be enforced "
+        "(--lenient relaxes it)\n"
+        '      "kind": {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]},\n'
+        "               ^~~~~~~\n"
+        f"{s}:6:14: error: /properties/next/$ref: cannot resolve 'https://example.com/other.json' (remote references "
+        "are not fetched) (--lenient relaxes it)\n"
+        '      "next": {"$ref": "https://example.com/other.json"}\n'
+        "               ^~~~~~\n"
+        f"{s}:8:68: error: /$defs/tags: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)\n"
+        '    "$defs": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true}}\n'
+        "                                                                     ^~~~~~~~~~~~~\n"
+        "1 file(s) checked: 3 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_schema_lenient_relaxations_are_warnings(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, TWO_PROBLEMS)
+    code, out = run(["check", str(s), "--lenient"])
+    assert code == 0
+    assert out.splitlines()[0] == (
+        f"{s}:4:14: warning: /properties/kind: oneOf: branches may overlap, so 'exactly one' cannot be enforced "
+        "(relaxed by --lenient)"
+    )
+    assert out.splitlines()[3] == (
+        f"{s}:6:14: warning: /properties/next/$ref: cannot resolve 'https://example.com/other.json' (remote "
+        "references are not fetched) (relaxed by --lenient)"
+    )
+    assert counts_masked(out).splitlines()[6:] == [
+        f"{s}:8:68: warning: /$defs/tags: uniqueItems: uniqueness is not a context-free constraint (relaxed by --lenient)",
+        '    "$defs": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true}}',
+        "                                                                     ^~~~~~~~~~~~~",
+        f"{s}: json: rules=N, terminals=N",
+        "1 file(s) checked: 0 error(s), 3 warning(s)",
+    ]
+
+
+def test_check_schema_keyword_merged_from_allof_is_placed_at_its_key(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{"allOf": [{"type": "array"}, {"contains": {"type": "null"}}]}\n')
+    code, out = run(["check", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:1:32: error: /: contains: contains is not supported (--lenient relaxes it)\n"
+        '  {"allOf": [{"type": "array"}, {"contains": {"type": "null"}}]}\n'
+        "                                 ^~~~~~~~~~\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_schema_malformed_type(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{\n  "type": "object",\n  "properties": {\n    "a": {"type": "strin"}\n  }\n}\n')
+    code, out = run(["check", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:4:19: error: /properties/a/type: unknown type 'strin'\n"
+        '      "a": {"type": "strin"}\n'
+        "                    ^~~~~~~\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_schema_that_is_not_a_schema(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, "[1, 2]\n")
+    assert run(["check", str(s)]) == (1, (
+        f"{s}:1:1: error: /: a schema must be an object or a boolean, not list\n"
+        "  [1, 2]\n"
+        "  ^\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    ))
+
+
+def test_check_schema_unknown_keyword_and_duplicate_key_warnings(tmp_path: Path) -> None:
+    # x- keywords are extensions: not reported
+    s = schema_file(
+        tmp_path,
+        '{"type": "object", "properties": {"id": {"type": "integer"}, "id": {"type": "string"}},\n'
+        ' "x-note": 1, "minimun": 3}\n',
+    )
+    code, out = run(["check", str(s)])
+    assert code == 0
+    assert counts_masked(out) == (
+        f"{s}:1:62: warning: /properties: duplicate key 'id': only its last value counts\n"
+        '  {"type": "object", "properties": {"id": {"type": "integer"}, "id": {"type": "string"}},\n'
+        "                                                               ^~~~\n"
+        f"{s}:2:15: warning: /: unknown keyword 'minimun' ignored (as the spec says)\n"
+        '   "x-note": 1, "minimun": 3}\n'
+        "                ^~~~~~~~~\n"
+        f"{s}: json: rules=N, terminals=N\n"
+        "1 file(s) checked: 0 error(s), 2 warning(s)\n"
+    )
+
+
+def test_check_schema_warnings_shown_beside_errors(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{"type": "array", "uniqueItems": true, "foo": 1}\n')
+    code, out = run(["check", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:1:19: error: /: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)\n"
+        '  {"type": "array", "uniqueItems": true, "foo": 1}\n'
+        "                    ^~~~~~~~~~~~~\n"
+        f"{s}:1:40: warning: /: unknown keyword 'foo' ignored (as the spec says)\n"
+        '  {"type": "array", "uniqueItems": true, "foo": 1}\n'
+        "                                         ^~~~~\n"
+        "1 file(s) checked: 1 error(s), 1 warning(s)\n"
+    )
+
+
+def test_check_schema_that_accepts_no_value(tmp_path: Path) -> None:
+    f = schema_file(tmp_path, "false\n", "false.json")
+    o = schema_file(tmp_path, '{"type": "object", "properties": {"a": false}, "required": ["a"]}\n', "o.json")
+    code, out = run(["check", str(f), str(o)])
+    assert code == 1
+    assert out == (
+        f"{f}:1:1: error: the schema accepts no value at all\n"
+        "  false\n"
+        "  ^~~~~\n"
+        f"{o}:1:1: error: the schema accepts no value at all\n"
+        '  {"type": "object", "properties": {"a": false}, "required": ["a"]}\n'
+        "  ^\n"
+        "2 file(s) checked: 2 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_schema_json_format(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{\n  "type": "array",\n  "uniqueItems": true\n}\n')
+    code, out = run(["check", str(s), "--format", "json"])
+    assert code == 1
+    assert json.loads(out) == {
+        "diagnostics": [{
+            "path": str(s), "line": 3, "column": 3, "severity": "error",
+            "message": "/: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)",
+            "source_line": '  "uniqueItems": true', "length": 13,
+        }],
+        "stats": [{"path": str(s), "kind": "json"}],
+        "errors": 1,
+    }
+    code, out = run(["check", str(s), "--format", "json", "--lenient"])
+    assert code == 0
+    data = json.loads(out)
+    assert data["errors"] == 0 and data["diagnostics"][0]["severity"] == "warning"
+    assert data["stats"][0].keys() == {"path", "kind", "rules", "terminals"}
+
+
+def test_check_schema_examples(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, OBJ_SCHEMA)
+    ex = tmp_path / "ex.jsonl"
+    ex.write_text(
+        '{"instance": {"name": "ab", "n": 3}}\n'
+        '{"instance": {"name": "abcd"}}\n'
+        '{"instance": {"n": 1}, "valid": false}\n'
+        '{"text": "{\\"name\\": \\"x\\",\\n \\"n\\": 12}"}\n'
+        '{"text": "{\\"name\\": \\"x\\""}\n'
+        '{"instance": {"name": "x", "n": -1}, "valid": false}\n'
+        '{"instance": "x", "valid": true}\n'
+    )
+    code, out = run(["check", str(s), "--examples", str(ex)])
+    assert code == 1
+    assert counts_masked(out) == (
+        f"{ex}:2:1:14: error: example is rejected at 'd'\n"
+        '  {"name": "abcd"}\n'
+        "               ^\n"
+        f"{ex}:4:2:8: error: example is rejected at '2'\n"
+        '   "n": 12}\n'
+        "         ^\n"
+        f"{ex}:5:1:13: error: example is incomplete: the text ends before the schema is satisfied\n"
+        '  {"name": "x"\n'
+        "              ^\n"
+        f"{ex}:7:1:1: error: example is rejected at '\"'\n"
+        '  "x"\n'
+        "  ^\n"
+        f"{s}: json: rules=N, terminals=N\n"
+        "1 file(s) checked: 4 error(s), 0 warning(s)\n"
+    )
+
+
+def test_check_schema_examples_directory(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, OBJ_SCHEMA)
+    d = tmp_path / "examples"
+    d.mkdir()
+    (d / "ok.json").write_text('{\n  "name": "abc",\n  "n": 0\n}\n')
+    (d / "invalid-1.json").write_text('{"n": 0}\n')
+    assert run(["check", str(s), "--examples", str(d)])[0] == 0
+
+
+def test_sample_schema_instances_are_valid(tmp_path: Path) -> None:
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 5},
+            "size": {"enum": ["S", "M", "L"]},
+            "tags": {"type": "array", "items": {"type": "boolean"}, "maxItems": 3},
+            "score": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+        },
+        "required": ["name", "size"],
+        "additionalProperties": False,
+    }
+    s = schema_file(tmp_path, json.dumps(schema))
+    code, out = run(["sample", str(s), "-n", "30", "--seed", "5"])
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 30 and len(set(lines)) > 20
+    for line in lines:
+        jsonschema.validate(json.loads(line), schema)
+    assert run(["sample", str(s), "-n", "30", "--seed", "5"]) == (0, out)
+
+
+def test_sample_schema_reports_problems(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, '{"type": "array", "uniqueItems": true}\n')
+    code, out = run(["sample", str(s)])
+    assert code == 1
+    assert out == (
+        f"{s}:1:19: error: /: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)\n"
+        '  {"type": "array", "uniqueItems": true}\n'
+        "                    ^~~~~~~~~~~~~\n"
+    )
+    code, out = run(["sample", str(s), "--lenient", "-n", "5", "--seed", "1"])
+    assert code == 0
+    assert all(isinstance(json.loads(x), list) for x in out.splitlines())
+
+
+def test_check_schema_with_tokenizer_statistics(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, OBJ_SCHEMA)
+    code, out = run(["check", str(s), "--tokenizer", "smollm2"])
+    assert code == 0
+    lines = out.splitlines()
+    assert re.fullmatch(
+        rf"{s}: json: rules=\d+, terminals=\d+, states=\d+, productions=\d+, vocabulary_trie_ms=[\d.]+, "
+        r"compile_ms=[\d.]+, cached_states=[1-9]\d*, mask_store_bytes=[1-9]\d*, vocabulary=\S+",
+        lines[0],
+    )
+    assert lines[1:] == ["1 file(s) checked: 0 error(s), 0 warning(s)"]
+
+
+def test_compile_schema_with_tokenizer(tmp_path: Path) -> None:
+    s = schema_file(tmp_path, OBJ_SCHEMA)
+    code, out = run(["compile", str(s), "--tokenizer", "smollm2"])
+    assert code == 0
+    assert re.fullmatch(
+        rf"{s}: \d+ states, \d+ productions, \d+ terminals, \d+ masks stored \(\d+ bytes\), ready in [\d.]+ ms; "
+        r"schemas are not cached on disk\n",
+        out,
+    )
+    bad = schema_file(tmp_path, '{"type": "array", "uniqueItems": true}\n', "bad.json")
+    code, out = run(["compile", str(bad), "--tokenizer", "smollm2"])
+    assert code == 1 and out.startswith(f"{bad}:1:19: error: /: uniqueItems: ")
+
+
+def test_generate_with_schema_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import corral
+    from corral.integrations import packaged
+    from corral.integrations.generate import GenerationResult
+
+    seen: dict[str, object] = {}
+    loads = []
+
+    def fake_generate(model: object, tokenizer: object, prompt: str, **kwargs: object) -> GenerationResult:
+        seen.update(kwargs, prompt=prompt)
+        return GenerationResult(text='{"name": "é", "n": 3}', token_ids=[], value={"name": "é", "n": 3})
+
+    monkeypatch.setattr(packaged, "load_smollm2", lambda: loads.append(1) or (object(), object()))
+    monkeypatch.setattr(corral, "generate", fake_generate)
+    s = schema_file(tmp_path, OBJ_SCHEMA)
+    assert run(["generate", "--schema", str(s), "a person"]) == (0, '{"name": "é", "n": 3}\n')
+    assert seen["schema"] == json.loads(OBJ_SCHEMA) and seen["prompt"] == "a person"
+    # a schema corral cannot enforce is reported before any model is loaded
+    bad = schema_file(tmp_path, '{"type": "array", "uniqueItems": true}\n', "bad.json")
+    loads.clear()
+    code, out = run(["generate", "--schema", str(bad), "a list"])
+    assert code == 1 and out.startswith(f"{bad}:1:19: error: /: uniqueItems: ") and not loads
+
+
+ODD_SCHEMAS: list[str] = [
+    "true", "false", "{}", "null", "42", '"string"', "[]", "[{}]", "{\"type\": []}", '{"type": 3}',
+    '{"type": ["string", "strin"]}', '{"type": "integer", "minimum": "0"}', '{"minLength": "x", "type": "string"}',
+    '{"enum": 3}', '{"enum": []}', '{"const": {"a": [1, 2.5e3, null]}}', '{"anyOf": []}', '{"anyOf": {}}',
+    '{"oneOf": [{"type": "string"}, {"type": "number"}]}', '{"allOf": [true, false]}', '{"allOf": "x"}',
+    '{"not": {}}', '{"if": {"type": "string"}, "then": {"minLength": 1}}', '{"$ref": "#"}',
+    '{"$ref": "#/nowhere/deeper"}', '{"$ref": 5}', '{"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}',
+    '{"properties": []}', '{"properties": {"a": 5}}', '{"type": "object", "required": "a"}',
+    '{"type": "object", "required": ["a"], "additionalProperties": false}',
+    '{"type": "array", "items": [{"type": "string"}], "additionalItems": false}',
+    '{"type": "array", "prefixItems": "x"}', '{"type": "array", "minItems": 3, "maxItems": 1}',
+    '{"type": "array", "maxItems": 100000}', '{"type": "string", "pattern": "("}',
+    '{"type": "string", "pattern": "(a)\\\\1"}', '{"type": "string", "format": "nonsense"}',
+    '{"type": "number", "multipleOf": 0}', '{"type": "number", "minimum": 1e400}',
+    '{"type": "number", "minimum": NaN}', '{"patternProperties": {"(": {}}}', '{"propertyNames": {"pattern": "["}}',
+    '{"a/b~c": 1, "properties": {"x/y": {"type": "strin"}}}', '{"type": "object", "minProperties": 1000}',
+    '{"dependentRequired": {"a": ["b"]}}', '{"unevaluatedProperties": {"type": "string"}, "allOf": [{}]}',
+    '{"$schema": "http://json-schema.org/draft-07/schema#", "items": [{}, {}], "type": "array"}',
+    '{"$dynamicRef": "#x"}', '{"type": "string", "maxLength": 5000, "pattern": "a+"}',
+    '{"\\u00e9\\ud83d\\ude00": {"\\"": "\\\\"}, "type": "string"}', "\ufeff{}", "{\"a\": 1,}", "", "   ",
+    '{"type": "object"' + ', "properties": {"a": {"type": "object"' * 60 + "}}" * 60 + "}",
+    "[" * 3000 + "]" * 3000, '{"x": ' + "1" * 5000 + "}",
+]
+
+
+def test_check_schema_never_raises(tmp_path: Path) -> None:
+    paths = []
+    for i, text in enumerate(ODD_SCHEMAS):
+        paths.append(str(schema_file(tmp_path, text, f"odd{i}.json")))
+    code, out = run(["check", *paths, "--format", "json"])
+    data = json.loads(out)
+    assert code == 1 and len(data["stats"]) == len(ODD_SCHEMAS)
+    by_path: dict[str, list[dict[str, object]]] = {}
+    for d in data["diagnostics"]:
+        by_path.setdefault(str(d["path"]), []).append(d)
+        assert d["line"] >= 1 and d["column"] >= 1
+    assert paths[0] not in by_path  # true: anything goes
+    assert [d["message"] for d in by_path[paths[1]]] == ["the schema accepts no value at all"]  # false
+    for i, text in enumerate(ODD_SCHEMAS):
+        for lenient in ([], ["--lenient"]):
+            code, out = run(["check", paths[i], *lenient])
+            assert code in (0, 1) and out.endswith(" warning(s)\n"), (text[:80], out)
+
+
+def test_index_json_spans_match_the_values() -> None:
+    from corral.compiler.json_schema.check import _escape, index_json
+
+    def walk(v: object, p: str, out: dict[str, object]) -> None:
+        out[p] = v
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, f"{p}/{_escape(k)}", out)
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, f"{p}/{i}", out)
+
+    value = {"a~/b": [1, -2.5e-3, {"\"q\\": None, "é😀": True}], "": {}, "c": [[], [False, "x\\ny\u00e9"]]}
+    for text in (
+        json.dumps(value), json.dumps(value, indent=2), json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+        "\r\n\t" + json.dumps(value, indent="\t") + "\n ",
+    ):
+        spans, dups = index_json(text)
+        want: dict[str, object] = {}
+        walk(json.loads(text), "", want)
+        assert set(spans) == set(want) and not dups
+        for p, sp in spans.items():
+            assert json.loads(text[sp.start : sp.end]) == want[p]
+            if p:
+                key = p.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+                if sp.key_start is None:
+                    assert key.isdigit()
+                else:
+                    assert json.loads(text[sp.key_start : sp.key_end]) == key
+    for bad in ("{", "[1,]", '{"a" 1}', "", "1 2", '{"a": 1,}', "tru"):
+        with pytest.raises(ValueError):
+            index_json(bad)
