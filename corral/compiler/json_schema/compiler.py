@@ -717,8 +717,17 @@ class _Compiler:
                 prefix, rest_schema = rest_schema, schema.get("additionalItems", True)
         if schema.get("uniqueItems") is True:
             self.problem(pointer, "uniqueItems", "uniqueness is not a context-free constraint")
+        need = 0
+        contains_node = None
         if "contains" in schema:
-            self.problem(pointer, "contains", "contains is not supported")
+            need = 1 if self.draft == "7" else int(schema.get("minContains", 1))
+            if self.draft != "7" and "maxContains" in schema:
+                self.problem(pointer, "maxContains", "maxContains needs the negation of the contains schema")
+            elif need and prefix:
+                self.problem(pointer, "contains", "contains together with prefixItems is not supported")
+            elif need:
+                both = schema["contains"] if rest_schema in (True, {}) else {"allOf": [rest_schema, schema["contains"]]}
+                contains_node = self.node(both, base, pointer + "/contains")
         if "unevaluatedItems" in schema and schema["unevaluatedItems"] not in (True, {}):
             self.problem(pointer, "unevaluatedItems", "unevaluatedItems is not supported")
         min_i = int(schema.get("minItems", 0))
@@ -736,21 +745,25 @@ class _Compiler:
             counted = MAX_COUNTED_ITEMS
             max_i = None
         comma = self.lit(",")
-        # pos(j): j elements written; what may follow
-        pos: list[str] = [self.fresh(f"a{j}") for j in range(counted + 2)]
-        for j in range(counted + 2):
+        if contains_node is not None and need > 64:
+            self.problem(pointer, "minContains", "minContains above 64 is not supported")
+            contains_node, need = None, 0
+        # pos(j, c): j elements written, c of them (capped at ``need``) known to match ``contains``
+        pos = {(j, c): self.fresh(f"a{j}_{c}") for j in range(counted + 2) for c in range(need + 1)}
+        for (j, c), name in pos.items():
             alts: list[tuple[str, ...]] = []
-            if j >= min_i and (max_i is None or j <= max_i):
+            if j >= min_i and (max_i is None or j <= max_i) and c >= need:
                 alts.append(())
             can_add = max_i is None or j < max_i
             elem = elems[j] if j < k else rest_node
+            nxt_j = min(j + 1, counted + 1)
+            lead = (comma,) if j else ()
             if can_add and elem is not None:
-                nxt_j = j + 1 if j + 1 <= counted else counted + 1
-                if j >= counted + 1:
-                    nxt_j = counted + 1
-                alts.append(((comma,) if j else ()) + (elem, pos[nxt_j]))
-            self.out.rules[pos[j]] = alts
-        return self.rule("array", [(self.lit("["), pos[0], self.lit("]"))])
+                alts.append(lead + (elem, pos[(nxt_j, c)]))
+            if can_add and contains_node is not None and c < need:
+                alts.append(lead + (contains_node, pos[(nxt_j, c + 1)]))
+            self.out.rules[name] = alts
+        return self.rule("array", [(self.lit("["), pos[(0, 0)], self.lit("]"))])
 
     # -- combinators ------------------------------------------------------------------------------
     def _merge_all(self, schema: dict[str, Any], base: str, pointer: str) -> dict[str, Any] | None:

@@ -128,3 +128,17 @@ def test_oneof_with_a_discriminator_is_exact_and_overlap_is_refused() -> None:
                          {"properties": {"k": {"const": 2}}, "required": ["k"]}]}
     with pytest.raises(UnsupportedSchemaError, match="branches may overlap"):
         compile_json_schema(untyped, VOCAB)  # "x" (a string) satisfies both branches
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "array", "contains": {"type": "integer", "minimum": 5}},
+    {"type": "array", "items": {"type": "integer"}, "contains": {"minimum": 5}, "minContains": 2, "maxItems": 4},
+    {"type": "array", "contains": {"const": "x"}, "minContains": 0},
+    {"$schema": "http://json-schema.org/draft-07/schema#", "contains": {"type": "string"}},
+])
+def test_contains_and_min_contains(schema: dict[str, Any]) -> None:
+    g = compile_json_schema(schema, VOCAB)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    v = cls(schema)
+    for inst in ([], [1], [5], [5, 6], [1, 5, 2, 7], [5, 5, 5, 5, 5], ["x"], [1, "x"], [5, "a", 6]):
+        assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
