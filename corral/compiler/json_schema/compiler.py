@@ -500,10 +500,20 @@ class _Compiler:
             elif schema["unevaluatedProperties"] not in (True, {}):
                 self.problem(pointer, "unevaluatedProperties", "only unevaluatedProperties: false is supported")
         pattern_props = schema.get("patternProperties", {})
-        for kw in ("dependentRequired", "dependentSchemas", "dependencies"):
-            if schema.get(kw):
-                self.problem(pointer, kw, "property dependencies are not supported")
+        deps: dict[str, list[str]] = {}
+        for kw in ("dependentRequired", "dependencies"):
+            for a, v in (schema.get(kw) or {}).items():
+                if isinstance(v, list):
+                    deps.setdefault(a, []).extend(x for x in v if x != a)
+                elif kw == "dependencies":
+                    self.problem(pointer, "dependencies", "schema dependencies are not supported")
+        if schema.get("dependentSchemas"):
+            self.problem(pointer, "dependentSchemas", "property dependencies with schemas are not supported")
         names = list(props)
+        for a, bs in deps.items():  # dependencies name properties that get their own places
+            for x in [a, *bs]:
+                if x not in names:
+                    names.append(x)
         missing = [r for r in required if r not in props]
         # required properties without a schema of their own: described by additional/pattern props
         for r in missing:
@@ -533,9 +543,61 @@ class _Compiler:
         extra = self._extra_members(names, additional, pattern_props, schema.get("propertyNames"), base, pointer)
         if "propertyNames" in schema and names:
             self._check_names(names, schema["propertyNames"], pointer)
+        deps = {a: [b for b in bs] for a, bs in deps.items() if bs}
+        if deps:
+            if min_p or max_p is not None:
+                self.problem(pointer, "dependentRequired", "dependencies together with min/maxProperties are not supported")
+            elif len({x for a, bs in deps.items() for x in [a, *bs]}) > 8:
+                self.problem(pointer, "dependentRequired", "dependencies among more than 8 properties are not supported")
+            else:
+                return self._dependent_object(members, names, extra, deps)
         if min_p or max_p is not None:
             return self._counted_object(members, extra, int(min_p), None if max_p is None else int(max_p), pointer)
         return self._object_rules(members, extra)
+
+    def _dependent_object(self, members: list[tuple[str, bool]], names: list[str], extra: str | None,
+                          deps: dict[str, list[str]]) -> str:
+        """:meth:`_object_rules` that also tracks which properties named in dependencies were
+        written, so that "if A is present then B is" holds exactly whatever their order."""
+        relevant = sorted({x for a, bs in deps.items() for x in [a, *bs]})
+        bit = {x: 1 << i for i, x in enumerate(relevant)}
+        comma = self.lit(",")
+        n = len(members)
+
+        def satisfied(mask: int) -> bool:
+            return all(not (mask & bit[a]) or all(mask & bit[b] for b in bs) for a, bs in deps.items())
+
+        states: dict[tuple[int, bool, int], str] = {}
+
+        def st(i: int, started: bool, mask: int) -> str:
+            key = (i, started, mask)
+            if key not in states:
+                states[key] = self.fresh(f"d{i}{'r' if started else 'f'}{mask}")
+            return states[key]
+
+        tail_r = self.fresh("xtail")
+        if extra is not None:
+            self.out.rules[tail_r] = [(), (comma, extra, tail_r)]
+        for i in range(n, -1, -1):
+            for started in (False, True):
+                for mask in range(1 << len(relevant)):
+                    name = st(i, started, mask)
+                    if i == n:
+                        if not satisfied(mask):
+                            self.out.rules[name] = []
+                        elif extra is None:
+                            self.out.rules[name] = [()]
+                        else:
+                            self.out.rules[name] = [(), ((comma,) if started else ()) + (extra, tail_r)]
+                        continue
+                    m, optional = members[i]
+                    nm = names[i]
+                    mask2 = mask | bit.get(nm, 0)
+                    alts: list[tuple[str, ...]] = [((comma,) if started else ()) + (m, st(i + 1, True, mask2))]
+                    if optional:
+                        alts.append((st(i + 1, started, mask),))
+                    self.out.rules[name] = alts
+        return self.rule("object", [(self.lit("{"), st(0, False, 0), self.lit("}"))])
 
     def _check_names(self, names: list[str], prop_names: Any, pointer: str) -> None:
         import jsonschema

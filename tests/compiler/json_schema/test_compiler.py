@@ -142,3 +142,11 @@ def test_contains_and_min_contains(schema: dict[str, Any]) -> None:
     v = cls(schema)
     for inst in ([], [1], [5], [5, 6], [1, 5, 2, 7], [5, 5, 5, 5, 5], ["x"], [1, "x"], [5, "a", 6]):
         assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
+
+
+def test_dependent_required_in_any_order() -> None:
+    schema = {"type": "object", "properties": {"a": {}, "b": {}, "c": {}}, "dependentRequired": {"c": ["a"], "a": ["b"]}}
+    g = compile_json_schema(schema, VOCAB)
+    v = jsonschema.Draft202012Validator(schema)
+    for inst in ({}, {"a": 1}, {"a": 1, "b": 2}, {"c": 1}, {"a": 1, "b": 2, "c": 3}, {"b": 2}, {"b": 1, "c": 2}, {"x": 1, "c": 1}):
+        assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
