@@ -476,9 +476,11 @@ class _Compiler:
         key = ("exact", value)
         if ("dfa", key) in self._terms:
             return self._terms[("dfa", key)]
-        from corral.compiler.json_schema.strings import json_string_dfa
-
-        dfa = json_string_dfa("^" + re.escape(value) + "$", ecma=False)
+        # Spelled as json.dumps spells it, with or without ensure_ascii: other escape spellings
+        # (``"\u0061"`` for ``"a"``) are valid JSON too, but letting a model wander into them only
+        # wastes tokens (a documented departure, stricter).
+        spellings = {json.dumps(value), json.dumps(value, ensure_ascii=False)}
+        dfa = regex_to_dfa("|".join(re.escape(x) for x in sorted(spellings)))
         return self.dfa_term(dfa, key, "str", f"the string {json.dumps(value)}")
 
     def _key_term(self, key: str, pointer: str) -> str:
