@@ -224,6 +224,8 @@ class CFGMaskStore:
         self._states: OrderedDict[int, _StateEntry] = OrderedDict()
         self._state_bytes = 0
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._level1: OrderedDict[tuple[int, frozenset[int]], tuple[np.ndarray, ...]] = OrderedDict()
+        self._level_bytes = 0
         self._mask_bytes = 0
         self.zeros = np.zeros(self.n_words, dtype=np.uint32)
         self.zeros.setflags(write=False)
@@ -313,54 +315,81 @@ class CFGMaskStore:
         for g, e in entries:
             if not e.candidates.shape[0]:
                 continue
-            toks = e.candidates
-            open_ = ((out[toks >> 5] >> (toks & 31).astype(np.uint32)) & 1) == 0
-            if not open_.any():
-                continue
-            toks = toks[open_]
-            ks = e.ks[open_]
-            # every token leaving the terminal from ``g`` continues from the same set: the items
-            # of group ``g`` moved past their terminal
-            self._resolve(self.recognizer.exit_set(s, g), toks, ks, out)
+            # Every token leaving the terminal from ``g`` continues from the same set: the items of
+            # group ``g`` moved past their terminal. Which candidates that set's terminals then hold
+            # to the end, and where they leave them, depends only on its group states: cached.
+            after = self.recognizer.exit_set(s, g)
+            key = (g, frozenset(after.scan))
+            level = self._level1.get(key)
+            if level is None:
+                tmp = np.zeros(self.n_words, dtype=np.uint32)
+                groups = np.array(sorted(after.scan), dtype=np.int32)
+                ex_toks, ex_states, ex_ks = self._level(groups, e.candidates, e.ks, tmp)
+                hit = ((tmp[e.candidates >> 5] >> (e.candidates & 31).astype(np.uint32)) & 1) == 1
+                level = (np.unique(e.candidates[hit]), ex_toks, ex_states, ex_ks)
+                self._level1[key] = level
+                self._level_bytes += sum(a.nbytes for a in level) + 200
+                while self._level_bytes > self.max_bytes and len(self._level1) > 1:
+                    _, old = self._level1.popitem(last=False)
+                    self._level_bytes -= sum(a.nbytes for a in old) + 200
+            else:
+                self._level1.move_to_end(key)
+            allowed, ex_toks, ex_states, ex_ks = level
+            if allowed.shape[0]:
+                np.bitwise_or.at(out, allowed >> 5, np.left_shift(np.uint32(1), (allowed & 31).astype(np.uint32)))
+            if ex_toks.shape[0]:
+                open_ = ((out[ex_toks >> 5] >> (ex_toks & 31).astype(np.uint32)) & 1) == 0
+                if open_.any():
+                    work = []
+                    for gs in np.unique(ex_states[open_]).tolist():
+                        sel = open_ & (ex_states == gs)
+                        work.append((self.recognizer.exit_set(after, int(gs)), ex_toks[sel], ex_ks[sel]))
+                    self._resolve_work(work, out)
         if s.accepting:
             for t in self._eos:
                 out[t >> 5] |= np.uint32(1 << (t & 31))
         return out
 
-    def _resolve(self, s: ESet, toks: np.ndarray, ks: np.ndarray, out: np.ndarray) -> None:
-        """Layer 3 from chart set ``s``: pairs (token, k) whose bytes from ``k`` must follow ``s``.
-
-        Rests held by a terminal of ``s`` are settled by the numba walk; a rest that leaves a
-        terminal part-way continues, recursively, from the set after that terminal, which is the
-        same for every pair leaving from the same group. ``k`` grows at each level, so it ends.
-        """
+    def _level(self, groups: np.ndarray, toks: np.ndarray, ks: np.ndarray,
+               out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One level of layer 3 (see :func:`remainder_step`): sets the bits of pairs held to the end
+        by a group and returns the exits as (tokens, group states, bytes consumed)."""
         tb = self.tables
-        work: list[tuple[ESet, np.ndarray, np.ndarray]] = [(s, toks, ks)]  # a worklist, not recursion:
-        while work:  # a token of n bytes can go n levels deep
+        cap = max(1024, 4 * toks.shape[0])
+        while True:
+            ex_pair = np.empty(cap, dtype=np.int32)
+            ex_group = np.empty(cap, dtype=np.int32)
+            ex_k = np.empty(cap, dtype=np.int32)
+            nex = remainder_step(tb.trans, tb.accepting, tb.term_of_state, self._follow_first, groups,
+                                 self._flat, self._offsets, toks, ks, out, ex_pair, ex_group, ex_k)
+            if nex >= 0:
+                break
+            cap *= 4
+        return toks[ex_pair[:nex]], groups[ex_group[:nex]], ex_k[:nex].copy()
+
+    def _resolve_work(self, work: list[tuple[ESet, np.ndarray, np.ndarray]], out: np.ndarray) -> None:
+        """Layer 3, deeper levels: pairs (token, k) whose bytes from ``k`` must follow a set.
+
+        Rests held by a terminal of the set are settled by the numba walk; a rest that leaves a
+        terminal part-way continues from the set after that terminal, shared by every pair leaving
+        from the same group. ``k`` grows at each level, so it ends; a worklist, not recursion,
+        since a token of n bytes can go n levels deep.
+        """
+        while work:
             cur, toks, ks = work.pop()
             groups = np.fromiter(cur.scan, dtype=np.int32, count=len(cur.scan))
-            cap = max(1024, 4 * toks.shape[0])
-            while True:
-                ex_pair = np.empty(cap, dtype=np.int32)
-                ex_group = np.empty(cap, dtype=np.int32)
-                ex_k = np.empty(cap, dtype=np.int32)
-                nex = remainder_step(tb.trans, tb.accepting, tb.term_of_state, self._follow_first, groups,
-                                     self._flat, self._offsets, toks, ks, out, ex_pair, ex_group, ex_k)
-                if nex >= 0:
-                    break
-                cap *= 4
-            if nex == 0:
+            ex_toks, ex_states, ex_ks = self._level(groups, toks, ks, out)
+            if not ex_toks.shape[0]:
                 continue
-            ex_pair, ex_group, ex_k = ex_pair[:nex], ex_group[:nex], ex_k[:nex]
-            for gi in np.unique(ex_group).tolist():
-                sel = ex_group == gi
-                work.append((self.recognizer.exit_set(cur, int(groups[gi])), toks[ex_pair[sel]], ex_k[sel]))
+            for gs in np.unique(ex_states).tolist():
+                sel = ex_states == gs
+                work.append((self.recognizer.exit_set(cur, int(gs)), ex_toks[sel], ex_ks[sel]))
 
     # -- reporting --------------------------------------------------------------------------------
     @property
     def memory_bytes(self) -> int:
-        """Bytes held by both caches now."""
-        return self._state_bytes + self._mask_bytes
+        """Bytes held by the caches now."""
+        return self._state_bytes + self._mask_bytes + self._level_bytes
 
     @property
     def cached_states(self) -> int:
