@@ -233,23 +233,6 @@ class RegexMatcher(Matcher):
             return self._zeros
         return self._store.mask(s)
 
-    def fill_next_token_mask(self, out: np.ndarray) -> None:
-        """Write :meth:`next_token_mask` into ``out`` (e.g. a row of a batch bitmask).
-
-        Raises
-        ------
-        ValueError
-            If ``out`` does not have the mask's shape.
-        """
-        out[...] = self.next_token_mask()
-
-    def allows(self, token_id: int) -> bool:
-        """Whether ``token_id`` is allowed next (a single-bit test of the mask)."""
-        t = int(token_id)
-        if not 0 <= t < self._grammar.vocab.size:
-            return False
-        return bool((int(self.next_token_mask()[t >> 5]) >> (t & 31)) & 1)
-
     def is_accepting(self) -> bool:
         """Whether the text so far is a complete string of the language (EOS allowed)."""
         return self._accepting[self._states[-1]]
@@ -260,14 +243,7 @@ class RegexMatcher(Matcher):
 
     # -- updates ----------------------------------------------------------------------------
     def accept_token(self, token_id: int) -> bool:
-        """Advance by one token if it is allowed.
-
-        Returns
-        -------
-        bool
-            ``True`` if the token was accepted; ``False`` (state unchanged) if it is not allowed,
-            including ids outside the vocabulary and any token after the matcher finished.
-        """
+        """Advance by one token if it is allowed (see :meth:`Matcher.accept_token`)."""
         s = self._states[-1]
         if s == self._fin:
             return False
@@ -286,13 +262,7 @@ class RegexMatcher(Matcher):
         return True
 
     def accept_tokens(self, token_ids: list[int]) -> bool:
-        """Accept several tokens; all or none.
-
-        Returns
-        -------
-        bool
-            ``True`` when every token was accepted; otherwise the state is unchanged.
-        """
+        """Accept several tokens; all or none (see :meth:`Matcher.accept_tokens`)."""
         before = len(self._states)
         for t in token_ids:
             if not self.accept_token(t):
