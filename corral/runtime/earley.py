@@ -85,7 +85,7 @@ class Recognizer:
         self._intern: dict[frozenset[tuple[int, ...]], int] = {}
         self._next_sig = 0
         self._max_sigs = max_signatures
-        self._templates: dict[int, tuple[list[tuple[int, int, int | None]], set[int]]] = {}
+        self._templates: dict[int, tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]] = {}
 
     # -- construction -------------------------------------------------------------------------------
     def _template(self, a: int) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]:
