@@ -129,7 +129,7 @@ def generate(
     model_class = schema if isinstance(schema, type) else None
     if schema is not None:
         schema_dict = _schema_dict(schema)
-        grammar = _compiled("json_schema", json.dumps(schema_dict, sort_keys=True), vocab)
+        grammar = _compiled("json_schema", json.dumps(schema_dict), vocab)  # key order kept: it is the output order
     elif grammar is None:
         assert regex is not None
         grammar = _compiled("regex", regex, vocab)

@@ -30,7 +30,7 @@ import numpy as np
 from corral.compiler.automaton import ByteDFA, concat, difference, product
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.regex import regex_to_dfa
-from corral.errors import CorralError, GrammarError, UnsupportedSchemaError
+from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
 
 __all__ = ["SchemaOptions", "schema_to_ir"]
 
@@ -38,6 +38,7 @@ ANNOTATIONS = {
     "$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "$defs", "definitions", "$vocabulary",
     "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
     "contentMediaType", "contentEncoding", "contentSchema", "$recursiveAnchor",
+    "id",  # draft-04's $id (read as an annotation)
 }
 # keywords whose meaning corral knows; anything else that is not an annotation is ignored, as the
 # spec says for unknown keywords (and reported as a warning)
@@ -257,7 +258,7 @@ class _Compiler:
         name = self.fresh(pointer.rsplit("/", 1)[-1] or "root")
         self._memo[key] = name
         self.out.rules[name] = []
-        if isinstance(schema.get("$id"), str) and self.draft != "7":
+        if isinstance(schema.get("$id"), str) and (self.draft != "7" or "$ref" not in schema):
             base = urljoin(base, schema["$id"])
         self.out.rules[name] = self._alternatives(schema, base, pointer)
         return name
@@ -340,7 +341,7 @@ class _Compiler:
             return self.rule("null", [(self.lit("null"),)])
         if isinstance(value, bool):
             return self.rule("bool", [(self.lit("true" if value else "false"),)])
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float, Decimal)):
             return self.rule("num", [(self._number_term({"minimum": value, "maximum": value}, False, pointer),)])
         if isinstance(value, str):
             return self.rule("str", [(self._string_term({"const": value}, pointer),)])
@@ -452,6 +453,9 @@ class _Compiler:
             fmt_pat = format_pattern(fmt) if isinstance(fmt, str) else None
             if fmt_pat is None:
                 self.problem(pointer, "format", f"format {fmt!r} is not supported")
+        for k in ("minLength", "maxLength"):
+            if k in kws and (isinstance(kws[k], bool) or not isinstance(kws[k], (int, float, Decimal)) or kws[k] < 0):
+                raise GrammarError(f"{pointer}/{k}: must be a non-negative integer")
         min_len = int(kws.get("minLength", 0))
         max_len = kws.get("maxLength")
         key = ("str", tuple(patterns), fmt_pat, min_len, max_len)
@@ -463,8 +467,8 @@ class _Compiler:
                 dfa = product(dfa, json_string_dfa(p))
             if fmt_pat is not None:
                 dfa = product(dfa, _format_dfa(str(fmt)))
-        except Inexpressible as e:
-            self.problem(pointer, "pattern" if patterns else "maxLength", str(e))
+        except (Inexpressible, CompileLimitError) as e:
+            self.problem(pointer, "pattern" if patterns else "format" if fmt_pat else "maxLength", str(e))
             return self.regex_term(ANY_STRING, "string")
         except GrammarError as e:
             raise GrammarError(f"{pointer}/pattern: {e.message}") from None
@@ -652,7 +656,7 @@ class _Compiler:
                     term = self.dfa_term(key, ("ap", tuple(names), tuple(pattern_props), id(prop_names)), "key", "an additional key")
                     value = self.node(additional, base, f"{pointer}/additionalProperties")
                     alts.append((term, self.lit(":"), value))
-        except Inexpressible as e:
+        except (Inexpressible, CompileLimitError) as e:
             self.problem(pointer, "patternProperties" if pattern_props else "propertyNames", str(e))
             return None
         if not alts:
@@ -863,7 +867,7 @@ class _Compiler:
         merged: dict[str, Any] = {}
         for p in parts:
             for k, v in p.items():
-                if k in ANNOTATIONS:
+                if k in ANNOTATIONS or k.startswith("x-"):
                     continue
                 if k not in merged:
                     merged[k] = v

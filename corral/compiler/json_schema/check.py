@@ -1,0 +1,416 @@
+"""Static checks of a JSON Schema file, every finding placed in the file's text (for ``corral check``).
+
+:func:`~corral.compiler.json_schema.compiler.schema_to_ir` speaks in JSON pointers: an unsupported
+keyword is ``(pointer, keyword, reason)``, a malformed schema raises a :class:`GrammarError` whose
+message starts with the pointer, and warnings start with it too. A linter must show *where in the
+file* each one is, so this module indexes the JSON text (:func:`index_json`: the character span of
+every value, and of its key for object members, by pointer) and places each finding there: the
+caret goes under the keyword's key for keyword findings, under the value for malformed values.
+
+=========  ==================================================================================
+severity   finding
+=========  ==================================================================================
+error      the file is not JSON (at the decoder's line and column)
+error      the schema is malformed (a ``type`` that is not a type, ``anyOf`` that is not an
+           array, a ``pattern`` that does not compile, ...): the compiler stops at the first
+error      every keyword corral cannot enforce exactly (``uniqueItems``, ``not``, ``oneOf``
+           whose branches may overlap, an unresolvable ``$ref`` ...); warnings with ``lenient``
+error      no JSON value satisfies the schema
+warning    an unknown keyword (ignored, as the spec says)
+warning    a duplicate key in an object (JSON parsers keep the last one)
+=========  ==================================================================================
+
+:func:`check_schema` never raises: whatever the text, it returns findings.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from json.decoder import scanstring  # type: ignore[attr-defined]  # absent from typeshed
+from typing import Any
+
+from corral.compiler.grammar_check import GrammarIssue
+from corral.compiler.grammar_ir import GrammarIR
+from corral.errors import CorralError, GrammarError, UnsupportedSchemaError
+
+__all__ = ["JsonSpan", "SchemaCheck", "check_schema", "index_json"]
+
+_WS = " \t\n\r"
+# the scalars json.loads accepts (NaN and the infinities included, as Python's decoder allows them)
+_SCALAR = re.compile(
+    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null|NaN|Infinity|-Infinity"
+)
+# keys under these keywords are names (of properties, definitions), not keywords
+_NAME_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
+              "dependentRequired", "dependencies"}
+_RELAXED = " (relaxed: lenient=True)"
+_UNKNOWN = re.compile(r"unknown keyword (.+) ignored")
+
+
+@dataclass(frozen=True)
+class JsonSpan:
+    """Where one JSON value sits in its text (0-based character offsets, ``end`` exclusive).
+
+    ``key_start``/``key_end`` span the member's key, quotes included, when the value is an object
+    member; they are ``None`` for array items and for the root.
+    """
+
+    start: int
+    end: int
+    key_start: int | None = None
+    key_end: int | None = None
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass
+class _Container:
+    pointer: str
+    start: int
+    key_start: int | None
+    key_end: int | None
+    is_object: bool
+    count: int = 0
+    keys: set[str] = field(default_factory=set)
+
+
+def index_json(text: str) -> tuple[dict[str, JsonSpan], list[tuple[str, str, JsonSpan]]]:
+    """The span of every value of a JSON text, by JSON pointer, and the duplicate keys.
+
+    The scanner is iterative (no recursion limit) and accepts what :func:`json.loads` accepts.
+    Of duplicate keys the last wins, as in :func:`json.loads`.
+
+    Parameters
+    ----------
+    text:
+        A JSON document.
+
+    Returns
+    -------
+    tuple[dict[str, JsonSpan], list[tuple[str, str, JsonSpan]]]
+        Spans by pointer (``""`` is the root; object keys escaped with ``~0``/``~1``), and each
+        repeated key as ``(object pointer, key, span of the repeated member)``.
+
+    Raises
+    ------
+    ValueError
+        The text is not JSON.
+
+    Examples
+    --------
+    >>> spans, dups = index_json('{"a": [1, {"b": null}]}')
+    >>> spans["/a/1/b"]
+    JsonSpan(start=16, end=20, key_start=11, key_end=14)
+    """
+    spans: dict[str, JsonSpan] = {}
+    duplicates: list[tuple[str, str, JsonSpan]] = []
+    stack: list[_Container] = []
+    n = len(text)
+
+    def skip(i: int) -> int:
+        while i < n and text[i] in _WS:
+            i += 1
+        return i
+
+    def fail(i: int) -> ValueError:
+        return ValueError(f"not JSON at character {i}")
+
+    def member_key(i: int, c: _Container) -> tuple[int, tuple[str, int | None, int | None]]:
+        """Read ``"key" :`` at ``i``; return the offset of the value and its (pointer, key span)."""
+        if i >= n or text[i] != '"':
+            raise fail(i)
+        key, j = scanstring(text, i + 1)
+        pointer = f"{c.pointer}/{_escape(key)}"
+        if key in c.keys:
+            duplicates.append((c.pointer, key, JsonSpan(i, j, i, j)))
+        c.keys.add(key)
+        k = skip(j)
+        if k >= n or text[k] != ":":
+            raise fail(k)
+        return skip(k + 1), (pointer, i, j)
+
+    i = skip(0)
+    pending: tuple[str, int | None, int | None] = ("", None, None)
+    while True:
+        # a value starts at i
+        if i >= n:
+            raise fail(i)
+        pointer, key_start, key_end = pending
+        ch = text[i]
+        closed_empty = False
+        if ch in "{[":
+            c = _Container(pointer, i, key_start, key_end, ch == "{")
+            stack.append(c)
+            i = skip(i + 1)
+            if i < n and text[i] == ("}" if c.is_object else "]"):
+                closed_empty = True
+            elif c.is_object:
+                i, pending = member_key(i, c)
+                continue
+            else:
+                pending = (f"{pointer}/0", None, None)
+                continue
+        elif ch == '"':
+            _, end = scanstring(text, i + 1)
+            spans[pointer] = JsonSpan(i, end, key_start, key_end)
+            i = end
+        else:
+            m = _SCALAR.match(text, i)
+            if m is None:
+                raise fail(i)
+            spans[pointer] = JsonSpan(i, m.end(), key_start, key_end)
+            i = m.end()
+        # after a value: close containers, or move on to the next member
+        while True:
+            if not closed_empty:
+                i = skip(i)
+                if not stack:
+                    if i != n:
+                        raise fail(i)
+                    return spans, duplicates
+            closed_empty = False
+            c = stack[-1]
+            if i >= n:
+                raise fail(i)
+            if text[i] == ",":
+                c.count += 1
+                i = skip(i + 1)
+                if c.is_object:
+                    i, pending = member_key(i, c)
+                else:
+                    pending = (f"{c.pointer}/{c.count}", None, None)
+                break
+            if text[i] != ("}" if c.is_object else "]"):
+                raise fail(i)
+            stack.pop()
+            spans[c.pointer] = JsonSpan(c.start, i + 1, c.key_start, c.key_end)
+            i += 1
+
+
+@dataclass
+class SchemaCheck:
+    """What :func:`check_schema` found.
+
+    Attributes
+    ----------
+    issues:
+        Every finding, in the order of their places in the text.
+    schema:
+        The parsed schema (floats as :class:`~decimal.Decimal`); ``None`` when the text is not JSON.
+    ir:
+        The compiled grammar IR when the schema compiled (even with warnings); ``None`` otherwise.
+    warnings:
+        The compiler's warnings, as it words them (each starts with a JSON pointer).
+    """
+
+    issues: list[GrammarIssue]
+    schema: Any = None
+    ir: GrammarIR | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Placer:
+    """Turns JSON pointers (and keywords under them) into line, column and length."""
+
+    def __init__(self, text: str, spans: dict[str, JsonSpan]) -> None:
+        self.text = text
+        self.spans = spans
+
+    def _at(self, start: int, end: int) -> tuple[int, int, int]:
+        line = self.text.count("\n", 0, start) + 1
+        column = start - (self.text.rfind("\n", 0, start) + 1) + 1
+        return line, column, max(1, end - start)
+
+    def value(self, pointer: str) -> tuple[int, int, int]:
+        """The value at ``pointer`` (or at its nearest existing ancestor); containers by their bracket."""
+        sp = self.spans.get(pointer)
+        while sp is None and pointer:
+            pointer = pointer.rsplit("/", 1)[0]
+            sp = self.spans.get(pointer)
+        if sp is None:
+            return 1, 1, 1
+        container = self.text[sp.start : sp.start + 1] in ("{", "[")
+        return self._at(sp.start, sp.start + 1 if container else sp.end)
+
+    def key(self, pointer: str, keyword: str) -> tuple[int, int, int]:
+        """The key ``keyword`` of the schema at ``pointer``.
+
+        The compiler reports some keywords at a pointer they are not directly under (``allOf``
+        parts are merged into their parent, an ``anyOf``'s siblings are folded into each branch),
+        so when the key is not there, the first such key below ``pointer`` is taken (keys that are
+        property or definition names excepted), then one beside an ancestor, then the value.
+        """
+        esc = _escape(keyword)
+        sp = self.spans.get(f"{pointer}/{esc}")
+        if sp is None or sp.key_start is None:
+            below = [
+                s for p, s in self.spans.items()
+                if p.startswith(pointer + "/") and p.endswith("/" + esc) and s.key_start is not None
+                and p[: -len(esc) - 1].rsplit("/", 1)[-1] not in _NAME_MAPS
+            ]
+            sp = min(below, key=lambda s: s.start) if below else None
+        up = pointer
+        while (sp is None or sp.key_start is None) and up:
+            up = up.rsplit("/", 1)[0]
+            sp = self.spans.get(f"{up}/{esc}")
+        if sp is None or sp.key_start is None or sp.key_end is None:
+            return self.value(pointer)
+        return self._at(sp.key_start, sp.key_end)
+
+    def split(self, message: str) -> tuple[str | None, str]:
+        """``(pointer, rest)`` of a compiler message ``"<pointer>: <rest>"``; ``"/"`` is the root."""
+        if message.startswith(": "):
+            return "", message[2:]
+        if not message.startswith("/"):
+            return None, message
+        cuts = [m.start() for m in re.finditer(": ", message)]
+        if not cuts:
+            return None, message
+        known = [c for c in cuts if message[:c] in self.spans or message[:c] == "/"]
+        cut = known[-1] if known else cuts[0]
+        pointer = message[:cut]
+        if pointer == "/" and "/" not in self.spans:
+            pointer = ""
+        return pointer, message[cut + 2 :]
+
+
+def _issue(severity: str, message: str, where: tuple[int, int, int]) -> GrammarIssue:
+    line, column, length = where
+    return GrammarIssue(severity, message, line, column, length)
+
+
+def _warning_issue(placer: _Placer, warning: str) -> GrammarIssue:
+    pointer, rest = placer.split(warning)
+    message = warning[: -len(_RELAXED)] + " (relaxed by --lenient)" if warning.endswith(_RELAXED) else warning
+    if pointer is None:
+        return _issue("warning", message, placer.value(""))
+    m = _UNKNOWN.match(rest)
+    keyword: str | None = None
+    if m:
+        try:
+            keyword = str(ast.literal_eval(m.group(1)))
+        except (ValueError, SyntaxError):
+            keyword = None
+    elif ": " in rest:
+        keyword = rest.split(": ", 1)[0]
+        if pointer.endswith("/" + _escape(keyword)):  # "/a/$ref: $ref: ..." says $ref twice
+            message = f"{pointer}: {message[len(pointer) + 2 + len(keyword) + 2:]}"
+    return _issue("warning", message, placer.key(pointer, keyword) if keyword else placer.value(pointer))
+
+
+def _productive(ir: GrammarIR) -> bool:
+    """Whether the start rule derives some sentence (every schema terminal matches something)."""
+    term_ok = {t for t, d in ir.terminals.items() if d.dfa is None or bool(d.dfa.accepting.any())}
+    done: set[str] = set()
+    changed = True
+    while changed and ir.start not in done:
+        changed = False
+        for a, alts in ir.rules.items():
+            if a not in done and any(all(s in done or s in term_ok for s in alt) for alt in alts):
+                done.add(a)
+                changed = True
+    return ir.start in done
+
+
+def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexible") -> SchemaCheck:
+    """Every problem of a JSON Schema file, placed in its text; never raises.
+
+    Parameters
+    ----------
+    text:
+        The file's text.
+    lenient:
+        Compile leniently: what cannot be enforced exactly is relaxed and reported as warnings.
+    whitespace:
+        The compiler's whitespace mode for the returned IR (``"flexible"`` or ``"compact"``).
+
+    Returns
+    -------
+    SchemaCheck
+        The findings (errors, then the compiler's warnings, in text order) and, when the schema
+        compiled, its IR.
+
+    Examples
+    --------
+    >>> found = check_schema('{"type": "array",\\n "uniqueItems": true}')
+    >>> [(i.line, i.column, i.message) for i in found.issues]  # doctest: +NORMALIZE_WHITESPACE
+    [(2, 2, '/: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)')]
+    """
+    from corral.compiler.json_schema.compiler import SchemaOptions, schema_to_ir
+
+    try:
+        schema = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as e:
+        return SchemaCheck([GrammarIssue("error", f"not valid JSON: {e.msg}", e.lineno, e.colno)])
+    except RecursionError:
+        return SchemaCheck([GrammarIssue("error", "not readable: the JSON is nested too deeply", 1, 1)])
+    except ValueError as e:  # e.g. an integer literal past Python's digit limit
+        return SchemaCheck([GrammarIssue("error", f"not valid JSON: {e}", 1, 1)])
+    try:
+        spans, duplicates = index_json(text)
+    except (ValueError, IndexError):  # pragma: no cover - json.loads accepted it, so the scanner does
+        spans, duplicates = {}, []
+    placer = _Placer(text, spans)
+    issues: list[GrammarIssue] = []
+    for parent, key, sp in duplicates:
+        assert sp.key_start is not None and sp.key_end is not None
+        issues.append(_issue(
+            "warning", f"{parent or '/'}: duplicate key {key!r}: only its last value counts",
+            placer._at(sp.key_start, sp.key_end),
+        ))
+    result = SchemaCheck(issues, schema)
+    try:
+        ir, warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=lenient))
+    except UnsupportedSchemaError as e:
+        for pointer, keyword, why in e.problems:
+            # "/a/$ref: cannot resolve ...", not "/a/$ref: $ref: cannot resolve ..."
+            where = pointer if pointer.endswith("/" + _escape(keyword)) else f"{pointer or '/'}: {keyword}"
+            issues.append(_issue("error", f"{where}: {why} (--lenient relaxes it)", placer.key(pointer, keyword)))
+        # the warnings (unknown keywords) of the same walk: the lenient one visits the same nodes
+        try:
+            _, lenient_warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=True))
+            warnings = [w for w in lenient_warnings if not w.endswith(_RELAXED)]
+        except Exception:  # noqa: BLE001 - the errors above are what matters
+            warnings = []
+        ir = None
+    except GrammarError as e:
+        at, _ = placer.split(e.message)
+        issues.append(_issue("error", e.message, placer.value(at or "")))
+        return _done(result)
+    except CorralError as e:
+        issues.append(_issue("error", str(e), placer.value("")))
+        return _done(result)
+    except RecursionError:
+        issues.append(_issue("error", "the schema is nested too deeply to compile", placer.value("")))
+        return _done(result)
+    except Exception as e:  # noqa: BLE001 - a checker reports, it does not crash
+        issues.append(_issue(
+            "error", f"internal error while compiling the schema ({type(e).__name__}: {e}); please report it",
+            placer.value(""),
+        ))
+        return _done(result)
+    seen: set[tuple[str, int | None, int | None]] = set()
+    for w in warnings:
+        issue = _warning_issue(placer, w)
+        if (issue.message, issue.line, issue.column) not in seen:
+            seen.add((issue.message, issue.line, issue.column))
+            issues.append(issue)
+    result.warnings = list(warnings)
+    if ir is not None:
+        if _productive(ir):
+            result.ir = ir
+        else:
+            issues.append(_issue("error", "the schema accepts no value at all", placer.value("")))
+    return _done(result)
+
+
+def _done(result: SchemaCheck) -> SchemaCheck:
+    order = {"error": 0, "warning": 1, "info": 2}
+    result.issues.sort(key=lambda i: (i.line or 0, i.column or 0, order.get(i.severity, 3), i.message))
+    return result
