@@ -108,6 +108,9 @@ class _Compiler:
         self.out = _Out()
         self._names: set[str] = set()
         self._memo: dict[tuple[int, str], str] = {}
+        self._keepalive: list[Any] = []
+        # draft 4 counts only numbers written without a fraction or exponent as integers
+        self._draft4 = isinstance(root, dict) and isinstance(root.get("$schema"), str) and "draft-04" in root["$schema"]
         self._terms: dict[Any, str] = {}
         self._ids: dict[str, _Resource] = {}
         self._any: str | None = None
@@ -255,6 +258,7 @@ class _Compiler:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
+        self._keepalive.append(schema)  # ids key the memo: the schema must outlive the compile
         name = self.fresh(pointer.rsplit("/", 1)[-1] or "root")
         self._memo[key] = name
         self.out.rules[name] = []
@@ -406,6 +410,8 @@ class _Compiler:
                         bounds.pop(side.lower(), None)
         if not bounds and not integer:
             return self.regex_term(ANY_NUMBER, "number")
+        if integer and self._draft4 and not bounds:
+            return self.regex_term(ANY_INTEGER, "integer")
         for k, v in bounds.items():
             if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
                 raise GrammarError(f"{pointer}/{k}: must be a number")
@@ -423,6 +429,8 @@ class _Compiler:
             return self._terms[("dfa", key)]
         try:
             dfa = number_dfa(integer=integer, **dec)  # type: ignore[arg-type]
+            if integer and self._draft4:
+                dfa = product(dfa, regex_to_dfa(ANY_INTEGER))
         except Inexpressible as e:
             self.problem(pointer, next(iter(bounds)), str(e))
             return self.regex_term(ANY_INTEGER if integer else ANY_NUMBER, "number")

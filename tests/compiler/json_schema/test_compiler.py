@@ -150,3 +150,22 @@ def test_dependent_required_in_any_order() -> None:
     v = jsonschema.Draft202012Validator(schema)
     for inst in ({}, {"a": 1}, {"a": 1, "b": 2}, {"c": 1}, {"a": 1, "b": 2, "c": 3}, {"b": 2}, {"b": 1, "c": 2}, {"x": 1, "c": 1}):
         assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
+
+
+def test_anyof_with_sibling_keywords_keeps_every_branch() -> None:
+    """Regression: branch schemas built on the fly must not share a memo entry (ids reused)."""
+    branches = [{"properties": {k: {"type": "integer"}}, "additionalProperties": False} for k in "hkz"]
+    schema = {"type": "object", "anyOf": branches}
+    g = compile_json_schema(schema, VOCAB)
+    for k in "hkz":
+        assert _accepts(g, json.dumps({k: 1})), k
+    assert not _accepts(g, json.dumps({"q": 1}))
+
+
+def test_draft4_integers_have_no_fraction() -> None:
+    schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"}
+    g = compile_json_schema(schema, VOCAB)
+    assert _accepts(g, "12345") and not _accepts(g, "12345.0")
+    bounded = compile_json_schema({**schema, "minimum": 0}, VOCAB)
+    assert _accepts(bounded, "3") and not _accepts(bounded, "3.0")
+    assert _accepts(compile_json_schema({"type": "integer"}, VOCAB), "3.0")  # 2020-12: 3.0 is an integer
