@@ -165,11 +165,15 @@ CASES: list[Case] = [
           "required": ["name", "arguments"], "additionalProperties": False},
          "schema"),
     # -- context-free grammars (bundled)
-    Case("arith", "Write an arithmetic expression that computes the number of seconds in a day. "
-                  "Reply with the expression only.", "arith", "cfg"),
-    Case("arith-2", "Twelve boxes hold 7 apples each, and 5 apples are loose. Write the arithmetic "
-                    "expression for the total number of apples. Reply with the expression only.", "arith", "cfg"),
-    Case("json-list", "Give a JSON list of the three primary colors. Reply with the JSON only.", "json", "cfg"),
+    # (arith allows identifiers: without the hint to use numbers, SmolLM2 starts its answer with
+    # "The" and keeps extending that one identifier until the budget runs out.)
+    Case("arith", "Write an arithmetic expression, using only numbers and + - * / and parentheses, that "
+                  "computes the number of seconds in a day. Reply with the expression only, like 2 * (3 + 4).",
+         "arith", "cfg"),
+    Case("arith-2", "Convert to an arithmetic expression: twelve times seven, plus five. "
+                    "Reply with the expression only.", "arith", "cfg"),
+    Case("json-list", 'Give a JSON array of the names of the three primary colors, like ["a", "b"]. '
+                      "Reply with the JSON only, on one line.", "json", "cfg"),
     Case("json-obj", 'Give a JSON object describing a cat with the keys "name" and "age". '
                      "Reply with the JSON only, on one line.", "json", "cfg"),
 ]

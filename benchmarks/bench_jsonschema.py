@@ -109,7 +109,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import corral  # noqa: E402
+import corral
 
 DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", "jsonschemabench-dev"))
 DEFAULT_TOKENIZER = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "tokenizers", "llama3"))
@@ -201,6 +201,7 @@ class Outcome:
 
 
 def _bit(words: np.ndarray, t: int) -> bool:
+    """Whether token ``t``'s bit is set in a packed 32-bit little-endian bitmask."""
     return bool((int(words[t >> 5]) >> (t & 31)) & 1)
 
 
@@ -213,9 +214,11 @@ class Engine:
     last_log = ""  # what the engine printed while compiling (xgrammar's warnings)
 
     def compile(self, schema: Any) -> Any:
+        """Compile ``schema`` (a dict); raises :class:`CompileFailure` when no grammar comes out."""
         raise NotImplementedError
 
     def walk(self, compiled: Any, tokens: list[int], samples: array) -> Outcome:
+        """Walk ``tokens`` over a fresh matcher, appending each mask's nanoseconds to ``samples``."""
         raise NotImplementedError
 
 
@@ -326,7 +329,7 @@ def _xgrammar_worker(conn: Any, info_json: str, log_path: str) -> None:
                 ns = clock() - t0
                 status, payload = "ok", compiled.serialize_json()
                 del compiled
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any refusal is reported to the parent
                 ns = clock() - t0
                 status, payload = "err", f"{type(e).__name__}: {e}"
             log.seek(pos)
@@ -484,7 +487,7 @@ def run_compile(engine: Engine, schema: Any, hard_timeout: float) -> tuple[Any, 
         t0 = clock()
         try:
             box["product"] = engine.compile(schema)
-        except BaseException as e:  # handed to the caller
+        except Exception as e:  # noqa: BLE001 - handed to the caller
             box["exc"] = e
         box["ns"] = clock() - t0
 
@@ -563,7 +566,7 @@ def bench_item(item: Item, engines: list[Engine], hf_tok: Any, args: argparse.Na
                 tot.failure_messages["error: " + key] += 1
                 tot.failure_examples.setdefault("error: " + key, item.id)
             continue
-        except Exception as e:  # never abort the run
+        except Exception as e:  # noqa: BLE001 - never abort the run
             tot.compile_errors += 1
             info.update(status="error", message=f"{type(e).__name__}: {e}"[:2000])
             continue
@@ -602,7 +605,7 @@ def bench_item(item: Item, engines: list[Engine], hf_tok: Any, args: argparse.Na
             before = len(tot.mask_ns)
             try:
                 out = engine.walk(product, toks, tot.mask_ns)
-            except Exception as e:  # recorded, never fatal
+            except Exception as e:  # noqa: BLE001 - recorded, never fatal
                 out = Outcome("exception", message=f"{type(e).__name__}: {e}"[:300])
             if first and len(tot.mask_ns) > before:
                 tot.ttfm_ns.append(ns + tot.mask_ns[before])
@@ -693,6 +696,7 @@ def summary(tot: Totals) -> dict[str, Any]:
 
 
 def fmt(v: Any, digits: int = 1) -> str:
+    """A table cell: a number with ``digits`` decimals, an int as is, or ``n/a``."""
     if v is None:
         return "n/a"
     if isinstance(v, float):
@@ -701,6 +705,7 @@ def fmt(v: Any, digits: int = 1) -> str:
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print an aligned text table (first column left-aligned, the others right-aligned)."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print(" | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
     print("-+-".join("-" * w for w in widths))
@@ -840,6 +845,7 @@ def report(items: list[Item], engines: list[Engine], sums: dict[str, dict[str, A
 # --------------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=DEFAULT_DATA, help="directory of .jsonl files (default: %(default)s)")
@@ -878,6 +884,7 @@ WARMUP_INSTANCE = {"name": "Zoë", "age": 42, "score": -1.5e3, "tags": ["a", "b"
 
 
 def _version(dist: str) -> str:
+    """Installed version of a distribution, or ``?``."""
     from importlib import metadata
 
     try:
@@ -887,6 +894,7 @@ def _version(dist: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the tables and summaries, optionally write ``--json``."""
     args = parse_args(argv)
     wanted = [s.strip() for s in args.engines.split(",") if s.strip()]
     unknown = [w for w in wanted if w not in ENGINE_NAMES]
@@ -911,8 +919,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             engines.append(makers[name]())
-        except ImportError as e:
-            notes.append(f"{name} not installed ({e}): skipped")
+        except ImportError as exc:
+            notes.append(f"{name} not installed ({exc}): skipped")
             continue
         setup[name] = time.perf_counter() - t0
 
@@ -925,7 +933,7 @@ def main(argv: list[str] | None = None) -> int:
             product = e.compile(WARMUP_SCHEMA)
             out = e.walk(product, warm_tokens, array("q"))
             warmup[e.name] = f"{(time.perf_counter() - t0) * 1000:.0f} ms ({out.kind})"
-        except Exception as exc:  # reported; the run goes on
+        except Exception as exc:  # noqa: BLE001 - reported; the run goes on
             warmup[e.name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
     gc.collect()
     gc.freeze()  # tokenizer and vocabulary structures out of the collector's way
@@ -953,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, item in enumerate(items, 1):
         try:
             records.append(bench_item(item, engines, hf_tok, args, totals, failures))
-        except Exception as exc:  # e.g. an instance the tokenizer cannot encode: recorded, not fatal
+        except Exception as exc:  # noqa: BLE001 - e.g. a tokenizer failure: recorded, not fatal
             records.append({"id": item.id, "subset": item.subset, "error": f"{type(exc).__name__}: {exc}"[:500],
                             "engines": {}})
             print(f"{item.id}: {type(exc).__name__}: {exc}", file=sys.stderr)
