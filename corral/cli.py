@@ -206,6 +206,38 @@ def _error_diag(path: str, text: str, e: Exception) -> Diagnostic:
     return Diagnostic(path, 1, 1, "error", e.message if isinstance(e, GrammarError) else str(e))
 
 
+class Progress:
+    """A one-line progress bar on a terminal (``stream``, default stderr); silent when piped.
+
+    Use as ``for x in Progress(items, "checking"):``. The bar is erased when the loop ends, so
+    what the command prints stays plain.
+    """
+
+    def __init__(self, items: Any, label: str, *, stream: TextIO | None = None, total: int | None = None) -> None:
+        self.items = list(items)
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.total = total if total is not None else len(self.items)
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(isatty and isatty()) and self.total > 1
+
+    def _draw(self, done: int) -> None:
+        width = 24
+        filled = width * done // max(1, self.total)
+        self.stream.write(f"\r{self.label} [{'#' * filled}{' ' * (width - filled)}] {done}/{self.total}")
+        self.stream.flush()
+
+    def __iter__(self) -> Any:
+        for i, x in enumerate(self.items):
+            if self.enabled:
+                self._draw(i)
+            yield x
+        if self.enabled:
+            self._draw(self.total)
+            self.stream.write("\r" + " " * (len(self.label) + 40) + "\r")
+            self.stream.flush()
+
+
 def _check_examples(
     examples: str, initial: S, step: Callable[[S, int], S | None], accepting: Callable[[S], bool], what: str,
     *, instances: bool = False,
@@ -217,7 +249,7 @@ def _check_examples(
     constraint in messages; ``instances`` accepts JSON-instance lines (see :func:`_example_items`).
     """
     diags: list[Diagnostic] = []
-    for name, text, valid in _example_items(examples, instances=instances):
+    for name, text, valid in Progress(_example_items(examples, instances=instances), "examples"):
         data = text.encode("utf-8")
         state = initial
         bad_at = None
@@ -545,7 +577,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     all_diags: list[Diagnostic] = []
     all_stats = []
-    for path in args.files:
+    for path in Progress(args.files, "checking"):
         diags, stats = check_file(
             path, _kind_of(path, args.kind), tokenizer=tokenizer, examples=args.examples, start=args.start,
             lenient=args.lenient,

@@ -897,3 +897,20 @@ def test_index_json_spans_match_the_values() -> None:
     for bad in ("{", "[1,]", '{"a" 1}', "", "1 2", '{"a": 1,}', "tru"):
         with pytest.raises(ValueError):
             index_json(bad)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_only() -> None:
+    from corral.cli import Progress
+
+    tty = _Tty()
+    assert list(Progress([1, 2, 3], "checking", stream=tty)) == [1, 2, 3]
+    text = tty.getvalue()
+    assert "\rchecking [" in text and "] 3/3" in text and text.endswith("\r")
+    piped = io.StringIO()
+    assert list(Progress([1, 2, 3], "checking", stream=piped)) == [1, 2, 3]
+    assert piped.getvalue() == ""
