@@ -134,31 +134,21 @@ def load_model(name: str | None) -> tuple[Any, Any]:
 
 def main() -> None:
     """Ask each question, constrain the answer to a tool call, run the call."""
-    import jsonschema
-
     t0 = time.perf_counter()
     model, tok = load_model(sys.argv[1] if len(sys.argv) > 1 else None)
-    print(f"model loaded in {time.perf_counter() - t0:.1f}s")
-    # Compile the schema once and pass the compiled grammar to every call. (corral.generate also
-    # takes schema=SCHEMA directly and returns the parsed value, but it currently compiles the
-    # schema with its keys sorted, and corral writes object properties in schema order: the
-    # model would then have to write "arguments" before "name", i.e. fill in the arguments
-    # before it has said which tool it calls.)
-    t0 = time.perf_counter()
-    vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)
-    grammar = corral.compile_json_schema(SCHEMA, vocab)
-    print(f"schema compiled in {time.perf_counter() - t0:.1f}s\n")
+    print(f"model loaded in {time.perf_counter() - t0:.1f}s\n")
     for question in QUESTIONS:
         t0 = time.perf_counter()
         try:
-            result = corral.generate(model, tok, f"{SYSTEM}\n\nUser: {question}", grammar=grammar,
+            # The schema is compiled on the first call and cached for the next ones. Object
+            # properties come out in schema order: "name" first, then "arguments".
+            result = corral.generate(model, tok, f"{SYSTEM}\n\nUser: {question}", schema=SCHEMA,
                                      max_new_tokens=96)
         except corral.IncompleteGenerationError as e:
             # Valid so far, but the budget ran out before the call was complete.
             print(f"question: {question}\nno complete call within 96 tokens: {e.text!r}\n")
             continue
-        call = json.loads(result.text)  # cannot fail: the output is JSON by construction
-        jsonschema.validate(call, SCHEMA)  # nor can this: exactly one branch of the oneOf matches
+        call = result.value  # parsed and validated: exactly one branch of the oneOf matches
         answer = DISPATCH[call["name"]](**call["arguments"])
         print(f"question: {question}")
         print(f"call    : {json.dumps(call)}   ({time.perf_counter() - t0:.1f}s)")
