@@ -467,17 +467,24 @@ def _check_grammar_file(
         assert grammar.cfg is not None  # compile_ir always gives a grammar-kind result
         tables = grammar.cfg.tables
     if examples is not None:
-        from corral.compiler.earley_tables import build_tables
-        from corral.runtime.earley import Recognizer
-
-        if tables is None:
-            try:
-                tables = build_tables(ir)
-            except CorralError as e:
-                return diags + [_error_diag(path, text, e)], stats
-        rec = Recognizer(tables)
-        diags += _check_examples(examples, rec.initial(), rec.step, lambda s: bool(s.accepting), "grammar")
+        diags += _examples_on_ir(path, text, ir, tables, examples, "grammar")
     return diags, stats
+
+
+def _examples_on_ir(path: str, text: str, ir: Any, tables: Any, examples: str, what: str, *,
+                    instances: bool = False) -> list[Diagnostic]:
+    """:func:`_check_examples` with the recognizer of ``ir`` (``tables`` when already built)."""
+    from corral import CorralError
+    from corral.compiler.earley_tables import build_tables
+    from corral.runtime.earley import Recognizer
+
+    if tables is None:
+        try:
+            tables = build_tables(ir)
+        except CorralError as e:
+            return [_error_diag(path, text, e)]
+    rec = Recognizer(tables)
+    return _check_examples(examples, rec.initial(), rec.step, lambda s: bool(s.accepting), what, instances=instances)
 
 
 def _schema_diags(path: str, text: str, *, lenient: bool, whitespace: str = "flexible") -> tuple[list[Diagnostic], Any]:
@@ -516,18 +523,7 @@ def _check_schema_file(
         assert grammar.cfg is not None
         tables = grammar.cfg.tables
     if examples is not None:
-        from corral.compiler.earley_tables import build_tables
-        from corral.runtime.earley import Recognizer
-
-        if tables is None:
-            try:
-                tables = build_tables(ir)
-            except CorralError as e:
-                return diags + [_error_diag(path, text, e)], stats
-        rec = Recognizer(tables)
-        diags += _check_examples(
-            examples, rec.initial(), rec.step, lambda s: bool(s.accepting), "schema", instances=True
-        )
+        diags += _examples_on_ir(path, text, ir, tables, examples, "schema", instances=True)
     return diags, stats
 
 
