@@ -23,7 +23,7 @@ from typing import Any
 from corral.compiler.cfg_maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, CFGMaskStore
 from corral.compiler.compiled import CompiledGrammar, CompileStats
 from corral.compiler.earley_tables import EarleyTables, build_tables
-from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError, GrammarError
@@ -124,23 +124,18 @@ def _definition_positions(source: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _offset(source: str, line: int, column: int) -> int:
-    lines = source.split("\n")
-    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
-
-
 def _lark_error(text: str, e: Exception) -> GrammarError:
     from lark.exceptions import UnexpectedInput
 
     line = getattr(e, "line", None)
     if isinstance(e, UnexpectedInput) and isinstance(line, int) and line > 0:
         msg = re.sub(r",? at line \d+,? col(?:umn)? \d+\.?$", "", str(e).split("\n")[0].strip())
-        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=_offset(text, line, e.column))
+        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=source_offset(text, line, e.column))
     msg = str(e).strip().split("\n")[0]
     m = re.search(r"line (\d+),? col(?:umn)? (\d+)", msg)
     if m:
         msg = re.sub(r"[ ,]*(?:at)?[ ,]*$", "", msg[: m.start()]) or msg
-        return GrammarError(msg, source=text, pos=_offset(text, int(m.group(1)), int(m.group(2))))
+        return GrammarError(msg, source=text, pos=source_offset(text, int(m.group(1)), int(m.group(2))))
     # name the symbol when Lark's message mentions one, and point at its first use
     m = (re.search(r"(?:NonTerminal|Terminal)\('([^']+)'\)", msg) or re.search(r"'([A-Za-z_][\w]*)'", msg)
          or re.search(r": ([A-Za-z_]\w*)$", msg))

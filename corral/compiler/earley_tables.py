@@ -28,7 +28,7 @@ from corral.compiler.automaton import (
     determinize,
     minimize,
 )
-from corral.compiler.grammar_ir import GrammarIR
+from corral.compiler.grammar_ir import GrammarIR, source_offset
 from corral.compiler.regex import RegexLimits, regex_to_dfa
 from corral.errors import CompileLimitError, GrammarError
 
@@ -151,8 +151,7 @@ def _terminal_error(ir: GrammarIR, name: str, err: GrammarError) -> GrammarError
     """Re-anchor a terminal's regex error in the grammar's source when the regex appears there."""
     t = ir.terminals[name]
     if t.line and ir.source:
-        lines = ir.source.split("\n")
-        start = sum(len(x) + 1 for x in lines[: t.line - 1]) + (t.column or 1) - 1
+        start = source_offset(ir.source, t.line, t.column or 1)
         found = ir.source.find(t.pattern, start, start + 2000)
         pos = found + (err.pos or 0) if found >= 0 else start
         length = err.length if found >= 0 else len(name)
@@ -362,6 +361,4 @@ def _pos_offset(ir: GrammarIR, rule: str) -> int:
     where = ir.rule_positions.get(rule)
     if where is None or not ir.source:
         return 0
-    line, col = where
-    lines = ir.source.split("\n")
-    return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
+    return source_offset(ir.source, *where)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CorralError, GrammarError
 
@@ -119,8 +119,7 @@ def _terminal_position(ir: GrammarIR, t: TerminalDef, err: GrammarError | None =
     source = ir.source
     begin = 0
     if t.line is not None and source:
-        lines = source.split("\n")
-        begin = sum(len(x) + 1 for x in lines[: t.line - 1]) + (t.column or 1) - 1
+        begin = source_offset(source, t.line, t.column or 1)
     found = source.find(t.pattern, begin, begin + 2000) if source and t.pattern else -1
     if found < 0 and t.line is None and source and t.pattern:
         found = source.find(t.pattern)  # an anonymous terminal: its pattern is its only trace

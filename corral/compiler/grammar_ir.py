@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from corral.compiler.automaton import ByteDFA
 
-__all__ = ["GrammarIR", "TerminalDef"]
+__all__ = ["GrammarIR", "TerminalDef", "source_offset"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,9 @@ class GrammarIR:
     ignore: tuple[str, ...] = ()
     source: str = ""
     rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def source_offset(source: str, line: int, column: int) -> int:
+    """The character offset of 1-based ``line``/``column`` in ``source``."""
+    lines = source.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
