@@ -502,7 +502,8 @@ def _schema_diags(path: str, text: str, *, lenient: bool, whitespace: str = "fle
 def _check_schema_file(
     path: str, *, tokenizer: Any = None, examples: str | None = None, lenient: bool = False
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
-    from corral import CorralError, compile_json_schema
+    from corral import CorralError
+    from corral.compiler.cfg import compile_ir
 
     text = _read_text(path)
     stats: dict[str, Any] = {"path": path, "kind": "json"}
@@ -514,8 +515,8 @@ def _check_schema_file(
     if tokenizer is not None:
         vocab, trie_seconds = _vocabulary_with_trie(tokenizer)
         t1 = time.perf_counter()
-        try:
-            grammar = compile_json_schema(text, vocab, lenient=lenient)
+        try:  # the IR the check already built: the schema is not lowered twice
+            grammar = compile_ir(ir, vocab, kind="json_schema", source=text, options={"lenient": lenient})
         except CorralError as e:
             return diags + [_error_diag(path, text, e)], stats
         compile_ms = round((time.perf_counter() - t1) * 1000, 2)
