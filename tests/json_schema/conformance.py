@@ -77,6 +77,14 @@ DEPARTURES = {
 TOKEN_SAMPLE = 10  # one test in TOKEN_SAMPLE is also decided token by token
 MASK_SAMPLE = 50  # one test in MASK_SAMPLE also checks every step against the token mask
 TOKENIZER = "llama3"
+REMOTES_URI = "http://localhost:1234/"  # where the suite's tests expect remotes/ to be served
+
+
+def remotes() -> dict[str, Any]:
+    """The suite's ``remotes/`` documents by the URI its tests use (nothing is fetched)."""
+    root = SUITE / "remotes"
+    return {REMOTES_URI + p.relative_to(root).as_posix(): json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(root.rglob("*.json"))}
 
 
 @dataclass
@@ -184,12 +192,14 @@ def run_draft(
 ) -> list[Result]:
     """Every test of ``draft`` with its verdict (token-level checks only when ``tokenizer`` is given)."""
     results: list[Result] = []
+    registry = remotes()
     for rel, case_id, case, tests in iter_cases(draft):
         t0 = time.perf_counter()
         grammar = None
         verdict, detail = "", ""
         try:
-            grammar = corral.compile_json_schema(_with_draft(case["schema"], draft), vocab, whitespace="flexible")
+            grammar = corral.compile_json_schema(_with_draft(case["schema"], draft), vocab, whitespace="flexible",
+                                                 property_order="any", registry=registry)
         except corral.UnsupportedSchemaError as e:
             verdict, detail = "unsupported", _unsupported_detail(e)
         except corral.GrammarError as e:

@@ -1,18 +1,35 @@
 """JSON Schema -> :class:`~corral.compiler.grammar_ir.GrammarIR`.
 
-Every schema node becomes a nonterminal; scalar constraints (strings, numbers) become terminals
-with exact byte automata (:mod:`.strings`, :mod:`.numbers`); objects and arrays become rules.
+How it works
+------------
+1. **Expand.** Each schema location becomes an expression (:mod:`.algebra`): the intersection of
+   one normal-form set per keyword group (type and scalar keywords, ``enum``/``const``, array
+   keywords, object keywords) and of the applicators: ``allOf`` is intersection, ``anyOf`` union,
+   ``not`` complement, ``oneOf`` "this branch and no other", ``if``/``then``/``else``
+   ``(if and then) or (not if and else)``, ``dependentSchemas`` "key absent, or key present and
+   the subschema", ``$ref``/``$dynamicRef`` the target. ``unevaluatedProperties`` and
+   ``unevaluatedItems`` are a union over the ways the in-place applicators can succeed, each with
+   the properties (items) it evaluates.
+2. **Normalise.** An expression's value set is computed in the normal form of :mod:`.algebra`
+   (per type: automata for numbers and strings, symbolic automata for arrays and objects), which
+   is closed under intersection, union and complement, so every combination above is exact.
+3. **Lower.** Each distinct set becomes a nonterminal: scalars become terminals with exact byte
+   automata (:mod:`.strings`, :mod:`.numbers`), arrays and objects rules walking their automata,
+   whose item and member guards are lowered in turn (recursive schemas stay finite).
+
 What cannot be enforced exactly is collected, with its JSON pointer, and raised together as
 :class:`~corral.errors.UnsupportedSchemaError` -- or, with ``lenient=True``, relaxed and returned as
 warnings. Nothing is weakened silently.
 
 Layout of the generated text
 ----------------------------
-Object properties come in the schema's order (``properties`` first, in the order written; optional
-ones may be skipped), then any additional or pattern properties. Whitespace between tokens follows
-the ``whitespace`` mode: ``"flexible"`` allows up to ``max_whitespace`` JSON whitespace characters
-at each place JSON allows them (so ``json.dumps`` output with ``", "`` / ``": "`` separators and
-indented output both fit, but a model cannot loop on spaces); ``"compact"`` allows none.
+With ``property_order="schema"`` (the default) the properties a schema names come in the order it
+names them (optional ones may be skipped), then any other properties; with ``"any"`` the named
+properties may come in any order (up to :data:`MAX_ANY_ORDER` of them; beyond that the schema
+order is kept and a warning says so). Whitespace between tokens follows the ``whitespace`` mode:
+``"flexible"`` allows up to ``max_whitespace`` JSON whitespace characters at each place JSON
+allows them (so ``json.dumps`` output with ``", "`` / ``": "`` separators and indented output both
+fit, but a model cannot loop on spaces); ``"compact"`` allows none.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +47,10 @@ import numpy as np
 
 from corral.compiler.automaton import ByteDFA, concat, difference, product
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.compiler.json_schema.algebra import (
+    FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Node, Not, ObjC, ObjDFA, Or,
+    Term, any_key, complement, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
+)
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
 
@@ -57,7 +79,11 @@ KNOWN = ANNOTATIONS | STRING_KW | NUMBER_KW | OBJECT_KW | ARRAY_KW | OTHER_KW
 ANY_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 ANY_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 ANY_INTEGER = r"-?(?:0|[1-9][0-9]*)"
-MAX_COUNTED_ITEMS = 2000
+MAX_COUNTED_ITEMS = 2000  # minItems/maxItems/minContains/maxContains above this are unsupported
+MAX_COUNTED_PROPERTIES = 64  # likewise minProperties/maxProperties
+MAX_ANY_ORDER = 8  # property_order="any" for objects naming at most this many properties
+MAX_CASES = 256  # ways the applicators next to unevaluatedProperties/Items can succeed
+MAX_RULES = 200_000  # nonterminals in one compiled schema
 ROOT_URI = "https://corral.invalid/root.json"  # base URI of a schema without $id
 
 
@@ -68,6 +94,8 @@ class SchemaOptions:
     whitespace: str = "flexible"
     max_whitespace: int = 64
     lenient: bool = False
+    property_order: str = "schema"
+    registry: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -82,6 +110,29 @@ class _Out:
     terminals: dict[str, TerminalDef] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Ev:
+    """What a successful evaluation marks as evaluated (for unevaluatedProperties/Items)."""
+
+    keys: frozenset[str] = frozenset()
+    patterns: frozenset[str] = frozenset()
+    all_keys: bool = False
+    prefix: int = 0
+    all_items: bool = False
+    contains: frozenset[Any] = frozenset()
+
+    def __or__(self, o: _Ev) -> _Ev:
+        return _Ev(self.keys | o.keys, self.patterns | o.patterns, self.all_keys or o.all_keys,
+                   max(self.prefix, o.prefix), self.all_items or o.all_items, self.contains | o.contains)
+
+
+_EV0 = _Ev()
+
+
+class _Cycle(Exception):
+    pass
 
 
 def _json_equal(a: Any, b: Any) -> bool:
@@ -100,6 +151,55 @@ def _escape_pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
+
+
+def _moves_ok(moves: tuple[tuple[Any, int], ...]) -> tuple[tuple[Any, int], ...]:
+    return tuple((g, t) for g, t in moves if g != FALSE)
+
+
+def _live_states(accepting: tuple[bool, ...], edges: list[list[int]]) -> set[int]:
+    """States from which an accepting state can be reached."""
+    rev: dict[int, list[int]] = {}
+    for s, ts in enumerate(edges):
+        for t in ts:
+            rev.setdefault(t, []).append(s)
+    live = {s for s, a in enumerate(accepting) if a}
+    todo = list(live)
+    while todo:
+        t = todo.pop()
+        for s in rev.get(t, ()):
+            if s not in live:
+                live.add(s)
+                todo.append(s)
+    return live
+
+
+def _values_dfa(lits: tuple[str, ...], lit_guards: list[Expr], rests: tuple[ByteDFA, ...],
+                rest_guards: list[Expr]) -> ObjDFA:
+    """Objects whose every member's value satisfies its key class's guard."""
+    guards = list(lit_guards) + list(rest_guards)
+    ok = tuple(_moves_ok(((g, 0), (neg(g), 1))) for g in guards)
+    sink = tuple(((TRUE, 1),) for _ in guards)
+    trivial = all(g == TRUE for g in guards)
+    return ObjDFA(lits, rests, 0, (True, False), (ok, sink), trivial=trivial)
+
+
+def _rest_of(lits: tuple[str, ...]) -> ByteDFA:
+    return difference(any_key(), literal_keys_dfa(frozenset(lits))) if lits else any_key()
+
+
+def _with_lits(d: ObjDFA, keys: frozenset[str]) -> ObjDFA:
+    """The same automaton with ``keys`` among its literal classes."""
+    missing = tuple(sorted(k for k in keys if k not in d.lits))
+    if not missing:
+        return d
+    extra = _values_dfa(missing, [TRUE] * len(missing), (_rest_of(missing),), [TRUE])
+    extra = ObjDFA(extra.lits, extra.rests, 0, (True,), (extra.trans[0],), trivial=False)
+    return obj_product(d, extra)
+
+
 class _Compiler:
     def __init__(self, root: Any, options: SchemaOptions, draft: str) -> None:
         self.root = root
@@ -107,19 +207,30 @@ class _Compiler:
         self.draft = draft
         self.out = _Out()
         self._names: set[str] = set()
-        self._memo: dict[tuple[int, str], str] = {}
         self._keepalive: list[Any] = []
         # draft 4 counts only numbers written without a fraction or exponent as integers
         self._draft4 = isinstance(root, dict) and isinstance(root.get("$schema"), str) and "draft-04" in root["$schema"]
         self._terms: dict[Any, str] = {}
         self._ids: dict[str, _Resource] = {}
-        self._any: str | None = None
-        ws = options.max_whitespace if options.whitespace == "flexible" else 0
+        self._dyn: dict[str, dict[str, _Resource]] = {}  # resource URI -> $dynamicAnchor name -> schema
+        self._any: dict[str, str] = {}
+        self._expanded: dict[Node, Expr] = {}
+        self._flats: dict[Any, Flat] = {}
+        self._in_flat: set[Any] = set()
+        self._lowered: dict[Any, str] = {}
+        self._flat_rules: dict[int, str] = {}
+        self._outcomes_busy: set[Any] = set()
         if options.whitespace not in ("flexible", "compact"):
             raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible' or 'compact'")
+        if options.property_order not in ("schema", "any"):
+            raise CorralError(f"unknown property_order {options.property_order!r}: expected 'schema' or 'any'")
+        ws = options.max_whitespace if options.whitespace == "flexible" else 0
         self._ws_pattern = f"[ \\t\\n\\r]{{0,{ws}}}" if ws else ""
         self._ws_dfa = regex_to_dfa(self._ws_pattern) if ws else None
-        self._index(root, ROOT_URI, "")
+        for uri, doc in (options.registry or {}).items():
+            self._keepalive.append(doc)
+            self._index(doc, urldefrag(uri)[0], "", top=True)
+        self._index(root, ROOT_URI, "", top=True)
 
     # -- problems ---------------------------------------------------------------------------------
     def problem(self, pointer: str, keyword: str, why: str) -> None:
@@ -127,6 +238,11 @@ class _Compiler:
             self.out.warnings.append(f"{pointer or '/'}: {keyword}: {why} (relaxed: lenient=True)")
         else:
             self.out.problems.append((pointer, keyword, why))
+
+    def relaxed(self) -> Expr:
+        """What a dropped constraint becomes: nothing in strict mode (the error is raised at the
+        end anyway), everything under ``lenient``."""
+        return TRUE if self.opt.lenient else FALSE
 
     # -- naming -----------------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -137,6 +253,8 @@ class _Compiler:
             name = f"{base}_{i}"
             i += 1
         self._names.add(name)
+        if len(self._names) > MAX_RULES:
+            raise CompileLimitError(f"the schema needs more than {MAX_RULES} grammar rules (MAX_RULES)")
         return name
 
     def rule(self, base: str, alts: list[tuple[str, ...]]) -> str:
@@ -163,17 +281,19 @@ class _Compiler:
             self._terms[key] = name
         return name
 
-    def dfa_term(self, dfa: ByteDFA, key: Any, base: str, describe: str) -> str:
-        name = self._terms.get(("dfa", key))
+    def dfa_term(self, dfa: ByteDFA, base: str, describe: str) -> str:
+        key = ("dfa", id(dfa))
+        name = self._terms.get(key)
         if name is None:
+            self._keepalive.append(dfa)
             name = self.fresh("T_" + base).upper()
             full = concat([self._ws_dfa, dfa]) if self._ws_dfa is not None else dfa
             self.out.terminals[name] = TerminalDef(name, describe, dfa=full)
-            self._terms[("dfa", key)] = name
+            self._terms[key] = name
         return name
 
-    # -- $id / $anchor index and $ref resolution ------------------------------------------------------
-    def _index(self, schema: Any, base: str, pointer: str) -> None:
+    # -- $id / $anchor index and $ref resolution --------------------------------------------------
+    def _index(self, schema: Any, base: str, pointer: str, top: bool = False) -> None:
         if isinstance(schema, dict):
             sid = schema.get("$id") if self.draft != "7" or "$ref" not in schema else None
             if isinstance(sid, str):
@@ -182,29 +302,35 @@ class _Compiler:
                 frag = urldefrag(base)[1]
                 if frag and not frag.startswith("/"):  # draft 7 "$id": "#foo" is an anchor
                     self._ids[urldefrag(base)[0] + "#" + frag] = _Resource(schema, pointer)
-            elif pointer == "":
+            elif top:
                 self._ids[base] = _Resource(schema, pointer)
+            doc = urldefrag(base)[0]
             anchor = schema.get("$anchor")
             if isinstance(anchor, str):
-                self._ids[urldefrag(base)[0] + "#" + anchor] = _Resource(schema, pointer)
+                self._ids[doc + "#" + anchor] = _Resource(schema, pointer)
+            dyn = schema.get("$dynamicAnchor")
+            if isinstance(dyn, str) and self.draft != "7":
+                self._ids.setdefault(doc + "#" + dyn, _Resource(schema, pointer))
+                self._dyn.setdefault(doc, {})[dyn] = _Resource(schema, pointer)
             for k, v in schema.items():
                 if k in ("enum", "const", "default", "examples"):
                     continue
                 if isinstance(v, (dict, list)):
-                    self._index(v, urldefrag(base)[0] if k != "$id" else base, f"{pointer}/{_escape_pointer(k)}")
+                    self._index(v, doc if k != "$id" else base, f"{pointer}/{_escape_pointer(k)}")
         elif isinstance(schema, list):
             for i, v in enumerate(schema):
                 self._index(v, base, f"{pointer}/{i}")
 
-    def resolve(self, ref: str, base: str, pointer: str) -> tuple[Any, str, str] | None:
+    def resolve(self, ref: str, base: str, pointer: str, keyword: str = "$ref") -> tuple[Any, str, str] | None:
         uri = urljoin(base, ref)
         doc, frag = urldefrag(uri)
         res = self._ids.get(uri) if frag and not frag.startswith("/") else None
         if res is not None:
-            return res.schema, urldefrag(uri)[0], res.pointer
+            return res.schema, doc, res.pointer
         res = self._ids.get(doc)
         if res is None:
-            self.problem(pointer, "$ref", f"cannot resolve {ref!r} (remote references are not fetched)")
+            self.problem(pointer, keyword, f"cannot resolve {ref!r} (remote references are not fetched; "
+                         "pass the document in registry=)")
             return None
         node: Any = res.schema
         ptr = res.pointer
@@ -217,187 +343,204 @@ class _Compiler:
                 elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                     node = node[int(part)]
                 else:
-                    self.problem(pointer, "$ref", f"{ref!r} points at nothing")
+                    self.problem(pointer, keyword, f"{ref!r} points at nothing")
                     return None
                 ptr += "/" + _escape_pointer(part)
         return node, doc, ptr
 
-    # -- the generic JSON value -------------------------------------------------------------------
-    def any_value(self) -> str:
-        if self._any is None:
-            self._any = self.fresh("json_value")
-            v = self._any
-            members = self.fresh("json_members")
-            items = self.fresh("json_items")
-            self.out.rules[v] = [
-                (self.lit("{"), self.lit("}")),
-                (self.lit("{"), members, self.lit("}")),
-                (self.lit("["), self.lit("]")),
-                (self.lit("["), items, self.lit("]")),
-                (self.regex_term(ANY_STRING, "string"),),
-                (self.regex_term(ANY_NUMBER, "number"),),
-                (self.lit("true"),), (self.lit("false"),), (self.lit("null"),),
-            ]
-            member = (self.regex_term(ANY_STRING, "string"), self.lit(":"), v)
-            self.out.rules[members] = [member, (members, self.lit(",")) + member]
-            self.out.rules[items] = [(v,), (items, self.lit(","), v)]
-        return self._any
-
-    def never(self) -> str:
-        return self.rule("never", [])
+    def _enter(self, scope: tuple[str, ...], base: str) -> tuple[str, ...]:
+        doc = urldefrag(base)[0]
+        if doc in self._dyn and doc not in scope:
+            return scope + (doc,)
+        return scope
 
     # -- nodes ------------------------------------------------------------------------------------
-    def node(self, schema: Any, base: str, pointer: str) -> str:
-        if schema is True or schema == {}:
-            return self.any_value()
+    def node(self, schema: Any, base: str, pointer: str, scope: tuple[str, ...]) -> Expr:
+        """The expression of the schema at ``pointer`` (lazy: expanded when first needed)."""
+        if schema is True:
+            return TRUE
         if schema is False:
-            return self.never()
+            return FALSE
         if not isinstance(schema, dict):
             raise GrammarError(f"{pointer or '/'}: a schema must be an object or a boolean, not {type(schema).__name__}")
-        key = (id(schema), base)
-        hit = self._memo.get(key)
-        if hit is not None:
-            return hit
-        self._keepalive.append(schema)  # ids key the memo: the schema must outlive the compile
-        name = self.fresh(pointer.rsplit("/", 1)[-1] or "root")
-        self._memo[key] = name
-        self.out.rules[name] = []
         if isinstance(schema.get("$id"), str) and (self.draft != "7" or "$ref" not in schema):
             base = urljoin(base, schema["$id"])
-        self.out.rules[name] = self._alternatives(schema, base, pointer)
-        return name
+            scope = self._enter(scope, base)
+        if not any(k not in ANNOTATIONS for k in schema):
+            return TRUE
+        return Node((id(schema), urldefrag(base)[0], scope), (schema, base, pointer, scope))
 
-    def _alternatives(self, schema: dict[str, Any], base: str, pointer: str) -> list[tuple[str, ...]]:
+    def sub(self, parent: Node, schema: Any, *path: str | int) -> Expr:
+        """The expression of a subschema of ``parent`` at ``path`` (keyword, then key/index)."""
+        _, base, pointer, scope = parent.payload
+        ptr = pointer + "".join("/" + _escape_pointer(str(p)) for p in path)
+        return self.node(schema, base, ptr, scope)
+
+    def expand(self, n: Node) -> Expr:
+        hit = self._expanded.get(n)
+        if hit is None:
+            hit = self._expand(n)
+            self._expanded[n] = hit
+        return hit
+
+    def _expand(self, n: Node) -> Expr:
+        schema, base, pointer, scope = n.payload
         for kw in schema:
             if kw not in KNOWN and not kw.startswith("x-"):
                 self.out.warnings.append(f"{pointer or '/'}: unknown keyword {kw!r} ignored (as the spec says)")
-        ref = schema.get("$ref")
-        if ref is not None:
+        parts: list[Expr] = []
+        if "$ref" in schema:
+            ref = schema["$ref"]
             if not isinstance(ref, str):
                 raise GrammarError(f"{pointer}/$ref: must be a string")
             target = self.resolve(ref, base, pointer + "/$ref")
-            rest = {k: v for k, v in schema.items() if k not in ANNOTATIONS and k != "$ref"}
-            if self.draft == "7":
-                rest = {}  # draft 7: siblings of $ref are ignored
             if target is None:
-                return [(self.any_value(),)] if self.opt.lenient else []
-            tschema, tbase, tptr = target
-            if not rest:
-                return [(self.node(tschema, tbase, tptr),)]
-            return self._alternatives({"allOf": [{"$ref": ref}, rest]} | {k: v for k, v in schema.items() if k in ANNOTATIONS}, base, pointer)
-        for kw in ("$dynamicRef", "$recursiveRef"):
-            if kw in schema:
-                self.problem(pointer, kw, "dynamic references are not supported")
-        for kw in ("unevaluatedProperties", "unevaluatedItems"):
-            if kw in schema and schema[kw] not in (True, {}):
-                near = [a for a in ("allOf", "anyOf", "oneOf", "$ref", "if", "dependentSchemas", "not") if a in schema]
-                if near:
-                    self.problem(pointer, kw, f"{kw} next to {', '.join(near)} is not supported")
-        if "allOf" in schema:
-            merged = self._merge_all(schema, base, pointer)
-            if merged is None:
-                return [(self.any_value(),)] if self.opt.lenient else []
-            return self._alternatives(merged, base, pointer)
-        for kw in ("anyOf", "oneOf"):
+                parts.append(self.relaxed())
+            else:
+                tschema, tbase, tptr = target
+                parts.append(self.node(tschema, tbase, tptr, self._enter(scope, tbase)))
+            if self.draft == "7":
+                return parts[0]  # draft 7: siblings of $ref are ignored
+        if "$dynamicRef" in schema and self.draft != "7":
+            parts.append(self._dynamic_ref(n))
+        if "$recursiveRef" in schema:
+            self.problem(pointer, "$recursiveRef", "draft 2019-09 recursive references are not supported")
+        parts += self._scalar_parts(n)
+        if ARRAY_KW & schema.keys():
+            parts.append(self._array(n))
+        if OBJECT_KW & schema.keys():
+            parts.append(self._object(n))
+        for kw in ("allOf", "anyOf", "oneOf"):
             if kw in schema:
                 branches = schema[kw]
                 if not isinstance(branches, list) or not branches:
                     raise GrammarError(f"{pointer}/{kw}: must be a non-empty array")
-                rest = {k: v for k, v in schema.items() if k != kw}
-                if kw == "oneOf" and not self._disjoint(branches, base):
-                    self.problem(pointer, "oneOf", "branches may overlap, so 'exactly one' cannot be enforced")
-                alts: list[tuple[str, ...]] = []
-                for i, b in enumerate(branches):
-                    sub = b if not _has_constraints(rest) else {"allOf": [rest, b]}
-                    alts.append((self.node(sub, base, f"{pointer}/{kw}/{i}"),))
-                return alts
+                nodes = [self.sub(n, b, kw, i) for i, b in enumerate(branches)]
+                if kw == "allOf":
+                    parts += nodes
+                elif kw == "anyOf":
+                    parts.append(disj(*nodes))
+                else:
+                    parts.append(self._one_of(nodes))
         if "not" in schema:
-            self.problem(pointer, "not", "negated schemas are not supported")
+            parts.append(neg(self.sub(n, schema["not"], "not")))
         if "if" in schema and ("then" in schema or "else" in schema):
-            self.problem(pointer, "if", "if/then/else is not supported")
-        if "enum" in schema or "const" in schema:
-            return self._enum(schema, base, pointer)
-        return self._typed(schema, base, pointer)
+            cond = self.sub(n, schema["if"], "if")
+            then = self.sub(n, schema["then"], "then") if "then" in schema else TRUE
+            other = self.sub(n, schema["else"], "else") if "else" in schema else TRUE
+            parts.append(disj(conj(cond, then), conj(neg(cond), other)))
+        for key, s, kw in self._dependent_schemas(n):
+            parts.append(disj(self._key_atom(key, present=False), conj(self._key_atom(key, present=True), self.sub(n, s, kw, key))))
+        if self.draft != "7":
+            for kw in ("unevaluatedProperties", "unevaluatedItems"):
+                if kw in schema and schema[kw] is not True and schema[kw] != {}:
+                    parts.append(self._unevaluated(n, kw))
+        return conj(*parts)
 
-    # -- enum / const -----------------------------------------------------------------------------
-    def _enum(self, schema: dict[str, Any], base: str, pointer: str) -> list[tuple[str, ...]]:
-        values = [schema["const"]] if "const" in schema else schema["enum"]
-        if not isinstance(values, list):
-            raise GrammarError(f"{pointer}/enum: must be an array")
-        rest = {k: v for k, v in schema.items() if k not in ("enum", "const") and k not in ANNOTATIONS}
-        keep = values
-        if rest:
-            import jsonschema
+    def _dynamic_ref(self, n: Node) -> Expr:
+        schema, base, pointer, scope = n.payload
+        ref = schema["$dynamicRef"]
+        if not isinstance(ref, str):
+            raise GrammarError(f"{pointer}/$dynamicRef: must be a string")
+        target = self.resolve(ref, base, pointer + "/$dynamicRef", "$dynamicRef")
+        if target is None:
+            return self.relaxed()
+        tschema, tbase, tptr = target
+        frag = urldefrag(ref)[1]
+        if frag and not frag.startswith("/") and isinstance(tschema, dict) and tschema.get("$dynamicAnchor") == frag:
+            for doc in scope:  # outermost first
+                res = self._dyn.get(doc, {}).get(frag)
+                if res is not None:
+                    tschema, tbase, tptr = res.schema, doc, res.pointer
+                    break
+        return self.node(tschema, tbase, tptr, self._enter(scope, tbase))
 
-            cls = jsonschema.Draft7Validator if self.draft == "7" else jsonschema.Draft202012Validator
-            try:
-                validator = cls({**rest, "$defs": {}}, format_checker=cls.FORMAT_CHECKER)
-                keep = [v for v in values if validator.is_valid(v)]
-            except Exception:  # refs inside rest cannot be resolved standalone: keep all
-                keep = values
-        if "const" in schema and "enum" in schema:
-            keep = [v for v in keep if any(_json_equal(v, e) for e in schema["enum"])]
-        return [(self.value_literal(v, pointer),) for v in keep]
+    def _dependent_schemas(self, n: Node) -> list[tuple[str, Any, str]]:
+        schema, _, pointer, _ = n.payload
+        out = []
+        for kw in ("dependentSchemas", "dependencies"):
+            deps = schema.get(kw)
+            if deps is None or (kw == "dependentSchemas" and self.draft == "7"):
+                continue
+            if not isinstance(deps, dict):
+                raise GrammarError(f"{pointer}/{kw}: must be an object")
+            for k, v in deps.items():
+                if isinstance(v, (dict, bool)):
+                    out.append((k, v, kw))
+        return out
 
-    def value_literal(self, value: Any, pointer: str) -> str:
-        """A nonterminal for exactly one JSON value (numbers by value, keys in the given order)."""
-        if value is None:
-            return self.rule("null", [(self.lit("null"),)])
-        if isinstance(value, bool):
-            return self.rule("bool", [(self.lit("true" if value else "false"),)])
-        if isinstance(value, (int, float, Decimal)):
-            return self.rule("num", [(self._number_term({"minimum": value, "maximum": value}, False, pointer),)])
-        if isinstance(value, str):
-            return self.rule("str", [(self._string_term({"const": value}, pointer),)])
-        if isinstance(value, list):
-            if not value:
-                return self.rule("arr", [(self.lit("["), self.lit("]"))])
-            body: tuple[str, ...] = (self.lit("["),)
-            for i, v in enumerate(value):
-                body += ((self.lit(","),) if i else ()) + (self.value_literal(v, pointer),)
-            return self.rule("arr", [body + (self.lit("]"),)])
-        if isinstance(value, dict):
-            if not value:
-                return self.rule("obj", [(self.lit("{"), self.lit("}"))])
-            body = (self.lit("{"),)
-            for i, (k, v) in enumerate(value.items()):
-                body += ((self.lit(","),) if i else ()) + (self._key_term(k, pointer), self.lit(":"), self.value_literal(v, pointer))
-            return self.rule("obj", [body + (self.lit("}"),)])
-        raise GrammarError(f"{pointer}: {value!r} is not a JSON value")
+    def _key_atom(self, key: str, present: bool) -> Expr:
+        term = Term(obj_any(), must=frozenset([key])) if present else Term(obj_any(), absent=frozenset([key]))
+        return Atom(Flat(obj=ObjC((term,))), f"{'has' if present else 'no'} {key}")
 
-    # -- types ------------------------------------------------------------------------------------
-    def _typed(self, schema: dict[str, Any], base: str, pointer: str) -> list[tuple[str, ...]]:
+    def _one_of(self, nodes: list[Expr]) -> Expr:
+        if len(nodes) == 1:
+            return nodes[0]
+        if all(self._disjoint(nodes[i], nodes[j]) for i in range(len(nodes)) for j in range(i + 1, len(nodes))):
+            return disj(*nodes)
+        return disj(*(conj(x, *(neg(y) for j, y in enumerate(nodes) if j != i)) for i, x in enumerate(nodes)))
+
+    def _disjoint(self, a: Expr, b: Expr) -> bool:
+        """Whether no value satisfies both (a sound test: ``False`` may mean "not proven")."""
+        return self._empty(conj(a, b), 2)
+
+    def _empty(self, e: Expr, depth: int) -> bool:
+        try:
+            f = self.flat(e)
+        except (_Cycle, CorralError):
+            return False
+        if f.is_empty():
+            return True
+        if depth == 0 or f.null or f.true or f.false or f.num is not False or f.str is not False:
+            return False
+        if f.arr is not False or not isinstance(f.obj, ObjC):
+            return False
+        for t in f.obj.terms:
+            d = _with_lits(t.dfa, t.must)
+            if not any(all(self._empty(g, depth - 1) for row in d.trans for g, _ in row[d.lits.index(k)])
+                       for k in t.must):
+                return False
+        return True
+
+    # -- type, numbers, strings, enum/const ---------------------------------------------------------
+    def _scalar_parts(self, n: Node) -> list[Expr]:
+        schema, _, pointer, _ = n.payload
+        out: list[Expr] = []
         t = schema.get("type")
-        if t is None:
-            types = list(TYPES)
-        elif isinstance(t, str):
-            types = [t]
-        elif isinstance(t, list):
-            types = list(t)
-        else:
-            raise GrammarError(f"{pointer}/type: must be a string or an array of strings")
-        for x in types:
-            if x not in TYPES and x != "integer":
-                raise GrammarError(f"{pointer}/type: unknown type {x!r}")
-        if "number" in types and "integer" in types:
-            types.remove("integer")
-        alts: list[tuple[str, ...]] = []
-        for x in types:
-            if x == "null":
-                alts.append((self.lit("null"),))
-            elif x == "boolean":
-                alts += [(self.lit("true"),), (self.lit("false"),)]
-            elif x in ("number", "integer"):
-                alts.append((self._number_term(schema, x == "integer", pointer),))
-            elif x == "string":
-                alts.append((self._string_term(schema, pointer),))
-            elif x == "object":
-                alts.append((self._object(schema, base, pointer),))
-            elif x == "array":
-                alts.append((self._array(schema, base, pointer),))
-        return alts
+        types: set[str] | None = None
+        if t is not None:
+            tl = [t] if isinstance(t, str) else t
+            if not isinstance(tl, list) or not all(isinstance(x, str) for x in tl):
+                raise GrammarError(f"{pointer}/type: must be a string or an array of strings")
+            for x in tl:
+                if x not in TYPES and x != "integer":
+                    raise GrammarError(f"{pointer}/type: unknown type {x!r}")
+            types = set(tl)
+        has_num = bool(NUMBER_KW & schema.keys())
+        has_str = bool(STRING_KW & schema.keys())
+        if types is not None or has_num or has_str:
+            integer = types is not None and "integer" in types and "number" not in types
+            num: Any = True
+            if has_num or integer:
+                num = self._number_set(schema, integer, pointer)
+            st: Any = self._string_set(schema, pointer) if has_str else True
+            if types is None:
+                f = Flat(num=num, str=st)
+            else:
+                f = Flat("null" in types, "boolean" in types, "boolean" in types,
+                         num if types & {"number", "integer"} else False,
+                         st if "string" in types else False, "array" in types, "object" in types)
+            out.append(Atom(f, f"type {pointer}"))
+        if "const" in schema:
+            out.append(Atom(self.value_flat(schema["const"], pointer + "/const"), "const"))
+        if "enum" in schema:
+            values = schema["enum"]
+            if not isinstance(values, list):
+                raise GrammarError(f"{pointer}/enum: must be an array")
+            out.append(Atom(self.values_flat(values, pointer + "/enum"), "enum"))
+        return out
 
-    def _number_term(self, schema: dict[str, Any], integer: bool, pointer: str) -> str:
+    def _number_set(self, schema: dict[str, Any], integer: bool, pointer: str) -> Any:
         bounds = {k: schema[k] for k in NUMBER_KW if k in schema}
         if self.draft == "7" or isinstance(schema.get("exclusiveMinimum"), bool) or isinstance(schema.get("exclusiveMaximum"), bool):
             # draft 4 style boolean exclusives (still seen in draft-7 era schemas)
@@ -409,624 +552,626 @@ class _Compiler:
                         bounds["exclusive" + side] = schema[side.lower()]
                         bounds.pop(side.lower(), None)
         if not bounds and not integer:
-            return self.regex_term(ANY_NUMBER, "number")
+            return True
         if integer and self._draft4 and not bounds:
-            return self.regex_term(ANY_INTEGER, "integer")
+            return DSet(regex_to_dfa(ANY_INTEGER), True)
         for k, v in bounds.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
+            if not _is_number(v):
                 raise GrammarError(f"{pointer}/{k}: must be a number")
         from corral.compiler.json_schema.errors import Inexpressible
         from corral.compiler.json_schema.numbers import number_dfa
 
-        args = {
+        dec = {
             "minimum": bounds.get("minimum"), "maximum": bounds.get("maximum"),
             "exclusive_minimum": bounds.get("exclusiveMinimum"), "exclusive_maximum": bounds.get("exclusiveMaximum"),
             "multiple_of": bounds.get("multipleOf"),
         }
-        dec = {k: (v if isinstance(v, Decimal) else Decimal(str(v)) if v is not None else None) for k, v in args.items()}
-        key = ("num", integer, tuple(sorted((k, str(v)) for k, v in dec.items())))
-        if ("dfa", key) in self._terms:
-            return self._terms[("dfa", key)]
+        dec = {k: (v if isinstance(v, Decimal) or v is None else Decimal(str(v))) for k, v in dec.items()}
         try:
-            dfa = number_dfa(integer=integer, **dec)  # type: ignore[arg-type]
+            dfa = _number_dfa(integer, tuple(sorted(dec.items())))
             if integer and self._draft4:
                 dfa = product(dfa, regex_to_dfa(ANY_INTEGER))
         except Inexpressible as e:
             self.problem(pointer, next(iter(bounds)), str(e))
-            return self.regex_term(ANY_INTEGER if integer else ANY_NUMBER, "number")
+            return self.opt.lenient
         if not dfa.accepting.any():
-            return self.rule("never", [])  # no number satisfies the bounds
-        return self.dfa_term(dfa, key, "integer" if integer else "number", f"number {json.dumps(args, default=str)}")
+            return False
+        return DSet(dfa, complete=False)
 
-    def _string_term(self, schema: dict[str, Any], pointer: str) -> str:
-        if "const" in schema:
-            value = schema["const"]
-            return self._exact_string(str(value), pointer)
-        kws = {k: schema[k] for k in STRING_KW if k in schema}
-        if not kws:
-            return self.regex_term(ANY_STRING, "string")
+    def _string_set(self, schema: dict[str, Any], pointer: str) -> Any:
         from corral.compiler.json_schema.errors import Inexpressible
         from corral.compiler.json_schema.strings import format_pattern, json_string_dfa
 
-        patterns: list[str] = []
-        if "pattern" in kws:
-            if not isinstance(kws["pattern"], str):
-                raise GrammarError(f"{pointer}/pattern: must be a string")
-            patterns.append(kws["pattern"])
-        extra = schema.get("__patterns", [])
-        patterns += extra
+        kws = {k: schema[k] for k in STRING_KW if k in schema}
+        pattern = kws.get("pattern")
+        if pattern is not None and not isinstance(pattern, str):
+            raise GrammarError(f"{pointer}/pattern: must be a string")
         fmt = kws.get("format")
-        fmt_pat = None
+        fmt_ok = False
         if fmt is not None:
-            fmt_pat = format_pattern(fmt) if isinstance(fmt, str) else None
-            if fmt_pat is None:
+            fmt_ok = isinstance(fmt, str) and format_pattern(fmt) is not None
+            if not fmt_ok:
                 self.problem(pointer, "format", f"format {fmt!r} is not supported")
         for k in ("minLength", "maxLength"):
-            if k in kws and (isinstance(kws[k], bool) or not isinstance(kws[k], (int, float, Decimal)) or kws[k] < 0):
+            if k in kws and (not _is_number(kws[k]) or kws[k] < 0 or kws[k] != int(kws[k])):
                 raise GrammarError(f"{pointer}/{k}: must be a non-negative integer")
         min_len = int(kws.get("minLength", 0))
-        max_len = kws.get("maxLength")
-        key = ("str", tuple(patterns), fmt_pat, min_len, max_len)
-        if ("dfa", key) in self._terms:
-            return self._terms[("dfa", key)]
+        max_len = None if kws.get("maxLength") is None else int(kws["maxLength"])
+        if pattern is None and not fmt_ok and not min_len and max_len is None:
+            return True
         try:
-            dfa = json_string_dfa(None, min_length=min_len, max_length=None if max_len is None else int(max_len))
-            for p in patterns:
-                dfa = product(dfa, json_string_dfa(p))
-            if fmt_pat is not None:
-                dfa = product(dfa, _format_dfa(str(fmt)))
+            dfa = json_string_dfa(None, min_length=min_len, max_length=max_len) if (min_len or max_len is not None) else None
+            if pattern is not None:
+                p = json_string_dfa(pattern)
+                dfa = p if dfa is None else product(dfa, p)
+            complete = True
+            if fmt_ok:
+                f = _format_dfa(str(fmt))
+                complete = fmt != "hostname"  # host names only spelled plainly (see _format_dfa)
+                dfa = f if dfa is None else product(dfa, f)
         except (Inexpressible, CompileLimitError) as e:
-            self.problem(pointer, "pattern" if patterns else "format" if fmt_pat else "maxLength", str(e))
-            return self.regex_term(ANY_STRING, "string")
+            self.problem(pointer, "pattern" if pattern is not None else "format" if fmt_ok else "maxLength", str(e))
+            return self.opt.lenient
         except GrammarError as e:
             raise GrammarError(f"{pointer}/pattern: {e.message}") from None
-        if not dfa.accepting.any():
-            return self.rule("never", [])
-        return self.dfa_term(dfa, key, "string", f"string {json.dumps(kws, default=str)}")
+        assert dfa is not None
+        return DSet(dfa, complete) if dfa.accepting.any() else False
 
-    def _exact_string(self, value: str, pointer: str) -> str:
-        key = ("exact", value)
-        if ("dfa", key) in self._terms:
-            return self._terms[("dfa", key)]
-        # Spelled as json.dumps spells it, with or without ensure_ascii: other escape spellings
-        # (``"\u0061"`` for ``"a"``) are valid JSON too, but letting a model wander into them only
-        # wastes tokens (a documented departure, stricter).
-        spellings = {json.dumps(value), json.dumps(value, ensure_ascii=False)}
-        dfa = regex_to_dfa("|".join(re.escape(x) for x in sorted(spellings)))
-        return self.dfa_term(dfa, key, "str", f"the string {json.dumps(value)}")
+    def values_flat(self, values: list[Any], pointer: str) -> Flat:
+        """The set of exactly these JSON values (numbers by value, objects whatever their order)."""
+        strings = [v for v in values if isinstance(v, str)]
+        f = FLAT_NONE
+        if strings:
+            f = only(str=DSet(literal_keys_dfa(frozenset(strings)), True))
+        for v in values:
+            if not isinstance(v, str):
+                f = join(f, self.value_flat(v, pointer))
+        return f
 
-    def _key_term(self, key: str, pointer: str) -> str:
-        return self._exact_string(key, pointer)
-
-    # -- objects ----------------------------------------------------------------------------------
-    def _object(self, schema: dict[str, Any], base: str, pointer: str) -> str:
-        props = schema.get("properties", {})
-        if not isinstance(props, dict):
-            raise GrammarError(f"{pointer}/properties: must be an object")
-        required = schema.get("required", [])
-        if not isinstance(required, list):
-            raise GrammarError(f"{pointer}/required: must be an array")
-        required_set = set(required)
-        additional = schema.get("additionalProperties", True)
-        if "unevaluatedProperties" in schema:
-            if schema["unevaluatedProperties"] is False and "additionalProperties" not in schema:
-                additional = False
-            elif schema["unevaluatedProperties"] not in (True, {}):
-                self.problem(pointer, "unevaluatedProperties", "only unevaluatedProperties: false is supported")
-        pattern_props = schema.get("patternProperties", {})
-        deps: dict[str, list[str]] = {}
-        for kw in ("dependentRequired", "dependencies"):
-            for a, v in (schema.get(kw) or {}).items():
-                if isinstance(v, list):
-                    deps.setdefault(a, []).extend(x for x in v if x != a)
-                elif kw == "dependencies":
-                    self.problem(pointer, "dependencies", "schema dependencies are not supported")
-        if schema.get("dependentSchemas"):
-            self.problem(pointer, "dependentSchemas", "property dependencies with schemas are not supported")
-        names = list(props)
-        for a, bs in deps.items():  # dependencies name properties that get their own places
-            for x in [a, *bs]:
-                if x not in names:
-                    names.append(x)
-        missing = [r for r in required if r not in props]
-        # required properties without a schema of their own: described by additional/pattern props
-        for r in missing:
-            names.append(r)
-        min_p = schema.get("minProperties", 0)
-        max_p = schema.get("maxProperties")
-        members: list[tuple[str, bool]] = []  # (member nonterminal, optional)
-        ptr_props = pointer + "/properties"
-        for n in names:
-            if n in props:
-                sub = props[n]
-                matching = [p for p in pattern_props if _search(p, n)]
-                if matching:
-                    sub = {"allOf": [sub] + [pattern_props[p] for p in matching]}
-                value = self.node(sub, base, f"{ptr_props}/{_escape_pointer(n)}")
-            else:
-                matching = [p for p in pattern_props if _search(p, n)]
-                if matching:
-                    sub = {"allOf": [pattern_props[p] for p in matching]} if len(matching) > 1 else pattern_props[matching[0]]
-                    value = self.node(sub, base, f"{pointer}/patternProperties")
-                elif additional is False:
-                    value = self.never()
-                else:
-                    value = self.node(additional, base, f"{pointer}/additionalProperties")
-            member = self.rule(f"m_{n}", [(self._key_term(n, pointer), self.lit(":"), value)])
-            members.append((member, n not in required_set))
-        extra = self._extra_members(names, additional, pattern_props, schema.get("propertyNames"), base, pointer)
-        if "propertyNames" in schema and names:
-            self._check_names(names, schema["propertyNames"], pointer)
-        deps = {a: [b for b in bs] for a, bs in deps.items() if bs}
-        if deps:
-            if min_p or max_p is not None:
-                self.problem(pointer, "dependentRequired", "dependencies together with min/maxProperties are not supported")
-            elif len({x for a, bs in deps.items() for x in [a, *bs]}) > 8:
-                self.problem(pointer, "dependentRequired", "dependencies among more than 8 properties are not supported")
-            else:
-                return self._dependent_object(members, names, extra, deps)
-        if min_p or max_p is not None:
-            return self._counted_object(members, extra, int(min_p), None if max_p is None else int(max_p), pointer)
-        return self._object_rules(members, extra)
-
-    def _dependent_object(self, members: list[tuple[str, bool]], names: list[str], extra: str | None,
-                          deps: dict[str, list[str]]) -> str:
-        """:meth:`_object_rules` that also tracks which properties named in dependencies were
-        written, so that "if A is present then B is" holds exactly whatever their order."""
-        relevant = sorted({x for a, bs in deps.items() for x in [a, *bs]})
-        bit = {x: 1 << i for i, x in enumerate(relevant)}
-        comma = self.lit(",")
-        n = len(members)
-
-        def satisfied(mask: int) -> bool:
-            return all(not (mask & bit[a]) or all(mask & bit[b] for b in bs) for a, bs in deps.items())
-
-        states: dict[tuple[int, bool, int], str] = {}
-
-        def st(i: int, started: bool, mask: int) -> str:
-            key = (i, started, mask)
-            if key not in states:
-                states[key] = self.fresh(f"d{i}{'r' if started else 'f'}{mask}")
-            return states[key]
-
-        tail_r = self.fresh("xtail")
-        if extra is not None:
-            self.out.rules[tail_r] = [(), (comma, extra, tail_r)]
-        for i in range(n, -1, -1):
-            for started in (False, True):
-                for mask in range(1 << len(relevant)):
-                    name = st(i, started, mask)
-                    if i == n:
-                        if not satisfied(mask):
-                            self.out.rules[name] = []
-                        elif extra is None:
-                            self.out.rules[name] = [()]
-                        else:
-                            self.out.rules[name] = [(), ((comma,) if started else ()) + (extra, tail_r)]
-                        continue
-                    m, optional = members[i]
-                    nm = names[i]
-                    mask2 = mask | bit.get(nm, 0)
-                    alts: list[tuple[str, ...]] = [((comma,) if started else ()) + (m, st(i + 1, True, mask2))]
-                    if optional:
-                        alts.append((st(i + 1, started, mask),))
-                    self.out.rules[name] = alts
-        return self.rule("object", [(self.lit("{"), st(0, False, 0), self.lit("}"))])
-
-    def _check_names(self, names: list[str], prop_names: Any, pointer: str) -> None:
-        import jsonschema
-
-        cls = jsonschema.Draft7Validator if self.draft == "7" else jsonschema.Draft202012Validator
-        try:
-            v = cls(prop_names)
-            bad = [n for n in names if not v.is_valid(n)]
-        except Exception:
-            return
-        if bad:
-            self.problem(pointer, "propertyNames", f"named properties {bad} violate propertyNames")
-
-    def _extra_members(self, names: list[str], additional: Any, pattern_props: dict[str, Any], prop_names: Any,
-                       base: str, pointer: str) -> str | None:
-        """A nonterminal for one additional/pattern property (key not among ``names``), or None."""
-        from corral.compiler.json_schema.errors import Inexpressible
-        from corral.compiler.json_schema.strings import json_string_dfa
-
-        alts: list[tuple[str, ...]] = []
-        try:
-            named = json_string_dfa("^(?:" + "|".join(re.escape(n) for n in names) + ")$", ecma=False) if names else None
-            pat_dfas = [json_string_dfa(p) for p in pattern_props]
-            name_filter = None
-            if prop_names not in (None, True, {}):
-                name_filter = self._property_names_dfa(prop_names, pointer)
-            for i, p in enumerate(pattern_props):
-                key = pat_dfas[i]
-                for j in range(len(pat_dfas)):
-                    if j != i:
-                        if product(key, pat_dfas[j]).accepting.any():
-                            self.problem(pointer, "patternProperties", f"patterns {p!r} and {list(pattern_props)[j]!r} overlap")
-                if named is not None:
-                    key = difference(key, named)
-                if name_filter is not None:
-                    key = product(key, name_filter)
-                if key.accepting.any():
-                    term = self.dfa_term(key, ("pp", id(pattern_props), p, tuple(names)), "key", f"a key matching {p!r}")
-                    value = self.node(pattern_props[p], base, f"{pointer}/patternProperties/{_escape_pointer(p)}")
-                    alts.append((term, self.lit(":"), value))
-            if additional is not False:
-                key = json_string_dfa(None)
-                if named is not None:
-                    key = difference(key, named)
-                for d in pat_dfas:
-                    key = difference(key, d)
-                if name_filter is not None:
-                    key = product(key, name_filter)
-                if key.accepting.any():
-                    term = self.dfa_term(key, ("ap", tuple(names), tuple(pattern_props), id(prop_names)), "key", "an additional key")
-                    value = self.node(additional, base, f"{pointer}/additionalProperties")
-                    alts.append((term, self.lit(":"), value))
-        except (Inexpressible, CompileLimitError) as e:
-            self.problem(pointer, "patternProperties" if pattern_props else "propertyNames", str(e))
-            return None
-        if not alts:
-            return None
-        return self.rule("extra", alts)
-
-    def _property_names_dfa(self, prop_names: Any, pointer: str) -> ByteDFA | None:
-        from corral.compiler.json_schema.strings import format_pattern, json_string_dfa
-
-        if prop_names is False:
-            return _EMPTY
-        if not isinstance(prop_names, dict):
-            return None
-        unknown = [k for k in prop_names if k not in STRING_KW | ANNOTATIONS | {"type", "enum", "const"}]
-        if unknown:
-            self.problem(pointer, "propertyNames", f"keywords {sorted(unknown)} in propertyNames are not supported")
-            return None
-        dfa = json_string_dfa(None, min_length=int(prop_names.get("minLength", 0)),
-                              max_length=prop_names.get("maxLength"))
-        if "pattern" in prop_names:
-            dfa = product(dfa, json_string_dfa(prop_names["pattern"]))
-        if "format" in prop_names:
-            fp = format_pattern(prop_names["format"])
-            if fp is not None:
-                dfa = product(dfa, json_string_dfa("^(?:" + fp + ")$", ecma=False))
-        values = [prop_names["const"]] if "const" in prop_names else prop_names.get("enum")
-        if values is not None:
-            strs = [v for v in values if isinstance(v, str)]
-            if not strs:
-                return _EMPTY
-            dfa = product(dfa, json_string_dfa("^(?:" + "|".join(re.escape(v) for v in strs) + ")$", ecma=False))
-        return dfa
-
-    def _object_rules(self, members: list[tuple[str, bool]], extra: str | None) -> str:
-        """``{`` members in order (optional ones skippable), then extras, ``}``; commas exact."""
-        comma = self.lit(",")
-        n = len(members)
-        first = [""] * (n + 1)  # first[i]: from member i on, nothing emitted yet
-        rest = [""] * (n + 1)   # rest[i]: from member i on, something emitted already
-        for i in range(n + 1):
-            first[i] = self.fresh(f"o{i}f")
-            rest[i] = self.fresh(f"o{i}r")
-        for i in range(n + 1):
-            if i == n:
-                if extra is None:
-                    self.out.rules[first[i]] = [()]
-                    self.out.rules[rest[i]] = [()]
-                else:
-                    tail = self.fresh("xtail")
-                    self.out.rules[tail] = [(), (comma, extra, tail)]
-                    self.out.rules[first[i]] = [(), (extra, tail)]
-                    self.out.rules[rest[i]] = [(), (comma, extra, tail)]
-                continue
-            m, optional = members[i]
-            self.out.rules[first[i]] = [(m, rest[i + 1])] + ([(first[i + 1],)] if optional else [])
-            self.out.rules[rest[i]] = [(comma, m, rest[i + 1])] + ([(rest[i + 1],)] if optional else [])
-        return self.rule("object", [(self.lit("{"), first[0], self.lit("}"))])
-
-    def _counted_object(self, members: list[tuple[str, bool]], extra: str | None, min_p: int, max_p: int | None,
-                        pointer: str) -> str:
-        """Like :meth:`_object_rules`, counting members so that min/maxProperties hold exactly."""
-        cap = max(min_p, max_p if max_p is not None else 0)
-        if cap > 64:
-            self.problem(pointer, "maxProperties" if max_p is not None else "minProperties", "counts above 64 are not supported")
-            return self._object_rules(members, extra)
-        comma = self.lit(",")
-        n = len(members)
-        top = cap + 1  # counts are clamped at cap+1 ("more than cap") when there is no maximum
-
-        def ok_end(c: int) -> bool:
-            return c >= min_p and (max_p is None or c <= max_p)
-
-        def nxt(c: int) -> int | None:
-            c2 = c + 1
-            if max_p is not None and c2 > max_p:
-                return None
-            return min(c2, top)
-
-        names: dict[tuple[int, int], str] = {}
-
-        def state(i: int, c: int) -> str:
-            if (i, c) not in names:
-                names[(i, c)] = self.fresh(f"o{i}c{c}")
-            return names[(i, c)]
-
-        tails: dict[int, str] = {}
-
-        def tail(c: int) -> str:  # after the named members, with c members so far
-            if c not in tails:
-                tails[c] = self.fresh(f"x{c}")
-                alts: list[tuple[str, ...]] = [()] if ok_end(c) else []
-                c2 = nxt(c)
-                if extra is not None and c2 is not None:
-                    alts.append(((comma,) if c else ()) + (extra, tail(c2)))
-                self.out.rules[tails[c]] = alts
-            return tails[c]
-
-        for i in range(n, -1, -1):
-            for c in range(0, top + 1):
-                if i == n:
-                    self.out.rules[state(i, c)] = [(tail(c),)]
-                    continue
-                m, optional = members[i]
-                alts2: list[tuple[str, ...]] = []
-                c2 = nxt(c)
-                if c2 is not None:
-                    alts2.append(((comma,) if c else ()) + (m, state(i + 1, c2)))
-                if optional:
-                    alts2.append((state(i + 1, c),))
-                self.out.rules[state(i, c)] = alts2
-        return self.rule("object", [(self.lit("{"), state(0, 0), self.lit("}"))])
+    def value_flat(self, value: Any, pointer: str) -> Flat:
+        """The set holding exactly ``value``."""
+        if value is None:
+            return only(null=True)
+        if isinstance(value, bool):
+            return only(true=value, false=not value)
+        if _is_number(value):
+            dec = Decimal(str(value))
+            if not dec.is_finite():
+                raise GrammarError(f"{pointer}: {value!r} is not a JSON number")
+            dfa = _number_dfa(False, tuple(sorted({"minimum": dec, "maximum": dec, "exclusive_minimum": None,
+                                                   "exclusive_maximum": None, "multiple_of": None}.items())))
+            return only(num=DSet(dfa, False))
+        if isinstance(value, str):
+            return only(str=DSet(literal_keys_dfa(frozenset([value])), True))
+        if isinstance(value, list):
+            k = len(value)
+            trans = []
+            for i, v in enumerate(value):
+                g = Atom(self.value_flat(v, pointer), "const item")
+                trans.append(((g, i + 1), (neg(g), k + 1)))
+            trans.append(((TRUE, k + 1),))
+            trans.append(((TRUE, k + 1),))
+            return only(arr=ArrC(0, tuple(i == k for i in range(k + 2)), tuple(trans)))
+        if isinstance(value, dict):
+            keys = tuple(value)
+            guards: list[Expr] = [Atom(self.value_flat(value[x], pointer), "const member") for x in keys]
+            d = _values_dfa(keys, guards, (_rest_of(keys),), [FALSE])
+            return only(obj=ObjC((Term(d, must=frozenset(keys)),)))
+        raise GrammarError(f"{pointer}: {value!r} is not a JSON value")
 
     # -- arrays -----------------------------------------------------------------------------------
-    def _array(self, schema: dict[str, Any], base: str, pointer: str) -> str:
+    def _array(self, n: Node) -> Expr:
+        schema, _, pointer, _ = n.payload
         if self.draft == "7":
             items = schema.get("items", True)
             if isinstance(items, list):
-                prefix, rest_schema, rest_ptr = items, schema.get("additionalItems", True), "/additionalItems"
+                prefix_kw, prefix, rest_kw, rest = "items", items, "additionalItems", schema.get("additionalItems", True)
             else:
-                prefix, rest_schema, rest_ptr = [], items, "/items"
+                prefix_kw, prefix, rest_kw, rest = "items", [], "items", items
         else:
-            prefix = schema.get("prefixItems", [])
-            rest_schema = schema.get("items", True)
-            rest_ptr = "/items"
-            if isinstance(rest_schema, list):  # draft-7 style array form under 2020-12
-                prefix, rest_schema = rest_schema, schema.get("additionalItems", True)
+            prefix_kw, prefix = "prefixItems", schema.get("prefixItems", [])
+            rest_kw, rest = "items", schema.get("items", True)
+            if isinstance(rest, list):  # draft-7 style array form under 2020-12
+                prefix_kw, prefix, rest_kw, rest = "items", rest, "additionalItems", schema.get("additionalItems", True)
+        if not isinstance(prefix, list):
+            raise GrammarError(f"{pointer}/{prefix_kw}: must be an array")
         if schema.get("uniqueItems") is True:
             self.problem(pointer, "uniqueItems", "uniqueness is not a context-free constraint")
-        need = 0
-        contains_node = None
-        if "contains" in schema:
-            need = 1 if self.draft == "7" else int(schema.get("minContains", 1))
-            if self.draft != "7" and "maxContains" in schema:
-                self.problem(pointer, "maxContains", "maxContains needs the negation of the contains schema")
-            elif need and prefix:
-                self.problem(pointer, "contains", "contains together with prefixItems is not supported")
-            elif need:
-                both = schema["contains"] if rest_schema in (True, {}) else {"allOf": [rest_schema, schema["contains"]]}
-                contains_node = self.node(both, base, pointer + "/contains")
-        if "unevaluatedItems" in schema and schema["unevaluatedItems"] not in (True, {}):
-            self.problem(pointer, "unevaluatedItems", "unevaluatedItems is not supported")
-        min_i = int(schema.get("minItems", 0))
-        max_i = schema.get("maxItems")
-        max_i = None if max_i is None else int(max_i)
+        parts: list[ArrC] = []
         k = len(prefix)
-        elems = [self.node(p, base, f"{pointer}/{'prefixItems' if self.draft != '7' else 'items'}/{i}") for i, p in enumerate(prefix)]
-        rest_node = None if rest_schema is False else self.node(rest_schema, base, pointer + rest_ptr)
-        if rest_node is None:
-            max_i = k if max_i is None else min(max_i, k)
-        counted = max(min_i, k, max_i if max_i is not None else 0)
-        if counted > MAX_COUNTED_ITEMS:
-            self.problem(pointer, "maxItems" if max_i is not None and max_i > MAX_COUNTED_ITEMS else "minItems",
-                         f"item counts above {MAX_COUNTED_ITEMS} are not supported")
-            counted = MAX_COUNTED_ITEMS
-            max_i = None
-        comma = self.lit(",")
-        if contains_node is not None and need > 64:
-            self.problem(pointer, "minContains", "minContains above 64 is not supported")
-            contains_node, need = None, 0
-        # pos(j, c): j elements written, c of them (capped at ``need``) known to match ``contains``
-        pos = {(j, c): self.fresh(f"a{j}_{c}") for j in range(counted + 2) for c in range(need + 1)}
-        for (j, c), name in pos.items():
-            alts: list[tuple[str, ...]] = []
-            if j >= min_i and (max_i is None or j <= max_i) and c >= need:
-                alts.append(())
-            can_add = max_i is None or j < max_i
-            elem = elems[j] if j < k else rest_node
-            nxt_j = min(j + 1, counted + 1)
-            lead = (comma,) if j else ()
-            if can_add and elem is not None:
-                alts.append(lead + (elem, pos[(nxt_j, c)]))
-            if can_add and contains_node is not None and c < need:
-                alts.append(lead + (contains_node, pos[(nxt_j, c + 1)]))
-            self.out.rules[name] = alts
-        return self.rule("array", [(self.lit("["), pos[(0, 0)], self.lit("]"))])
+        guards = [self.sub(n, p, prefix_kw, i) for i, p in enumerate(prefix)]
+        rest_g = self.sub(n, rest, rest_kw)
+        if k or rest_g != TRUE:
+            trans = [_moves_ok(((g, i + 1), (neg(g), k + 1))) for i, g in enumerate(guards)]
+            trans.append(_moves_ok(((rest_g, k), (neg(rest_g), k + 1))))
+            trans.append(((TRUE, k + 1),))
+            parts.append(ArrC(0, tuple(i <= k for i in range(k + 2)), tuple(trans)))
+        lo = self._count(schema, "minItems", pointer, 0, MAX_COUNTED_ITEMS)
+        hi = self._count(schema, "maxItems", pointer, None, MAX_COUNTED_ITEMS)
+        if lo or hi is not None:
+            parts.append(_counter(TRUE, lo, hi))
+        if "contains" in schema:
+            c = self.sub(n, schema["contains"], "contains")
+            if self.draft == "7":
+                clo, chi = 1, None
+            else:
+                clo = self._count(schema, "minContains", pointer, 1, MAX_COUNTED_ITEMS)
+                chi = self._count(schema, "maxContains", pointer, None, MAX_COUNTED_ITEMS)
+            if clo or chi is not None:
+                parts.append(_counter(c, clo, chi))
+        if not parts:
+            return TRUE
+        a = parts[0]
+        from corral.compiler.json_schema.algebra import arr_product
 
-    # -- combinators ------------------------------------------------------------------------------
-    def _merge_all(self, schema: dict[str, Any], base: str, pointer: str) -> dict[str, Any] | None:
-        """``allOf`` folded into one schema, for the keywords whose intersection is expressible."""
-        parts = [dict({k: v for k, v in schema.items() if k != "allOf"})]
-        for i, b in enumerate(schema["allOf"]):
-            b = self._deref(b, base, f"{pointer}/allOf/{i}")
-            if b is None:
-                return None
-            if b is False:
-                return {"type": []}  # nothing matches
-            if b is True:
+        for p in parts[1:]:
+            a = arr_product(a, p)
+        return Atom(Flat(arr=a), f"array {pointer}")
+
+    def _count(self, schema: dict[str, Any], kw: str, pointer: str, default: int | None, cap: int) -> Any:
+        v = schema.get(kw)
+        if v is None:
+            return default
+        if not _is_number(v) or v < 0 or v != int(v):
+            raise GrammarError(f"{pointer}/{kw}: must be a non-negative integer")
+        if v > cap:
+            self.problem(pointer, kw, f"counts above {cap} are not supported")
+            return default
+        return int(v)
+
+    # -- objects ----------------------------------------------------------------------------------
+    def _object(self, n: Node) -> Expr:
+        from corral.compiler.json_schema.strings import json_string_dfa
+
+        schema, _, pointer, _ = n.payload
+        props = schema.get("properties", {})
+        if not isinstance(props, dict):
+            raise GrammarError(f"{pointer}/properties: must be an object")
+        pattern_props = schema.get("patternProperties", {})
+        if not isinstance(pattern_props, dict):
+            raise GrammarError(f"{pointer}/patternProperties: must be an object")
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise GrammarError(f"{pointer}/required: must be an array of strings")
+        deps: dict[str, list[str]] = {}
+        for kw in ("dependentRequired", "dependencies"):
+            dv = schema.get(kw)
+            if dv is None:
                 continue
-            if "allOf" in b:
-                inner = self._merge_all(b, base, f"{pointer}/allOf/{i}")
-                if inner is None:
-                    return None
-                b = inner
-            parts.append(b)
-        obj_kw = {"properties", "patternProperties", "additionalProperties", "unevaluatedProperties"}
-        arr_kw = {"prefixItems", "items", "additionalItems", "unevaluatedItems", "contains"}
-        obj_parts = [p for p in parts if obj_kw & p.keys()]
-        if len(obj_parts) > 1 and any(
-            p.get(k) not in (None, True, {}) for p in obj_parts for k in ("additionalProperties", "unevaluatedProperties")
-        ):
-            self.problem(pointer, "allOf", "additionalProperties/unevaluatedProperties only see their own part's "
-                         "properties; combining such parts is not supported")
-            return None
-        arr_parts = [p for p in parts if arr_kw & p.keys()]
-        if len(arr_parts) > 1 and not all(set(p.keys()) & arr_kw <= {"items"} for p in arr_parts):
-            self.problem(pointer, "allOf", "items/prefixItems only see their own part; combining such parts is not supported")
-            return None
-        merged: dict[str, Any] = {}
-        for p in parts:
-            for k, v in p.items():
-                if k in ANNOTATIONS or k.startswith("x-"):
-                    continue
-                if k not in merged:
-                    merged[k] = v
-                    continue
-                m = self._merge_kw(k, merged[k], v, merged, pointer)
-                if m is _FAIL:
-                    self.problem(pointer, "allOf", f"cannot intersect two {k!r} constraints")
-                    return None
-                merged[k] = m
-        return merged
+            if not isinstance(dv, dict):
+                raise GrammarError(f"{pointer}/{kw}: must be an object")
+            for a, v in dv.items():
+                if isinstance(v, list):
+                    deps.setdefault(a, []).extend(x for x in v if x != a)
+                elif kw == "dependentRequired":
+                    raise GrammarError(f"{pointer}/dependentRequired/{_escape_pointer(a)}: must be an array")
+        lits = tuple(dict.fromkeys([*props, *required, *(x for a, bs in deps.items() for x in [a, *bs])]))
+        has_additional = "additionalProperties" in schema
+        additional = self.sub(n, schema["additionalProperties"], "additionalProperties") if has_additional else TRUE
+        pats: list[tuple[str, ByteDFA, Expr]] = []
+        try:
+            for p, s in pattern_props.items():
+                pats.append((p, json_string_dfa(p), self.sub(n, s, "patternProperties", p)))
+        except GrammarError as e:
+            raise GrammarError(f"{pointer}/patternProperties: {e.message}") from None
+        except Exception as e:  # Inexpressible, CompileLimitError
+            self.problem(pointer, "patternProperties", str(e))
+            return self.relaxed()
+        names: Any = True
+        if "propertyNames" in schema:
+            try:
+                names = self.flat(self.sub(n, schema["propertyNames"], "propertyNames")).str
+            except _Cycle:
+                raise GrammarError(f"{pointer}/propertyNames: refers to itself") from None
+        # literal keys
+        lit_guards: list[Expr] = []
+        for key in lits:
+            text = json.dumps(key, ensure_ascii=False).encode()
+            gs = [self.sub(n, props[key], "properties", key)] if key in props else []
+            gs += [g for _, d, g in pats if d.matches(text)]
+            if key not in props and len(gs) == 0:
+                gs.append(additional)
+            if names is False or (isinstance(names, DSet) and not names.dfa.matches(text)):
+                gs = [FALSE]
+            lit_guards.append(conj(*gs))
+        # the other keys, split by which patterns they match and by propertyNames
+        classes: list[tuple[ByteDFA, frozenset[int]]] = [(_rest_of(lits), frozenset())]
+        for j, (_, d, _) in enumerate(pats):
+            split = []
+            for c, sig in classes:
+                inside = product(c, d)
+                if inside.accepting.any():
+                    split.append((inside, sig | {j}))
+                    outside = difference(c, d)
+                    if outside.accepting.any():
+                        split.append((outside, sig))
+                else:
+                    split.append((c, sig))
+            classes = split
+        rests: list[ByteDFA] = []
+        rest_guards: list[Expr] = []
+        for c, sig in classes:
+            g = conj(*(pats[j][2] for j in sorted(sig))) if sig else additional
+            if names is False:
+                rests.append(c)
+                rest_guards.append(FALSE)
+            elif isinstance(names, DSet):
+                ok, bad = product(c, names.dfa), difference(c, names.dfa)
+                for part, guard in ((ok, g), (bad, FALSE)):
+                    if part.accepting.any():
+                        rests.append(part)
+                        rest_guards.append(guard)
+            else:
+                rests.append(c)
+                rest_guards.append(g)
+        d = _values_dfa(lits, lit_guards, tuple(rests), rest_guards)
+        lo = self._count(schema, "minProperties", pointer, 0, MAX_COUNTED_PROPERTIES)
+        hi = self._count(schema, "maxProperties", pointer, None, MAX_COUNTED_PROPERTIES)
+        if lo or hi is not None:
+            c = _counter(TRUE, lo, hi)
+            counter = ObjDFA(lits, tuple(rests), 0, c.accepting, tuple(tuple(s for _ in range(len(lits) + len(rests)))
+                                                                       for s in c.trans))
+            d = obj_product(d, counter)
+        objc = ObjC((Term(d, must=frozenset(required)),))
+        from corral.compiler.json_schema.algebra import objc_meet
 
-    def _deref(self, b: Any, base: str, pointer: str) -> Any:
-        seen = 0
-        while isinstance(b, dict) and "$ref" in b and seen < 50:
-            target = self.resolve(b["$ref"], base, pointer)
-            if target is None:
-                return None
-            rest = {k: v for k, v in b.items() if k != "$ref"}
-            b = target[0] if not _has_constraints(rest) else {"allOf": [target[0], rest]}
-            seen += 1
-        return b
+        for a, bs in deps.items():
+            if bs:
+                objc = objc_meet(objc, ObjC((Term(obj_any(), absent=frozenset([a])),
+                                             Term(obj_any(), must=frozenset([a, *bs])))))
+        return Atom(Flat(obj=objc if objc.terms else False), f"object {pointer}")
 
-    def _merge_kw(self, k: str, a: Any, b: Any, merged: dict[str, Any], pointer: str) -> Any:
-        if _json_equal(a, b):
-            return a
-        if k == "type":
-            ta = {a} if isinstance(a, str) else set(a)
-            tb = {b} if isinstance(b, str) else set(b)
-            both = ta & tb
-            if "integer" in ta and "number" in tb or "integer" in tb and "number" in ta:
-                both.add("integer")
-            return sorted(both)
-        if k == "required":
-            return list(dict.fromkeys(list(a) + list(b)))
-        if k == "properties":
-            out = dict(a)
-            for name, s in b.items():
-                out[name] = {"allOf": [out[name], s]} if name in out else s
+    # -- unevaluatedProperties / unevaluatedItems -------------------------------------------------------
+    def _unevaluated(self, n: Node, kw: str) -> Expr:
+        schema, _, pointer, _ = n.payload
+        u = self.sub(n, schema[kw], kw)
+        try:
+            cases = self._outcomes(n, own_uneval=False)
+        except CompileLimitError as e:
+            self.problem(pointer, kw, str(e))
+            return self.relaxed()
+        out = []
+        for cond, ev in cases:
+            f = self._uneval_props(ev, u) if kw == "unevaluatedProperties" else self._uneval_items(ev, u)
+            out.append(conj(cond, Atom(f, kw)))
+        return disj(*out)
+
+    def _uneval_props(self, ev: _Ev, u: Expr) -> Flat:
+        from corral.compiler.json_schema.strings import json_string_dfa
+
+        if ev.all_keys:
+            return FLAT_ALL
+        lits = tuple(sorted(ev.keys))
+        rest = _rest_of(lits)
+        if ev.patterns:
+            m = None
+            for p in sorted(ev.patterns):
+                d = json_string_dfa(p)
+                m = d if m is None else product(m, d, union=True)
+            assert m is not None
+            parts = [(product(rest, m), TRUE), (difference(rest, m), u)]
+            parts = [(c, g) for c, g in parts if c.accepting.any()]
+        else:
+            parts = [(rest, u)]
+        d = _values_dfa(lits, [TRUE] * len(lits), tuple(c for c, _ in parts), [g for _, g in parts])
+        return Flat(obj=ObjC((Term(d),)))
+
+    def _uneval_items(self, ev: _Ev, u: Expr) -> Flat:
+        if ev.all_items:
+            return FLAT_ALL
+        k = ev.prefix
+        g = disj(*ev.contains, u)
+        trans = [((TRUE, i + 1),) for i in range(k)]
+        trans.append(_moves_ok(((g, k), (neg(g), k + 1))))
+        trans.append(((TRUE, k + 1),))
+        return Flat(arr=ArrC(0, tuple(i <= k for i in range(k + 2)), tuple(trans)))
+
+    def _outcomes(self, n: Expr, own_uneval: bool = True) -> list[tuple[Expr, _Ev]]:
+        """The ways ``n`` can succeed, each with what it evaluates (their union is ``n``)."""
+        if not isinstance(n, Node):
+            return [(n, _EV0)]
+        schema, base, pointer, scope = n.payload
+        key = (n, own_uneval)
+        if key in self._outcomes_busy:
+            return [(n, _EV0)]  # a cycle at one instance location: evaluates nothing more (stricter)
+        self._outcomes_busy.add(key)
+        try:
+            own = _Ev()
+            if isinstance(schema.get("properties"), dict):
+                own |= _Ev(keys=frozenset(schema["properties"]))
+            if isinstance(schema.get("patternProperties"), dict):
+                own |= _Ev(patterns=frozenset(schema["patternProperties"]))
+            if "additionalProperties" in schema or (own_uneval and "unevaluatedProperties" in schema):
+                own |= _Ev(all_keys=True)
+            pre = schema.get("prefixItems") if self.draft != "7" else None
+            items = schema.get("items")
+            if isinstance(items, list):
+                pre, items = items, schema.get("additionalItems")
+            if isinstance(pre, list):
+                own |= _Ev(prefix=len(pre))
+            if items is not None or (own_uneval and "unevaluatedItems" in schema):
+                own |= _Ev(all_items=True)
+            if "contains" in schema:
+                own |= _Ev(contains=frozenset([self.sub(n, schema["contains"], "contains")]))
+            cases: list[tuple[Expr, _Ev]] = [(TRUE, own)]
+
+            def combine(options: list[tuple[Expr, _Ev]]) -> None:
+                nonlocal cases
+                cases = [(conj(c1, c2), e1 | e2) for c1, e1 in cases for c2, e2 in options if conj(c1, c2) != FALSE]
+                if len(cases) > MAX_CASES:
+                    raise CompileLimitError(f"the applicators can succeed in more than {MAX_CASES} ways (MAX_CASES)")
+
+            if "$ref" in schema:
+                ref = self.expand_ref_target(n, "$ref")
+                combine(self._outcomes(ref))
+            if "$dynamicRef" in schema and self.draft != "7":
+                combine(self._outcomes(self._dynamic_ref(n)))
+            for i, b in enumerate(schema.get("allOf") or []):
+                combine(self._outcomes(self.sub(n, b, "allOf", i)))
+            if isinstance(schema.get("anyOf"), list):
+                subs = [self.sub(n, b, "anyOf", i) for i, b in enumerate(schema["anyOf"])]
+                for s in subs:
+                    combine(self._outcomes(s) + [(neg(s), _EV0)])
+            if isinstance(schema.get("oneOf"), list):
+                subs = [self.sub(n, b, "oneOf", i) for i, b in enumerate(schema["oneOf"])]
+                opts = []
+                for i, s in enumerate(subs):
+                    others = [neg(x) for j, x in enumerate(subs) if j != i]
+                    opts += [(conj(c, *others), e) for c, e in self._outcomes(s)]
+                combine(opts)
+            if "if" in schema:
+                cond = self.sub(n, schema["if"], "if")
+                then = self.sub(n, schema["then"], "then") if "then" in schema else TRUE
+                other = self.sub(n, schema["else"], "else") if "else" in schema else TRUE
+                opts = [(conj(c1, c2), e1 | e2) for c1, e1 in self._outcomes(cond) for c2, e2 in self._outcomes(then)]
+                opts += [(conj(neg(cond), c), e) for c, e in self._outcomes(other)]
+                combine(opts)
+            for k, s, kw in self._dependent_schemas(n):
+                opts = [(self._key_atom(k, False), _EV0)]
+                opts += [(conj(self._key_atom(k, True), c), e) for c, e in self._outcomes(self.sub(n, s, kw, k))]
+                combine(opts)
+            return cases
+        finally:
+            self._outcomes_busy.discard(key)
+
+    def expand_ref_target(self, n: Node, kw: str) -> Expr:
+        schema, base, pointer, scope = n.payload
+        target = self.resolve(schema[kw], base, pointer + "/" + kw)
+        if target is None:
+            return self.relaxed()
+        tschema, tbase, tptr = target
+        return self.node(tschema, tbase, tptr, self._enter(scope, tbase))
+
+    # -- normal form ------------------------------------------------------------------------------
+    def flat(self, e: Expr) -> Flat:
+        """The value set of ``e`` in normal form."""
+        if isinstance(e, Const):
+            return FLAT_ALL if e.value else FLAT_NONE
+        if isinstance(e, Atom):
+            return e.flat
+        hit = self._flats.get(e)
+        if hit is not None:
+            return hit
+        if isinstance(e, Node):
+            if e in self._in_flat:
+                raise _Cycle()
+            self._in_flat.add(e)
+            try:
+                try:
+                    f = self.flat(self.expand(e))
+                except CompileLimitError as err:
+                    self.problem(e.payload[2], "schema", str(err))
+                    f = FLAT_ALL if self.opt.lenient else FLAT_NONE
+            finally:
+                self._in_flat.discard(e)
+        elif isinstance(e, And):
+            f = FLAT_ALL
+            for p in sorted(e.parts, key=_order):
+                f = meet(f, self.flat(p))
+                if f is FLAT_NONE:
+                    break
+        elif isinstance(e, Or):
+            f = FLAT_NONE
+            for p in sorted(e.parts, key=_order):
+                f = join(f, self.flat(p))
+        elif isinstance(e, Not):
+            f = complement(self.flat(e.inner))
+        else:  # pragma: no cover
+            raise TypeError(e)
+        self._flats[e] = f
+        return f
+
+    # -- lowering ---------------------------------------------------------------------------------
+    def lower(self, e: Expr, label: str = "v") -> str:
+        """The nonterminal deriving the values of ``e``."""
+        name = self._lowered.get(e)
+        if name is not None:
+            return name
+        if e == TRUE:
+            return self.any_value()
+        if isinstance(e, Node):
+            label = e.payload[2].rsplit("/", 1)[-1] or "root"
+        name = self.fresh(label)
+        self._lowered[e] = name
+        self.out.rules[name] = []
+        try:
+            f = self.flat(e)
+        except _Cycle:
+            raise GrammarError(f"{_where(e)}: the schema refers to itself without descending into the value "
+                               "(an infinite loop)") from None
+        shared = self._flat_rules.get(id(f))
+        if shared is not None:
+            self.out.rules[name] = [(shared,)]
+            return name
+        self._flat_rules[id(f)] = name
+        self._keepalive.append(f)
+        self.out.rules[name] = self._alternatives(f)
+        return name
+
+    def _alternatives(self, f: Flat) -> list[tuple[str, ...]]:
+        alts: list[tuple[str, ...]] = []
+        if f.null:
+            alts.append((self.lit("null"),))
+        if f.true:
+            alts.append((self.lit("true"),))
+        if f.false:
+            alts.append((self.lit("false"),))
+        if f.num is True:
+            alts.append((self.regex_term(ANY_NUMBER, "number"),))
+        elif isinstance(f.num, DSet):
+            alts.append((self.dfa_term(f.num.dfa, "number", "a number"),))
+        if f.str is True:
+            alts.append((self.regex_term(ANY_STRING, "string"),))
+        elif isinstance(f.str, DSet):
+            alts.append((self.dfa_term(f.str.dfa, "string", "a string"),))
+        if f.arr is True:
+            alts.append((self.any_kind("array"),))
+        elif isinstance(f.arr, ArrC):
+            alts.append((self._lower_array(f.arr),))
+        if f.obj is True:
+            alts.append((self.any_kind("object"),))
+        elif isinstance(f.obj, ObjC):
+            for t in f.obj.terms:
+                alts.append((self._lower_term(t),))
+        return alts
+
+    def _lower_array(self, a: ArrC) -> str:
+        live = _live_states(a.accepting, [[t for _, t in m] for m in a.trans])
+        if a.start not in live:
+            return self.rule("never", [])
+        first = {q: self.fresh(f"a{q}f") for q in live}
+        rest = {q: self.fresh(f"a{q}r") for q in live}
+        close, comma = self.lit("]"), self.lit(",")
+        for q in live:
+            fa: list[tuple[str, ...]] = [(close,)] if a.accepting[q] else []
+            ra: list[tuple[str, ...]] = [(close,)] if a.accepting[q] else []
+            for g, t in a.trans[q]:
+                if t in live and g != FALSE:
+                    v = self.lower(g, "item")
+                    fa.append((v, rest[t]))
+                    ra.append((comma, v, rest[t]))
+            self.out.rules[first[q]] = fa
+            self.out.rules[rest[q]] = ra
+        return self.rule("array", [(self.lit("["), first[a.start])])
+
+    def _lower_term(self, t: Term) -> str:
+        d = _with_lits(t.dfa, t.must | t.absent)
+        n_lits = len(d.lits)
+        live = _live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
+        if d.start not in live:
+            return self.rule("never", [])
+        comma, colon = self.lit(","), self.lit(":")
+        keys = [self._key_term(k) for k in d.lits]
+        keys += [self.dfa_term(r, "key", "a key") for r in d.rests]
+        must = [i for i, k in enumerate(d.lits) if k in t.must]
+        banned = {i for i, k in enumerate(d.lits) if k in t.absent}
+        any_order = self.opt.property_order == "any"
+        if any_order and n_lits > MAX_ANY_ORDER:
+            any_order = False
+            self.out.warnings.append(f"an object names {n_lits} properties (more than {MAX_ANY_ORDER}): "
+                                     "they must come in schema order")
+        names: dict[Any, str] = {}
+        todo: list[Any] = []
+
+        def st(key: Any) -> str:
+            if key not in names:
+                names[key] = self.fresh("o")
+                todo.append(key)
+            return names[key]
+
+        def member(c: int, q: int, started: bool) -> list[tuple[tuple[str, ...], int]]:
+            out = []
+            for g, q2 in d.trans[q][c]:
+                if q2 in live and g != FALSE:
+                    out.append((((comma,) if started else ()) + (keys[c], colon, self.lower(g, "value")), q2))
             return out
-        if k in ("minimum", "minLength", "minItems", "minProperties", "exclusiveMinimum"):
-            return max(a, b)
-        if k in ("maximum", "maxLength", "maxItems", "maxProperties", "exclusiveMaximum"):
-            return min(a, b)
-        if k == "pattern":
-            merged.setdefault("__patterns", []).append(b)
-            return a
-        if k == "enum":
-            return [x for x in a if any(_json_equal(x, y) for y in b)]
-        if k in ("items", "additionalProperties") and isinstance(a, (dict, bool)) and isinstance(b, (dict, bool)):
-            if k == "additionalProperties" and ("properties" in merged):
-                return _FAIL  # additionalProperties is relative to each branch's own properties
-            return {"allOf": [a, b]}
-        if k in ("anyOf", "oneOf"):
-            return _FAIL
-        return _FAIL
 
-    def _disjoint(self, branches: list[Any], base: str) -> bool:
-        """A sufficient test that no value matches two branches (so anyOf == oneOf).
+        start = st((d.start, 0, False))
+        while todo:
+            key = todo.pop()
+            q, pos, started = key
+            alts: list[tuple[str, ...]] = []
+            if any_order:
+                seen = pos
+                if d.accepting[q] and all(seen >> i & 1 for i in must):
+                    alts.append(())
+                for c in range(d.n_classes):
+                    if c < n_lits and (seen >> c & 1 or c in banned):
+                        continue
+                    bit = 1 << c if c < n_lits else 0
+                    for body, q2 in member(c, q, started):
+                        alts.append(body + (st((q2, seen | bit, True)),))
+            elif pos < n_lits:
+                if pos not in must:
+                    alts.append((st((q, pos + 1, started)),))
+                if pos not in banned:
+                    for body, q2 in member(pos, q, started):
+                        alts.append(body + (st((q2, pos + 1, True)),))
+            else:
+                if d.accepting[q]:
+                    alts.append(())
+                for c in range(n_lits, d.n_classes):
+                    for body, q2 in member(c, q, started):
+                        alts.append(body + (st((q2, pos, True)),))
+            self.out.rules[names[key]] = alts
+        return self.rule("object", [(self.lit("{"), start, self.lit("}"))])
 
-        Two branches are disjoint when their types cannot meet, when their const/enum values
-        differ, or, for objects, when a property both require has disjoint const/enum values
-        there (a discriminator, as in tool calls), or one requires a property the other forbids.
-        """
-        infos = []
-        for b in branches:
-            b = self._deref(b, base, "")
-            if b is None or b is True or not isinstance(b, dict):
-                return False
-            infos.append(b)
-        for i in range(len(infos)):
-            for j in range(i + 1, len(infos)):
-                if not self._pair_disjoint(infos[i], infos[j], base):
-                    return False
-        return True
+    def _key_term(self, key: str) -> str:
+        return self.dfa_term(literal_keys_dfa(frozenset([key])), "k_" + key, f"the key {json.dumps(key)}")
 
-    def _values(self, b: dict[str, Any]) -> list[Any] | None:
-        if "const" in b:
-            return [b["const"]]
-        if isinstance(b.get("enum"), list):
-            return list(b["enum"])
-        return None
+    # -- the generic JSON value -------------------------------------------------------------------
+    def any_value(self) -> str:
+        if "value" not in self._any:
+            v = self._any["value"] = self.fresh("json_value")
+            arr = self._any["array"] = self.fresh("json_array")
+            obj = self._any["object"] = self.fresh("json_object")
+            members = self.fresh("json_members")
+            items = self.fresh("json_items")
+            self.out.rules[v] = [
+                (obj,), (arr,),
+                (self.regex_term(ANY_STRING, "string"),),
+                (self.regex_term(ANY_NUMBER, "number"),),
+                (self.lit("true"),), (self.lit("false"),), (self.lit("null"),),
+            ]
+            self.out.rules[obj] = [(self.lit("{"), self.lit("}")), (self.lit("{"), members, self.lit("}"))]
+            self.out.rules[arr] = [(self.lit("["), self.lit("]")), (self.lit("["), items, self.lit("]"))]
+            member = (self.regex_term(ANY_STRING, "string"), self.lit(":"), v)
+            self.out.rules[members] = [member, (members, self.lit(",")) + member]
+            self.out.rules[items] = [(v,), (items, self.lit(","), v)]
+        return self._any["value"]
 
-    def _types(self, b: dict[str, Any]) -> set[str] | None:
-        t = b.get("type")
-        if t is None:
-            vals = self._values(b)
-            if vals is None:
-                return None
-            out: set[str] = set()
-            for v in vals:
-                out |= _type_of(v)
-            return out
-        ts = {t} if isinstance(t, str) else set(t)
-        if "integer" in ts:
-            ts.add("number")
-        if "number" in ts:
-            ts.add("integer")
-        return ts
-
-    def _pair_disjoint(self, a: dict[str, Any], b: dict[str, Any], base: str) -> bool:
-        ta, tb = self._types(a), self._types(b)
-        if ta is not None and tb is not None and not (ta & tb):
-            return True
-        va, vb = self._values(a), self._values(b)
-        if va is not None and vb is not None:
-            return not any(_json_equal(x, y) for x in va for y in vb)
-        if va is not None and tb is not None and all(not (_type_of(v) & tb) for v in va):
-            return True
-        if vb is not None and ta is not None and all(not (_type_of(v) & ta) for v in vb):
-            return True
-        # objects told apart by a required property (a common value would have to be an object when
-        # either side admits objects only; otherwise required/properties would not apply to it)
-        if not ((ta is not None and ta <= {"object"}) or (tb is not None and tb <= {"object"})):
-            return False
-        ra, rb = set(a.get("required", [])), set(b.get("required", []))
-        pa, pb = a.get("properties", {}), b.get("properties", {})
-        if not isinstance(pa, dict) or not isinstance(pb, dict):
-            return False
-        for k in ra & rb:
-            sa = self._deref(pa.get(k, True), base, "")
-            sb = self._deref(pb.get(k, True), base, "")
-            if isinstance(sa, dict) and isinstance(sb, dict):
-                xa, xb = self._values(sa), self._values(sb)
-                if xa is not None and xb is not None and not any(_json_equal(x, y) for x in xa for y in xb):
-                    return True
-        for req, other in ((ra, b), (rb, a)):
-            if other.get("additionalProperties") is False and not other.get("patternProperties"):
-                props = other.get("properties", {})
-                if any(k not in props for k in req):
-                    return True
-        return False
+    def any_kind(self, kind: str) -> str:
+        self.any_value()
+        return self._any[kind]
 
 
-_FAIL = object()
-_EMPTY = ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
+def _where(e: Expr) -> str:
+    if isinstance(e, Node):
+        return e.payload[2] or "/"
+    return "/"
 
 
-def _type_of(v: Any) -> set[str]:
-    if v is None:
-        return {"null"}
-    if isinstance(v, bool):
-        return {"boolean"}
-    if isinstance(v, int):
-        return {"integer", "number"}
-    if isinstance(v, (float, Decimal)):
-        return {"number"} | ({"integer"} if v == int(v) else set())
-    if isinstance(v, str):
-        return {"string"}
-    if isinstance(v, list):
-        return {"array"}
-    return {"object"}
+def _order(e: Expr) -> int:
+    # atoms first (cheap, and an empty intersection stops early), nodes next, then formulas
+    return 0 if isinstance(e, Atom) else 1 if isinstance(e, Node) else 2
+
+
+def _counter(guard: Expr, lo: int, hi: int | None) -> ArrC:
+    """Sequences with between ``lo`` and ``hi`` elements satisfying ``guard``."""
+    top = hi + 1 if hi is not None else lo  # counts are clamped at ``top``
+    trans = []
+    for c in range(top + 1):
+        up = min(c + 1, top)
+        trans.append(_moves_ok(((guard, up), (neg(guard), c))) if up != c else ((TRUE, c),))
+    acc = tuple(c >= lo and (hi is None or c <= hi) for c in range(top + 1))
+    return ArrC(0, acc, tuple(trans))
+
+
+@functools.lru_cache(maxsize=4096)
+def _number_dfa(integer: bool, args: tuple[tuple[str, Decimal | None], ...]) -> ByteDFA:
+    from corral.compiler.json_schema.numbers import number_dfa
+
+    return number_dfa(integer=integer, **dict(args))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=64)
@@ -1050,18 +1195,6 @@ def _format_dfa(name: str) -> ByteDFA:
     return json_string_dfa("^(?:" + pattern + ")$", ecma=False)
 
 
-def _has_constraints(schema: dict[str, Any]) -> bool:
-    return any(k not in ANNOTATIONS for k in schema)
-
-
-def _search(pattern: str, text: str) -> bool:
-    from corral.compiler.json_schema.strings import ecma_to_python
-
-    try:
-        return re.search(ecma_to_python(pattern), text) is not None
-    except Exception:
-        return False
-
 
 def detect_draft(schema: Any) -> str:
     """``"7"`` for draft-07 (and older) ``$schema`` URIs, else ``"2020-12"``."""
@@ -1083,7 +1216,7 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
         A malformed schema (with its JSON pointer).
     """
     comp = _Compiler(schema, options, detect_draft(schema))
-    top = comp.node(schema, ROOT_URI, "")
+    top = comp.lower(comp.node(schema, ROOT_URI, "", comp._enter((), ROOT_URI)), "root")
     if comp.out.problems:
         raise UnsupportedSchemaError(comp.out.problems)
     start = comp.fresh("start")
@@ -1116,6 +1249,8 @@ def compile_json_schema(
     whitespace: str = "flexible",
     max_whitespace: int = 64,
     lenient: bool = False,
+    property_order: str = "schema",
+    registry: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> Any:
     """Compile a JSON Schema into token masks over ``vocab``.
@@ -1133,6 +1268,13 @@ def compile_json_schema(
     lenient:
         Relax what cannot be enforced exactly instead of raising; the relaxations are in the
         result's ``warnings``.
+    property_order:
+        ``"schema"``: the properties a schema names come in the order it names them (then any
+        others); ``"any"``: in any order (objects naming up to 8 properties; larger ones keep the
+        schema order, with a warning).
+    registry:
+        Documents that ``$ref`` may point at, by URI (``{"https://example.com/a.json": {...}}``);
+        nothing is ever fetched.
     timeout:
         Limit, in seconds, on compiling.
 
@@ -1161,8 +1303,11 @@ def compile_json_schema(
     from corral.compiler.cfg import compile_ir
 
     parsed = _as_schema(schema)
-    ir, warnings = schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace, lenient=lenient))
-    options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient, "timeout": timeout}
+    ir, warnings = schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace,
+                                                      lenient=lenient, property_order=property_order,
+                                                      registry=registry))
+    options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient,
+               "property_order": property_order, "timeout": timeout}
     try:
         source = schema if isinstance(schema, str) else json.dumps(parsed)
         grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options, timeout=timeout)

@@ -1,0 +1,607 @@
+"""A Boolean algebra of sets of JSON values, the core of the JSON Schema compiler.
+
+JSON Schema combines constraints with ``allOf``, ``anyOf``, ``oneOf``, ``not``, ``if``/``then``/
+``else`` and ``dependentSchemas``; to compile them exactly the compiler needs intersection, union
+*and complement* of the sets of values schemas describe. This module provides them.
+
+Expressions
+-----------
+An :data:`Expr` is a Boolean formula (:class:`And`, :class:`Or`, :class:`Not`, :class:`Const`) over
+leaves: a :class:`Node` (a schema location, expanded lazily by the compiler) or an :class:`Atom`
+(a set already in normal form). The smart constructors :func:`conj`, :func:`disj` and :func:`neg`
+fold constants and flatten.
+
+Normal form
+-----------
+A :class:`Flat` splits a set by JSON type: flags for ``null``, ``true`` and ``false``; a
+:class:`DSet` (a byte automaton) for numbers and for strings; an :class:`ArrC` for arrays and an
+:class:`ObjC` for objects (``True`` or ``False`` meaning all or none of that type). Each part is
+closed under intersection, union and complement, so :class:`Flat` is too:
+
+* **numbers and strings** are regular languages of their JSON spellings. Numbers under bounds are
+  exact only on plain spellings (no exponent, see :mod:`.numbers`), so a :class:`DSet` records
+  whether it is *complete* (every spelling of its values) and complements an incomplete one
+  within plain spellings: the result never admits a value outside the set, it only loses
+  exponent spellings.
+* **arrays** are symbolic automata over the item sequence: each transition is guarded by an
+  :data:`Expr` on the item, and the guards leaving a state partition all values, so the automaton
+  is deterministic and complete and complement is flipping its accepting states.
+* **objects** are a union of *terms*. A term is a symbolic automaton over the members (key class
+  and value guard) together with a *cube*: keys that must be present and keys that must be absent.
+  Key classes are the literal keys the schema names plus a partition of all other keys into
+  regular languages. Every constraint JSON Schema puts on an object (property schemas, counts,
+  ``required``, dependencies) is a function of the member multiset, so the automaton may read the
+  members in any order.
+
+Children (item and member values) stay :data:`Expr` guards; the compiler lowers each distinct guard
+to one grammar rule, so recursive schemas stay finite.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Union
+
+from corral.compiler.automaton import ByteDFA, difference, product
+from corral.errors import CompileLimitError
+
+__all__ = [
+    "And", "ArrC", "Atom", "Const", "DSet", "Expr", "FALSE", "Flat", "Node", "ObjC", "ObjDFA", "Not", "Or",
+    "TRUE", "conj", "disj", "neg",
+]
+
+MAX_OBJECT_TERMS = 256  # cases of an object constraint (after negations and dependencies)
+MAX_AUTOMATON_STATES = 20000  # states of one array or object automaton
+
+
+# -- expressions ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Const:
+    """The set of every value (``True``) or of none."""
+
+    value: bool
+
+
+TRUE = Const(True)
+FALSE = Const(False)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A schema location; ``key`` identifies it, ``payload`` is what the compiler needs to expand it."""
+
+    key: tuple[Any, ...]
+    payload: Any = field(compare=False, hash=False, repr=False, default=None)
+
+
+@dataclass(frozen=True, eq=False)
+class Atom:
+    """A set already in normal form (compared by identity)."""
+
+    flat: Flat
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class And:
+    """Intersection."""
+
+    parts: frozenset[Any]
+
+
+@dataclass(frozen=True)
+class Or:
+    """Union."""
+
+    parts: frozenset[Any]
+
+
+@dataclass(frozen=True)
+class Not:
+    """Complement (within all JSON values)."""
+
+    inner: Any
+
+
+Expr = Union[Const, Node, Atom, And, Or, Not]
+
+
+def conj(*xs: Expr) -> Expr:
+    """The intersection of ``xs`` (constants folded, nested intersections flattened)."""
+    out: set[Expr] = set()
+    for x in xs:
+        if isinstance(x, Const):
+            if not x.value:
+                return FALSE
+            continue
+        if isinstance(x, And):
+            out |= x.parts
+        else:
+            out.add(x)
+    for x in out:
+        if isinstance(x, Not) and x.inner in out:
+            return FALSE
+    if not out:
+        return TRUE
+    if len(out) == 1:
+        return next(iter(out))
+    return And(frozenset(out))
+
+
+def disj(*xs: Expr) -> Expr:
+    """The union of ``xs``."""
+    out: set[Expr] = set()
+    for x in xs:
+        if isinstance(x, Const):
+            if x.value:
+                return TRUE
+            continue
+        if isinstance(x, Or):
+            out |= x.parts
+        else:
+            out.add(x)
+    for x in out:
+        if isinstance(x, Not) and x.inner in out:
+            return TRUE
+    if not out:
+        return FALSE
+    if len(out) == 1:
+        return next(iter(out))
+    return Or(frozenset(out))
+
+
+def neg(x: Expr) -> Expr:
+    """The complement of ``x``."""
+    if isinstance(x, Const):
+        return FALSE if x.value else TRUE
+    if isinstance(x, Not):
+        return x.inner
+    return Not(x)
+
+
+# -- scalar parts -----------------------------------------------------------------------------------
+ANY_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+PLAIN_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
+PLAIN_STRING = r'"[^"\\\x00-\x1f]*"'
+
+
+@lru_cache(maxsize=None)
+def universe(kind: str, complete: bool) -> ByteDFA:
+    """Every number (``kind="num"``) or string literal; ``complete=False``: plain spellings only."""
+    from corral.compiler.json_schema.strings import json_string_dfa
+    from corral.compiler.regex import regex_to_dfa
+
+    if kind == "num":
+        return regex_to_dfa(ANY_NUMBER if complete else PLAIN_NUMBER)
+    return json_string_dfa(None) if complete else regex_to_dfa(PLAIN_STRING)
+
+
+@dataclass(frozen=True, eq=False)
+class DSet:
+    """Numbers or strings as the automaton of their JSON spellings.
+
+    ``complete``: the automaton accepts every spelling of its values. Otherwise it accepts every
+    *plain* spelling of them (numbers: no exponent; strings: no escape) and possibly some others,
+    never a spelling of a value outside the set.
+    """
+
+    dfa: ByteDFA
+    complete: bool = True
+
+
+Part = Union[bool, DSet]
+
+
+def _nonempty(d: ByteDFA) -> bool:
+    return bool(d.accepting.any())
+
+
+def dset_meet(a: Part, b: Part) -> Part:
+    """Intersection of two scalar parts."""
+    if a is True:
+        return b
+    if b is True:
+        return a
+    if a is False or b is False:
+        return False
+    assert isinstance(a, DSet) and isinstance(b, DSet)
+    d = product(a.dfa, b.dfa)
+    return DSet(d, a.complete and b.complete) if _nonempty(d) else False
+
+
+def dset_join(a: Part, b: Part) -> Part:
+    """Union of two scalar parts."""
+    if a is False:
+        return b
+    if b is False:
+        return a
+    if a is True or b is True:
+        return True
+    assert isinstance(a, DSet) and isinstance(b, DSet)
+    return DSet(product(a.dfa, b.dfa, union=True), a.complete and b.complete)
+
+
+def dset_not(a: Part, kind: str) -> Part:
+    """Complement of a scalar part within all numbers or strings (plain ones if incomplete)."""
+    if a is True:
+        return False
+    if a is False:
+        return True
+    assert isinstance(a, DSet)
+    d = difference(universe(kind, a.complete), a.dfa)
+    return DSet(d, a.complete) if _nonempty(d) else False
+
+
+# -- arrays -----------------------------------------------------------------------------------------
+Moves = tuple[tuple[Any, int], ...]  # (guard, next state); guards partition all values
+
+
+@dataclass(frozen=True, eq=False)
+class ArrC:
+    """A deterministic, complete symbolic automaton over an array's items."""
+
+    start: int
+    accepting: tuple[bool, ...]
+    trans: tuple[Moves, ...]
+
+    @property
+    def n_states(self) -> int:
+        """Number of states."""
+        return len(self.accepting)
+
+
+def arr_product(a: ArrC, b: ArrC, union: bool = False) -> ArrC:
+    """Intersection (or union) of two array automata."""
+    index: dict[tuple[int, int], int] = {(a.start, b.start): 0}
+    order = [(a.start, b.start)]
+    trans: list[Moves] = []
+    i = 0
+    while i < len(order):
+        sa, sb = order[i]
+        i += 1
+        moves = []
+        for p, qa in a.trans[sa]:
+            for r, qb in b.trans[sb]:
+                g = conj(p, r)
+                if g == FALSE:
+                    continue
+                key = (qa, qb)
+                if key not in index:
+                    if len(order) >= MAX_AUTOMATON_STATES:
+                        raise CompileLimitError(f"an array constraint needs more than {MAX_AUTOMATON_STATES} states")
+                    index[key] = len(order)
+                    order.append(key)
+                moves.append((g, index[key]))
+        trans.append(tuple(moves))
+    acc = tuple((a.accepting[x] or b.accepting[y]) if union else (a.accepting[x] and b.accepting[y]) for x, y in order)
+    return ArrC(0, acc, tuple(trans))
+
+
+def arr_not(a: ArrC) -> ArrC:
+    """Complement of an array automaton."""
+    return ArrC(a.start, tuple(not x for x in a.accepting), a.trans)
+
+
+def arr_is_empty(a: ArrC) -> bool:
+    """No accepting state is reachable (guards are not checked: a sound "empty" only)."""
+    seen = {a.start}
+    todo = [a.start]
+    while todo:
+        s = todo.pop()
+        if a.accepting[s]:
+            return False
+        for g, t in a.trans[s]:
+            if t not in seen and g != FALSE:
+                seen.add(t)
+                todo.append(t)
+    return True
+
+
+# -- objects ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ObjDFA:
+    """A deterministic, complete symbolic automaton over an object's members.
+
+    Key classes are ``lits`` (one key each) followed by ``rests`` (automata of quoted keys: disjoint,
+    none containing a literal, together covering every other key). ``trans[state][class]`` are the
+    moves for a member whose key is in that class, guarded by the member's value.
+    """
+
+    lits: tuple[str, ...]
+    rests: tuple[ByteDFA, ...]
+    start: int
+    accepting: tuple[bool, ...]
+    trans: tuple[tuple[Moves, ...], ...]
+    trivial: bool = False  # accepts every member sequence
+
+    @property
+    def n_classes(self) -> int:
+        """Number of key classes."""
+        return len(self.lits) + len(self.rests)
+
+
+@lru_cache(maxsize=None)
+def any_key() -> ByteDFA:
+    """Every JSON string literal (a key)."""
+    return universe("str", True)
+
+
+def obj_any() -> ObjDFA:
+    """The automaton accepting every object."""
+    return ObjDFA((), (any_key(),), 0, (True,), (((TRUE, 0),),), trivial=True)
+
+
+@lru_cache(maxsize=4096)
+def literal_keys_dfa(keys: frozenset[str]) -> ByteDFA:
+    """Every spelling of the given keys."""
+    from corral.compiler.json_schema.strings import json_string_dfa
+    import re
+
+    return json_string_dfa("^(?:" + "|".join(re.escape(k) for k in sorted(keys)) + ")$", ecma=False)
+
+
+def _class_of(d: ObjDFA, key: str) -> int:
+    if key in d.lits:
+        return d.lits.index(key)
+    text = json.dumps(key).encode()
+    for j, r in enumerate(d.rests):
+        if r.matches(text):
+            return len(d.lits) + j
+    raise AssertionError(f"key {key!r} is in no class")  # rests cover every key
+
+
+_rest_products: dict[tuple[int, int, frozenset[str]], ByteDFA | None] = {}
+
+
+def _rest_meet(a: ByteDFA, b: ByteDFA, lits: frozenset[str]) -> ByteDFA | None:
+    key = (id(a), id(b), lits)
+    if key in _rest_products:
+        return _rest_products[key]
+    d = product(a, b)
+    if lits and _nonempty(d):
+        d = difference(d, literal_keys_dfa(lits))
+    out = d if _nonempty(d) else None
+    _rest_products[key] = out
+    return out
+
+
+def _align(a: ObjDFA, b: ObjDFA) -> tuple[tuple[str, ...], tuple[ByteDFA, ...], list[int], list[int]]:
+    lits = a.lits + tuple(k for k in b.lits if k not in a.lits)
+    ma = [_class_of(a, k) for k in lits]
+    mb = [_class_of(b, k) for k in lits]
+    rests: list[ByteDFA] = []
+    litset = frozenset(lits)
+    for ja, ra in enumerate(a.rests):
+        for jb, rb in enumerate(b.rests):
+            if ra is rb and not (litset - set(a.lits)):
+                r: ByteDFA | None = ra
+            elif ra is any_key() and not (litset - set(b.lits)):
+                r = rb
+            elif rb is any_key() and not (litset - set(a.lits)):
+                r = ra
+            else:
+                r = _rest_meet(ra, rb, litset)
+            if r is not None:
+                rests.append(r)
+                ma.append(len(a.lits) + ja)
+                mb.append(len(b.lits) + jb)
+    return lits, tuple(rests), ma, mb
+
+
+def obj_product(a: ObjDFA, b: ObjDFA, union: bool = False) -> ObjDFA:
+    """Intersection (or union) of two object automata."""
+    if not union and a.trivial:
+        return b
+    if not union and b.trivial:
+        return a
+    lits, rests, ma, mb = _align(a, b)
+    index: dict[tuple[int, int], int] = {(a.start, b.start): 0}
+    order = [(a.start, b.start)]
+    trans: list[tuple[Moves, ...]] = []
+    i = 0
+    while i < len(order):
+        sa, sb = order[i]
+        i += 1
+        per_class = []
+        for c in range(len(ma)):
+            moves = []
+            for p, qa in a.trans[sa][ma[c]]:
+                for r, qb in b.trans[sb][mb[c]]:
+                    g = conj(p, r)
+                    if g == FALSE:
+                        continue
+                    key = (qa, qb)
+                    if key not in index:
+                        if len(order) >= MAX_AUTOMATON_STATES:
+                            raise CompileLimitError(f"an object constraint needs more than {MAX_AUTOMATON_STATES} states")
+                        index[key] = len(order)
+                        order.append(key)
+                    moves.append((g, index[key]))
+            per_class.append(tuple(moves))
+        trans.append(tuple(per_class))
+    acc = tuple((a.accepting[x] or b.accepting[y]) if union else (a.accepting[x] and b.accepting[y]) for x, y in order)
+    return ObjDFA(lits, rests, 0, acc, tuple(trans), trivial=all(acc) and all(
+        all(g == TRUE for g, _ in m) for row in trans for m in row))
+
+
+def obj_dfa_not(a: ObjDFA) -> ObjDFA:
+    """Complement of an object automaton (over member sequences)."""
+    return ObjDFA(a.lits, a.rests, a.start, tuple(not x for x in a.accepting), a.trans)
+
+
+@dataclass(frozen=True, eq=False)
+class Term:
+    """Objects accepted by ``dfa`` with every key of ``must`` present and none of ``absent``."""
+
+    dfa: ObjDFA
+    must: frozenset[str] = frozenset()
+    absent: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, eq=False)
+class ObjC:
+    """A set of objects: the union of its terms (no term: no object)."""
+
+    terms: tuple[Term, ...]
+
+
+def _term_meet(a: Term, b: Term) -> Term | None:
+    must = a.must | b.must
+    absent = a.absent | b.absent
+    if must & absent:
+        return None
+    d = obj_product(a.dfa, b.dfa)
+    if all(not x for x in d.accepting):
+        return None
+    return Term(d, must, absent)
+
+
+def objc_meet(a: ObjC, b: ObjC) -> ObjC:
+    """Intersection of two object sets."""
+    out = []
+    for x in a.terms:
+        for y in b.terms:
+            t = _term_meet(x, y)
+            if t is not None:
+                out.append(t)
+                if len(out) > MAX_OBJECT_TERMS:
+                    raise CompileLimitError(f"an object constraint splits into more than {MAX_OBJECT_TERMS} cases")
+    return ObjC(tuple(out))
+
+
+def objc_join(a: ObjC, b: ObjC) -> ObjC:
+    """Union of two object sets."""
+    terms = a.terms + tuple(t for t in b.terms if t not in a.terms)
+    if len(terms) > MAX_OBJECT_TERMS:
+        raise CompileLimitError(f"an object constraint splits into more than {MAX_OBJECT_TERMS} cases")
+    return ObjC(terms)
+
+
+def objc_not(a: ObjC) -> ObjC | bool:
+    """Complement of an object set (``True``: every object)."""
+    acc: ObjC | None = None
+    for t in a.terms:
+        options = [] if t.dfa.trivial else [Term(obj_dfa_not(t.dfa))]
+        options += [Term(obj_any(), absent=frozenset([k])) for k in sorted(t.must)]
+        options += [Term(obj_any(), must=frozenset([k])) for k in sorted(t.absent)]
+        if not options:
+            return False  # this term is every object
+        c = ObjC(tuple(options))
+        acc = c if acc is None else objc_meet(acc, c)
+        if not acc.terms:
+            return False
+    return True if acc is None else acc
+
+
+# -- the normal form --------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Flat:
+    """A set of JSON values split by type (``True``/``False`` parts: every/no value of the type)."""
+
+    null: bool = True
+    true: bool = True
+    false: bool = True
+    num: Part = True
+    str: Part = True
+    arr: bool | ArrC = True
+    obj: bool | ObjC = True
+
+    def is_empty(self) -> bool:
+        """Certainly no value (a sound test: array and object guards are not explored)."""
+        if self.null or self.true or self.false or self.num is not False or self.str is not False:
+            return False
+        if self.arr is True or (isinstance(self.arr, ArrC) and not arr_is_empty(self.arr)):
+            return False
+        if self.obj is True or (isinstance(self.obj, ObjC) and self.obj.terms):
+            return False
+        return True
+
+
+FLAT_ALL = Flat()
+FLAT_NONE = Flat(False, False, False, False, False, False, False)
+
+
+def only(**parts: Any) -> Flat:
+    """A set with the given parts and nothing of the other types."""
+    base = {"null": False, "true": False, "false": False, "num": False, "str": False, "arr": False, "obj": False}
+    base.update(parts)
+    return Flat(**base)
+
+
+def _arr_meet(a: bool | ArrC, b: bool | ArrC) -> bool | ArrC:
+    if a is True:
+        return b
+    if b is True:
+        return a
+    if a is False or b is False:
+        return False
+    assert isinstance(a, ArrC) and isinstance(b, ArrC)
+    r = arr_product(a, b)
+    return False if arr_is_empty(r) else r
+
+
+def _arr_join(a: bool | ArrC, b: bool | ArrC) -> bool | ArrC:
+    if a is False:
+        return b
+    if b is False:
+        return a
+    if a is True or b is True:
+        return True
+    assert isinstance(a, ArrC) and isinstance(b, ArrC)
+    return arr_product(a, b, union=True)
+
+
+def _obj_meet(a: bool | ObjC, b: bool | ObjC) -> bool | ObjC:
+    if a is True:
+        return b
+    if b is True:
+        return a
+    if a is False or b is False:
+        return False
+    assert isinstance(a, ObjC) and isinstance(b, ObjC)
+    r = objc_meet(a, b)
+    return r if r.terms else False
+
+
+def _obj_join(a: bool | ObjC, b: bool | ObjC) -> bool | ObjC:
+    if a is False:
+        return b
+    if b is False:
+        return a
+    if a is True or b is True:
+        return True
+    assert isinstance(a, ObjC) and isinstance(b, ObjC)
+    return objc_join(a, b)
+
+
+def meet(a: Flat, b: Flat) -> Flat:
+    """Intersection."""
+    if a is FLAT_ALL:
+        return b
+    if b is FLAT_ALL:
+        return a
+    return Flat(a.null and b.null, a.true and b.true, a.false and b.false, dset_meet(a.num, b.num),
+                dset_meet(a.str, b.str), _arr_meet(a.arr, b.arr), _obj_meet(a.obj, b.obj))
+
+
+def join(a: Flat, b: Flat) -> Flat:
+    """Union."""
+    if a is FLAT_NONE:
+        return b
+    if b is FLAT_NONE:
+        return a
+    return Flat(a.null or b.null, a.true or b.true, a.false or b.false, dset_join(a.num, b.num),
+                dset_join(a.str, b.str), _arr_join(a.arr, b.arr), _obj_join(a.obj, b.obj))
+
+
+def complement(a: Flat) -> Flat:
+    """Complement within all JSON values."""
+    if a is FLAT_ALL:
+        return FLAT_NONE
+    if a is FLAT_NONE:
+        return FLAT_ALL
+    arr: bool | ArrC = (not a.arr) if isinstance(a.arr, bool) else arr_not(a.arr)
+    obj: bool | ObjC = (not a.obj) if isinstance(a.obj, bool) else objc_not(a.obj)
+    return Flat(not a.null, not a.true, not a.false, dset_not(a.num, "num"), dset_not(a.str, "str"), arr, obj)
