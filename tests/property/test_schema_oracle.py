@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -42,7 +44,7 @@ SCALE = int(os.environ.get("CORRAL_PROPERTY_SCALE", "1"))
 VOCAB = corral.Vocabulary([bytes([b]) for b in range(128)] + [None], eos_token_ids=[128])
 OPTIONS: dict[str, Any] = {"whitespace": "compact", "property_order": "any"}
 
-MAX_DEPTH = 3  # the root is depth 0; a schema at depth 3 has no subschemas
+MAX_DEPTH = 3  # the root is depth 0; below depth 3 only boolean schemas
 TYPES = ["null", "boolean", "integer", "number", "string", "array", "object"]
 KEYS = ["a", "b", "c", "d"]  # property names in schemas
 INSTANCE_KEYS = KEYS + ["ab"]  # "ab" is longer than 1 and matches both key patterns "^a" and "b"
@@ -82,25 +84,45 @@ SCALAR_POOL: list[Any] = [None, False, True, *range(-3, 13), *FLOATS, *STRINGS]
 
 
 # -- schemas ------------------------------------------------------------------------------------------
-def _sub(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> Any:
-    return draw(schemas(depth, refs))
+@dataclass(frozen=True)
+class Ctx:
+    """Where a subschema is drawn: its depth, the ``$defs`` it may refer to, and its flavour.
+
+    The flavour (``any``, ``object``, ``array`` or ``scalar``) biases the keyword groups towards
+    what applies to the instance at that place: the branches of ``allOf``/``anyOf``/``oneOf``,
+    ``not``, ``if``/``then``/``else`` and ``dependentSchemas`` see the same instance as their
+    parent, so they keep its flavour, and keywords meeting on one object or array is where
+    annotations (``unevaluated*``) and dependencies get interesting.
+    """
+
+    depth: int
+    refs: tuple[str, ...]
+    flavor: str
+
+    def child(self, flavor: str | None = None) -> Ctx:
+        return Ctx(self.depth + 1, self.refs, self.flavor if flavor is None else flavor)
 
 
-def _type(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _sub(draw: st.DrawFn, ctx: Ctx, flavor: str | None = None) -> Any:
+    """A subschema one level down; ``flavor`` None keeps the parent's (same instance)."""
+    return draw(schemas(ctx.child(flavor)))
+
+
+def _type(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     if draw(st.booleans()):
         return {"type": draw(st.sampled_from(TYPES))}
     return {"type": draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))}
 
 
-def _enum(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _enum(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     return {"enum": draw(st.lists(SMALL_VALUES, min_size=1, max_size=4))}
 
 
-def _const(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _const(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     return {"const": draw(SMALL_VALUES)}
 
 
-def _number(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _number(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kw in draw(st.lists(st.sampled_from(
             ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"]),
@@ -111,7 +133,7 @@ def _number(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any
     return out
 
 
-def _string(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _string(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kw in draw(st.lists(st.sampled_from(["minLength", "maxLength", "pattern"]), min_size=1, unique=True)):
         out[kw] = draw(st.sampled_from(PATTERNS) if kw == "pattern" else st.integers(0, 3))
@@ -120,47 +142,47 @@ def _string(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any
     return out
 
 
-def _key_subset(draw: st.DrawFn, min_size: int = 0) -> list[str]:
-    return draw(st.lists(st.sampled_from(KEYS), min_size=min_size, max_size=3, unique=True))
+def _key_subset(draw: st.DrawFn, min_size: int = 0, max_size: int = 3) -> list[str]:
+    return draw(st.lists(st.sampled_from(KEYS), min_size=min_size, max_size=max_size, unique=True))
 
 
-def _object(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _object(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keywords = ["properties", "required", "additionalProperties", "patternProperties", "propertyNames",
                 "minProperties", "maxProperties", "dependentRequired", "dependentSchemas"]
     for kw in draw(st.lists(st.sampled_from(keywords), min_size=1, max_size=3, unique=True)):
         if kw == "properties":
-            out[kw] = {k: _sub(draw, depth, refs) for k in _key_subset(draw, 1)}
+            out[kw] = {k: _sub(draw, ctx, "any") for k in _key_subset(draw, 1)}
         elif kw == "required":
             out[kw] = _key_subset(draw)
         elif kw == "additionalProperties":
-            out[kw] = draw(st.booleans()) if draw(st.booleans()) else _sub(draw, depth, refs)
+            out[kw] = draw(st.booleans()) if draw(st.booleans()) else _sub(draw, ctx, "any")
         elif kw == "patternProperties":
             pats = draw(st.lists(st.sampled_from(KEY_PATTERNS), min_size=1, max_size=2, unique=True))
-            out[kw] = {p: _sub(draw, depth, refs) for p in pats}
+            out[kw] = {p: _sub(draw, ctx, "any") for p in pats}
         elif kw == "propertyNames":
             out[kw] = draw(st.sampled_from(PROPERTY_NAMES))
         elif kw in ("minProperties", "maxProperties"):
             out[kw] = draw(st.integers(0, 3))
         elif kw == "dependentRequired":
-            out[kw] = {k: _key_subset(draw, 1) for k in _key_subset(draw, 1)[:2]}
+            out[kw] = {k: _key_subset(draw, 1) for k in _key_subset(draw, 1, 2)}
         else:
-            out[kw] = {k: _sub(draw, depth, refs) for k in _key_subset(draw, 1)[:2]}
+            out[kw] = {k: _sub(draw, ctx, "object") for k in _key_subset(draw, 1, 2)}
     if draw(st.booleans()):
         out["type"] = "object"
     return out
 
 
-def _array(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _array(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keywords = ["prefixItems", "items", "contains", "minItems", "maxItems"]
     for kw in draw(st.lists(st.sampled_from(keywords), min_size=1, max_size=3, unique=True)):
         if kw == "prefixItems":
-            out[kw] = [_sub(draw, depth, refs) for _ in range(draw(st.integers(1, 3)))]
+            out[kw] = [_sub(draw, ctx, "any") for _ in range(draw(st.integers(1, 3)))]
         elif kw == "items":
-            out[kw] = _sub(draw, depth, refs)
+            out[kw] = _sub(draw, ctx, "any")
         elif kw == "contains":
-            out[kw] = _sub(draw, depth, refs)
+            out[kw] = _sub(draw, ctx, "any")
             for bound in ("minContains", "maxContains"):
                 if draw(st.booleans()):
                     out[bound] = draw(st.integers(0, 2))
@@ -171,51 +193,63 @@ def _array(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]
     return out
 
 
-def _combinator(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
+def _combinator(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     kw = draw(st.sampled_from(["allOf", "anyOf", "oneOf"]))
-    return {kw: [_sub(draw, depth, refs) for _ in range(draw(st.integers(2, 3)))]}
+    return {kw: [_sub(draw, ctx) for _ in range(draw(st.integers(2, 3)))]}
 
 
-def _not(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
-    return {"not": _sub(draw, depth, refs)}
+def _not(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
+    return {"not": _sub(draw, ctx)}
 
 
-def _conditional(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
-    out = {"if": _sub(draw, depth, refs)}
+def _conditional(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
+    out = {"if": _sub(draw, ctx)}
     for kw in draw(st.lists(st.sampled_from(["then", "else"]), min_size=1, unique=True)):
-        out[kw] = _sub(draw, depth, refs)
+        out[kw] = _sub(draw, ctx)
     return out
 
 
-def _unevaluated(draw: st.DrawFn, depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kw in draw(st.lists(st.sampled_from(["unevaluatedProperties", "unevaluatedItems"]), min_size=1, unique=True)):
-        out[kw] = False if draw(st.booleans()) else _sub(draw, depth, refs)
-    return out
+def _unevaluated(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
+    kws = {"object": ["unevaluatedProperties"], "array": ["unevaluatedItems"]}.get(
+        ctx.flavor, ["unevaluatedProperties", "unevaluatedItems"])
+    return {kw: False if draw(st.booleans()) else _sub(draw, ctx, "any")
+            for kw in draw(st.lists(st.sampled_from(kws), min_size=1, unique=True))}
 
 
-LEAF_GROUPS = [_type, _enum, _const, _number, _string]
+Group = Callable[[st.DrawFn, Ctx], dict[str, Any]]
+LEAF_GROUPS: dict[str, list[Group]] = {
+    "any": [_type, _enum, _const, _number, _string],
+    "object": [_object, _type, _const, _enum],  # _object at a leaf: its subschemas are booleans
+    "array": [_array, _type, _const, _enum],
+    "scalar": [_type, _enum, _const, _number, _string],
+}
+APPLICATORS: list[Group] = [_combinator, _combinator, _not, _conditional]
 # Groups with subschemas come more than once: they are what the test is mostly about.
-INNER_GROUPS = LEAF_GROUPS + [_object, _object, _array, _array, _combinator, _combinator, _not,
-                              _conditional, _unevaluated]
+INNER_GROUPS: dict[str, list[Group]] = {
+    "any": [_type, _enum, _const, _number, _string, _object, _object, _array, _array, _unevaluated, *APPLICATORS],
+    "object": [_object, _object, _object, _type, _const, _enum, _unevaluated, _unevaluated, *APPLICATORS],
+    "array": [_array, _array, _array, _type, _const, _enum, _unevaluated, _unevaluated, *APPLICATORS],
+    "scalar": [_type, _enum, _const, _number, _number, _string, _string, *APPLICATORS],
+}
 
 
 @st.composite
-def schemas(draw: st.DrawFn, depth: int = 0, refs: tuple[str, ...] = ()) -> Any:
-    """A schema at ``depth``: a boolean, a ``$ref`` to one of ``refs``, or 1-3 keyword groups."""
+def schemas(draw: st.DrawFn, ctx: Ctx) -> Any:
+    """A schema: a boolean, a ``$ref`` to one of ``ctx.refs``, or 1-3 keyword groups merged."""
+    # hypothesis favours (and shrinks towards) small choices: 0 is the common case, a keyword schema
     pick = draw(st.integers(0, 23))
-    if pick == 0:
-        return False
-    if pick <= 2:
+    if pick == 21 and ctx.refs:
+        return {"$ref": f"#/$defs/{draw(st.sampled_from(ctx.refs))}"}
+    if pick == 22 or (pick < 21 and ctx.depth > MAX_DEPTH):
         return True
-    if pick == 3 and refs:
-        return {"$ref": f"#/$defs/{draw(st.sampled_from(refs))}"}
-    groups = INNER_GROUPS if depth < MAX_DEPTH else LEAF_GROUPS
-    # mostly one group: every group added is another chance that nothing is valid
-    n = draw(st.sampled_from([1, 1, 1, 2, 2, 3]))
+    if pick == 23:
+        return False
+    groups = (INNER_GROUPS if ctx.depth < MAX_DEPTH else LEAF_GROUPS)[ctx.flavor]
+    # mostly one group at depth: every group added is another chance that nothing is valid
+    n = draw(st.sampled_from([1, 2, 2, 3] if ctx.depth == 0 else [1, 1, 1, 2]))
     out: dict[str, Any] = {}
     for group in draw(st.lists(st.sampled_from(groups), min_size=n, max_size=n)):
-        out.update(group(draw, depth + 1, refs))
+        out.update(group(draw, ctx))
     return out
 
 
@@ -223,11 +257,12 @@ def schemas(draw: st.DrawFn, depth: int = 0, refs: tuple[str, ...] = ()) -> Any:
 def root_schemas(draw: st.DrawFn) -> Any:
     """A root schema, sometimes with ``$defs`` (``x``: a plain subschema, ``r``: recursive)."""
     defs: dict[str, Any] = {}
-    if draw(st.integers(0, 3)) == 0:
-        defs["x"] = draw(schemas(2))
-    if draw(st.integers(0, 7)) == 0:
+    if draw(st.integers(0, 3)) == 3:
+        defs["x"] = draw(schemas(Ctx(2, (), "any")))
+    if draw(st.integers(0, 7)) == 7:
         defs["r"] = RECURSIVE_DEF
-    root = draw(schemas(0, tuple(defs)))
+    flavor = draw(st.sampled_from(["any", "object", "array", "scalar"]))
+    root = draw(schemas(Ctx(0, tuple(defs), flavor)))
     if defs:
         if not isinstance(root, dict):
             root = {"allOf": [root]}

@@ -52,7 +52,7 @@ __all__ = [
     "TRUE", "conj", "disj", "neg",
 ]
 
-MAX_OBJECT_TERMS = 256  # cases of an object constraint (after negations and dependencies)
+MAX_OBJECT_TERMS = 16  # terms of an object set before they are merged into one automaton
 MAX_AUTOMATON_STATES = 20000  # states of one array or object automaton
 
 
@@ -270,7 +270,7 @@ def arr_product(a: ArrC, b: ArrC, union: bool = False) -> ArrC:
                 key = (qa, qb)
                 if key not in index:
                     if len(order) >= MAX_AUTOMATON_STATES:
-                        raise CompileLimitError(f"an array constraint needs more than {MAX_AUTOMATON_STATES} states")
+                        raise CompileLimitError(f"an array constraint needs more than {MAX_AUTOMATON_STATES} states (MAX_AUTOMATON_STATES)", limit="MAX_AUTOMATON_STATES", value=MAX_AUTOMATON_STATES)
                     index[key] = len(order)
                     order.append(key)
                 moves.append((g, index[key]))
@@ -352,18 +352,21 @@ def _class_of(d: ObjDFA, key: str) -> int:
     raise AssertionError(f"key {key!r} is in no class")  # rests cover every key
 
 
-_rest_products: dict[tuple[int, int, frozenset[str]], ByteDFA | None] = {}
+_rest_products: dict[tuple[int, int, frozenset[str]], tuple[ByteDFA, ByteDFA, ByteDFA | None]] = {}
 
 
 def _rest_meet(a: ByteDFA, b: ByteDFA, lits: frozenset[str]) -> ByteDFA | None:
     key = (id(a), id(b), lits)
-    if key in _rest_products:
-        return _rest_products[key]
+    hit = _rest_products.get(key)
+    if hit is not None and hit[0] is a and hit[1] is b:
+        return hit[2]
     d = product(a, b)
     if lits and _nonempty(d):
         d = difference(d, literal_keys_dfa(lits))
     out = d if _nonempty(d) else None
-    _rest_products[key] = out
+    if len(_rest_products) > 4096:
+        _rest_products.clear()
+    _rest_products[key] = (a, b, out)  # holding a and b keeps their ids from being reused
     return out
 
 
@@ -415,7 +418,7 @@ def obj_product(a: ObjDFA, b: ObjDFA, union: bool = False) -> ObjDFA:
                     key = (qa, qb)
                     if key not in index:
                         if len(order) >= MAX_AUTOMATON_STATES:
-                            raise CompileLimitError(f"an object constraint needs more than {MAX_AUTOMATON_STATES} states")
+                            raise CompileLimitError(f"an object constraint needs more than {MAX_AUTOMATON_STATES} states (MAX_AUTOMATON_STATES)", limit="MAX_AUTOMATON_STATES", value=MAX_AUTOMATON_STATES)
                         index[key] = len(order)
                         order.append(key)
                     moves.append((g, index[key]))
@@ -458,41 +461,73 @@ def _term_meet(a: Term, b: Term) -> Term | None:
     return Term(d, must, absent)
 
 
+def _folded(t: Term) -> ObjDFA:
+    return t.dfa if not (t.must or t.absent) else obj_product(t.dfa, presence_dfa(t.must, t.absent))
+
+
+def _merged(terms: tuple[Term, ...]) -> tuple[Term, ...]:
+    """The union of ``terms`` as one term: cubes folded into one automaton."""
+    if len(terms) <= 1:
+        return terms
+    d = _folded(terms[0])
+    for t in terms[1:]:
+        d = obj_product(d, _folded(t), union=True)
+    return (Term(d),)
+
+
+def _collapse(terms: list[Term]) -> tuple[Term, ...]:
+    """``terms``, merged into one when there are more than :data:`MAX_OBJECT_TERMS`."""
+    return tuple(terms) if len(terms) <= MAX_OBJECT_TERMS else _merged(tuple(terms))
+
+
 def objc_meet(a: ObjC, b: ObjC) -> ObjC:
     """Intersection of two object sets."""
+    if len(a.terms) * len(b.terms) > MAX_OBJECT_TERMS:
+        a, b = ObjC(_merged(a.terms)), ObjC(_merged(b.terms))
     out = []
     for x in a.terms:
         for y in b.terms:
             t = _term_meet(x, y)
             if t is not None:
                 out.append(t)
-                if len(out) > MAX_OBJECT_TERMS:
-                    raise CompileLimitError(f"an object constraint splits into more than {MAX_OBJECT_TERMS} cases")
-    return ObjC(tuple(out))
+    return ObjC(_collapse(out))
 
 
 def objc_join(a: ObjC, b: ObjC) -> ObjC:
     """Union of two object sets."""
-    terms = a.terms + tuple(t for t in b.terms if t not in a.terms)
-    if len(terms) > MAX_OBJECT_TERMS:
-        raise CompileLimitError(f"an object constraint splits into more than {MAX_OBJECT_TERMS} cases")
-    return ObjC(terms)
+    return ObjC(_collapse(list(a.terms) + [t for t in b.terms if t not in a.terms]))
+
+
+def rest_of(lits: tuple[str, ...]) -> ByteDFA:
+    """Every key but ``lits``."""
+    return difference(any_key(), literal_keys_dfa(frozenset(lits))) if lits else any_key()
+
+
+def presence_dfa(must: frozenset[str], absent: frozenset[str]) -> ObjDFA:
+    """Objects with every key of ``must`` and none of ``absent`` (the keys' presence as bits)."""
+    keys = tuple(sorted(must | absent))
+    need = sum(1 << i for i, k in enumerate(keys) if k in must)
+    ban = sum(1 << i for i, k in enumerate(keys) if k in absent)
+    states = range(1 << len(keys))
+    trans = tuple(tuple(((TRUE, m | 1 << i),) for i in range(len(keys))) + (((TRUE, m),),) for m in states)
+    acc = tuple(m & need == need and not m & ban for m in states)
+    return ObjDFA(keys, (rest_of(keys),), 0, acc, trans)
 
 
 def objc_not(a: ObjC) -> ObjC | bool:
-    """Complement of an object set (``True``: every object)."""
-    acc: ObjC | None = None
+    """Complement of an object set (``True``: every object, ``False``: none).
+
+    Each term's cube is folded into its automaton (presence bits for its few keys), so the
+    complement is one automaton: the product of the terms' complements.
+    """
+    acc: ObjDFA | None = None
     for t in a.terms:
-        options = [] if t.dfa.trivial else [Term(obj_dfa_not(t.dfa))]
-        options += [Term(obj_any(), absent=frozenset([k])) for k in sorted(t.must)]
-        options += [Term(obj_any(), must=frozenset([k])) for k in sorted(t.absent)]
-        if not options:
-            return False  # this term is every object
-        c = ObjC(tuple(options))
-        acc = c if acc is None else objc_meet(acc, c)
-        if not acc.terms:
+        d = t.dfa if not (t.must or t.absent) else obj_product(t.dfa, presence_dfa(t.must, t.absent))
+        nd = obj_dfa_not(d)
+        acc = nd if acc is None else obj_product(acc, nd)
+        if not any(acc.accepting):
             return False
-    return True if acc is None else acc
+    return True if acc is None else ObjC((Term(acc),))
 
 
 # -- the normal form --------------------------------------------------------------------------------

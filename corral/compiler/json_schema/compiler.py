@@ -49,7 +49,7 @@ from corral.compiler.automaton import ByteDFA, concat, difference, product
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Node, Not, ObjC, ObjDFA, Or,
-    Term, any_key, complement, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
+    Term, any_key, complement, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
@@ -135,6 +135,14 @@ class _Cycle(Exception):
     pass
 
 
+# where subschemas are (only these are searched for $id and anchors: an $id inside an unknown
+# keyword is not an identifier)
+_SUBSCHEMA = {"additionalProperties", "additionalItems", "contains", "propertyNames", "not", "if", "then", "else",
+              "unevaluatedProperties", "unevaluatedItems"}
+_SUBSCHEMA_LISTS = {"allOf", "anyOf", "oneOf", "prefixItems"}
+_SUBSCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
+
+
 def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -186,16 +194,15 @@ def _values_dfa(lits: tuple[str, ...], lit_guards: list[Expr], rests: tuple[Byte
     return ObjDFA(lits, rests, 0, (True, False), (ok, sink), trivial=trivial)
 
 
-def _rest_of(lits: tuple[str, ...]) -> ByteDFA:
-    return difference(any_key(), literal_keys_dfa(frozenset(lits))) if lits else any_key()
-
-
 def _with_lits(d: ObjDFA, keys: frozenset[str]) -> ObjDFA:
     """The same automaton with ``keys`` among its literal classes."""
     missing = tuple(sorted(k for k in keys if k not in d.lits))
     if not missing:
         return d
-    extra = _values_dfa(missing, [TRUE] * len(missing), (_rest_of(missing),), [TRUE])
+    if d.trivial:  # (a product would drop the literal classes of a trivial automaton)
+        lits = d.lits + missing
+        return _values_dfa(lits, [TRUE] * len(lits), (rest_of(lits),), [TRUE])
+    extra = _values_dfa(missing, [TRUE] * len(missing), (rest_of(missing),), [TRUE])
     extra = ObjDFA(extra.lits, extra.rests, 0, (True,), (extra.trans[0],), trivial=False)
     return obj_product(d, extra)
 
@@ -220,6 +227,7 @@ class _Compiler:
         self._lowered: dict[Any, str] = {}
         self._flat_rules: dict[int, str] = {}
         self._outcomes_busy: set[Any] = set()
+        self._rank: dict[str, int] = {}  # property names in the order the schema first names them
         if options.whitespace not in ("flexible", "compact"):
             raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible' or 'compact'")
         if options.property_order not in ("schema", "any"):
@@ -254,7 +262,7 @@ class _Compiler:
             i += 1
         self._names.add(name)
         if len(self._names) > MAX_RULES:
-            raise CompileLimitError(f"the schema needs more than {MAX_RULES} grammar rules (MAX_RULES)")
+            raise CompileLimitError(f"the schema needs more than {MAX_RULES} grammar rules (MAX_RULES)", limit="MAX_RULES", value=MAX_RULES)
         return name
 
     def rule(self, base: str, alts: list[tuple[str, ...]]) -> str:
@@ -313,13 +321,21 @@ class _Compiler:
                 self._ids.setdefault(doc + "#" + dyn, _Resource(schema, pointer))
                 self._dyn.setdefault(doc, {})[dyn] = _Resource(schema, pointer)
             for k, v in schema.items():
-                if k in ("enum", "const", "default", "examples"):
-                    continue
-                if isinstance(v, (dict, list)):
-                    self._index(v, doc if k != "$id" else base, f"{pointer}/{_escape_pointer(k)}")
-        elif isinstance(schema, list):
-            for i, v in enumerate(schema):
-                self._index(v, base, f"{pointer}/{i}")
+                at = f"{pointer}/{_escape_pointer(k)}"
+                if k in _SUBSCHEMA or (k == "items" and isinstance(v, dict)):
+                    self._index(v, doc, at)
+                elif k in _SUBSCHEMA_LISTS or (k == "items" and isinstance(v, list)):
+                    for i, x in enumerate(v if isinstance(v, list) else []):
+                        self._index(x, doc, f"{at}/{i}")
+                elif k in _SUBSCHEMA_MAPS and isinstance(v, dict):
+                    for name, x in v.items():
+                        if isinstance(name, str) and k in ("properties", "required"):
+                            self._rank.setdefault(name, len(self._rank))
+                        self._index(x, doc, f"{at}/{_escape_pointer(name)}")
+                elif k == "required" and isinstance(v, list):
+                    for name in v:
+                        if isinstance(name, str):
+                            self._rank.setdefault(name, len(self._rank))
 
     def resolve(self, ref: str, base: str, pointer: str, keyword: str = "$ref") -> tuple[Any, str, str] | None:
         uri = urljoin(base, ref)
@@ -336,6 +352,9 @@ class _Compiler:
         ptr = res.pointer
         if frag:
             for raw in frag.lstrip("/").split("/"):
+                if node is not res.schema and isinstance(node, dict) and isinstance(node.get("$id"), str) and (
+                        self.draft != "7" or "$ref" not in node):
+                    doc = urldefrag(urljoin(doc, node["$id"]))[0]  # the innermost resource holding the target
                 part = raw.replace("~1", "/").replace("~0", "~")
                 part = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), part)
                 if isinstance(node, dict) and part in node:
@@ -397,8 +416,7 @@ class _Compiler:
             if target is None:
                 parts.append(self.relaxed())
             else:
-                tschema, tbase, tptr = target
-                parts.append(self.node(tschema, tbase, tptr, self._enter(scope, tbase)))
+                parts.append(self._target_node(target, scope))
             if self.draft == "7":
                 return parts[0]  # draft 7: siblings of $ref are ignored
         if "$dynamicRef" in schema and self.draft != "7":
@@ -453,7 +471,14 @@ class _Compiler:
                 if res is not None:
                     tschema, tbase, tptr = res.schema, doc, res.pointer
                     break
-        return self.node(tschema, tbase, tptr, self._enter(scope, tbase))
+        return self._target_node((tschema, tbase, tptr), scope)
+
+    def _target_node(self, target: tuple[Any, str, str], scope: tuple[str, ...]) -> Expr:
+        """The node a reference leads to; evaluation enters the resource holding it (its own, if
+        it has an ``$id``: :meth:`node` enters that one)."""
+        tschema, tbase, tptr = target
+        own = isinstance(tschema, dict) and isinstance(tschema.get("$id"), str)
+        return self.node(tschema, tbase, tptr, scope if own else self._enter(scope, tbase))
 
     def _dependent_schemas(self, n: Node) -> list[tuple[str, Any, str]]:
         schema, _, pointer, _ = n.payload
@@ -655,7 +680,7 @@ class _Compiler:
         if isinstance(value, dict):
             keys = tuple(value)
             guards: list[Expr] = [Atom(self.value_flat(value[x], pointer), "const member") for x in keys]
-            d = _values_dfa(keys, guards, (_rest_of(keys),), [FALSE])
+            d = _values_dfa(keys, guards, (rest_of(keys),), [FALSE])
             return only(obj=ObjC((Term(d, must=frozenset(keys)),)))
         raise GrammarError(f"{pointer}: {value!r} is not a JSON value")
 
@@ -775,7 +800,7 @@ class _Compiler:
                 gs = [FALSE]
             lit_guards.append(conj(*gs))
         # the other keys, split by which patterns they match and by propertyNames
-        classes: list[tuple[ByteDFA, frozenset[int]]] = [(_rest_of(lits), frozenset())]
+        classes: list[tuple[ByteDFA, frozenset[int]]] = [(rest_of(lits), frozenset())]
         for j, (_, d, _) in enumerate(pats):
             split = []
             for c, sig in classes:
@@ -842,7 +867,7 @@ class _Compiler:
         if ev.all_keys:
             return FLAT_ALL
         lits = tuple(sorted(ev.keys))
-        rest = _rest_of(lits)
+        rest = rest_of(lits)
         if ev.patterns:
             m = None
             for p in sorted(ev.patterns):
@@ -893,13 +918,14 @@ class _Compiler:
                 own |= _Ev(all_items=True)
             if "contains" in schema:
                 own |= _Ev(contains=frozenset([self.sub(n, schema["contains"], "contains")]))
-            cases: list[tuple[Expr, _Ev]] = [(TRUE, own)]
+            # each case implies n itself (at the top, n's other keywords are intersected anyway)
+            cases: list[tuple[Expr, _Ev]] = [(n if own_uneval else TRUE, own)]
 
             def combine(options: list[tuple[Expr, _Ev]]) -> None:
                 nonlocal cases
                 cases = [(conj(c1, c2), e1 | e2) for c1, e1 in cases for c2, e2 in options if conj(c1, c2) != FALSE]
                 if len(cases) > MAX_CASES:
-                    raise CompileLimitError(f"the applicators can succeed in more than {MAX_CASES} ways (MAX_CASES)")
+                    raise CompileLimitError(f"the applicators can succeed in more than {MAX_CASES} ways (MAX_CASES)", limit="MAX_CASES", value=MAX_CASES)
 
             if "$ref" in schema:
                 ref = self.expand_ref_target(n, "$ref")
@@ -939,8 +965,7 @@ class _Compiler:
         target = self.resolve(schema[kw], base, pointer + "/" + kw)
         if target is None:
             return self.relaxed()
-        tschema, tbase, tptr = target
-        return self.node(tschema, tbase, tptr, self._enter(scope, tbase))
+        return self._target_node(target, scope)
 
     # -- normal form ------------------------------------------------------------------------------
     def flat(self, e: Expr) -> Flat:
@@ -1063,7 +1088,9 @@ class _Compiler:
         comma, colon = self.lit(","), self.lit(":")
         keys = [self._key_term(k) for k in d.lits]
         keys += [self.dfa_term(r, "key", "a key") for r in d.rests]
-        must = [i for i, k in enumerate(d.lits) if k in t.must]
+        must = {i for i, k in enumerate(d.lits) if k in t.must}
+        # schema order: the order in which the schema first names the keys
+        order = sorted(range(n_lits), key=lambda i: (self._rank.get(d.lits[i], len(self._rank)), i))
         banned = {i for i, k in enumerate(d.lits) if k in t.absent}
         any_order = self.opt.property_order == "any"
         if any_order and n_lits > MAX_ANY_ORDER:
@@ -1102,10 +1129,11 @@ class _Compiler:
                     for body, q2 in member(c, q, started):
                         alts.append(body + (st((q2, seen | bit, True)),))
             elif pos < n_lits:
-                if pos not in must:
+                c = order[pos]
+                if c not in must:
                     alts.append((st((q, pos + 1, started)),))
-                if pos not in banned:
-                    for body, q2 in member(pos, q, started):
+                if c not in banned:
+                    for body, q2 in member(c, q, started):
                         alts.append(body + (st((q2, pos + 1, True)),))
             else:
                 if d.accepting[q]:
