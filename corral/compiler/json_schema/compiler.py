@@ -155,6 +155,15 @@ def _json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _join(base: str, ref: str) -> str:
+    """``ref`` resolved against ``base`` (also for URNs, which :func:`urljoin` leaves alone)."""
+    if ref.startswith("#"):
+        return urldefrag(base)[0] + ref
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", ref):
+        return ref
+    return urljoin(base, ref)
+
+
 def _escape_pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
@@ -237,6 +246,7 @@ class _Compiler:
         self._ws_dfa = regex_to_dfa(self._ws_pattern) if ws else None
         for uri, doc in (options.registry or {}).items():
             self._keepalive.append(doc)
+            self._ids[urldefrag(uri)[0]] = _Resource(doc, "")  # by the URI it was retrieved from
             self._index(doc, urldefrag(uri)[0], "", top=True)
         self._index(root, ROOT_URI, "", top=True)
 
@@ -305,7 +315,7 @@ class _Compiler:
         if isinstance(schema, dict):
             sid = schema.get("$id") if self.draft != "7" or "$ref" not in schema else None
             if isinstance(sid, str):
-                base = urljoin(base, sid)
+                base = _join(base, sid)
                 self._ids[urldefrag(base)[0]] = _Resource(schema, pointer)
                 frag = urldefrag(base)[1]
                 if frag and not frag.startswith("/"):  # draft 7 "$id": "#foo" is an anchor
@@ -338,7 +348,7 @@ class _Compiler:
                             self._rank.setdefault(name, len(self._rank))
 
     def resolve(self, ref: str, base: str, pointer: str, keyword: str = "$ref") -> tuple[Any, str, str] | None:
-        uri = urljoin(base, ref)
+        uri = _join(base, ref)
         doc, frag = urldefrag(uri)
         res = self._ids.get(uri) if frag and not frag.startswith("/") else None
         if res is not None:
@@ -354,7 +364,7 @@ class _Compiler:
             for raw in frag.lstrip("/").split("/"):
                 if node is not res.schema and isinstance(node, dict) and isinstance(node.get("$id"), str) and (
                         self.draft != "7" or "$ref" not in node):
-                    doc = urldefrag(urljoin(doc, node["$id"]))[0]  # the innermost resource holding the target
+                    doc = urldefrag(_join(doc, node["$id"]))[0]  # the innermost resource holding the target
                 part = raw.replace("~1", "/").replace("~0", "~")
                 part = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), part)
                 if isinstance(node, dict) and part in node:
@@ -383,7 +393,7 @@ class _Compiler:
         if not isinstance(schema, dict):
             raise GrammarError(f"{pointer or '/'}: a schema must be an object or a boolean, not {type(schema).__name__}")
         if isinstance(schema.get("$id"), str) and (self.draft != "7" or "$ref" not in schema):
-            base = urljoin(base, schema["$id"])
+            base = _join(base, schema["$id"])
             scope = self._enter(scope, base)
         if not any(k not in ANNOTATIONS for k in schema):
             return TRUE
