@@ -431,7 +431,7 @@ def check(schema: Any, instances: list[Any]) -> bool:
     return True
 
 
-@settings(max_examples=120 * SCALE, deadline=None,
+@settings(max_examples=250 * SCALE, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases())
 def test_compiled_schema_agrees_with_jsonschema(case: tuple[Any, list[Any]]) -> None:
@@ -469,6 +469,11 @@ EXPLICIT: list[tuple[Any, Any, bool]] = [
     ({"allOf": [{"prefixItems": [True, True]}], "unevaluatedItems": {"type": "integer"}}, ["a", "b", 1], True),
     ({"allOf": [{"prefixItems": [True, True]}], "unevaluatedItems": {"type": "integer"}}, ["a", "b", "c"], False),
     ({"contains": {"type": "string"}, "unevaluatedItems": False}, ["a", "b"], True),
+    # a failed "if" evaluates nothing, and its "then" does not apply
+    ({"if": {"required": ["b"]}, "then": {"additionalProperties": True}, "unevaluatedProperties": False},
+     {"a": 1}, False),
+    ({"if": {"prefixItems": [{"type": "string"}]}, "then": {"items": True}, "unevaluatedItems": False}, [1], False),
+    ({"if": {"prefixItems": [{"type": "string"}]}, "then": {"items": True}, "unevaluatedItems": False}, ["a", 1], True),
     ({"contains": {"type": "integer"}, "maxContains": 2}, [1, 2, 3], False),
     ({"contains": {"type": "integer"}, "maxContains": 2}, [1, "a", 2], True),
     ({"contains": {"const": 1}, "minContains": 0, "maxContains": 1}, [], True),
@@ -478,6 +483,8 @@ EXPLICIT: list[tuple[Any, Any, bool]] = [
      {"b": "x", "ab": 2}, True),
     ({"properties": {"a": {"type": "integer"}, "b": {"type": "string"}}, "required": ["a", "b"]},
      {"b": "x", "a": 1}, True),  # any property order
+    ({"const": {"c": 3, "d": "a"}}, {"d": "a", "c": 3}, True),
+    ({"not": {"oneOf": [{"if": {"enum": [{"a": 2.5}]}, "else": {"enum": [{"c": ""}]}}, True]}}, {"c": ""}, True),
 ]
 
 

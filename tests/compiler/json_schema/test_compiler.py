@@ -81,13 +81,14 @@ def test_whitespace_runs_are_bounded() -> None:
 
 def test_unsupported_keywords_are_listed_with_pointers() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "array", "uniqueItems": True},
-                                               "b": {"not": {"type": "string"}}}}
+                                               "b": {"$ref": "https://example.com/b.json"}}}
     with pytest.raises(UnsupportedSchemaError) as err:
         compile_json_schema(schema, VOCAB)
     assert str(err.value) == (
         "the schema uses what corral cannot enforce exactly:\n"
         "  /properties/a: uniqueItems: uniqueness is not a context-free constraint\n"
-        "  /properties/b: not: negated schemas are not supported"
+        "  /properties/b/$ref: $ref: cannot resolve 'https://example.com/b.json' (remote references are not "
+        "fetched; pass the document in registry=)"
     )
     g = compile_json_schema(schema, VOCAB, lenient=True)
     assert any("uniqueItems" in w for w in g.warnings)
@@ -116,7 +117,7 @@ def test_malformed_schemas_are_grammar_errors() -> None:
         compile_json_schema(False, VOCAB)
 
 
-def test_oneof_with_a_discriminator_is_exact_and_overlap_is_refused() -> None:
+def test_oneof_is_exact_with_a_discriminator_and_with_overlapping_branches() -> None:
     tool = {"oneOf": [
         {"type": "object", "properties": {"name": {"const": "a"}, "x": {"type": "integer"}}, "required": ["name"]},
         {"type": "object", "properties": {"name": {"const": "b"}, "y": {"type": "string"}}, "required": ["name"]},
@@ -126,8 +127,10 @@ def test_oneof_with_a_discriminator_is_exact_and_overlap_is_refused() -> None:
     assert not _accepts(g, '{"name": "c"}')
     untyped = {"oneOf": [{"properties": {"k": {"const": 1}}, "required": ["k"]},
                          {"properties": {"k": {"const": 2}}, "required": ["k"]}]}
-    with pytest.raises(UnsupportedSchemaError, match="branches may overlap"):
-        compile_json_schema(untyped, VOCAB)  # "x" (a string) satisfies both branches
+    g = compile_json_schema(untyped, VOCAB)
+    assert _accepts(g, '{"k": 1}') and _accepts(g, '{"k": 2}')
+    assert not _accepts(g, '"x"')  # a string satisfies both branches: not exactly one
+    assert not _accepts(g, '{"k": 3}') and not _accepts(g, "{}")
 
 
 @pytest.mark.parametrize("schema", [
