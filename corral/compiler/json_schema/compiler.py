@@ -84,6 +84,7 @@ MAX_COUNTED_PROPERTIES = 64  # likewise minProperties/maxProperties
 MAX_ANY_ORDER = 8  # property_order="any" for objects naming at most this many properties
 MAX_CASES = 256  # ways the applicators next to unevaluatedProperties/Items can succeed
 MAX_RULES = 200_000  # nonterminals in one compiled schema
+MAX_INDENT_DEPTH = 32  # containers nest at most this deep in the "indent" layout
 ROOT_URI = "https://corral.invalid/root.json"  # base URI of a schema without $id
 
 
@@ -96,6 +97,7 @@ class SchemaOptions:
     lenient: bool = False
     property_order: str = "schema"
     registry: Mapping[str, Any] | None = None
+    indent: int = 2
 
 
 @dataclass
@@ -229,7 +231,7 @@ class _Compiler:
         self._terms: dict[Any, str] = {}
         self._ids: dict[str, _Resource] = {}
         self._dyn: dict[str, dict[str, _Resource]] = {}  # resource URI -> $dynamicAnchor name -> schema
-        self._any: dict[str, str] = {}
+        self._any: dict[tuple[str, int], str] = {}
         self._expanded: dict[Node, Expr] = {}
         self._flats: dict[Any, Flat] = {}
         self._in_flat: set[Any] = set()
@@ -237,8 +239,11 @@ class _Compiler:
         self._flat_rules: dict[int, str] = {}
         self._outcomes_busy: set[Any] = set()
         self._rank: dict[str, int] = {}  # property names in the order the schema first names them
-        if options.whitespace not in ("flexible", "compact"):
-            raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible' or 'compact'")
+        if options.whitespace not in ("flexible", "compact", "indent"):
+            raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible', 'compact' or 'indent'")
+        if isinstance(options.indent, bool) or not isinstance(options.indent, int) or not 0 <= options.indent <= 16:
+            raise CorralError(f"indent must be an integer from 0 to 16, not {options.indent!r}")
+        self._indent = options.indent if options.whitespace == "indent" else None
         if options.property_order not in ("schema", "any"):
             raise CorralError(f"unknown property_order {options.property_order!r}: expected 'schema' or 'any'")
         ws = options.max_whitespace if options.whitespace == "flexible" else 0
@@ -1017,33 +1022,54 @@ class _Compiler:
         return f
 
     # -- lowering ---------------------------------------------------------------------------------
-    def lower(self, e: Expr, label: str = "v") -> str:
-        """The nonterminal deriving the values of ``e``."""
-        name = self._lowered.get(e)
+    def lower(self, e: Expr, label: str = "v", depth: int = 0) -> str:
+        """The nonterminal deriving the values of ``e`` (nested ``depth`` containers deep: only the
+        ``"indent"`` layout depends on it)."""
+        if self._indent is None:
+            depth = 0
+        name = self._lowered.get((e, depth))
         if name is not None:
             return name
         if e == TRUE:
-            return self.any_value()
+            return self.any_value(depth)
         if isinstance(e, Node):
             label = e.payload[2].rsplit("/", 1)[-1] or "root"
         name = self.fresh(label)
-        self._lowered[e] = name
+        self._lowered[(e, depth)] = name
         self.out.rules[name] = []
         try:
             f = self.flat(e)
         except _Cycle:
             raise GrammarError(f"{_where(e)}: the schema refers to itself without descending into the value "
                                "(an infinite loop)") from None
-        shared = self._flat_rules.get(id(f))
+        shared = self._flat_rules.get((id(f), depth))
         if shared is not None:
             self.out.rules[name] = [(shared,)]
             return name
-        self._flat_rules[id(f)] = name
+        self._flat_rules[(id(f), depth)] = name
         self._keepalive.append(f)
-        self.out.rules[name] = self._alternatives(f)
+        self.out.rules[name] = self._alternatives(f, depth)
         return name
 
-    def _alternatives(self, f: Flat) -> list[tuple[str, ...]]:
+    # -- layout: what comes after an opening bracket, between members, before a closing one --------
+    def _nl(self, depth: int) -> tuple[str, ...]:
+        if self._indent is None:
+            return ()
+        return (self.lit("\n" + " " * (self._indent * depth)),)
+
+    def _open(self, depth: int) -> tuple[str, ...]:
+        return self._nl(depth + 1)
+
+    def _sep(self, depth: int) -> tuple[str, ...]:
+        return (self.lit(","),) + self._nl(depth + 1)
+
+    def _close(self, depth: int) -> tuple[str, ...]:
+        return self._nl(depth)
+
+    def _colon(self) -> str:
+        return self.lit(": " if self._indent is not None else ":")
+
+    def _alternatives(self, f: Flat, depth: int) -> list[tuple[str, ...]]:
         alts: list[tuple[str, ...]] = []
         if f.null:
             alts.append((self.lit("null"),))
@@ -1058,44 +1084,48 @@ class _Compiler:
         if f.str is True:
             alts.append((self.regex_term(ANY_STRING, "string"),))
         elif isinstance(f.str, DSet):
-            alts.append((self.dfa_term(f.str.dfa, "string", "a string"),))
+            alts.append((self.dfa_term(_canonical(f.str.dfa), "string", "a string"),))
+        if self._indent is not None and depth >= MAX_INDENT_DEPTH:
+            return alts  # the "indent" layout nests containers at most MAX_INDENT_DEPTH deep
         if f.arr is True:
-            alts.append((self.any_kind("array"),))
+            alts.append((self.any_kind("array", depth),))
         elif isinstance(f.arr, ArrC):
-            alts.append((self._lower_array(f.arr),))
+            alts.append((self._lower_array(f.arr, depth),))
         if f.obj is True:
-            alts.append((self.any_kind("object"),))
+            alts.append((self.any_kind("object", depth),))
         elif isinstance(f.obj, ObjC):
             for t in f.obj.terms:
-                alts.append((self._lower_term(t),))
+                alts.append((self._lower_term(t, depth),))
         return alts
 
-    def _lower_array(self, a: ArrC) -> str:
+    def _lower_array(self, a: ArrC, depth: int) -> str:
         live = _live_states(a.accepting, [[t for _, t in m] for m in a.trans])
         if a.start not in live:
             return self.rule("never", [])
         first = {q: self.fresh(f"a{q}f") for q in live}
         rest = {q: self.fresh(f"a{q}r") for q in live}
-        close, comma = self.lit("]"), self.lit(",")
+        close = self.lit("]")
+        opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth) + (close,)
         for q in live:
             fa: list[tuple[str, ...]] = [(close,)] if a.accepting[q] else []
-            ra: list[tuple[str, ...]] = [(close,)] if a.accepting[q] else []
+            ra: list[tuple[str, ...]] = [closing] if a.accepting[q] else []
             for g, t in a.trans[q]:
                 if t in live and g != FALSE:
-                    v = self.lower(g, "item")
-                    fa.append((v, rest[t]))
-                    ra.append((comma, v, rest[t]))
+                    v = self.lower(g, "item", depth + 1)
+                    fa.append(opening + (v, rest[t]))
+                    ra.append(sep + (v, rest[t]))
             self.out.rules[first[q]] = fa
             self.out.rules[rest[q]] = ra
         return self.rule("array", [(self.lit("["), first[a.start])])
 
-    def _lower_term(self, t: Term) -> str:
+    def _lower_term(self, t: Term, depth: int) -> str:
         d = _with_lits(t.dfa, t.must | t.absent)
         n_lits = len(d.lits)
         live = _live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
         if d.start not in live:
             return self.rule("never", [])
-        comma, colon = self.lit(","), self.lit(":")
+        colon = self._colon()
+        opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth)
         keys = [self._key_term(k) for k in d.lits]
         keys += [self.dfa_term(r, "key", "a key") for r in d.rests]
         must = {i for i, k in enumerate(d.lits) if k in t.must}
@@ -1120,7 +1150,7 @@ class _Compiler:
             out = []
             for g, q2 in d.trans[q][c]:
                 if q2 in live and g != FALSE:
-                    out.append((((comma,) if started else ()) + (keys[c], colon, self.lower(g, "value")), q2))
+                    out.append(((sep if started else opening) + (keys[c], colon, self.lower(g, "value", depth + 1)), q2))
             return out
 
         start = st((d.start, 0, False))
@@ -1131,7 +1161,7 @@ class _Compiler:
             if any_order:
                 seen = pos
                 if d.accepting[q] and all(seen >> i & 1 for i in must):
-                    alts.append(())
+                    alts.append(closing if started else ())
                 for c in range(d.n_classes):
                     if c < n_lits and (seen >> c & 1 or c in banned):
                         continue
@@ -1147,7 +1177,7 @@ class _Compiler:
                         alts.append(body + (st((q2, pos + 1, True)),))
             else:
                 if d.accepting[q]:
-                    alts.append(())
+                    alts.append(closing if started else ())
                 for c in range(n_lits, d.n_classes):
                     for body, q2 in member(c, q, started):
                         alts.append(body + (st((q2, pos, True)),))
@@ -1155,32 +1185,69 @@ class _Compiler:
         return self.rule("object", [(self.lit("{"), start, self.lit("}"))])
 
     def _key_term(self, key: str) -> str:
-        return self.dfa_term(literal_keys_dfa(frozenset([key])), "k_" + key, f"the key {json.dumps(key)}")
+        # written as json.dumps writes it (with or without ensure_ascii): other spellings of the key
+        # ("\u0061" for "a") belong to no key class, so they are refused (stricter, and a model
+        # forced off its preferred key cannot wander into escapes)
+        spellings = sorted({json.dumps(key), json.dumps(key, ensure_ascii=False)})
+        return self.regex_term("|".join(re.escape(x) for x in spellings), "k_" + key)
 
     # -- the generic JSON value -------------------------------------------------------------------
-    def any_value(self) -> str:
-        if "value" not in self._any:
-            v = self._any["value"] = self.fresh("json_value")
-            arr = self._any["array"] = self.fresh("json_array")
-            obj = self._any["object"] = self.fresh("json_object")
-            members = self.fresh("json_members")
-            items = self.fresh("json_items")
-            self.out.rules[v] = [
-                (obj,), (arr,),
-                (self.regex_term(ANY_STRING, "string"),),
-                (self.regex_term(ANY_NUMBER, "number"),),
+    def any_value(self, depth: int = 0) -> str:
+        """Any JSON value (at ``depth``, for the ``"indent"`` layout)."""
+        if self._indent is None:
+            depth = 0
+        if ("value", depth) not in self._any:
+            v = self._any[("value", depth)] = self.fresh("json_value")
+            arr = self._any[("array", depth)] = self.fresh("json_array")
+            obj = self._any[("object", depth)] = self.fresh("json_object")
+            alts: list[tuple[str, ...]] = [
+                (self.regex_term(ANY_STRING, "string"),), (self.regex_term(ANY_NUMBER, "number"),),
                 (self.lit("true"),), (self.lit("false"),), (self.lit("null"),),
             ]
-            self.out.rules[obj] = [(self.lit("{"), self.lit("}")), (self.lit("{"), members, self.lit("}"))]
-            self.out.rules[arr] = [(self.lit("["), self.lit("]")), (self.lit("["), items, self.lit("]"))]
-            member = (self.regex_term(ANY_STRING, "string"), self.lit(":"), v)
-            self.out.rules[members] = [member, (members, self.lit(",")) + member]
-            self.out.rules[items] = [(v,), (items, self.lit(","), v)]
-        return self._any["value"]
+            self.out.rules[v] = alts
+            if self._indent is not None and depth >= MAX_INDENT_DEPTH:
+                return v
+            self.out.rules[v] = [(obj,), (arr,)] + alts
+            inner = self.any_value(depth + 1)
+            members = self.fresh("json_members")
+            items = self.fresh("json_items")
+            opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth)
+            self.out.rules[obj] = [(self.lit("{"), self.lit("}")), (self.lit("{"),) + opening + (members,) + closing + (self.lit("}"),)]
+            self.out.rules[arr] = [(self.lit("["), self.lit("]")), (self.lit("["),) + opening + (items,) + closing + (self.lit("]"),)]
+            member = (self.regex_term(ANY_STRING, "string"), self._colon(), inner)
+            self.out.rules[members] = [member, (members,) + sep + member]
+            self.out.rules[items] = [(inner,), (items,) + sep + (inner,)]
+        return self._any[("value", depth)]
 
-    def any_kind(self, kind: str) -> str:
-        self.any_value()
-        return self._any[kind]
+    def any_kind(self, kind: str, depth: int = 0) -> str:
+        """Any JSON array or object (``kind``)."""
+        self.any_value(depth)
+        return self._any[(kind, 0 if self._indent is None else depth)]
+
+
+_CANONICAL = (r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:00[01][0-9a-fA-F]|007[fF]|00[89a-fA-F][0-9a-fA-F]'
+              r'|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3}))*"')
+
+
+_canonical_done: dict[int, tuple[ByteDFA, ByteDFA]] = {}
+
+
+def _canonical(dfa: ByteDFA) -> ByteDFA:
+    """The spellings in ``dfa`` that do not escape a printable ASCII character as ``\\uXXXX`` (no
+    serializer writes ``"\\u0061"`` for ``"a"``; a model pushed off its preferred text could)."""
+    hit = _canonical_done.get(id(dfa))
+    if hit is not None and hit[0] is dfa:
+        return hit[1]
+    out = product(dfa, _canonical_strings())
+    if len(_canonical_done) > 1024:
+        _canonical_done.clear()
+    _canonical_done[id(dfa)] = (dfa, out)  # holding dfa keeps its id from being reused
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _canonical_strings() -> ByteDFA:
+    return regex_to_dfa(_CANONICAL)
 
 
 def _where(e: Expr) -> str:
@@ -1289,6 +1356,7 @@ def compile_json_schema(
     lenient: bool = False,
     property_order: str = "schema",
     registry: Mapping[str, Any] | None = None,
+    indent: int = 2,
     timeout: float = 30.0,
 ) -> Any:
     """Compile a JSON Schema into token masks over ``vocab``.
@@ -1302,7 +1370,11 @@ def compile_json_schema(
         The tokenizer's :class:`~corral.Vocabulary`.
     whitespace:
         ``"flexible"`` (up to ``max_whitespace`` JSON whitespace characters wherever JSON allows
-        whitespace) or ``"compact"`` (none).
+        whitespace), ``"compact"`` (none) or ``"indent"`` (exactly the layout of
+        ``json.dumps(value, indent=indent)``: a newline and ``indent`` spaces per level inside
+        non-empty containers, ``": "`` after keys; containers nest at most 32 deep).
+    indent:
+        Spaces per level for ``whitespace="indent"``.
     lenient:
         Relax what cannot be enforced exactly instead of raising; the relaxations are in the
         result's ``warnings``.
@@ -1343,9 +1415,9 @@ def compile_json_schema(
     parsed = _as_schema(schema)
     ir, warnings = schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace,
                                                       lenient=lenient, property_order=property_order,
-                                                      registry=registry))
+                                                      registry=registry, indent=indent))
     options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient,
-               "property_order": property_order, "timeout": timeout}
+               "property_order": property_order, "indent": indent, "timeout": timeout}
     try:
         source = schema if isinstance(schema, str) else json.dumps(parsed)
         grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options, timeout=timeout)
