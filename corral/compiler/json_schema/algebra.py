@@ -304,13 +304,13 @@ def arr_is_empty(a: ArrC) -> bool:
 class ObjDFA:
     """A deterministic, complete symbolic automaton over an object's members.
 
-    Key classes are ``lits`` (one key each) followed by ``rests`` (automata of quoted keys: disjoint,
-    none containing a literal, together covering every other key). ``trans[state][class]`` are the
+    Key classes are ``lits`` (one key each) followed by ``rests`` (:class:`KeySet` s: disjoint, none
+    containing a literal, together covering every other key). ``trans[state][class]`` are the
     moves for a member whose key is in that class, guarded by the member's value.
     """
 
     lits: tuple[str, ...]
-    rests: tuple[ByteDFA, ...]
+    rests: tuple[KeySet, ...]
     start: int
     accepting: tuple[bool, ...]
     trans: tuple[tuple[Moves, ...], ...]
@@ -322,70 +322,95 @@ class ObjDFA:
         return len(self.lits) + len(self.rests)
 
 
-@lru_cache(maxsize=None)
-def any_key() -> ByteDFA:
-    """Every JSON string literal (a key)."""
-    return universe("str", True)
+@dataclass(frozen=True, eq=False)
+class KeySet:
+    """The keys in ``base`` (an automaton of quoted keys, every spelling; ``None``: all keys) but
+    not in ``minus``. Kept symbolic: most key classes are "every key but the named ones", and no
+    automaton is built for them until one is written (see :func:`emitted_keys`)."""
+
+    base: ByteDFA | None = None
+    minus: frozenset[str] = frozenset()
+
+    def __contains__(self, key: str) -> bool:
+        return key not in self.minus and (self.base is None or self.base.matches(json.dumps(key).encode()))
+
+
+_ALL_KEYS = KeySet()
+
+
+def any_key() -> KeySet:
+    """Every key."""
+    return _ALL_KEYS
 
 
 def obj_any() -> ObjDFA:
     """The automaton accepting every object."""
-    return ObjDFA((), (any_key(),), 0, (True,), (((TRUE, 0),),), trivial=True)
+    return ObjDFA((), (_ALL_KEYS,), 0, (True,), (((TRUE, 0),),), trivial=True)
 
 
 @lru_cache(maxsize=4096)
 def literal_keys_dfa(keys: frozenset[str]) -> ByteDFA:
     """Every spelling of the given keys."""
-    from corral.compiler.json_schema.strings import json_string_dfa
-    import re
+    from corral.compiler.json_schema.strings import json_string_literals_dfa
 
-    return json_string_dfa("^(?:" + "|".join(re.escape(k) for k in sorted(keys)) + ")$", ecma=False)
+    return json_string_literals_dfa(keys)
 
 
 def _class_of(d: ObjDFA, key: str) -> int:
     if key in d.lits:
         return d.lits.index(key)
-    text = json.dumps(key).encode()
     for j, r in enumerate(d.rests):
-        if r.matches(text):
+        if key in r:
             return len(d.lits) + j
     raise AssertionError(f"key {key!r} is in no class")  # rests cover every key
 
 
-_rest_products: dict[tuple[int, int, frozenset[str]], tuple[ByteDFA, ByteDFA, ByteDFA | None]] = {}
+_base_products: dict[tuple[int, int], tuple[ByteDFA, ByteDFA, ByteDFA | None]] = {}
 
 
-def _rest_meet(a: ByteDFA, b: ByteDFA, lits: frozenset[str]) -> ByteDFA | None:
-    key = (id(a), id(b), lits)
-    hit = _rest_products.get(key)
+def _base_meet(a: ByteDFA, b: ByteDFA) -> ByteDFA | None:
+    hit = _base_products.get((id(a), id(b)))
     if hit is not None and hit[0] is a and hit[1] is b:
         return hit[2]
     d = product(a, b)
-    if lits and _nonempty(d):
-        d = difference(d, literal_keys_dfa(lits))
     out = d if _nonempty(d) else None
-    if len(_rest_products) > 4096:
-        _rest_products.clear()
-    _rest_products[key] = (a, b, out)  # holding a and b keeps their ids from being reused
+    if len(_base_products) > 4096:
+        _base_products.clear()
+    _base_products[(id(a), id(b))] = (a, b, out)  # holding a and b keeps their ids from being reused
     return out
+
+
+def key_meet(a: KeySet, b: KeySet, minus: frozenset[str] = frozenset()) -> KeySet | None:
+    """The keys in both (and not in ``minus``); ``None`` when certainly none."""
+    if a.base is None:
+        base = b.base
+    elif b.base is None or a.base is b.base:
+        base = a.base
+    else:
+        base = _base_meet(a.base, b.base)
+        if base is None:
+            return None
+    return KeySet(base, a.minus | b.minus | minus)
+
+
+def key_split(a: KeySet, d: ByteDFA) -> tuple[KeySet | None, KeySet | None]:
+    """The keys of ``a`` inside and outside the automaton ``d`` (``None``: certainly none)."""
+    base = a.base if a.base is not None else universe("str", True)
+    inside = product(base, d)
+    outside = difference(base, d)
+    return (KeySet(inside, a.minus) if _nonempty(inside) else None,
+            KeySet(outside, a.minus) if _nonempty(outside) else None)
 
 
 def _align(a: ObjDFA, b: ObjDFA) -> tuple[tuple[str, ...], tuple[ByteDFA, ...], list[int], list[int]]:
     lits = a.lits + tuple(k for k in b.lits if k not in a.lits)
     ma = [_class_of(a, k) for k in lits]
     mb = [_class_of(b, k) for k in lits]
-    rests: list[ByteDFA] = []
+    rests: list[KeySet] = []
     litset = frozenset(lits)
     for ja, ra in enumerate(a.rests):
         for jb, rb in enumerate(b.rests):
-            if ra is rb and not (litset - set(a.lits)):
-                r: ByteDFA | None = ra
-            elif ra is any_key() and not (litset - set(b.lits)):
-                r = rb
-            elif rb is any_key() and not (litset - set(a.lits)):
-                r = ra
-            else:
-                r = _rest_meet(ra, rb, litset)
+            r = key_meet(ra, rb, litset)
             if r is not None:
                 rests.append(r)
                 ma.append(len(a.lits) + ja)
@@ -498,9 +523,9 @@ def objc_join(a: ObjC, b: ObjC) -> ObjC:
     return ObjC(_collapse(list(a.terms) + [t for t in b.terms if t not in a.terms]))
 
 
-def rest_of(lits: tuple[str, ...]) -> ByteDFA:
+def rest_of(lits: tuple[str, ...]) -> KeySet:
     """Every key but ``lits``."""
-    return difference(any_key(), literal_keys_dfa(frozenset(lits))) if lits else any_key()
+    return KeySet(None, frozenset(lits))
 
 
 def presence_dfa(must: frozenset[str], absent: frozenset[str]) -> ObjDFA:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,11 +46,11 @@ from urllib.parse import urldefrag, urljoin
 
 import numpy as np
 
-from corral.compiler.automaton import ByteDFA, concat, difference, product
+from corral.compiler.automaton import ByteDFA, concat, difference, product, trim
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Node, Not, ObjC, ObjDFA, Or,
-    Term, any_key, complement, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
+    KeySet, Term, any_key, complement, key_split, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
@@ -98,6 +99,7 @@ class SchemaOptions:
     property_order: str = "schema"
     registry: Mapping[str, Any] | None = None
     indent: int = 2
+    deadline: float | None = None  # time.monotonic() by which lowering must be done
 
 
 @dataclass
@@ -195,7 +197,7 @@ def _live_states(accepting: tuple[bool, ...], edges: list[list[int]]) -> set[int
     return live
 
 
-def _values_dfa(lits: tuple[str, ...], lit_guards: list[Expr], rests: tuple[ByteDFA, ...],
+def _values_dfa(lits: tuple[str, ...], lit_guards: list[Expr], rests: tuple[KeySet, ...],
                 rest_guards: list[Expr]) -> ObjDFA:
     """Objects whose every member's value satisfies its key class's guard."""
     guards = list(lit_guards) + list(rest_guards)
@@ -310,10 +312,30 @@ class _Compiler:
         if name is None:
             self._keepalive.append(dfa)
             name = self.fresh("T_" + base).upper()
-            full = concat([self._ws_dfa, dfa]) if self._ws_dfa is not None else dfa
+            full = self._ws_prefixed(dfa) if self._ws_dfa is not None else dfa
             self.out.terminals[name] = TerminalDef(name, describe, dfa=full)
             self._terms[key] = name
         return name
+
+    def _ws_prefixed(self, dfa: ByteDFA) -> ByteDFA:
+        """``dfa`` with up to ``max_whitespace`` whitespace characters in front.
+
+        Every JSON value and key starts with a byte that is not whitespace, so the prefix is a
+        counter that hands over to ``dfa`` at the first other byte: built directly, no subset
+        construction needed.
+        """
+        ws = np.array([0x20, 0x09, 0x0A, 0x0D])
+        first = dfa.trans[dfa.start]
+        if (first[ws] >= 0).any():
+            return concat([self._ws_dfa, dfa])
+        k = self.opt.max_whitespace + 1  # counter states 0..max_whitespace
+        head = np.where(first >= 0, first + k, -1).astype(np.int32)
+        rows = np.tile(head, (k, 1))
+        for i in range(k - 1):
+            rows[i, ws] = i + 1
+        body = np.where(dfa.trans >= 0, dfa.trans + k, -1).astype(np.int32)
+        accepting = np.concatenate([np.full(k, bool(dfa.accepting[dfa.start])), dfa.accepting])
+        return trim(ByteDFA(np.vstack([rows, body]), accepting, 0))
 
     # -- $id / $anchor index and $ref resolution --------------------------------------------------
     def _index(self, schema: Any, base: str, pointer: str, top: bool = False) -> None:
@@ -815,20 +837,17 @@ class _Compiler:
                 gs = [FALSE]
             lit_guards.append(conj(*gs))
         # the other keys, split by which patterns they match and by propertyNames
-        classes: list[tuple[ByteDFA, frozenset[int]]] = [(rest_of(lits), frozenset())]
+        classes: list[tuple[KeySet, frozenset[int]]] = [(rest_of(lits), frozenset())]
         for j, (_, d, _) in enumerate(pats):
             split = []
             for c, sig in classes:
-                inside = product(c, d)
-                if inside.accepting.any():
+                inside, outside = key_split(c, d)
+                if inside is not None:
                     split.append((inside, sig | {j}))
-                    outside = difference(c, d)
-                    if outside.accepting.any():
-                        split.append((outside, sig))
-                else:
-                    split.append((c, sig))
+                if outside is not None:
+                    split.append((outside, sig))
             classes = split
-        rests: list[ByteDFA] = []
+        rests: list[KeySet] = []
         rest_guards: list[Expr] = []
         for c, sig in classes:
             g = conj(*(pats[j][2] for j in sorted(sig))) if sig else additional
@@ -836,9 +855,9 @@ class _Compiler:
                 rests.append(c)
                 rest_guards.append(FALSE)
             elif isinstance(names, DSet):
-                ok, bad = product(c, names.dfa), difference(c, names.dfa)
+                ok, bad = key_split(c, names.dfa)
                 for part, guard in ((ok, g), (bad, FALSE)):
-                    if part.accepting.any():
+                    if part is not None:
                         rests.append(part)
                         rest_guards.append(guard)
             else:
@@ -889,8 +908,8 @@ class _Compiler:
                 d = json_string_dfa(p)
                 m = d if m is None else product(m, d, union=True)
             assert m is not None
-            parts = [(product(rest, m), TRUE), (difference(rest, m), u)]
-            parts = [(c, g) for c, g in parts if c.accepting.any()]
+            inside, outside = key_split(rest, m)
+            parts = [(c, g) for c, g in ((inside, TRUE), (outside, u)) if c is not None]
         else:
             parts = [(rest, u)]
         d = _values_dfa(lits, [TRUE] * len(lits), tuple(c for c, _ in parts), [g for _, g in parts])
@@ -985,6 +1004,9 @@ class _Compiler:
     # -- normal form ------------------------------------------------------------------------------
     def flat(self, e: Expr) -> Flat:
         """The value set of ``e`` in normal form."""
+        if self.opt.deadline is not None and time.monotonic() > self.opt.deadline:
+            raise CompileLimitError("compiling the schema took longer than the timeout", limit="timeout",
+                                    value=self.opt.deadline)
         if isinstance(e, Const):
             return FLAT_ALL if e.value else FLAT_NONE
         if isinstance(e, Atom):
@@ -1000,6 +1022,8 @@ class _Compiler:
                 try:
                     f = self.flat(self.expand(e))
                 except CompileLimitError as err:
+                    if err.limit == "timeout":
+                        raise
                     self.problem(e.payload[2], "schema", str(err))
                     f = FLAT_ALL if self.opt.lenient else FLAT_NONE
             finally:
@@ -1127,7 +1151,7 @@ class _Compiler:
         colon = self._colon()
         opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth)
         keys = [self._key_term(k) for k in d.lits]
-        keys += [self.dfa_term(r, "key", "a key") for r in d.rests]
+        keys += [self._rest_term(r) for r in d.rests]
         must = {i for i, k in enumerate(d.lits) if k in t.must}
         # schema order: the order in which the schema first names the keys
         order = sorted(range(n_lits), key=lambda i: (self._rank.get(d.lits[i], len(self._rank)), i))
@@ -1183,6 +1207,22 @@ class _Compiler:
                         alts.append(body + (st((q2, pos, True)),))
             self.out.rules[names[key]] = alts
         return self.rule("object", [(self.lit("{"), start, self.lit("}"))])
+
+    def _rest_term(self, r: KeySet) -> str:
+        """The terminal of the keys of ``r``, written as a serializer writes them: no ``\\u``
+        escape of a printable ASCII character, so a named key can only be excluded in the spellings
+        :meth:`_key_term` allows (its other spellings are in no class: refused, never misfiled)."""
+        key = ("keys", id(r.base), r.minus)
+        name = self._terms.get(key)
+        if name is None:
+            dfa = _canonical(r.base) if r.base is not None else _canonical_strings()
+            if r.minus:
+                dfa = difference(dfa, regex_to_dfa("|".join(_canonical_key_pattern(k) for k in sorted(r.minus))))
+            if r.base is not None:
+                self._keepalive.append(r.base)
+            name = self.dfa_term(dfa, "key", "a key")
+            self._terms[key] = name
+        return name
 
     def _key_term(self, key: str) -> str:
         # written as json.dumps writes it (with or without ensure_ascii): other spellings of the key
@@ -1248,6 +1288,20 @@ def _canonical(dfa: ByteDFA) -> ByteDFA:
 @functools.lru_cache(maxsize=1)
 def _canonical_strings() -> ByteDFA:
     return regex_to_dfa(_CANONICAL)
+
+
+def _canonical_key_pattern(key: str) -> str:
+    """A regex of the spellings of ``key`` that :data:`_CANONICAL` allows."""
+    out = []
+    for ch in key:
+        cp = ord(ch)
+        if 0x20 <= cp < 0x7F and ch not in '"\\/':
+            out.append(re.escape(ch))
+        else:
+            from corral.compiler.json_schema.strings import _char_spellings
+
+            out.append(_char_spellings(ch))
+    return '"' + "".join(out) + '"'
 
 
 def _where(e: Expr) -> str:
@@ -1412,15 +1466,18 @@ def compile_json_schema(
     """
     from corral.compiler.cfg import compile_ir
 
+    start = time.monotonic()
     parsed = _as_schema(schema)
     ir, warnings = schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace,
                                                       lenient=lenient, property_order=property_order,
-                                                      registry=registry, indent=indent))
+                                                      registry=registry, indent=indent,
+                                                      deadline=start + timeout))
     options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient,
                "property_order": property_order, "indent": indent, "timeout": timeout}
     try:
         source = schema if isinstance(schema, str) else json.dumps(parsed)
-        grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options, timeout=timeout)
+        grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options,
+                             timeout=max(0.001, timeout - (time.monotonic() - start)))
     except GrammarError as e:
         if "language is empty" in e.message:
             raise GrammarError("the schema accepts no value at all") from None

@@ -526,3 +526,18 @@ def test_format_checkers_agree_with_jsonschema() -> None:
 def test_format_dfa_matches_format_regex(name: str, value: str, rng: random.Random) -> None:
     dfa = cached_dfa("^(?:" + FORMATS[name] + ")$", ecma=False)
     check(dfa, value, re.fullmatch(FORMATS[name], value) is not None, rng)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(['a', 'é', '\U0001F600', '"', '\\', '/', '\n', '\x01', '\u2028', 'Z']),
+                        max_size=4), max_size=4))
+def test_literals_dfa_is_every_spelling_of_exactly_those_strings(values: list[str]) -> None:
+    from corral.compiler.automaton import difference
+    from corral.compiler.json_schema.strings import json_string_literals_dfa
+
+    fast = json_string_literals_dfa(values)
+    if not values:
+        assert not fast.accepting.any()
+        return
+    slow = json_string_dfa("^(?:" + "|".join(re.escape(v) for v in values) + ")$", ecma=False)
+    assert not difference(fast, slow).accepting.any() and not difference(slow, fast).accepting.any()
