@@ -520,22 +520,32 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DE
     CompileLimitError
         When the product needs more than ``max_states`` states.
     """
-    # -1 stands for "dead" on either side (needed for the union, harmless for the intersection)
+    # -1 stands for "dead" on either side (needed for the union, harmless for the intersection).
+    # A pair (x, y) is coded as (x + 1) * width + (y + 1); per state the 256 bytes lead to only a
+    # few distinct pairs, so the Python work is per distinct pair, not per byte.
     ta, tb = a.trans, b.trans
-    index: dict[tuple[int, int], int] = {(a.start, b.start): 0}
-    pairs = [(a.start, b.start)]
+    width = b.n_states + 1
+    start = (a.start + 1) * width + (b.start + 1)
+    index: dict[int, int] = {start: 0}
+    pairs = [start]
     rows: list[np.ndarray] = []
+    dead = np.full(256, -1, dtype=np.int32)
     i = 0
     while i < len(pairs):
-        sa, sb = pairs[i]
+        sa, sb = divmod(pairs[i], width)
+        sa, sb = sa - 1, sb - 1
         i += 1
-        ra = ta[sa] if sa >= 0 else np.full(256, -1, dtype=np.int32)
-        rb = tb[sb] if sb >= 0 else np.full(256, -1, dtype=np.int32)
+        ra = ta[sa] if sa >= 0 else dead
+        rb = tb[sb] if sb >= 0 else dead
         ok = (ra >= 0) | (rb >= 0) if union else (ra >= 0) & (rb >= 0)
-        row = np.full(256, -1, dtype=np.int32)
-        for byte in np.flatnonzero(ok).tolist():
-            key = (int(ra[byte]), int(rb[byte]))
-            j = index.get(key)
+        codes = np.where(ok, (ra.astype(np.int64) + 1) * width + (rb.astype(np.int64) + 1), -1)
+        uniq, inverse = np.unique(codes, return_inverse=True)
+        targets = np.empty(len(uniq), dtype=np.int32)
+        for k, code in enumerate(uniq.tolist()):
+            if code < 0:
+                targets[k] = -1
+                continue
+            j = index.get(code)
             if j is None:
                 if len(pairs) >= max_states:
                     raise CompileLimitError(
@@ -543,14 +553,14 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DE
                         limit="max_states", value=max_states,
                     )
                 j = len(pairs)
-                index[key] = j
-                pairs.append(key)
-            row[byte] = j
-        rows.append(row)
+                index[code] = j
+                pairs.append(code)
+            targets[k] = j
+        rows.append(targets[inverse.reshape(-1)])
     acc_a = np.append(a.accepting, False)  # index -1 -> False
     acc_b = np.append(b.accepting, False)
-    pa = np.array([p[0] for p in pairs])
-    pb = np.array([p[1] for p in pairs])
+    coded = np.array(pairs, dtype=np.int64)
+    pa, pb = coded // width - 1, coded % width - 1
     accepting = (acc_a[pa] | acc_b[pb]) if union else (acc_a[pa] & acc_b[pb])
     return minimize(trim(ByteDFA(np.stack(rows).astype(np.int32), accepting, 0)))
 

@@ -512,6 +512,10 @@ class _Lowerer:
 def regex_to_dfa(pattern: str, limits: RegexLimits = RegexLimits()) -> ByteDFA:
     """Compile ``pattern`` (full-match semantics) to a trimmed, minimised byte DFA.
 
+    Results are cached (by pattern and limits, :data:`REGEX_CACHE_SIZE` of them): grammars
+    compiled one after another share most of their terminals. The returned automaton is shared,
+    so its arrays are read-only.
+
     Parameters
     ----------
     pattern:
@@ -532,6 +536,21 @@ def regex_to_dfa(pattern: str, limits: RegexLimits = RegexLimits()) -> ByteDFA:
     """
     if not isinstance(pattern, str):
         raise GrammarError(f"a regex must be a str, not {type(pattern).__name__}")
+    return _regex_to_dfa_cached(pattern, limits)
+
+
+REGEX_CACHE_SIZE = 8192
+
+
+@functools.lru_cache(maxsize=REGEX_CACHE_SIZE)
+def _regex_to_dfa_cached(pattern: str, limits: RegexLimits) -> ByteDFA:
+    dfa = _regex_to_dfa(pattern, limits)
+    dfa.trans.flags.writeable = False
+    dfa.accepting.flags.writeable = False
+    return dfa
+
+
+def _regex_to_dfa(pattern: str, limits: RegexLimits) -> ByteDFA:
     try:
         re.compile(pattern)
     except re.error as e:

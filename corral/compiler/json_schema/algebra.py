@@ -189,6 +189,7 @@ class DSet:
 
     dfa: ByteDFA
     complete: bool = True
+    emit: ByteDFA | None = None  # what a model may write (a subset of ``dfa``), when narrower
 
 
 Part = Union[bool, DSet]

@@ -293,7 +293,7 @@ class _Compiler:
         name = self._terms.get(key)
         if name is None:
             name = self.fresh("T_" + (re.sub(r"\W", "", text) or "p")).upper()
-            self.out.terminals[name] = TerminalDef(name, self._ws_pattern + re.escape(text))
+            self.out.terminals[name] = self._terminal(name, re.escape(text))
             self._terms[key] = name
         return name
 
@@ -302,9 +302,16 @@ class _Compiler:
         name = self._terms.get(key)
         if name is None:
             name = self.fresh("T_" + base).upper()
-            self.out.terminals[name] = TerminalDef(name, self._ws_pattern + f"(?:{pattern})")
+            self.out.terminals[name] = self._terminal(name, f"(?:{pattern})")
             self._terms[key] = name
         return name
+
+    def _terminal(self, name: str, pattern: str) -> TerminalDef:
+        """A terminal for ``pattern`` with the whitespace prefix (its automaton built here, from a
+        cached automaton of the bare pattern: the prefix would make every one a new regex)."""
+        if self._ws_dfa is None:
+            return TerminalDef(name, pattern)
+        return TerminalDef(name, self._ws_pattern + pattern, dfa=self._ws_prefixed(regex_to_dfa(pattern)))
 
     def dfa_term(self, dfa: ByteDFA, base: str, describe: str) -> str:
         key = ("dfa", id(dfa))
@@ -684,7 +691,7 @@ class _Compiler:
         strings = [v for v in values if isinstance(v, str)]
         f = FLAT_NONE
         if strings:
-            f = only(str=DSet(literal_keys_dfa(frozenset(strings)), True))
+            f = only(str=_literal_strings(strings))
         for v in values:
             if not isinstance(v, str):
                 f = join(f, self.value_flat(v, pointer))
@@ -704,7 +711,7 @@ class _Compiler:
                                                    "exclusive_maximum": None, "multiple_of": None}.items())))
             return only(num=DSet(dfa, False))
         if isinstance(value, str):
-            return only(str=DSet(literal_keys_dfa(frozenset([value])), True))
+            return only(str=_literal_strings([value]))
         if isinstance(value, list):
             k = len(value)
             trans = []
@@ -1108,7 +1115,7 @@ class _Compiler:
         if f.str is True:
             alts.append((self.regex_term(ANY_STRING, "string"),))
         elif isinstance(f.str, DSet):
-            alts.append((self.dfa_term(_canonical(f.str.dfa), "string", "a string"),))
+            alts.append((self.dfa_term(f.str.emit if f.str.emit is not None else f.str.dfa, "string", "a string"),))
         if self._indent is not None and depth >= MAX_INDENT_DEPTH:
             return alts  # the "indent" layout nests containers at most MAX_INDENT_DEPTH deep
         if f.arr is True:
@@ -1150,8 +1157,13 @@ class _Compiler:
             return self.rule("never", [])
         colon = self._colon()
         opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth)
-        keys = [self._key_term(k) for k in d.lits]
-        keys += [self._rest_term(r) for r in d.rests]
+        key_terms: dict[int, str] = {}
+
+        def key_term(c: int) -> str:  # built when first written: many classes are never written
+            if c not in key_terms:
+                key_terms[c] = self._key_term(d.lits[c]) if c < n_lits else self._rest_term(d.rests[c - n_lits])
+            return key_terms[c]
+
         must = {i for i, k in enumerate(d.lits) if k in t.must}
         # schema order: the order in which the schema first names the keys
         order = sorted(range(n_lits), key=lambda i: (self._rank.get(d.lits[i], len(self._rank)), i))
@@ -1174,7 +1186,7 @@ class _Compiler:
             out = []
             for g, q2 in d.trans[q][c]:
                 if q2 in live and g != FALSE:
-                    out.append(((sep if started else opening) + (keys[c], colon, self.lower(g, "value", depth + 1)), q2))
+                    out.append(((sep if started else opening) + (key_term(c), colon, self.lower(g, "value", depth + 1)), q2))
             return out
 
         start = st((d.start, 0, False))
@@ -1228,8 +1240,12 @@ class _Compiler:
         # written as json.dumps writes it (with or without ensure_ascii): other spellings of the key
         # ("\u0061" for "a") belong to no key class, so they are refused (stricter, and a model
         # forced off its preferred key cannot wander into escapes)
-        spellings = sorted({json.dumps(key), json.dumps(key, ensure_ascii=False)})
-        return self.regex_term("|".join(re.escape(x) for x in spellings), "k_" + key)
+        name = self._terms.get(("key", key))
+        if name is None:
+            spellings = sorted({json.dumps(key).encode(), json.dumps(key, ensure_ascii=False).encode()})
+            name = self.dfa_term(_words_dfa(spellings), "k_" + key, f"the key {json.dumps(key)}")
+            self._terms[("key", key)] = name
+        return name
 
     # -- the generic JSON value -------------------------------------------------------------------
     def any_value(self, depth: int = 0) -> str:
@@ -1288,6 +1304,36 @@ def _canonical(dfa: ByteDFA) -> ByteDFA:
 @functools.lru_cache(maxsize=1)
 def _canonical_strings() -> ByteDFA:
     return regex_to_dfa(_CANONICAL)
+
+
+def _literal_strings(values: list[str]) -> DSet:
+    """Exactly these strings: every spelling for the algebra, written as ``json.dumps`` writes
+    them (with or without ``ensure_ascii``)."""
+    spellings = sorted({json.dumps(v, ensure_ascii=a).encode() for v in values for a in (True, False)})
+    return DSet(literal_keys_dfa(frozenset(values)), True, emit=_words_dfa(spellings))
+
+
+def _words_dfa(words: list[bytes]) -> ByteDFA:
+    """The automaton of exactly these byte strings (a trie)."""
+    rows: list[dict[int, int]] = [{}]
+    final: set[int] = set()
+    for w in words:
+        cur = 0
+        for b in w:
+            nxt = rows[cur].get(b)
+            if nxt is None:
+                nxt = len(rows)
+                rows[cur][b] = nxt
+                rows.append({})
+            cur = nxt
+        final.add(cur)
+    trans = np.full((len(rows), 256), -1, dtype=np.int32)
+    for i, row in enumerate(rows):
+        for b, t in row.items():
+            trans[i, b] = t
+    accepting = np.zeros(len(rows), dtype=bool)
+    accepting[list(final)] = True
+    return ByteDFA(trans, accepting, 0)
 
 
 def _canonical_key_pattern(key: str) -> str:
