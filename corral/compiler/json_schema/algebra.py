@@ -40,6 +40,8 @@ to one grammar rule, so recursive schemas stay finite.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Union
@@ -253,31 +255,103 @@ class ArrC:
         return len(self.accepting)
 
 
-def arr_product(a: ArrC, b: ArrC, union: bool = False) -> ArrC:
-    """Intersection (or union) of two array automata."""
-    index: dict[tuple[int, int], int] = {(a.start, b.start): 0}
-    order = [(a.start, b.start)]
-    trans: list[Moves] = []
+_limits = threading.local()  # .deadline: time.monotonic() by which compiling must be done
+
+
+def set_deadline(deadline: float | None) -> None:
+    """Make the products of this thread raise :class:`CompileLimitError` past ``deadline``."""
+    _limits.deadline = deadline
+
+
+def _check_deadline() -> None:
+    deadline = getattr(_limits, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise CompileLimitError("compiling the schema took longer than the timeout", limit="timeout", value=deadline)
+
+
+def _dead(accepting: tuple[bool, ...], succ: list[set[int]]) -> set[int]:
+    """States from which no accepting state can be reached (guards not checked)."""
+    pred: list[list[int]] = [[] for _ in accepting]
+    for s, ts in enumerate(succ):
+        for t in ts:
+            pred[t].append(s)
+    live = {s for s, x in enumerate(accepting) if x}
+    todo = list(live)
+    while todo:
+        t = todo.pop()
+        for s in pred[t]:
+            if s not in live:
+                live.add(s)
+                todo.append(s)
+    return set(range(len(accepting))) - live
+
+
+def _pair_product(starts: tuple[int, int], rows_a: Any, rows_b: Any, n_classes: int, ma: list[int], mb: list[int],
+                  acc_a: tuple[bool, ...], acc_b: tuple[bool, ...], dead_a: set[int], dead_b: set[int], union: bool,
+                  what: str) -> tuple[tuple[bool, ...], list[tuple[Moves, ...]]]:
+    """The reachable product of two guarded automata; pairs that cannot accept are one state.
+
+    ``rows_x[state][class]`` are the moves; ``mx[c]`` maps a class of the product to x's class.
+    """
+    def is_dead(x: int, y: int) -> bool:
+        return (x in dead_a and y in dead_b) if union else (x in dead_a or y in dead_b)
+
+    DEAD = -1
+    index: dict[tuple[int, int], int] = {}
+    order: list[tuple[int, int]] = []
+
+    def state(x: int, y: int) -> int:
+        if is_dead(x, y):
+            x, y = DEAD, DEAD
+        key = (x, y)
+        j = index.get(key)
+        if j is None:
+            if len(order) >= MAX_AUTOMATON_STATES:
+                raise CompileLimitError(f"{what} needs more than {MAX_AUTOMATON_STATES} states (MAX_AUTOMATON_STATES)",
+                                        limit="MAX_AUTOMATON_STATES", value=MAX_AUTOMATON_STATES)
+            j = index[key] = len(order)
+            order.append(key)
+        return j
+
+    state(*starts)
+    trans: list[tuple[Moves, ...]] = []
     i = 0
     while i < len(order):
+        if i % 256 == 255:
+            _check_deadline()
         sa, sb = order[i]
         i += 1
-        moves = []
-        for p, qa in a.trans[sa]:
-            for r, qb in b.trans[sb]:
-                g = conj(p, r)
-                if g == FALSE:
-                    continue
-                key = (qa, qb)
-                if key not in index:
-                    if len(order) >= MAX_AUTOMATON_STATES:
-                        raise CompileLimitError(f"an array constraint needs more than {MAX_AUTOMATON_STATES} states (MAX_AUTOMATON_STATES)", limit="MAX_AUTOMATON_STATES", value=MAX_AUTOMATON_STATES)
-                    index[key] = len(order)
-                    order.append(key)
-                moves.append((g, index[key]))
-        trans.append(tuple(moves))
-    acc = tuple((a.accepting[x] or b.accepting[y]) if union else (a.accepting[x] and b.accepting[y]) for x, y in order)
-    return ArrC(0, acc, tuple(trans))
+        if sa == DEAD:
+            trans.append(tuple(((TRUE, i - 1),) for _ in range(n_classes)))
+            continue
+        per_class = []
+        for c in range(n_classes):
+            moves: list[tuple[Any, int]] = []
+            to_dead: list[Any] = []
+            for p, qa in rows_a[sa][ma[c]]:
+                for r, qb in rows_b[sb][mb[c]]:
+                    g = conj(p, r)
+                    if g == FALSE:
+                        continue
+                    if is_dead(qa, qb):
+                        to_dead.append(g)
+                    else:
+                        moves.append((g, state(qa, qb)))
+            if to_dead:
+                moves.append((disj(*to_dead), state(DEAD, DEAD)))
+            per_class.append(tuple(moves))
+        trans.append(tuple(per_class))
+    acc = tuple(False if x == DEAD else (acc_a[x] or acc_b[y]) if union else (acc_a[x] and acc_b[y]) for x, y in order)
+    return acc, trans
+
+
+def arr_product(a: ArrC, b: ArrC, union: bool = False) -> ArrC:
+    """Intersection (or union) of two array automata."""
+    dead_a = _dead(a.accepting, [{t for _, t in m} for m in a.trans])
+    dead_b = _dead(b.accepting, [{t for _, t in m} for m in b.trans])
+    acc, trans = _pair_product((a.start, b.start), [(m,) for m in a.trans], [(m,) for m in b.trans], 1, [0], [0],
+                               a.accepting, b.accepting, dead_a, dead_b, union, "an array constraint")
+    return ArrC(0, acc, tuple(t[0] for t in trans))
 
 
 def arr_not(a: ArrC) -> ArrC:
@@ -426,31 +500,10 @@ def obj_product(a: ObjDFA, b: ObjDFA, union: bool = False) -> ObjDFA:
     if not union and b.trivial:
         return a
     lits, rests, ma, mb = _align(a, b)
-    index: dict[tuple[int, int], int] = {(a.start, b.start): 0}
-    order = [(a.start, b.start)]
-    trans: list[tuple[Moves, ...]] = []
-    i = 0
-    while i < len(order):
-        sa, sb = order[i]
-        i += 1
-        per_class = []
-        for c in range(len(ma)):
-            moves = []
-            for p, qa in a.trans[sa][ma[c]]:
-                for r, qb in b.trans[sb][mb[c]]:
-                    g = conj(p, r)
-                    if g == FALSE:
-                        continue
-                    key = (qa, qb)
-                    if key not in index:
-                        if len(order) >= MAX_AUTOMATON_STATES:
-                            raise CompileLimitError(f"an object constraint needs more than {MAX_AUTOMATON_STATES} states (MAX_AUTOMATON_STATES)", limit="MAX_AUTOMATON_STATES", value=MAX_AUTOMATON_STATES)
-                        index[key] = len(order)
-                        order.append(key)
-                    moves.append((g, index[key]))
-            per_class.append(tuple(moves))
-        trans.append(tuple(per_class))
-    acc = tuple((a.accepting[x] or b.accepting[y]) if union else (a.accepting[x] and b.accepting[y]) for x, y in order)
+    dead_a = _dead(a.accepting, [{t for m in row for _, t in m} for row in a.trans])
+    dead_b = _dead(b.accepting, [{t for m in row for _, t in m} for row in b.trans])
+    acc, trans = _pair_product((a.start, b.start), a.trans, b.trans, len(ma), ma, mb, a.accepting, b.accepting,
+                               dead_a, dead_b, union, "an object constraint")
     return ObjDFA(lits, rests, 0, acc, tuple(trans), trivial=all(acc) and all(
         all(g == TRUE for g, _ in m) for row in trans for m in row))
 

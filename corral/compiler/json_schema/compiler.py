@@ -1421,7 +1421,13 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
         A malformed schema (with its JSON pointer).
     """
     comp = _Compiler(schema, options, detect_draft(schema))
-    top = comp.lower(comp.node(schema, ROOT_URI, "", comp._enter((), ROOT_URI)), "root")
+    from corral.compiler.json_schema.algebra import set_deadline
+
+    set_deadline(options.deadline)
+    try:
+        top = comp.lower(comp.node(schema, ROOT_URI, "", comp._enter((), ROOT_URI)), "root")
+    finally:
+        set_deadline(None)
     if comp.out.problems:
         raise UnsupportedSchemaError(comp.out.problems)
     start = comp.fresh("start")
