@@ -88,16 +88,16 @@ class Atom:
 
 @dataclass(frozen=True)
 class And:
-    """Intersection."""
+    """Intersection (parts in the order given: it decides the order of object properties)."""
 
-    parts: frozenset[Any]
+    parts: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Or:
     """Union."""
 
-    parts: frozenset[Any]
+    parts: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -112,16 +112,16 @@ Expr = Union[Const, Node, Atom, And, Or, Not]
 
 def conj(*xs: Expr) -> Expr:
     """The intersection of ``xs`` (constants folded, nested intersections flattened)."""
-    out: set[Expr] = set()
+    out: dict[Expr, None] = {}  # ordered and without repeats
     for x in xs:
         if isinstance(x, Const):
             if not x.value:
                 return FALSE
             continue
         if isinstance(x, And):
-            out |= x.parts
+            out.update(dict.fromkeys(x.parts))
         else:
-            out.add(x)
+            out[x] = None
     for x in out:
         if isinstance(x, Not) and x.inner in out:
             return FALSE
@@ -129,21 +129,21 @@ def conj(*xs: Expr) -> Expr:
         return TRUE
     if len(out) == 1:
         return next(iter(out))
-    return And(frozenset(out))
+    return And(tuple(out))
 
 
 def disj(*xs: Expr) -> Expr:
     """The union of ``xs``."""
-    out: set[Expr] = set()
+    out: dict[Expr, None] = {}
     for x in xs:
         if isinstance(x, Const):
             if x.value:
                 return TRUE
             continue
         if isinstance(x, Or):
-            out |= x.parts
+            out.update(dict.fromkeys(x.parts))
         else:
-            out.add(x)
+            out[x] = None
     for x in out:
         if isinstance(x, Not) and x.inner in out:
             return TRUE
@@ -151,7 +151,7 @@ def disj(*xs: Expr) -> Expr:
         return FALSE
     if len(out) == 1:
         return next(iter(out))
-    return Or(frozenset(out))
+    return Or(tuple(out))
 
 
 def neg(x: Expr) -> Expr:

@@ -240,7 +240,6 @@ class _Compiler:
         self._lowered: dict[Any, str] = {}
         self._flat_rules: dict[int, str] = {}
         self._outcomes_busy: set[Any] = set()
-        self._rank: dict[str, int] = {}  # property names in the order the schema first names them
         if options.whitespace not in ("flexible", "compact", "indent"):
             raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible', 'compact' or 'indent'")
         if isinstance(options.indent, bool) or not isinstance(options.indent, int) or not 0 <= options.indent <= 16:
@@ -373,13 +372,7 @@ class _Compiler:
                         self._index(x, doc, f"{at}/{i}")
                 elif k in _SUBSCHEMA_MAPS and isinstance(v, dict):
                     for name, x in v.items():
-                        if isinstance(name, str) and k in ("properties", "required"):
-                            self._rank.setdefault(name, len(self._rank))
                         self._index(x, doc, f"{at}/{_escape_pointer(name)}")
-                elif k == "required" and isinstance(v, list):
-                    for name in v:
-                        if isinstance(name, str):
-                            self._rank.setdefault(name, len(self._rank))
 
     def resolve(self, ref: str, base: str, pointer: str, keyword: str = "$ref") -> tuple[Any, str, str] | None:
         uri = _join(base, ref)
@@ -1165,8 +1158,7 @@ class _Compiler:
             return key_terms[c]
 
         must = {i for i, k in enumerate(d.lits) if k in t.must}
-        # schema order: the order in which the schema first names the keys
-        order = sorted(range(n_lits), key=lambda i: (self._rank.get(d.lits[i], len(self._rank)), i))
+        order = range(n_lits)  # schema order: the automaton keeps the keys in the order named
         banned = {i for i, k in enumerate(d.lits) if k in t.absent}
         any_order = self.opt.property_order == "any"
         if any_order and n_lits > MAX_ANY_ORDER:
