@@ -42,6 +42,22 @@ __all__ = ["CFGMaskStore", "scan_state"]
 DEFAULT_CFG_MASK_CACHE_BYTES = 64 * 1024 * 1024
 
 
+MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
+
+
+def _coarse(dfa: ByteDFA) -> ByteDFA:
+    """``dfa`` itself, or for a big one a two-state superset: the start state (its self-loops
+    kept, e.g. a whitespace prefix) and, after any other byte it can read, acceptance. The follow
+    automaton only filters crossing candidates, so a superset is sound; a big one would make the
+    union's subset construction slow."""
+    if dfa.n_states <= MAX_FILTER_STATES:
+        return dfa
+    row = dfa.trans[dfa.start]
+    head = np.where(row == dfa.start, 0, np.where(row >= 0, 1, -1)).astype(np.int32)
+    trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
+    return ByteDFA(trans, np.array([bool(dfa.accepting[dfa.start]), True]), 0)
+
+
 @njit(cache=True, nogil=True)
 def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, first_order, first_ptr, out, cands, cand_ks):  # type: ignore[no-untyped-def]
     """Layers 1 and 2 for automaton state ``g`` (see the module docstring).
@@ -247,7 +263,7 @@ class CFGMaskStore:
             entry = (np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), 0, False)
         else:
             try:
-                dfa: ByteDFA = union_of([tb.term_dfas[f] for f in followers], self.limits)
+                dfa: ByteDFA = union_of([_coarse(tb.term_filters[f]) for f in followers], self.limits)
                 entry = (dfa.trans.astype(np.int32), dfa.accepting.astype(bool), int(dfa.start), True)
             except CompileLimitError:
                 entry = (np.zeros((1, 256), dtype=np.int32), np.ones(1, dtype=bool), 0, True)

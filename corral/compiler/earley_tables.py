@@ -119,6 +119,9 @@ class EarleyTables:
         state: its terminal.
     term_dfas:
         Per terminal: its (folded) DFA.
+    term_filters:
+        Per terminal: an automaton of a superset of its language for follow-set filtering (its
+        ``follow_dfa``, or its DFA).
     follow:
         Per terminal: ids of the terminals that can come right after it.
     """
@@ -138,6 +141,7 @@ class EarleyTables:
     term_nullable: list[bool]
     term_of_state: np.ndarray
     term_dfas: list[ByteDFA]
+    term_filters: list[ByteDFA]
     follow: list[frozenset[int]]
     seconds: float
 
@@ -352,6 +356,8 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
         term_nullable=term_nullable,
         term_of_state=owner,
         term_dfas=dfas,
+        term_filters=[ir.terminals[t].follow_dfa if t in ir.terminals and ir.terminals[t].follow_dfa is not None
+                      and not ignored else d for t, d in zip(terminals, dfas)],
         follow=[frozenset(f) for f in follow_t],
         seconds=time.perf_counter() - t0,
     )

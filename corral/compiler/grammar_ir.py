@@ -42,6 +42,10 @@ class TerminalDef:
         A ready byte automaton for the terminal (trimmed and minimised), when it was built
         directly rather than from a regex (JSON Schema strings and numbers); then ``pattern`` only
         describes it in messages.
+    follow_dfa:
+        Optionally, a simpler automaton accepting a *superset* of the terminal's language, used
+        only to filter which tokens may cross into the terminal (e.g. with an unbounded
+        whitespace prefix instead of a counted one, whose unions are far smaller).
     """
 
     name: str
@@ -49,6 +53,7 @@ class TerminalDef:
     line: int | None = None
     column: int | None = None
     dfa: ByteDFA | None = field(default=None, compare=False, repr=False)
+    follow_dfa: ByteDFA | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

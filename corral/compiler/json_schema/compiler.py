@@ -80,6 +80,10 @@ KNOWN = ANNOTATIONS | STRING_KW | NUMBER_KW | OBJECT_KW | ARRAY_KW | OTHER_KW
 ANY_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
 ANY_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 ANY_INTEGER = r"-?(?:0|[1-9][0-9]*)"
+# the formats the specification defines (others are annotations: ignored, with a warning)
+SPEC_FORMATS = {"date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4",
+                "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template", "json-pointer",
+                "relative-json-pointer", "regex"}
 MAX_COUNTED_ITEMS = 2000  # minItems/maxItems/minContains/maxContains above this are unsupported
 MAX_COUNTED_PROPERTIES = 64  # likewise minProperties/maxProperties
 MAX_ANY_ORDER = 8  # property_order="any" for objects naming at most this many properties
@@ -310,7 +314,8 @@ class _Compiler:
         cached automaton of the bare pattern: the prefix would make every one a new regex)."""
         if self._ws_dfa is None:
             return TerminalDef(name, pattern)
-        return TerminalDef(name, self._ws_pattern + pattern, dfa=self._ws_prefixed(regex_to_dfa(pattern)))
+        core = regex_to_dfa(pattern)
+        return TerminalDef(name, self._ws_pattern + pattern, dfa=self._ws_prefixed(core), follow_dfa=_ws_star(core))
 
     def dfa_term(self, dfa: ByteDFA, base: str, describe: str) -> str:
         key = ("dfa", id(dfa))
@@ -319,7 +324,8 @@ class _Compiler:
             self._keepalive.append(dfa)
             name = self.fresh("T_" + base).upper()
             full = self._ws_prefixed(dfa) if self._ws_dfa is not None else dfa
-            self.out.terminals[name] = TerminalDef(name, describe, dfa=full)
+            self.out.terminals[name] = TerminalDef(name, describe, dfa=full,
+                                                   follow_dfa=_ws_star(dfa) if self._ws_dfa is not None else None)
             self._terms[key] = name
         return name
 
@@ -651,9 +657,14 @@ class _Compiler:
         fmt = kws.get("format")
         fmt_ok = False
         if fmt is not None:
-            fmt_ok = isinstance(fmt, str) and format_pattern(fmt) is not None
-            if not fmt_ok:
+            if not isinstance(fmt, str):
+                raise GrammarError(f"{pointer}/format: must be a string")
+            fmt_ok = format_pattern(fmt) is not None
+            if not fmt_ok and fmt in SPEC_FORMATS:
                 self.problem(pointer, "format", f"format {fmt!r} is not supported")
+            elif not fmt_ok:
+                self.out.warnings.append(f"{pointer or '/'}: format {fmt!r} is not defined by JSON Schema: "
+                                         "ignored, as the specification says for unknown formats")
         for k in ("minLength", "maxLength"):
             if k in kws and (not _is_number(kws[k]) or kws[k] < 0 or kws[k] != int(kws[k])):
                 raise GrammarError(f"{pointer}/{k}: must be a non-negative integer")
@@ -1296,6 +1307,22 @@ def _canonical(dfa: ByteDFA) -> ByteDFA:
 @functools.lru_cache(maxsize=1)
 def _canonical_strings() -> ByteDFA:
     return regex_to_dfa(_CANONICAL)
+
+
+_WS_BYTES = np.array([0x20, 0x09, 0x0A, 0x0D])
+
+
+def _ws_star(dfa: ByteDFA) -> ByteDFA | None:
+    """``[ \\t\\n\\r]* dfa`` when ``dfa`` starts with no whitespace byte (else ``None``): a superset
+    of the terminal with a counted prefix, whose unions stay small (follow-set filtering only)."""
+    first = dfa.trans[dfa.start]
+    if (first[_WS_BYTES] >= 0).any():
+        return None
+    head = np.where(first >= 0, first + 1, -1).astype(np.int32)
+    head[_WS_BYTES] = 0
+    body = np.where(dfa.trans >= 0, dfa.trans + 1, -1).astype(np.int32)
+    accepting = np.concatenate([[bool(dfa.accepting[dfa.start])], dfa.accepting])
+    return ByteDFA(np.vstack([head[None, :], body]), accepting, 0)
 
 
 def _literal_strings(values: list[str]) -> DSet:
