@@ -356,11 +356,17 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
         term_nullable=term_nullable,
         term_of_state=owner,
         term_dfas=dfas,
-        term_filters=[ir.terminals[t].follow_dfa if t in ir.terminals and ir.terminals[t].follow_dfa is not None
-                      and not ignored else d for t, d in zip(terminals, dfas)],
+        term_filters=[_filter_of(ir, t, d, bool(ignored)) for t, d in zip(terminals, dfas)],
         follow=[frozenset(f) for f in follow_t],
         seconds=time.perf_counter() - t0,
     )
+
+
+def _filter_of(ir: GrammarIR, name: str, dfa: ByteDFA, ignored: bool) -> ByteDFA:
+    tdef = ir.terminals.get(name)
+    if tdef is None or tdef.follow_dfa is None or ignored:
+        return dfa
+    return tdef.follow_dfa
 
 
 def _pos_offset(ir: GrammarIR, rule: str) -> int:

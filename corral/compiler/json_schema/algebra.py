@@ -420,7 +420,8 @@ def any_key() -> KeySet:
 
 def obj_any() -> ObjDFA:
     """The automaton accepting every object."""
-    return ObjDFA((), (_ALL_KEYS,), 0, (True,), (((TRUE, 0),),), trivial=True)
+    moves: Moves = ((TRUE, 0),)
+    return ObjDFA((), (_ALL_KEYS,), 0, (True,), ((moves,),), trivial=True)
 
 
 @lru_cache(maxsize=4096)
@@ -477,7 +478,7 @@ def key_split(a: KeySet, d: ByteDFA) -> tuple[KeySet | None, KeySet | None]:
             KeySet(outside, a.minus) if _nonempty(outside) else None)
 
 
-def _align(a: ObjDFA, b: ObjDFA) -> tuple[tuple[str, ...], tuple[ByteDFA, ...], list[int], list[int]]:
+def _align(a: ObjDFA, b: ObjDFA) -> tuple[tuple[str, ...], tuple[KeySet, ...], list[int], list[int]]:
     lits = a.lits + tuple(k for k in b.lits if k not in a.lits)
     ma = [_class_of(a, k) for k in lits]
     mb = [_class_of(b, k) for k in lits]

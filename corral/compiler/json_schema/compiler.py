@@ -49,8 +49,8 @@ import numpy as np
 from corral.compiler.automaton import ByteDFA, concat, difference, product, trim
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
-    FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Node, Not, ObjC, ObjDFA, Or,
-    KeySet, Term, any_key, complement, key_split, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
+    FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Moves, Node, Not, ObjC, ObjDFA, Or,
+    KeySet, Term, complement, key_split, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
@@ -242,7 +242,7 @@ class _Compiler:
         self._flats: dict[Any, Flat] = {}
         self._in_flat: set[Any] = set()
         self._lowered: dict[Any, str] = {}
-        self._flat_rules: dict[int, str] = {}
+        self._flat_rules: dict[tuple[int, int], str] = {}
         self._outcomes_busy: set[Any] = set()
         if options.whitespace not in ("flexible", "compact", "indent"):
             raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible', 'compact' or 'indent'")
@@ -339,6 +339,7 @@ class _Compiler:
         ws = np.array([0x20, 0x09, 0x0A, 0x0D])
         first = dfa.trans[dfa.start]
         if (first[ws] >= 0).any():
+            assert self._ws_dfa is not None
             return concat([self._ws_dfa, dfa])
         k = self.opt.max_whitespace + 1  # counter states 0..max_whitespace
         head = np.where(first >= 0, first + k, -1).astype(np.int32)
@@ -627,7 +628,6 @@ class _Compiler:
             if not _is_number(v):
                 raise GrammarError(f"{pointer}/{k}: must be a number")
         from corral.compiler.json_schema.errors import Inexpressible
-        from corral.compiler.json_schema.numbers import number_dfa
 
         dec = {
             "minimum": bounds.get("minimum"), "maximum": bounds.get("maximum"),
@@ -718,7 +718,7 @@ class _Compiler:
             return only(str=_literal_strings([value]))
         if isinstance(value, list):
             k = len(value)
-            trans = []
+            trans: list[Moves] = []
             for i, v in enumerate(value):
                 g = Atom(self.value_flat(v, pointer), "const item")
                 trans.append(((g, i + 1), (neg(g), k + 1)))
@@ -874,15 +874,15 @@ class _Compiler:
             else:
                 rests.append(c)
                 rest_guards.append(g)
-        d = _values_dfa(lits, lit_guards, tuple(rests), rest_guards)
+        od = _values_dfa(lits, lit_guards, tuple(rests), rest_guards)
         lo = self._count(schema, "minProperties", pointer, 0, MAX_COUNTED_PROPERTIES)
         hi = self._count(schema, "maxProperties", pointer, None, MAX_COUNTED_PROPERTIES)
         if lo or hi is not None:
-            c = _counter(TRUE, lo, hi)
-            counter = ObjDFA(lits, tuple(rests), 0, c.accepting, tuple(tuple(s for _ in range(len(lits) + len(rests)))
-                                                                       for s in c.trans))
-            d = obj_product(d, counter)
-        objc = ObjC((Term(d, must=frozenset(required)),))
+            cnt = _counter(TRUE, lo, hi)
+            counter = ObjDFA(lits, tuple(rests), 0, cnt.accepting,
+                             tuple(tuple(s for _ in range(len(lits) + len(rests))) for s in cnt.trans))
+            od = obj_product(od, counter)
+        objc = ObjC((Term(od, must=frozenset(required)),))
         from corral.compiler.json_schema.algebra import objc_meet
 
         for a, bs in deps.items():
@@ -923,15 +923,15 @@ class _Compiler:
             parts = [(c, g) for c, g in ((inside, TRUE), (outside, u)) if c is not None]
         else:
             parts = [(rest, u)]
-        d = _values_dfa(lits, [TRUE] * len(lits), tuple(c for c, _ in parts), [g for _, g in parts])
-        return Flat(obj=ObjC((Term(d),)))
+        od = _values_dfa(lits, [TRUE] * len(lits), tuple(c for c, _ in parts), [g for _, g in parts])
+        return Flat(obj=ObjC((Term(od),)))
 
     def _uneval_items(self, ev: _Ev, u: Expr) -> Flat:
         if ev.all_items:
             return FLAT_ALL
         k = ev.prefix
         g = disj(*ev.contains, u)
-        trans = [((TRUE, i + 1),) for i in range(k)]
+        trans: list[Moves] = [((TRUE, i + 1),) for i in range(k)]
         trans.append(_moves_ok(((g, k), (neg(g), k + 1))))
         trans.append(((TRUE, k + 1),))
         return Flat(arr=ArrC(0, tuple(i <= k for i in range(k + 2)), tuple(trans)))
