@@ -54,7 +54,8 @@ __all__ = [
     "TRUE", "conj", "disj", "neg",
 ]
 
-MAX_OBJECT_TERMS = 16  # terms of an object set before they are merged into one automaton
+MAX_OBJECT_TERMS = 1024  # terms (cases) of one object set
+MERGE_TERMS = 16  # an intersection that would exceed MAX_OBJECT_TERMS first merges sides this small
 MAX_AUTOMATON_STATES = 20000  # states of one array or object automaton
 
 
@@ -556,14 +557,25 @@ def _merged(terms: tuple[Term, ...]) -> tuple[Term, ...]:
 
 
 def _collapse(terms: list[Term]) -> tuple[Term, ...]:
-    """``terms``, merged into one when there are more than :data:`MAX_OBJECT_TERMS`."""
-    return tuple(terms) if len(terms) <= MAX_OBJECT_TERMS else _merged(tuple(terms))
+    """``terms``, or :class:`CompileLimitError` when there are more than :data:`MAX_OBJECT_TERMS`."""
+    if len(terms) > MAX_OBJECT_TERMS:
+        raise CompileLimitError(f"an object constraint splits into more than {MAX_OBJECT_TERMS} cases "
+                                "(MAX_OBJECT_TERMS)", limit="MAX_OBJECT_TERMS", value=MAX_OBJECT_TERMS)
+    return tuple(terms)
 
 
 def objc_meet(a: ObjC, b: ObjC) -> ObjC:
-    """Intersection of two object sets."""
+    """Intersection of two object sets.
+
+    Terms distribute (m x n of them); when that would be too many, a side of at most
+    :data:`MERGE_TERMS` terms is first merged into one automaton (a union of many automata can be
+    exponentially large, so bigger sides are left as they are).
+    """
     if len(a.terms) * len(b.terms) > MAX_OBJECT_TERMS:
-        a, b = ObjC(_merged(a.terms)), ObjC(_merged(b.terms))
+        if len(a.terms) <= MERGE_TERMS:
+            a = ObjC(_merged(a.terms))
+        if len(b.terms) <= MERGE_TERMS and len(a.terms) * len(b.terms) > MAX_OBJECT_TERMS:
+            b = ObjC(_merged(b.terms))
     out = []
     for x in a.terms:
         for y in b.terms:

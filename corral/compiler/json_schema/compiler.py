@@ -556,6 +556,10 @@ class _Compiler:
     def _empty(self, e: Expr, depth: int) -> bool:
         try:
             f = self.flat(e)
+        except CompileLimitError as err:
+            if err.limit == "timeout":
+                raise
+            return False
         except (_Cycle, CorralError):
             return False
         if f.is_empty():
@@ -565,9 +569,12 @@ class _Compiler:
         if f.arr is not False or not isinstance(f.obj, ObjC):
             return False
         for t in f.obj.terms:
+            # empty when some key it must have can only get values that are certainly impossible
+            # (on the moves between states that can still accept)
             d = _with_lits(t.dfa, t.must)
-            if not any(all(self._empty(g, depth - 1) for row in d.trans for g, _ in row[d.lits.index(k)])
-                       for k in t.must):
+            live = _live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
+            if not any(all(self._empty(g, depth - 1) for q in live for g, q2 in d.trans[q][d.lits.index(k)]
+                           if q2 in live) for k in t.must):
                 return False
         return True
 
