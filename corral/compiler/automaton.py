@@ -521,48 +521,68 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DE
         When the product needs more than ``max_states`` states.
     """
     # -1 stands for "dead" on either side (needed for the union, harmless for the intersection).
-    # A pair (x, y) is coded as (x + 1) * width + (y + 1); per state the 256 bytes lead to only a
-    # few distinct pairs, so the Python work is per distinct pair, not per byte.
-    ta, tb = a.trans, b.trans
+    # A pair (x, y) is coded as (x + 1) * width + (y + 1).
     width = b.n_states + 1
-    start = (a.start + 1) * width + (b.start + 1)
-    index: dict[int, int] = {start: 0}
-    pairs = [start]
-    rows: list[np.ndarray] = []
-    dead = np.full(256, -1, dtype=np.int32)
-    i = 0
-    while i < len(pairs):
-        sa, sb = divmod(pairs[i], width)
-        sa, sb = sa - 1, sb - 1
-        i += 1
-        ra = ta[sa] if sa >= 0 else dead
-        rb = tb[sb] if sb >= 0 else dead
-        ok = (ra >= 0) | (rb >= 0) if union else (ra >= 0) & (rb >= 0)
-        codes = np.where(ok, (ra.astype(np.int64) + 1) * width + (rb.astype(np.int64) + 1), -1)
-        uniq, inverse = np.unique(codes, return_inverse=True)
-        targets = np.empty(len(uniq), dtype=np.int32)
-        for k, code in enumerate(uniq.tolist()):
-            if code < 0:
-                targets[k] = -1
-                continue
-            j = index.get(code)
-            if j is None:
-                if len(pairs) >= max_states:
-                    raise CompileLimitError(
-                        f"combining two automata needs more than max_states={max_states} states",
-                        limit="max_states", value=max_states,
-                    )
-                j = len(pairs)
-                index[code] = j
-                pairs.append(code)
-            targets[k] = j
-        rows.append(targets[inverse.reshape(-1)])
+    trans, codes, n = _product_kernel(a.trans, b.trans, a.start, b.start, union, max_states)
+    if n < 0:
+        raise CompileLimitError(
+            f"combining two automata needs more than max_states={max_states} states",
+            limit="max_states", value=max_states,
+        )
+    pairs = codes[:n]
+    rows_arr = trans[:n]
     acc_a = np.append(a.accepting, False)  # index -1 -> False
     acc_b = np.append(b.accepting, False)
-    coded = np.array(pairs, dtype=np.int64)
-    pa, pb = coded // width - 1, coded % width - 1
+    pa, pb = pairs // width - 1, pairs % width - 1
     accepting = (acc_a[pa] | acc_b[pb]) if union else (acc_a[pa] & acc_b[pb])
-    return minimize(trim(ByteDFA(np.stack(rows).astype(np.int32), accepting, 0)))
+    return minimize(trim(ByteDFA(rows_arr, accepting, 0)))
+
+
+@njit(cache=True, nogil=True)
+def _product_kernel(ta, tb, sa0, sb0, union, max_states):  # type: ignore[no-untyped-def]
+    """Breadth-first product of two transition tables: (rows, pair codes, count), count -1 when
+    more than ``max_states`` pairs are reachable."""
+    width = tb.shape[0] + 1
+    cap = 64
+    rows = np.full((cap, 256), -1, dtype=np.int32)
+    codes = np.empty(cap, dtype=np.int64)
+    index = dict()
+    start = (sa0 + 1) * width + (sb0 + 1)
+    index[start] = 0
+    codes[0] = start
+    n = 1
+    i = 0
+    while i < n:
+        sa = codes[i] // width - 1
+        sb = codes[i] % width - 1
+        for byte in range(256):
+            x = ta[sa, byte] if sa >= 0 else -1
+            y = tb[sb, byte] if sb >= 0 else -1
+            if union:
+                if x < 0 and y < 0:
+                    continue
+            elif x < 0 or y < 0:
+                continue
+            code = (x + 1) * width + (y + 1)
+            j = index.get(code, -1)
+            if j < 0:
+                if n >= max_states:
+                    return rows, codes, -1
+                if n >= cap:
+                    cap *= 2
+                    grown = np.full((cap, 256), -1, dtype=np.int32)
+                    grown[:n] = rows[:n]
+                    rows = grown
+                    more = np.empty(cap, dtype=np.int64)
+                    more[:n] = codes[:n]
+                    codes = more
+                j = n
+                index[code] = j
+                codes[n] = code
+                n += 1
+            rows[i, byte] = j
+        i += 1
+    return rows, codes, n
 
 
 def complement(dfa: ByteDFA) -> ByteDFA:

@@ -50,7 +50,8 @@ from corral.compiler.automaton import ByteDFA, difference, product
 from corral.errors import CompileLimitError
 
 __all__ = [
-    "And", "ArrC", "Atom", "Const", "DSet", "Expr", "FALSE", "Flat", "Node", "ObjC", "ObjDFA", "Not", "Or",
+    "And", "ArrC", "Atom", "Const", "DSet", "Expr", "FALSE", "Flat", "KeySet", "Moves", "Node", "ObjC", "ObjDFA", "Not",
+    "OneOf", "Or",
     "TRUE", "conj", "disj", "neg",
 ]
 
@@ -108,7 +109,19 @@ class Not:
     inner: Any
 
 
-Expr = Union[Const, Node, Atom, And, Or, Not]
+@dataclass(frozen=True)
+class OneOf:
+    """Values in exactly one of ``parts``. Kept whole so that, inside an intersection, the other
+    parts can show the branches disjoint (then it is just their union)."""
+
+    parts: tuple[Any, ...]
+
+    def formula(self) -> Any:
+        """The same set with union, intersection and complement only."""
+        return disj(*(conj(x, *(neg(y) for j, y in enumerate(self.parts) if j != i)) for i, x in enumerate(self.parts)))
+
+
+Expr = Union[Const, Node, Atom, And, Or, Not, OneOf]
 
 
 def conj(*xs: Expr) -> Expr:

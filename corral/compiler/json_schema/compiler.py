@@ -49,7 +49,7 @@ import numpy as np
 from corral.compiler.automaton import ByteDFA, concat, difference, product, trim
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
-    FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Moves, Node, Not, ObjC, ObjDFA, Or,
+    FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Moves, Node, Not, ObjC, ObjDFA, OneOf, Or,
     KeySet, Term, complement, key_split, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
 from corral.compiler.regex import regex_to_dfa
@@ -244,6 +244,7 @@ class _Compiler:
         self._lowered: dict[Any, str] = {}
         self._flat_rules: dict[tuple[int, int], str] = {}
         self._outcomes_busy: set[Any] = set()
+        self._inlining: set[Node] = set()
         if options.whitespace not in ("flexible", "compact", "indent"):
             raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible', 'compact' or 'indent'")
         if isinstance(options.indent, bool) or not isinstance(options.indent, int) or not 0 <= options.indent <= 16:
@@ -460,7 +461,7 @@ class _Compiler:
             if target is None:
                 parts.append(self.relaxed())
             else:
-                parts.append(self._target_node(target, scope))
+                parts.append(self._inline(self._target_node(target, scope)))
             if self.draft == "7":
                 return parts[0]  # draft 7: siblings of $ref are ignored
         if "$dynamicRef" in schema and self.draft != "7":
@@ -479,7 +480,7 @@ class _Compiler:
                     raise GrammarError(f"{pointer}/{kw}: must be a non-empty array")
                 nodes = [self.sub(n, b, kw, i) for i, b in enumerate(branches)]
                 if kw == "allOf":
-                    parts += nodes
+                    parts += [self._inline(x) for x in nodes]
                 elif kw == "anyOf":
                     parts.append(disj(*nodes))
                 else:
@@ -545,9 +546,30 @@ class _Compiler:
     def _one_of(self, nodes: list[Expr]) -> Expr:
         if len(nodes) == 1:
             return nodes[0]
-        if all(self._disjoint(nodes[i], nodes[j]) for i in range(len(nodes)) for j in range(i + 1, len(nodes))):
-            return disj(*nodes)
-        return disj(*(conj(x, *(neg(y) for j, y in enumerate(nodes) if j != i)) for i, x in enumerate(nodes)))
+        return OneOf(tuple(nodes))  # resolved in flat(), where its context is known
+
+    def _one_of_flat(self, o: OneOf, context: Flat) -> Flat:
+        """``o`` within ``context``: the union of its branches when no two can meet there (the
+        usual discriminated union), else the exact formula."""
+        ctx = Atom(context, "context")
+        parts = o.parts
+        if all(self._disjoint(conj(ctx, parts[i]), parts[j]) for i in range(len(parts)) for j in range(i + 1, len(parts))):
+            f = FLAT_NONE
+            for p in parts:
+                f = join(f, self.flat(p))
+            return meet(context, f)
+        return meet(context, self.flat(o.formula()))
+
+    def _inline(self, x: Expr) -> Expr:
+        """A subschema at the same instance location, expanded in place (so that its keywords meet
+        their neighbours in one intersection), unless it is already being expanded."""
+        if not isinstance(x, Node) or x in self._inlining:
+            return x
+        self._inlining.add(x)
+        try:
+            return self.expand(x)
+        finally:
+            self._inlining.discard(x)
 
     def _disjoint(self, a: Expr, b: Expr) -> bool:
         """Whether no value satisfies both (a sound test: ``False`` may mean "not proven")."""
@@ -1049,9 +1071,15 @@ class _Compiler:
         elif isinstance(e, And):
             f = FLAT_ALL
             for p in sorted(e.parts, key=_order):
-                f = meet(f, self.flat(p))
-                if f is FLAT_NONE:
-                    break
+                if not isinstance(p, OneOf):
+                    f = meet(f, self.flat(p))
+                    if f is FLAT_NONE:
+                        break
+            for p in e.parts:
+                if isinstance(p, OneOf) and f is not FLAT_NONE:
+                    f = self._one_of_flat(p, f)
+        elif isinstance(e, OneOf):
+            f = self._one_of_flat(e, FLAT_ALL)
         elif isinstance(e, Or):
             f = FLAT_NONE
             for p in sorted(e.parts, key=_order):
