@@ -172,3 +172,116 @@ def test_draft4_integers_have_no_fraction() -> None:
     bounded = compile_json_schema({**schema, "minimum": 0}, VOCAB)
     assert _accepts(bounded, "3") and not _accepts(bounded, "3.0")
     assert _accepts(compile_json_schema({"type": "integer"}, VOCAB), "3.0")  # 2020-12: 3.0 is an integer
+
+
+# -- the Boolean algebra: negation, exactly-one, conditionals, annotations ---------------------------
+ALGEBRA_CASES: list[tuple[dict[str, Any], list[Any]]] = [
+    ({"not": {"type": "integer"}}, [1, 1.5, "a", None, [], {}]),
+    ({"not": {"type": "object", "properties": {"a": {"type": "string"}}}}, [{"a": 1}, {"a": "x"}, {}, 3]),
+    ({"not": {"enum": ["a", 1, {"k": [1]}]}}, ["a", "b", 1, 1.0, 2, {"k": [1]}, {"k": [2]}]),
+    ({"type": "array", "not": {"contains": {"const": 1}}}, [[], [1], [2, 3], [2, 1]]),
+    ({"oneOf": [{"type": "integer"}, {"minimum": 2}]}, [1, 2.5, 3, 1.5]),
+    ({"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, [{"a": 1}, {"b": 1}, {"a": 1, "b": 2}, {}]),
+    ({"if": {"properties": {"k": {"const": "n"}}, "required": ["k"]},
+      "then": {"properties": {"v": {"type": "number"}}}, "else": {"properties": {"v": {"type": "string"}}}},
+     [{"k": "n", "v": 1}, {"k": "n", "v": "x"}, {"k": "s", "v": "x"}, {"k": "s", "v": 1}, {"v": 1}]),
+    ({"dependentSchemas": {"card": {"required": ["billing"]}}}, [{}, {"card": 1}, {"card": 1, "billing": 2}, {"billing": 2}]),
+    ({"patternProperties": {"^a": {"type": "integer"}, "b$": {"minimum": 10}}},
+     [{"ab": 12}, {"ab": 5}, {"ab": 12.5}, {"a": 1}, {"xb": 3}, {"xb": 30}]),
+    ({"type": "array", "contains": {"type": "string"}, "minContains": 1, "maxContains": 2}, [[], ["a"], ["a", 1, "b"], ["a", "b", "c"]]),
+    ({"allOf": [{"properties": {"a": {}}}], "unevaluatedProperties": False}, [{"a": 1}, {"a": 1, "b": 2}, {}]),
+    ({"anyOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]}, {"properties": {"b": {}}, "required": ["b"]}],
+      "unevaluatedProperties": False}, [{"a": 1}, {"b": 1}, {"a": "x", "b": 1}, {"a": 1, "b": 1}, {"a": 1, "c": 1}]),
+    ({"prefixItems": [{"type": "string"}], "contains": {"type": "integer"}, "unevaluatedItems": False},
+     [["a"], ["a", 1], ["a", 1, "b"], ["a", 2, 3]]),
+    ({"$defs": {"a": {"type": "object", "properties": {"n": {"$ref": "#/$defs/a"}}, "not": {"required": ["x"]}}},
+      "$ref": "#/$defs/a"}, [{}, {"n": {}}, {"n": {"x": 1}}, {"x": 1}, {"n": {"n": {"x": 1}}}]),
+]
+
+
+@pytest.mark.parametrize("index", range(len(ALGEBRA_CASES)))
+def test_algebra_verdicts_equal_jsonschema(index: int) -> None:
+    schema, instances = ALGEBRA_CASES[index]
+    g = compile_json_schema(schema, VOCAB, property_order="any")
+    v = jsonschema.Draft202012Validator(schema)
+    for inst in instances:
+        assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
+
+
+def test_negation_is_exact_for_every_spelling() -> None:
+    # "\u0061" spells "a": the complement must refuse it too (exact sets, narrower writing only)
+    g = compile_json_schema({"not": {"const": "a"}}, VOCAB)
+    assert not _accepts(g, '"a"') and not _accepts(g, '"\\u0061"') and _accepts(g, '"b"')
+    h = compile_json_schema({"const": "a"}, VOCAB)
+    assert _accepts(h, '"a"') and not _accepts(h, '"\\u0061"')  # written as json.dumps writes it
+
+
+def test_property_order_schema_or_any() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}
+    ordered = compile_json_schema(schema, VOCAB)
+    anyway = compile_json_schema(schema, VOCAB, property_order="any")
+    assert _accepts(ordered, '{"a": 1, "b": 2}') and not _accepts(ordered, '{"b": 2, "a": 1}')
+    assert _accepts(anyway, '{"a": 1, "b": 2}') and _accepts(anyway, '{"b": 2, "a": 1}')
+    assert not _accepts(anyway, '{"a": 1, "a": 2, "b": 3}')  # a named property at most once
+    with pytest.raises(corral.CorralError, match="property_order"):
+        compile_json_schema(schema, VOCAB, property_order="random")
+
+
+def test_indent_layout_is_exactly_json_dumps_indent() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}, "b": {}}}
+    for indent in (2, 4):
+        g = compile_json_schema(schema, VOCAB, whitespace="indent", indent=indent)
+        for inst in ({"a": [1, 2], "b": {"x": [], "y": {}}}, {}, {"a": []}, {"b": [[1], {"z": None}]}):
+            assert _accepts(g, json.dumps(inst, indent=indent)), inst
+            assert not _accepts(g, json.dumps(inst, indent=indent + 1)) or inst == {}
+            assert not _accepts(g, json.dumps(inst)) or inst in ({}, {"a": []})
+
+
+def test_registry_documents_resolve_remote_refs() -> None:
+    schema = {"$ref": "https://example.com/point.json"}
+    registry = {"https://example.com/point.json": {"type": "object", "properties": {"x": {"$ref": "#/$defs/n"}},
+                                                   "$defs": {"n": {"type": "integer"}}}}
+    g = compile_json_schema(schema, VOCAB, registry=registry)
+    assert _accepts(g, '{"x": 1}') and not _accepts(g, '{"x": "1"}')
+    with pytest.raises(UnsupportedSchemaError, match="registry="):
+        compile_json_schema(schema, VOCAB)
+
+
+def test_dynamic_ref_follows_the_dynamic_scope() -> None:
+    # a generic list whose items the outer schema fills in through $dynamicAnchor
+    schema = {
+        "$id": "https://example.com/strings", "$ref": "list", "$defs": {
+            "items": {"$dynamicAnchor": "item", "type": "string"},
+            "list": {"$id": "list", "type": "array", "items": {"$dynamicRef": "#item"},
+                     "$defs": {"default": {"$dynamicAnchor": "item"}}},
+        },
+    }
+    g = compile_json_schema(schema, VOCAB)
+    assert _accepts(g, '["a", "b"]') and not _accepts(g, '["a", 1]')
+
+
+def test_unknown_formats_are_annotations_and_known_inexpressible_ones_errors() -> None:
+    g = compile_json_schema({"type": "integer", "format": "int32"}, VOCAB)
+    assert _accepts(g, "5") and any("int32" in w for w in g.warnings)
+    with pytest.raises(UnsupportedSchemaError, match="format 'regex'"):
+        compile_json_schema({"type": "string", "format": "regex"}, VOCAB)
+
+
+def test_self_reference_without_descent_is_a_grammar_error() -> None:
+    with pytest.raises(corral.GrammarError, match="infinite loop"):
+        compile_json_schema({"$ref": "#"}, VOCAB)
+
+
+def test_object_case_explosion_is_a_named_limit() -> None:
+    # ten pairwise-overlapping object branches under oneOf, each negated inside the others
+    branches = [{"type": "object", "properties": {f"k{i}": {"type": "integer"}}, "minProperties": i % 3} for i in range(10)]
+    try:
+        g = compile_json_schema({"oneOf": branches}, VOCAB, timeout=20)
+    except corral.CompileLimitError as e:
+        assert e.limit in ("MAX_OBJECT_TERMS", "MAX_AUTOMATON_STATES", "timeout", "max_states")
+    except UnsupportedSchemaError as e:
+        assert "MAX_" in str(e)
+    else:  # compiled: then it must be exact
+        v = jsonschema.Draft202012Validator({"oneOf": branches})
+        for inst in ({}, {"k1": 1}, {"k1": "x"}, {"k1": 1, "k2": 2}):
+            assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
