@@ -4,9 +4,9 @@ Run:  python examples/tool_call.py
       python examples/tool_call.py HuggingFaceTB/SmolLM2-360M-Instruct   # any hub id / path
 
 Each tool is described by a JSON Schema for ``{"name": <const>, "arguments": {...}}``; the output
-schema is the ``oneOf`` of them. corral only accepts a ``oneOf`` whose branches it can prove
-disjoint (otherwise "exactly one" is not something a mask can enforce); here every branch requires
-``name`` with a different ``const``, which is such a proof. The result is always one well-formed
+schema is the ``oneOf`` of them. corral enforces "exactly one branch" exactly in general; here every
+branch requires ``name`` with a different ``const``, so it proves the branches disjoint and compiles
+the ``oneOf`` as a plain union (the cheap case). The result is always one well-formed
 call to one existing tool with arguments of the right types, which is dispatched to a Python
 function below. Which tool and which arguments is the model's choice: a 135M model chooses
 plausibly, not reliably.
