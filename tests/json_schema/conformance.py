@@ -3,7 +3,9 @@
 The suite (a copy in ``tests/data/json-schema-test-suite``) is a list of files; each file holds
 cases (a schema and a description), each case holds tests (an instance and whether it is
 ``valid``). For a constrained decoder a test asks: may the model write this instance? So every
-schema is compiled once per case (``whitespace="flexible"``, the Llama-3 vocabulary), each instance
+schema is compiled once per case (``whitespace="flexible"``; ``property_order="any"``, since the
+suite lists an instance's keys in no particular order; the suite's ``remotes/`` as ``registry``,
+under the ``http://localhost:1234/`` URIs its tests use; the Llama-3 vocabulary), each instance
 is serialised with ``json.dumps(instance)`` (default separators, ``ensure_ascii=True``) and fed to
 the grammar's byte-level recognizer, and the answer is compared with ``valid``. Each test gets one
 verdict:
@@ -16,8 +18,8 @@ verdict:
 ``fail-fn``
     corral rejects a valid instance (the model could not write it).
 ``unsupported``
-    compiling raised :class:`corral.UnsupportedSchemaError` (also for remote ``$ref`` s, which are
-    never fetched).
+    compiling raised :class:`corral.UnsupportedSchemaError` (also for ``$ref`` s to documents that
+    are neither in the schema nor in ``remotes/``, such as the official metaschemas).
 ``error``
     compiling raised another :class:`corral.CorralError` (the message is recorded).
 ``crash``
