@@ -52,6 +52,7 @@ from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Moves, Node, Not, ObjC, ObjDFA, OneOf, Or,
     KeySet, Term, complement, key_split, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
+from corral.compiler.json_schema.strings import words_dfa
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
 
@@ -1259,15 +1260,15 @@ class _Compiler:
         return self.rule("object", [(self.lit("{"), start, self.lit("}"))])
 
     def _rest_term(self, r: KeySet) -> str:
-        """The terminal of the keys of ``r``, written as a serializer writes them: no ``\\u``
-        escape of a printable ASCII character, so a named key can only be excluded in the spellings
-        :meth:`_key_term` allows (its other spellings are in no class: refused, never misfiled)."""
+        """The terminal of the keys of ``r``, written as a serializer writes them (no ``\\u`` escape
+        of a printable ASCII character); every spelling of a named key is left out (those keys
+        have their own classes)."""
         key = ("keys", id(r.base), r.minus)
         name = self._terms.get(key)
         if name is None:
             dfa = _canonical(r.base) if r.base is not None else _canonical_strings()
             if r.minus:
-                dfa = difference(dfa, regex_to_dfa("|".join(_canonical_key_pattern(k) for k in sorted(r.minus))))
+                dfa = difference(dfa, literal_keys_dfa(r.minus))
             if r.base is not None:
                 self._keepalive.append(r.base)
             name = self.dfa_term(dfa, "key", "a key")
@@ -1281,7 +1282,7 @@ class _Compiler:
         name = self._terms.get(("key", key))
         if name is None:
             spellings = sorted({json.dumps(key).encode(), json.dumps(key, ensure_ascii=False).encode()})
-            name = self.dfa_term(_words_dfa(spellings), "k_" + key, f"the key {json.dumps(key)}")
+            name = self.dfa_term(words_dfa(spellings), "k_" + key, f"the key {json.dumps(key)}")
             self._terms[("key", key)] = name
         return name
 
@@ -1364,44 +1365,7 @@ def _literal_strings(values: list[str]) -> DSet:
     """Exactly these strings: every spelling for the algebra, written as ``json.dumps`` writes
     them (with or without ``ensure_ascii``)."""
     spellings = sorted({json.dumps(v, ensure_ascii=a).encode() for v in values for a in (True, False)})
-    return DSet(literal_keys_dfa(frozenset(values)), True, emit=_words_dfa(spellings))
-
-
-def _words_dfa(words: list[bytes]) -> ByteDFA:
-    """The automaton of exactly these byte strings (a trie)."""
-    rows: list[dict[int, int]] = [{}]
-    final: set[int] = set()
-    for w in words:
-        cur = 0
-        for b in w:
-            nxt = rows[cur].get(b)
-            if nxt is None:
-                nxt = len(rows)
-                rows[cur][b] = nxt
-                rows.append({})
-            cur = nxt
-        final.add(cur)
-    trans = np.full((len(rows), 256), -1, dtype=np.int32)
-    for i, row in enumerate(rows):
-        for b, t in row.items():
-            trans[i, b] = t
-    accepting = np.zeros(len(rows), dtype=bool)
-    accepting[list(final)] = True
-    return ByteDFA(trans, accepting, 0)
-
-
-def _canonical_key_pattern(key: str) -> str:
-    """A regex of the spellings of ``key`` that :data:`_CANONICAL` allows."""
-    out = []
-    for ch in key:
-        cp = ord(ch)
-        if 0x20 <= cp < 0x7F and ch not in '"\\/':
-            out.append(re.escape(ch))
-        else:
-            from corral.compiler.json_schema.strings import _char_spellings
-
-            out.append(_char_spellings(ch))
-    return '"' + "".join(out) + '"'
+    return DSet(literal_keys_dfa(frozenset(values)), True, emit=words_dfa(spellings))
 
 
 def _where(e: Expr) -> str:

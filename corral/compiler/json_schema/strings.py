@@ -1682,24 +1682,6 @@ def json_string_dfa(
 _ESCAPE_LETTER = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
 
-def _hex_class(value: int) -> str:
-    return "".join(f"[{h}{h.upper()}]" if h.isalpha() else h for h in f"{value:04x}")
-
-
-def _char_spellings(ch: str) -> str:
-    cp = ord(ch)
-    if cp >= 0x10000:  # a surrogate pair
-        hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
-        alts = [r"\\u" + _hex_class(hi) + r"\\u" + _hex_class(lo)]
-    else:
-        alts = [r"\\u" + _hex_class(cp)]
-    if cp >= 0x20 and ch not in '"\\':
-        alts.append(re.escape(ch))
-    if ch in _ESCAPE_LETTER:
-        alts.append(r"\\" + re.escape(_ESCAPE_LETTER[ch]))
-    return "(?:" + "|".join(alts) + ")"
-
-
 def _spellings(ch: str) -> list[bytes]:
     """Every JSON spelling of the character ``ch`` inside a string literal."""
     cp = ord(ch)
@@ -1772,10 +1754,32 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
                             rows[cur][b] = nxt
                             rows.append({})
                         cur = nxt
+    return minimize(trim(_table_dfa(rows, [1])))
+
+
+def _table_dfa(rows: list[dict[int, int]], final: Iterable[int]) -> ByteDFA:
+    """The automaton with moves ``rows[state][byte] -> state``, start 0 and accepting ``final``."""
     trans = np.full((len(rows), 256), -1, dtype=np.int32)
     for i, row in enumerate(rows):
         for b, t in row.items():
             trans[i, b] = t
     accepting = np.zeros(len(rows), dtype=bool)
-    accepting[1] = True
-    return minimize(trim(ByteDFA(trans, accepting, 0)))
+    accepting[list(final)] = True
+    return ByteDFA(trans, accepting, 0)
+
+
+def words_dfa(words: Iterable[bytes]) -> ByteDFA:
+    """The automaton of exactly these byte strings (a trie)."""
+    rows: list[dict[int, int]] = [{}]
+    final: set[int] = set()
+    for w in words:
+        cur = 0
+        for b in w:
+            nxt = rows[cur].get(b)
+            if nxt is None:
+                nxt = len(rows)
+                rows[cur][b] = nxt
+                rows.append({})
+            cur = nxt
+        final.add(cur)
+    return _table_dfa(rows, final)
