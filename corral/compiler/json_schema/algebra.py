@@ -44,6 +44,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
 from corral.compiler.automaton import ByteDFA, difference, product
@@ -93,6 +94,13 @@ class And:
     """Intersection (parts in the order given: it decides the order of object properties)."""
 
     parts: tuple[Any, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # formulas nest deeply: hash once, not per lookup
+        object.__setattr__(self, "_hash", hash(('And', self.parts)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,13 @@ class Or:
     """Union."""
 
     parts: tuple[Any, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # formulas nest deeply: hash once, not per lookup
+        object.__setattr__(self, "_hash", hash(('Or', self.parts)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,13 @@ class Not:
     """Complement (within all JSON values)."""
 
     inner: Any
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # formulas nest deeply: hash once, not per lookup
+        object.__setattr__(self, "_hash", hash(('Not', self.inner)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)
@@ -115,6 +137,13 @@ class OneOf:
     parts can show the branches disjoint (then it is just their union)."""
 
     parts: tuple[Any, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # formulas nest deeply: hash once, not per lookup
+        object.__setattr__(self, "_hash", hash(('OneOf', self.parts)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def formula(self) -> Any:
         """The same set with union, intersection and complement only."""
@@ -124,48 +153,38 @@ class OneOf:
 Expr = Union[Const, Node, Atom, And, Or, Not, OneOf]
 
 
-def conj(*xs: Expr) -> Expr:
-    """The intersection of ``xs`` (constants folded, nested intersections flattened)."""
+def _combine(xs: tuple[Expr, ...], cls: type[And] | type[Or], zero: Const) -> Expr:
+    """``xs`` under ``cls`` (intersection or union), whose absorbing constant is ``zero``: constants
+    folded, nested ones flattened, repeats dropped, parts kept in order, ``x`` beside ``not x``
+    giving ``zero``."""
     out: dict[Expr, None] = {}  # ordered and without repeats
     for x in xs:
         if isinstance(x, Const):
-            if not x.value:
-                return FALSE
+            if x == zero:
+                return zero
             continue
-        if isinstance(x, And):
+        if isinstance(x, cls):
             out.update(dict.fromkeys(x.parts))
         else:
             out[x] = None
     for x in out:
         if isinstance(x, Not) and x.inner in out:
-            return FALSE
+            return zero
     if not out:
-        return TRUE
+        return neg(zero)
     if len(out) == 1:
         return next(iter(out))
-    return And(tuple(out))
+    return cls(tuple(out))
+
+
+def conj(*xs: Expr) -> Expr:
+    """The intersection of ``xs`` (constants folded, nested intersections flattened)."""
+    return _combine(xs, And, FALSE)
 
 
 def disj(*xs: Expr) -> Expr:
     """The union of ``xs``."""
-    out: dict[Expr, None] = {}
-    for x in xs:
-        if isinstance(x, Const):
-            if x.value:
-                return TRUE
-            continue
-        if isinstance(x, Or):
-            out.update(dict.fromkeys(x.parts))
-        else:
-            out[x] = None
-    for x in out:
-        if isinstance(x, Not) and x.inner in out:
-            return TRUE
-    if not out:
-        return FALSE
-    if len(out) == 1:
-        return next(iter(out))
-    return Or(tuple(out))
+    return _combine(xs, Or, TRUE)
 
 
 def neg(x: Expr) -> Expr:
@@ -283,8 +302,8 @@ def _check_deadline() -> None:
         raise CompileLimitError("compiling the schema took longer than the timeout", limit="timeout", value=deadline)
 
 
-def _dead(accepting: tuple[bool, ...], succ: list[set[int]]) -> set[int]:
-    """States from which no accepting state can be reached (guards not checked)."""
+def live_states(accepting: tuple[bool, ...], succ: Sequence[Iterable[int]]) -> set[int]:
+    """States from which an accepting state can be reached (guards not checked)."""
     pred: list[list[int]] = [[] for _ in accepting]
     for s, ts in enumerate(succ):
         for t in ts:
@@ -297,7 +316,12 @@ def _dead(accepting: tuple[bool, ...], succ: list[set[int]]) -> set[int]:
             if s not in live:
                 live.add(s)
                 todo.append(s)
-    return set(range(len(accepting))) - live
+    return live
+
+
+def _dead(accepting: tuple[bool, ...], succ: Sequence[Iterable[int]]) -> set[int]:
+    """States from which no accepting state can be reached."""
+    return set(range(len(accepting))) - live_states(accepting, succ)
 
 
 def _pair_product(starts: tuple[int, int], rows_a: Any, rows_b: Any, n_classes: int, ma: list[int], mb: list[int],

@@ -50,7 +50,7 @@ from corral.compiler.automaton import ByteDFA, concat, difference, product, trim
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Moves, Node, Not, ObjC, ObjDFA, OneOf, Or,
-    KeySet, Term, complement, key_split, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
+    KeySet, Term, complement, key_split, live_states, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
 from corral.compiler.json_schema.strings import words_dfa
 from corral.compiler.regex import regex_to_dfa
@@ -185,23 +185,6 @@ def _moves_ok(moves: tuple[tuple[Any, int], ...]) -> tuple[tuple[Any, int], ...]
     return tuple((g, t) for g, t in moves if g != FALSE)
 
 
-def _live_states(accepting: tuple[bool, ...], edges: list[list[int]]) -> set[int]:
-    """States from which an accepting state can be reached."""
-    rev: dict[int, list[int]] = {}
-    for s, ts in enumerate(edges):
-        for t in ts:
-            rev.setdefault(t, []).append(s)
-    live = {s for s, a in enumerate(accepting) if a}
-    todo = list(live)
-    while todo:
-        t = todo.pop()
-        for s in rev.get(t, ()):
-            if s not in live:
-                live.add(s)
-                todo.append(s)
-    return live
-
-
 def _values_dfa(lits: tuple[str, ...], lit_guards: list[Expr], rests: tuple[KeySet, ...],
                 rest_guards: list[Expr]) -> ObjDFA:
     """Objects whose every member's value satisfies its key class's guard."""
@@ -232,6 +215,7 @@ class _Compiler:
         self.draft = draft
         self.out = _Out()
         self._names: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
         self._keepalive: list[Any] = []
         # draft 4 counts only numbers written without a fraction or exponent as integers
         self._draft4 = isinstance(root, dict) and isinstance(root.get("$schema"), str) and "draft-04" in root["$schema"]
@@ -278,10 +262,11 @@ class _Compiler:
     def fresh(self, base: str) -> str:
         base = re.sub(r"[^a-z0-9_]", "_", base.lower())[:40] or "node"
         name = base
-        i = 1
+        i = self._next_suffix.get(base, 1)  # resume where this base's numbering stopped
         while name in self._names:
             name = f"{base}_{i}"
             i += 1
+        self._next_suffix[base] = i
         self._names.add(name)
         if len(self._names) > MAX_RULES:
             raise CompileLimitError(f"the schema needs more than {MAX_RULES} grammar rules (MAX_RULES)", limit="MAX_RULES", value=MAX_RULES)
@@ -338,7 +323,7 @@ class _Compiler:
         counter that hands over to ``dfa`` at the first other byte: built directly, no subset
         construction needed.
         """
-        ws = np.array([0x20, 0x09, 0x0A, 0x0D])
+        ws = _WS_BYTES
         first = dfa.trans[dfa.start]
         if (first[ws] >= 0).any():
             assert self._ws_dfa is not None
@@ -595,7 +580,7 @@ class _Compiler:
             # empty when some key it must have can only get values that are certainly impossible
             # (on the moves between states that can still accept)
             d = _with_lits(t.dfa, t.must)
-            live = _live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
+            live = live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
             if not any(all(self._empty(g, depth - 1) for q in live for g, q2 in d.trans[q][d.lits.index(k)]
                            if q2 in live) for k in t.must):
                 return False
@@ -1170,7 +1155,7 @@ class _Compiler:
         return alts
 
     def _lower_array(self, a: ArrC, depth: int) -> str:
-        live = _live_states(a.accepting, [[t for _, t in m] for m in a.trans])
+        live = live_states(a.accepting, [[t for _, t in m] for m in a.trans])
         if a.start not in live:
             return self.rule("never", [])
         first = {q: self.fresh(f"a{q}f") for q in live}
@@ -1192,7 +1177,7 @@ class _Compiler:
     def _lower_term(self, t: Term, depth: int) -> str:
         d = _with_lits(t.dfa, t.must | t.absent)
         n_lits = len(d.lits)
-        live = _live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
+        live = live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
         if d.start not in live:
             return self.rule("never", [])
         colon = self._colon()
