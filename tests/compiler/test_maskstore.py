@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -123,3 +128,58 @@ def test_mask_classes_on_llama3_counted_repetition(llama3: tuple) -> None:
     assert dfa.n_states > 16000 and store.n_classes < 1100
     for s in list(range(0, dfa.n_states, 97)) + list(range(dfa.n_states - 140, dfa.n_states)):
         assert np.array_equal(store.mask(s), _direct(dfa, s, vocab)), s
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_process_forked_after_compiling_can_compile_and_mask() -> None:
+    vocab = Vocabulary([bytes([b]) for b in range(256)] + [b"ab", b"12", None], eos_token_ids=[258])
+    parent = compile_regex(r"[a-z]{1,20}-\d{1,5}", vocab)  # eager, many classes: the parallel kernel ran
+    assert parent.stats.eager and parent.stats.mask_classes > 1
+    expected = compile_regex(r"(ab|12){1,9}x", vocab).matcher().next_token_mask().copy()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            import corral
+
+            g = corral.compile_regex(r"(ab|12){1,9}x", vocab)
+            same = np.array_equal(g.matcher().next_token_mask(), expected)
+            s = corral.compile_json_schema({"type": "object", "properties": {"n": {"type": "integer"}}}, vocab)
+            m = s.matcher()
+            eos = (int(m.next_token_mask()[258 >> 5]) >> (258 & 31)) & 1 if m.accept_bytes(b'{"n": 12}') else 0
+            ok = m.is_accepting() and eos == 1
+            code = 0 if same and ok else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 300
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_threads_compiling_at_once_take_turns_on_the_parallel_kernel() -> None:
+    # The fork-safe "workqueue" layer aborts the process when entered by two threads at once.
+    vocab = Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(3):
+                g = compile_regex("[a-%s]{1,%d}x" % ("abcdef"[i], 20 + j), vocab)
+                assert g.stats.eager and g.stats.mask_classes > 1
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
