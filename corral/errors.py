@@ -11,11 +11,18 @@ everywhere::
 
 from __future__ import annotations
 
-__all__ = ["CorralError", "GrammarError", "CompileLimitError", "VocabularyError", "IncompleteGenerationError"]
+__all__ = ["CorralError", "CorralWarning", "GrammarError", "CompileLimitError", "VocabularyError", "IncompleteGenerationError"]
 
 
 class CorralError(Exception):
     """Root of every error corral raises."""
+
+
+class CorralWarning(UserWarning):
+    """Root of every warning corral emits (e.g. a disk-cache entry rejected and recompiled).
+
+    Silence them with ``warnings.simplefilter("ignore", corral.CorralWarning)``.
+    """
 
 
 class VocabularyError(CorralError, ValueError):
