@@ -205,7 +205,7 @@ def compile_regex(
             "build one with corral.Vocabulary.from_hf(tokenizer)"
         )
     directory: Path | None = None
-    key = ""
+    key = disk.CacheKey("", "", {})
     if cache:
         directory = disk.default_cache_dir() if cache is True else Path(cache)
         key = disk.cache_key("regex", pattern, {"max_states": max_states}, vocab)
