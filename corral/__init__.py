@@ -23,6 +23,7 @@ from corral import grammars as grammars  # the bundled grammars: corral.grammars
 from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
 from corral.compiler.json_schema.compiler import compile_json_schema
+from corral.compiler.limits import Limits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import (
     CompileLimitError,
@@ -69,6 +70,7 @@ __all__ = [
     "CorralError",
     "GrammarError",
     "IncompleteGenerationError",
+    "Limits",
     "Matcher",
     "UnsupportedSchemaError",
     "Vocabulary",

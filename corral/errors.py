@@ -30,20 +30,30 @@ class VocabularyError(CorralError, ValueError):
 
 
 class CompileLimitError(CorralError):
-    """Compiling a constraint exceeded a named limit (states, time).
+    """Compiling a constraint exceeded a named limit (time, memory, states).
 
     Attributes
     ----------
     limit:
-        The name of the limit that was exceeded, e.g. ``"max_states"``.
+        The name of the limit that was exceeded, e.g. ``"max_states"`` or ``"timeout"`` (a field
+        of :class:`~corral.Limits` where the limit is one).
     value:
         The limit's value at the time.
+    where:
+        What was being compiled when the limit was hit (a JSON pointer, a terminal, a line and
+        column), or ``None`` when unknown.
+    parameter:
+        How to raise the limit (``"limits=corral.Limits(timeout=...)"``), or ``None``.
     """
 
-    def __init__(self, message: str, *, limit: str, value: float) -> None:
+    def __init__(
+        self, message: str, *, limit: str, value: float, where: str | None = None, parameter: str | None = None
+    ) -> None:
         super().__init__(message)
         self.limit = limit
         self.value = value
+        self.where = where
+        self.parameter = parameter
 
 
 class UnsupportedSchemaError(CorralError):

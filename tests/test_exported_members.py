@@ -15,6 +15,7 @@ EXPECTED = {
     "CorralError",
     "GrammarError",
     "IncompleteGenerationError",
+    "Limits",
     "Matcher",
     "UnsupportedSchemaError",
     "Vocabulary",

@@ -6,20 +6,22 @@ compiler lowers character classes to UTF-8 byte ranges); :func:`determinize` tur
 "a transition exists" means "the text can still be completed"), and :func:`minimize` merges
 equivalent states.
 
-Work here can explode on hostile input (``(a|b)*a(a|b){30}`` has 2**30 DFA states), so the
-subset construction stops at ``max_states`` and at a wall-clock ``timeout`` with a
-:class:`~corral.errors.CompileLimitError` naming the limit.
+Work here can explode on hostile input (``(a|b)*a(a|b){30}`` has 2**30 DFA states), so every
+construction runs under the compile's :class:`~corral.compiler.limits.Budget`: the subset
+construction stops at ``max_states``, NFAs at ``max_nfa_states``, and each table is charged to the
+memory account before it is allocated; the clock is checked as states are added. Exceeding any of
+them is a :class:`~corral.errors.CompileLimitError` naming the limit.
 """
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
+from corral.compiler.limits import DEFAULT_LIMITS, NFA_STATE_BYTES, TABLE_ROW_BYTES, budget_scope, current_budget
 from corral.errors import CompileLimitError
 
 __all__ = [
@@ -34,13 +36,13 @@ __all__ = [
     "DEFAULT_TIMEOUT",
 ]
 
-DEFAULT_MAX_STATES = 100_000
-"""Default cap on DFA states for one constraint (``max_states``)."""
+DEFAULT_MAX_STATES = DEFAULT_LIMITS.max_states
+"""Default cap on DFA states for one constraint (:attr:`corral.Limits.max_states`)."""
 
-DEFAULT_TIMEOUT = 20.0
-"""Default cap, in seconds, on building one automaton (``timeout``)."""
+DEFAULT_TIMEOUT = DEFAULT_LIMITS.timeout
+"""Default cap, in seconds, on one compile (:attr:`corral.Limits.timeout`)."""
 
-DEFAULT_MAX_NFA_STATES = 2_000_000
+DEFAULT_MAX_NFA_STATES = DEFAULT_LIMITS.max_nfa_states
 """Default cap on NFA states (bounded repetitions are expanded copy by copy)."""
 
 
@@ -54,7 +56,7 @@ class ByteNFA:
 
     edges: list[list[tuple[int, int, int]]] = field(default_factory=list)
     eps: list[list[int]] = field(default_factory=list)
-    max_states: int = DEFAULT_MAX_NFA_STATES
+    max_states: int | None = None  # default: the current budget's max_nfa_states
 
     def new_state(self) -> int:
         """Add a state and return its id.
@@ -64,12 +66,19 @@ class ByteNFA:
         CompileLimitError
             When the NFA grows past ``max_states``.
         """
-        if len(self.edges) >= self.max_states:
+        n = len(self.edges)
+        if (n & 1023) == 0:
+            budget = current_budget()
+            budget.charge(1024 * NFA_STATE_BYTES, "the NFA")
+            if self.max_states is None:
+                self.max_states = budget.limits.max_nfa_states
+        cap = self.max_states if self.max_states is not None else DEFAULT_MAX_NFA_STATES
+        if n >= cap:
             raise CompileLimitError(
-                f"the automaton needs more than max_nfa_states={self.max_states} NFA states "
+                f"the automaton needs more than max_nfa_states={cap} NFA states "
                 "(large bounded repetitions such as x{1,100000} are expanded copy by copy)",
                 limit="max_nfa_states",
-                value=self.max_states,
+                value=cap,
             )
         self.edges.append([])
         self.eps.append([])
@@ -146,8 +155,8 @@ def determinize(
     start: int,
     final: int,
     *,
-    max_states: int = DEFAULT_MAX_STATES,
-    timeout: float = DEFAULT_TIMEOUT,
+    max_states: int | None = None,
+    timeout: float | None = None,
 ) -> ByteDFA:
     """Subset construction, then removal of states that cannot reach acceptance.
 
@@ -155,8 +164,11 @@ def determinize(
     ----------
     nfa, start, final:
         The NFA, its start state and its single accepting state.
-    max_states, timeout:
-        Limits on the DFA size and on the time spent.
+    max_states:
+        Limit on the DFA's states (default: the current budget's ``max_states``).
+    timeout:
+        A tighter limit, in seconds, for this construction alone (default: the current budget's
+        deadline); each new state's row is charged to the budget's memory account first.
 
     Returns
     -------
@@ -169,7 +181,12 @@ def determinize(
     CompileLimitError
         When ``max_states`` or ``timeout`` is exceeded.
     """
-    deadline = time.monotonic() + timeout
+    if timeout is not None:
+        with budget_scope(current_budget().limits.updated(timeout=timeout)):
+            return determinize(nfa, start, final, max_states=max_states)
+    budget = current_budget()
+    if max_states is None:
+        max_states = budget.limits.max_states
     closure = _closure_fn(nfa)
     # Keep only "important" NFA states in DFA keys: those with byte edges, or the final state.
     important = [bool(nfa.edges[s]) or s == final for s in range(len(nfa))]
@@ -184,13 +201,8 @@ def determinize(
     edges = nfa.edges
     i = 0
     while i < len(keys):
-        if (i & 63) == 0 and time.monotonic() > deadline:
-            raise CompileLimitError(
-                f"building the automaton took longer than timeout={timeout:g}s "
-                f"({len(keys)} states so far); simplify the constraint or raise the limit",
-                limit="timeout",
-                value=timeout,
-            )
+        if (i & 63) == 0:  # the next 64 rows and their keys, before they are made
+            budget.charge(64 * (TABLE_ROW_BYTES + 8 * len(keys[i]) + 64), "the automaton's states")
         key = keys[i]
         row = np.full(256, -1, dtype=np.int32)
         all_edges = [e for s in key for e in edges[s]]
@@ -510,10 +522,12 @@ def minimize(dfa: ByteDFA) -> ByteDFA:
     return trim(merged)
 
 
-def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA:
+def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int | None = None) -> ByteDFA:
     """The intersection (or, with ``union=True``, the union) of two DFAs' languages.
 
-    Builds only the reachable pairs; the result is trimmed and minimised.
+    Builds only the reachable pairs; the result is trimmed and minimised. ``max_states``
+    defaults to the current budget's; the kernel's table (at most ``max_states`` rows) is charged
+    to the budget's memory account before the kernel runs.
 
     Raises
     ------
@@ -522,13 +536,24 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int = DE
     """
     # -1 stands for "dead" on either side (needed for the union, harmless for the intersection).
     # A pair (x, y) is coded as (x + 1) * width + (y + 1).
+    budget = current_budget()
+    if max_states is None:
+        max_states = budget.limits.max_states
     width = b.n_states + 1
-    trans, codes, n = _product_kernel(a.trans, b.trans, a.start, b.start, union, max_states)
+    # The kernel stops at ``cap`` rows: the state limit, or what the memory account can still pay
+    # for (a row, its pair code and its index entry; the table doubles as it grows).
+    row_bytes = 2 * (TABLE_ROW_BYTES + 48)
+    affordable = max(0, budget.limits.max_memory_bytes - budget.used_bytes) // row_bytes
+    cap = min(max_states, affordable)
+    trans, codes, n = _product_kernel(a.trans, b.trans, a.start, b.start, union, cap)
+    if n < 0 and cap < max_states:
+        budget.charge((cap + 1) * row_bytes, "a product of two automata")  # raises: past the memory limit
     if n < 0:
         raise CompileLimitError(
             f"combining two automata needs more than max_states={max_states} states",
             limit="max_states", value=max_states,
         )
+    budget.charge(n * (TABLE_ROW_BYTES + 48), "a product of two automata")
     pairs = codes[:n]
     rows_arr = trans[:n]
     acc_a = np.append(a.accepting, False)  # index -1 -> False
@@ -594,12 +619,12 @@ def complement(dfa: ByteDFA) -> ByteDFA:
     return minimize(trim(ByteDFA(trans, accepting, dfa.start)))
 
 
-def difference(a: ByteDFA, b: ByteDFA, *, max_states: int = DEFAULT_MAX_STATES) -> ByteDFA:
+def difference(a: ByteDFA, b: ByteDFA, *, max_states: int | None = None) -> ByteDFA:
     """Strings of ``a`` that are not in ``b``."""
     return product(a, complement(b), max_states=max_states)
 
 
-def concat(parts: list[ByteDFA], *, max_states: int = DEFAULT_MAX_STATES, timeout: float = DEFAULT_TIMEOUT) -> ByteDFA:
+def concat(parts: list[ByteDFA], *, max_states: int | None = None, timeout: float | None = None) -> ByteDFA:
     """The concatenation of the automata's languages, in order."""
     from corral.compiler.earley_tables import dfa_into_nfa
 

@@ -24,6 +24,7 @@ from corral.compiler.cfg_maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, CFGMaskS
 from corral.compiler.compiled import CompiledGrammar, CompileStats
 from corral.compiler.earley_tables import EarleyTables, build_tables
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
+from corral.compiler.limits import DEFAULT_LIMITS, Limits, budget_scope, entry_limits
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError, GrammarError
@@ -31,7 +32,7 @@ from corral.runtime.earley import Recognizer
 
 __all__ = ["CFGProgram", "compile_grammar", "lark_to_ir", "DEFAULT_GRAMMAR_TIMEOUT"]
 
-DEFAULT_GRAMMAR_TIMEOUT = 30.0
+DEFAULT_GRAMMAR_TIMEOUT = DEFAULT_LIMITS.timeout
 """Default limit, in seconds, on compiling one grammar."""
 
 # Lark's common.ESCAPED_STRING uses a lookbehind and lazy quantifiers; under full-match semantics
@@ -122,6 +123,21 @@ def _definition_positions(source: str) -> dict[str, tuple[int, int]]:
         line = bisect.bisect_right(line_starts, off)
         out[name] = (line, off - line_starts[line - 1] + 1)
     return out
+
+
+def _import_error(text: str, e: OSError) -> GrammarError:
+    """A :class:`GrammarError` at the ``%import`` whose grammar file Lark could not read."""
+    filename = str(e.filename or "")
+    module = re.sub(r"\.lark$", "", filename.replace("\\", "/").rsplit("/", 1)[-1])
+    msg = (
+        f"%import: cannot read the grammar file {filename!r} ({e.strerror or e}); Lark imports its "
+        "bundled grammars (common, lark, python, unicode) and .lark files in the working directory"
+    )
+    hit = re.search(rf"^[ \t]*%import[ \t]+[.\w]*?\b{re.escape(module)}\b", text, re.M) if module else None
+    if hit:
+        pos = hit.start() + len(hit.group(0)) - len(hit.group(0).lstrip())
+        return GrammarError(msg, source=text, pos=pos, length=len(hit.group(0).strip()))
+    return GrammarError(msg)
 
 
 def _lark_error(text: str, e: Exception) -> GrammarError:
@@ -216,6 +232,8 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         lark_terminals, lark_rules, ignore = _compile_lark(text, start)
     except LarkError as e:
         raise _lark_error(text, e) from None
+    except OSError as e:  # an %import of a grammar file that does not exist or cannot be read
+        raise _import_error(text, e) from None
     except (re.error, ValueError, TypeError, KeyError, AttributeError, AssertionError, RecursionError) as e:
         raise GrammarError(f"invalid grammar: {type(e).__name__}: {e}") from None
     positions_of = _definition_positions(text)
@@ -266,19 +284,32 @@ def compile_ir(
     kind: str = "grammar",
     source: str | None = None,
     options: dict[str, Any] | None = None,
-    max_states: int = 100_000,
-    timeout: float = DEFAULT_GRAMMAR_TIMEOUT,
+    max_states: int | None = None,
+    timeout: float | None = None,
     mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,
+    limits: Limits | None = None,
 ) -> CompiledGrammar:
-    """Compile a :class:`GrammarIR` against ``vocab`` (the step shared by every surface syntax)."""
+    """Compile a :class:`GrammarIR` against ``vocab`` (the step shared by every surface syntax).
+
+    Runs under the active budget, or a new one from ``limits``, ``max_states`` and ``timeout``
+    when given (see :func:`~corral.compiler.limits.budget_scope`).
+    """
     if not isinstance(vocab, Vocabulary):
         raise CorralError(
             f"vocab must be a corral.Vocabulary, not {type(vocab).__name__}; "
             "build one with corral.Vocabulary.from_hf(tokenizer)"
         )
+    with budget_scope(entry_limits(limits, max_states=max_states, timeout=timeout)) as budget:
+        return _compile_ir(ir, vocab, kind, source, options, budget.limits.max_states, mask_cache_bytes)
+
+
+def _compile_ir(
+    ir: GrammarIR, vocab: Vocabulary, kind: str, source: str | None, options: dict[str, Any] | None,
+    max_states: int, mask_cache_bytes: int,
+) -> CompiledGrammar:
     t0 = time.perf_counter()
-    limits = RegexLimits(max_states=max_states, timeout=timeout)
-    tables = build_tables(ir, limits, deadline=time.monotonic() + timeout)
+    limits = RegexLimits(max_states=max_states)
+    tables = build_tables(ir, limits)
     recognizer = Recognizer(tables)
     t1 = time.perf_counter()
     store = CFGMaskStore(tables, recognizer, vocab, max_bytes=mask_cache_bytes, limits=limits)
@@ -307,9 +338,10 @@ def compile_grammar(
     *,
     start: str | None = None,
     syntax: str = "lark",
-    max_states: int = 100_000,
-    timeout: float = DEFAULT_GRAMMAR_TIMEOUT,
+    max_states: int | None = None,
+    timeout: float | None = None,
     mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,
+    limits: Limits | None = None,
 ) -> CompiledGrammar:
     """Compile a context-free grammar into token masks over ``vocab``.
 
@@ -324,11 +356,13 @@ def compile_grammar(
     syntax:
         ``"lark"`` or ``"gbnf"``.
     max_states:
-        Limit on each terminal's automaton.
+        Limit on each terminal's automaton; overrides ``limits.max_states`` (default 100,000).
     timeout:
-        Limit, in seconds, on compiling.
+        Limit, in seconds, on compiling; overrides ``limits.timeout`` (default 30).
     mask_cache_bytes:
         Memory budget of each of the mask store's two caches (LRU).
+    limits:
+        Every limit of the compile (time, estimated memory, states); see :class:`~corral.Limits`.
 
     Returns
     -------
@@ -342,7 +376,8 @@ def compile_grammar(
         Syntax errors, undefined symbols, invalid or non-regular terminal regexes, an empty
         language; the message names the problem and its line and column.
     CompileLimitError
-        ``max_states`` or ``timeout`` exceeded.
+        A limit (``max_states``, ``timeout``, ``max_memory_bytes``, ...) exceeded; the message
+        names the limit, its value, the terminal and how to raise it.
 
     Examples
     --------
@@ -352,15 +387,15 @@ def compile_grammar(
     >>> m.accept_token(0), m.accept_token(2), m.accept_token(1), m.is_accepting()
     (True, True, True, True)
     """
-    if syntax == "lark":
-        ir = lark_to_ir(text, start=start or "start")
-    elif syntax == "gbnf":
-        from corral.compiler.gbnf import gbnf_to_ir
+    run_limits = entry_limits(limits, max_states=max_states, timeout=timeout)
+    with budget_scope(run_limits):
+        if syntax == "lark":
+            ir = lark_to_ir(text, start=start or "start")
+        elif syntax == "gbnf":
+            from corral.compiler.gbnf import gbnf_to_ir
 
-        ir = gbnf_to_ir(text, start=start or "root")
-    else:
-        raise CorralError(f"unknown grammar syntax {syntax!r}: expected 'lark' or 'gbnf'")
-    options = {"start": start, "syntax": syntax, "max_states": max_states, "timeout": timeout,
-               "mask_cache_bytes": mask_cache_bytes}
-    return compile_ir(ir, vocab, source=text, options=options, max_states=max_states, timeout=timeout,
-                      mask_cache_bytes=mask_cache_bytes)
+            ir = gbnf_to_ir(text, start=start or "root")
+        else:
+            raise CorralError(f"unknown grammar syntax {syntax!r}: expected 'lark' or 'gbnf'")
+        options = {"start": start, "syntax": syntax, "limits": run_limits, "mask_cache_bytes": mask_cache_bytes}
+        return compile_ir(ir, vocab, source=text, options=options, mask_cache_bytes=mask_cache_bytes)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corral.compiler import cache as disk
-from corral.compiler.automaton import DEFAULT_MAX_STATES, DEFAULT_TIMEOUT, ByteDFA
+from corral.compiler.automaton import ByteDFA
+from corral.compiler.limits import Limits, budget_scope, entry_limits
 from corral.compiler.maskstore import DEFAULT_MASK_CACHE_BYTES, DFAMaskStore
 from corral.compiler.regex import RegexLimits, regex_to_dfa
 from corral.compiler.vocabulary import Vocabulary
@@ -153,10 +154,11 @@ def compile_regex(
     pattern: str,
     vocab: Vocabulary,
     *,
-    max_states: int = DEFAULT_MAX_STATES,
-    timeout: float = DEFAULT_TIMEOUT,
+    max_states: int | None = None,
+    timeout: float | None = None,
     mask_cache_bytes: int = DEFAULT_MASK_CACHE_BYTES,
     cache: bool | str | os.PathLike[str] = False,
+    limits: Limits | None = None,
 ) -> CompiledGrammar:
     """Compile a regular expression into token masks over ``vocab``.
 
@@ -170,15 +172,18 @@ def compile_regex(
     vocab:
         The tokenizer's :class:`~corral.Vocabulary`.
     max_states:
-        Limit on automaton states (a :class:`~corral.CompileLimitError` beyond it).
+        Limit on automaton states (a :class:`~corral.CompileLimitError` beyond it); overrides
+        ``limits.max_states`` (default 100,000).
     timeout:
-        Limit, in seconds, on building the automaton.
+        Limit, in seconds, on compiling; overrides ``limits.timeout`` (default 30).
     mask_cache_bytes:
         Memory budget of the mask store; masks are computed eagerly when all fit, else lazily.
     cache:
         Disk cache: ``False`` (default) compiles afresh; ``True`` uses ``$CORRAL_CACHE_DIR`` or
         ``~/.cache/corral``; a path uses that directory. Entries are keyed by corral's version,
         the pattern, the limits and the vocabulary's hash.
+    limits:
+        Every limit of the compile (time, estimated memory, states); see :class:`~corral.Limits`.
 
     Returns
     -------
@@ -190,7 +195,7 @@ def compile_regex(
         Malformed pattern, non-regular feature (backreference, lookaround, ...), or a pattern
         matching no string; the message names the feature and its line and column.
     CompileLimitError
-        When ``max_states`` or ``timeout`` is exceeded.
+        When a limit (``max_states``, ``timeout``, ``max_memory_bytes``, ...) is exceeded.
 
     Examples
     --------
@@ -204,6 +209,14 @@ def compile_regex(
             f"vocab must be a corral.Vocabulary, not {type(vocab).__name__}; "
             "build one with corral.Vocabulary.from_hf(tokenizer)"
         )
+    run_limits = entry_limits(limits, max_states=max_states, timeout=timeout)
+    with budget_scope(run_limits) as budget:
+        return _compile_regex(pattern, vocab, budget.limits.max_states, mask_cache_bytes, cache)
+
+
+def _compile_regex(
+    pattern: str, vocab: Vocabulary, max_states: int, mask_cache_bytes: int, cache: bool | str | os.PathLike[str]
+) -> CompiledGrammar:
     directory: Path | None = None
     key = disk.CacheKey("", "", {})
     if cache:
@@ -214,7 +227,7 @@ def compile_regex(
             dfa, store, meta = hit
             return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=CompileStats(**meta))
     t0 = time.perf_counter()
-    dfa = regex_to_dfa(pattern, RegexLimits(max_states=max_states, timeout=timeout))
+    dfa = regex_to_dfa(pattern, RegexLimits(max_states=max_states))
     t1 = time.perf_counter()
     store = DFAMaskStore(dfa, vocab, max_bytes=mask_cache_bytes)
     t2 = time.perf_counter()

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from corral.compiler.automaton import (
-    DEFAULT_MAX_STATES,
     ByteDFA,
     ByteNFA,
     determinize,
     minimize,
 )
 from corral.compiler.grammar_ir import GrammarIR, source_offset
+from corral.compiler.limits import TABLE_ROW_BYTES, Budget, current_budget
 from corral.compiler.regex import RegexLimits, regex_to_dfa
-from corral.errors import CompileLimitError, GrammarError
+from corral.errors import GrammarError
 
 __all__ = ["EarleyTables", "build_tables", "dfa_into_nfa"]
 
@@ -77,7 +78,7 @@ def _union_star_concat(parts: list[ByteDFA], tail: ByteDFA | None, limits: Regex
     else:
         s, final = dfa_into_nfa(nfa, tail)
         nfa.eps[hub].append(s)
-    return minimize(determinize(nfa, hub, final, max_states=limits.max_states, timeout=limits.timeout))
+    return minimize(determinize(nfa, hub, final, max_states=limits.max_states))
 
 
 def union_of(parts: list[ByteDFA], limits: RegexLimits) -> ByteDFA:
@@ -89,7 +90,7 @@ def union_of(parts: list[ByteDFA], limits: RegexLimits) -> ByteDFA:
         s, f = dfa_into_nfa(nfa, d)
         nfa.eps[entry].append(s)
         nfa.eps[f].append(final)
-    return minimize(determinize(nfa, entry, final, max_states=limits.max_states, timeout=limits.timeout))
+    return minimize(determinize(nfa, entry, final, max_states=limits.max_states))
 
 
 @dataclass
@@ -163,39 +164,51 @@ def _terminal_error(ir: GrammarIR, name: str, err: GrammarError) -> GrammarError
     return GrammarError(f"terminal {name}: {err.message}", source=t.pattern, pos=err.pos, length=err.length)
 
 
-def _productive(ir: GrammarIR, term_ok: set[str]) -> set[str]:
+def _productive(ir: GrammarIR, term_ok: set[str], budget: Budget) -> set[str]:
+    """Rules with a finite derivation: a worklist over "alternative waits for symbol" edges,
+    linear in the grammar's size (a pass-until-stable loop is quadratic on long rule chains)."""
     done: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for a, alts in ir.rules.items():
-            if a in done:
-                continue
-            for alt in alts:
-                if all(s in done or s in term_ok for s in alt):
-                    done.add(a)
-                    changed = True
-                    break
+    waiting: dict[str, list[tuple[str, int]]] = {}  # symbol -> (rule, alternative) needing it
+    missing: dict[tuple[str, int], int] = {}
+    ready: list[str] = []
+    for k, (a, alts) in enumerate(ir.rules.items()):
+        if (k & 1023) == 0:
+            budget.check()
+        for i, alt in enumerate(alts):
+            need = {s for s in alt if s not in term_ok}
+            missing[(a, i)] = len(need)
+            if not need:
+                ready.append(a)
+            for s in need:
+                waiting.setdefault(s, []).append((a, i))
+    while ready:
+        a = ready.pop()
+        if a in done:
+            continue
+        done.add(a)
+        if (len(done) & 1023) == 0:
+            budget.check()
+        for key in waiting.get(a, ()):
+            missing[key] -= 1
+            if missing[key] == 0 and key[0] not in done:
+                ready.append(key[0])
     return done
 
 
-def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: float | None = None) -> EarleyTables:
-    """Lower a validated :class:`GrammarIR` to :class:`EarleyTables`.
+def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTables:
+    """Lower a validated :class:`GrammarIR` to :class:`EarleyTables`, under the current budget.
 
     Raises
     ------
     GrammarError
         A terminal's regex is invalid, non-regular or empty; the language is empty.
     CompileLimitError
-        An automaton exceeds ``limits``, or ``deadline`` (``time.monotonic()``) passes.
+        An automaton exceeds ``limits``, or the budget (:func:`~corral.compiler.limits.current_budget`)
+        runs out of time or memory; the message names the terminal being built.
     """
     t0 = time.perf_counter()
-
-    def check_time() -> None:
-        if deadline is not None and time.monotonic() > deadline:
-            raise CompileLimitError(
-                "compiling the grammar took longer than its timeout", limit="timeout", value=limits.timeout
-            )
+    budget = current_budget()
+    check_time = budget.check
 
     # -- terminals ------------------------------------------------------------------------------
     raw: dict[str, ByteDFA] = {}
@@ -206,7 +219,8 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
                 raw[name] = tdef.dfa
             continue
         try:
-            raw[name] = regex_to_dfa(tdef.pattern, limits)
+            with budget.at(_terminal_where(name, tdef)):
+                raw[name] = regex_to_dfa(tdef.pattern, limits)
         except GrammarError as e:
             if "matches no string" in e.message:
                 continue  # an empty terminal: rules using it are unproductive (reported below)
@@ -220,7 +234,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
                 if s in ir.terminals and s not in seen_t and s not in ir.ignore:
                     seen_t.add(s)
                     used.append(s)
-    productive = _productive(ir, set(raw))
+    productive = _productive(ir, set(raw), budget)
     if ir.start not in productive:
         raise GrammarError(
             f"the grammar's language is empty: rule {ir.start!r} can never finish "
@@ -233,7 +247,8 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     dfas: list[ByteDFA] = []
     for t in terminals:
         check_time()
-        dfas.append(_union_star_concat(ignored, raw[t], limits) if ignored else raw[t])
+        with budget.at(_terminal_where(t, ir.terminals[t])):
+            dfas.append(_union_star_concat(ignored, raw[t], limits) if ignored else raw[t])
     if ignored:
         term_id[TRAIL] = len(terminals)
         terminals.append(TRAIL)
@@ -257,6 +272,8 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     for a, alts in ir.rules.items():
         if a not in productive:
             continue
+        if (len(lhs) & 1023) == 0:
+            check_time()
         for alt in alts:
             if not all(s in productive or s in raw for s in alt):
                 continue
@@ -265,10 +282,9 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     # -- stacked automata -----------------------------------------------------------------------
     sizes = [d.n_states for d in dfas]
     total = sum(sizes)
-    if total > DEFAULT_MAX_STATES * 4:
-        raise CompileLimitError(
-            f"the grammar's terminals need {total} automaton states in all", limit="max_states", value=total
-        )
+    budget.require(total, "max_grammar_states", f"stacking the grammar's terminals ({total} automaton states)")
+    # the stacked table, its row lists for the interpreter, and the per-state arrays
+    budget.charge(total * (TABLE_ROW_BYTES + 256 * 8 + 64), f"the grammar's stacked automata ({total} states)")
     trans = np.full((total, 256), -1, dtype=np.int32)
     acc = np.zeros(total, dtype=bool)
     owner = np.zeros(total, dtype=np.int32)
@@ -288,7 +304,10 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     changed = True
     while changed:
         changed = False
+        check_time()
         for p, body in enumerate(rhs):
+            if (p & 4095) == 0:
+                check_time()
             if not nullable[lhs[p]] and all(
                 (nullable[s] if s >= 0 else term_nullable[-2 - s]) for s in body
             ):
@@ -298,7 +317,10 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     changed = True
     while changed:
         changed = False
+        check_time()
         for p, body in enumerate(rhs):
+            if (p & 4095) == 0:
+                check_time()
             f = first[lhs[p]]
             before = len(f)
             for sym in body:
@@ -317,7 +339,10 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
     changed = True
     while changed:
         changed = False
+        check_time()
         for p, body in enumerate(rhs):
+            if (p & 1023) == 0:
+                check_time()
             for i, sym in enumerate(body):
                 acc_set: set[int] = set()
                 rest_nullable = True
@@ -360,6 +385,14 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits(), deadline: f
         follow=[frozenset(f) for f in follow_t],
         seconds=time.perf_counter() - t0,
     )
+
+
+def _terminal_where(name: str, tdef: Any) -> str:
+    """Where a terminal is, for limit errors: ``terminal NAME at line L, column C`` when known."""
+    line = getattr(tdef, "line", None)
+    if line:
+        return f"terminal {name} at line {line}, column {getattr(tdef, 'column', None) or 1}"
+    return f"terminal {name}"
 
 
 def _filter_of(ir: GrammarIR, name: str, dfa: ByteDFA, ignored: bool) -> ByteDFA:

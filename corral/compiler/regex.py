@@ -43,13 +43,12 @@ from interegular import patterns as _ip
 from interegular.utils.simple_parser import nomatch as _nomatch
 
 from corral.compiler.automaton import (
-    DEFAULT_MAX_STATES,
-    DEFAULT_TIMEOUT,
     ByteDFA,
     ByteNFA,
     determinize,
     minimize,
 )
+from corral.compiler.limits import Budget, budget_scope, current_budget
 from corral.compiler.utf8 import (
     MAX_CODE_POINT,
     CodePointSet,
@@ -65,10 +64,15 @@ __all__ = ["regex_to_dfa", "RegexLimits"]
 
 @dataclass(frozen=True)
 class RegexLimits:
-    """Limits on compiling one regex: DFA states and seconds."""
+    """Limits on compiling one regex: DFA states and seconds.
 
-    max_states: int = DEFAULT_MAX_STATES
-    timeout: float = DEFAULT_TIMEOUT
+    ``None`` (the default) takes the limit from the current budget
+    (:func:`~corral.compiler.limits.current_budget`); a ``timeout`` given here tightens the
+    budget's deadline for this regex alone.
+    """
+
+    max_states: int | None = None
+    timeout: float | None = None
 
 
 _QUANT_RE = re.compile(r"\{(\d*)(,(\d*))?\}")
@@ -301,7 +305,10 @@ class _Parser(_ip._ParsePattern):
     Also unions negated classes inside ``[...]`` correctly.
     """
 
+    budget: Budget
+
     def atom(self) -> Any:
+        self.budget.check()  # parsing is linear, but a pattern can be megabytes long
         start = self.index
         if self.static_b("["):
             return self.repetition(self.chargroup())
@@ -337,7 +344,9 @@ class _Parser(_ip._ParsePattern):
 
 
 def _parse(pattern: str) -> Any:
-    return _Parser(pattern).parse().simplify()
+    parser = _Parser(pattern)
+    parser.budget = current_budget()
+    return parser.parse().simplify()
 
 
 _ALL_CHARS: str | None = None
@@ -551,6 +560,13 @@ def _regex_to_dfa_cached(pattern: str, limits: RegexLimits) -> ByteDFA:
 
 
 def _regex_to_dfa(pattern: str, limits: RegexLimits) -> ByteDFA:
+    if limits.timeout is not None:
+        with budget_scope(current_budget().limits.updated(timeout=limits.timeout)):
+            return _regex_to_dfa(pattern, RegexLimits(max_states=limits.max_states))
+    budget = current_budget()
+    # Python's parser, corral's preprocessing and interegular's parse tree all hold the pattern
+    # several times over: charge them before they are made.
+    budget.charge(len(pattern) * 600, f"parsing a regex of {len(pattern)} characters")
     try:
         re.compile(pattern)
     except re.error as e:
@@ -573,7 +589,7 @@ def _regex_to_dfa(pattern: str, limits: RegexLimits) -> ByteDFA:
         start, final = lowerer.lower(tree, _ip.REFlags(0))
     except RecursionError:
         raise GrammarError("regex is nested too deeply", source=pattern, pos=0) from None
-    dfa = determinize(nfa, start, final, max_states=limits.max_states, timeout=limits.timeout)
+    dfa = determinize(nfa, start, final, max_states=limits.max_states)
     if not dfa.accepting.any():
         raise GrammarError("the pattern matches no string", source=pattern, pos=0, length=len(pattern))
     return minimize(dfa)

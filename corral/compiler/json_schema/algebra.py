@@ -40,14 +40,13 @@ to one grammar rule, so recursive schemas stay finite.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
 from corral.compiler.automaton import ByteDFA, difference, product
+from corral.compiler.limits import current_budget
 from corral.errors import CompileLimitError
 
 __all__ = [
@@ -288,20 +287,6 @@ class ArrC:
         return len(self.accepting)
 
 
-_limits = threading.local()  # .deadline: time.monotonic() by which compiling must be done
-
-
-def set_deadline(deadline: float | None) -> None:
-    """Make the products of this thread raise :class:`CompileLimitError` past ``deadline``."""
-    _limits.deadline = deadline
-
-
-def _check_deadline() -> None:
-    deadline = getattr(_limits, "deadline", None)
-    if deadline is not None and time.monotonic() > deadline:
-        raise CompileLimitError("compiling the schema took longer than the timeout", limit="timeout", value=deadline)
-
-
 def live_states(accepting: tuple[bool, ...], succ: Sequence[Iterable[int]]) -> set[int]:
     """States from which an accepting state can be reached (guards not checked)."""
     pred: list[list[int]] = [[] for _ in accepting]
@@ -353,10 +338,11 @@ def _pair_product(starts: tuple[int, int], rows_a: Any, rows_b: Any, n_classes: 
 
     state(*starts)
     trans: list[tuple[Moves, ...]] = []
+    budget = current_budget()  # the compile's deadline and memory account
     i = 0
     while i < len(order):
-        if i % 256 == 255:
-            _check_deadline()
+        if i % 256 == 0:  # the next 256 states' moves, before they are made
+            budget.charge(256 * (n_classes * 64 + 128), what)
         sa, sb = order[i]
         i += 1
         if sa == DEAD:

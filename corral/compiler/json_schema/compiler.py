@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,6 +53,7 @@ from corral.compiler.json_schema.algebra import (
 )
 from corral.compiler.json_schema.strings import words_dfa
 from corral.compiler.regex import regex_to_dfa
+from corral.compiler.limits import Limits, budget_scope, current_budget, ends_compile, entry_limits
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
 
 __all__ = ["SchemaOptions", "schema_to_ir"]
@@ -89,7 +89,7 @@ MAX_COUNTED_ITEMS = 2000  # minItems/maxItems/minContains/maxContains above this
 MAX_COUNTED_PROPERTIES = 64  # likewise minProperties/maxProperties
 MAX_ANY_ORDER = 8  # property_order="any" for objects naming at most this many properties
 MAX_CASES = 256  # ways the applicators next to unevaluatedProperties/Items can succeed
-MAX_RULES = 200_000  # nonterminals in one compiled schema
+MAX_RULES = 200_000  # nonterminals in one compiled schema (the default of Limits.max_rules)
 MAX_INDENT_DEPTH = 32  # containers nest at most this deep in the "indent" layout
 ROOT_URI = "https://corral.invalid/root.json"  # base URI of a schema without $id
 
@@ -104,7 +104,6 @@ class SchemaOptions:
     property_order: str = "schema"
     registry: Mapping[str, Any] | None = None
     indent: int = 2
-    deadline: float | None = None  # time.monotonic() by which lowering must be done
 
 
 @dataclass
@@ -209,6 +208,8 @@ def _with_lits(d: ObjDFA, keys: frozenset[str]) -> ObjDFA:
 
 
 class _Compiler:
+    indent_cut = False  # the "indent" layout's depth limit removed containers somewhere
+
     def __init__(self, root: Any, options: SchemaOptions, draft: str) -> None:
         self.root = root
         self.opt = options
@@ -268,8 +269,8 @@ class _Compiler:
             i += 1
         self._next_suffix[base] = i
         self._names.add(name)
-        if len(self._names) > MAX_RULES:
-            raise CompileLimitError(f"the schema needs more than {MAX_RULES} grammar rules (MAX_RULES)", limit="MAX_RULES", value=MAX_RULES)
+        if len(self._names) > MAX_RULES or (len(self._names) & 1023) == 0:
+            current_budget().require(len(self._names), "max_rules", "the schema")
         return name
 
     def rule(self, base: str, alts: list[tuple[str, ...]]) -> str:
@@ -565,7 +566,7 @@ class _Compiler:
         try:
             f = self.flat(e)
         except CompileLimitError as err:
-            if err.limit == "timeout":
+            if ends_compile(err):
                 raise
             return False
         except (_Cycle, CorralError):
@@ -687,8 +688,8 @@ class _Compiler:
         max_len = None if kws.get("maxLength") is None else int(kws["maxLength"])
         if pattern is None and not fmt_ok and not min_len and max_len is None:
             return True
+        dfa = self._length_dfa(min_len, max_len, pointer) if (min_len or max_len is not None) else None
         try:
-            dfa = json_string_dfa(None, min_length=min_len, max_length=max_len) if (min_len or max_len is not None) else None
             if pattern is not None:
                 p = json_string_dfa(pattern)
                 dfa = p if dfa is None else product(dfa, p)
@@ -698,12 +699,30 @@ class _Compiler:
                 complete = fmt != "hostname"  # host names only spelled plainly (see _format_dfa)
                 dfa = f if dfa is None else product(dfa, f)
         except (Inexpressible, CompileLimitError) as e:
-            self.problem(pointer, "pattern" if pattern is not None else "format" if fmt_ok else "maxLength", str(e))
+            if isinstance(e, CompileLimitError) and ends_compile(e):
+                raise
+            self.problem(pointer, "pattern" if pattern is not None else "format", str(e))
             return self.opt.lenient
         except GrammarError as e:
             raise GrammarError(f"{pointer}/pattern: {e.message}") from None
         assert dfa is not None
         return DSet(dfa, complete) if dfa.accepting.any() else False
+
+    def _length_dfa(self, min_len: int, max_len: int | None, pointer: str) -> ByteDFA:
+        """The string literals of ``min_len`` to ``max_len`` characters; bounds whose counter
+        passes ``max_states`` are a :class:`CompileLimitError` naming the keyword."""
+        from corral.compiler.json_schema.strings import LengthBoundsTooLarge, json_string_dfa
+
+        budget = current_budget()
+        try:
+            return json_string_dfa(None, min_length=min_len, max_length=max_len, max_states=budget.limits.max_states)
+        except LengthBoundsTooLarge as e:
+            kw = f"maxLength={max_len}" if max_len is not None else f"minLength={min_len}"
+            with budget.at(pointer or "/"):
+                raise budget.error(
+                    f"{kw} needs a length counter of more than max_states={e.max_states} states (about {e.per} "
+                    "per character of the bound)", "max_states", e.max_states,
+                ) from None
 
     def values_flat(self, values: list[Any], pointer: str) -> Flat:
         """The set of exactly these JSON values (numbers by value, objects whatever their order)."""
@@ -843,6 +862,8 @@ class _Compiler:
         except GrammarError as e:
             raise GrammarError(f"{pointer}/patternProperties: {e.message}") from None
         except Exception as e:  # Inexpressible, CompileLimitError
+            if isinstance(e, CompileLimitError) and ends_compile(e):
+                raise
             self.problem(pointer, "patternProperties", str(e))
             return self.relaxed()
         names: Any = True
@@ -913,6 +934,8 @@ class _Compiler:
         try:
             cases = self._outcomes(n, own_uneval=False)
         except CompileLimitError as e:
+            if ends_compile(e):
+                raise
             self.problem(pointer, kw, str(e))
             return self.relaxed()
         out = []
@@ -1030,9 +1053,7 @@ class _Compiler:
     # -- normal form ------------------------------------------------------------------------------
     def flat(self, e: Expr) -> Flat:
         """The value set of ``e`` in normal form."""
-        if self.opt.deadline is not None and time.monotonic() > self.opt.deadline:
-            raise CompileLimitError("compiling the schema took longer than the timeout", limit="timeout",
-                                    value=self.opt.deadline)
+        current_budget().check()
         if isinstance(e, Const):
             return FLAT_ALL if e.value else FLAT_NONE
         if isinstance(e, Atom):
@@ -1046,9 +1067,10 @@ class _Compiler:
             self._in_flat.add(e)
             try:
                 try:
-                    f = self.flat(self.expand(e))
+                    with current_budget().at(e.payload[2] or "/"):
+                        f = self.flat(self.expand(e))
                 except CompileLimitError as err:
-                    if err.limit == "timeout":
+                    if ends_compile(err):
                         raise
                     self.problem(e.payload[2], "schema", str(err))
                     f = FLAT_ALL if self.opt.lenient else FLAT_NONE
@@ -1142,6 +1164,8 @@ class _Compiler:
         elif isinstance(f.str, DSet):
             alts.append((self.dfa_term(f.str.emit if f.str.emit is not None else f.str.dfa, "string", "a string"),))
         if self._indent is not None and depth >= MAX_INDENT_DEPTH:
+            if f.arr is not False or f.obj is not False:
+                self.indent_cut = True  # told in the error if nothing is left (compile_json_schema)
             return alts  # the "indent" layout nests containers at most MAX_INDENT_DEPTH deep
         if f.arr is True:
             alts.append((self.any_kind("array", depth),))
@@ -1286,6 +1310,7 @@ class _Compiler:
             ]
             self.out.rules[v] = alts
             if self._indent is not None and depth >= MAX_INDENT_DEPTH:
+                self.indent_cut = True
                 return v
             self.out.rules[v] = [(obj,), (arr,)] + alts
             inner = self.any_value(depth + 1)
@@ -1422,15 +1447,26 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
         Keywords that cannot be enforced exactly (unless ``options.lenient``).
     GrammarError
         A malformed schema (with its JSON pointer).
+    CompileLimitError
+        A limit of the current budget was passed.
     """
-    comp = _Compiler(schema, options, detect_draft(schema))
-    from corral.compiler.json_schema.algebra import set_deadline
+    ir, warnings, _ = _schema_to_ir(schema, options)
+    return ir, warnings
 
-    set_deadline(options.deadline)
-    try:
+
+def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[str], _Compiler]:
+    """Compile a JSON Schema (already parsed) to a :class:`GrammarIR` and the list of warnings.
+
+    Raises
+    ------
+    UnsupportedSchemaError
+        Keywords that cannot be enforced exactly (unless ``options.lenient``).
+    GrammarError
+        A malformed schema (with its JSON pointer).
+    """
+    with budget_scope():  # the caller's budget, or the default limits
+        comp = _Compiler(schema, options, detect_draft(schema))
         top = comp.lower(comp.node(schema, ROOT_URI, "", comp._enter((), ROOT_URI)), "root")
-    finally:
-        set_deadline(None)
     if comp.out.problems:
         raise UnsupportedSchemaError(comp.out.problems)
     start = comp.fresh("start")
@@ -1440,7 +1476,7 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
         trail = ["WS_END"]
     comp.out.rules[start] = [(top, *trail)]
     ir = GrammarIR(start=start, rules=comp.out.rules, terminals=comp.out.terminals, source=json.dumps(schema, default=str)[:10000])
-    return ir, comp.out.warnings
+    return ir, comp.out.warnings, comp
 
 
 def _as_schema(schema: Any) -> Any:
@@ -1466,7 +1502,8 @@ def compile_json_schema(
     property_order: str = "schema",
     registry: Mapping[str, Any] | None = None,
     indent: int = 2,
-    timeout: float = 30.0,
+    timeout: float | None = None,
+    limits: Limits | None = None,
 ) -> Any:
     """Compile a JSON Schema into token masks over ``vocab``.
 
@@ -1495,7 +1532,10 @@ def compile_json_schema(
         Documents that ``$ref`` may point at, by URI (``{"https://example.com/a.json": {...}}``);
         nothing is ever fetched.
     timeout:
-        Limit, in seconds, on compiling.
+        Limit, in seconds, on compiling; overrides ``limits.timeout`` (default 30).
+    limits:
+        Every limit of the compile (time, estimated memory, automaton states, grammar rules);
+        see :class:`~corral.Limits`.
 
     Returns
     -------
@@ -1508,7 +1548,10 @@ def compile_json_schema(
     UnsupportedSchemaError
         Every keyword that cannot be enforced exactly, sorted, with its JSON pointer.
     GrammarError
-        A malformed schema.
+        A malformed schema, or one that accepts no value.
+    CompileLimitError
+        A limit (``timeout``, ``max_memory_bytes``, ``max_states``, ...) passed; the message
+        names the limit, its value, the JSON pointer being compiled and how to raise it.
 
     Examples
     --------
@@ -1521,21 +1564,25 @@ def compile_json_schema(
     """
     from corral.compiler.cfg import compile_ir
 
-    start = time.monotonic()
-    parsed = _as_schema(schema)
-    ir, warnings = schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace,
-                                                      lenient=lenient, property_order=property_order,
-                                                      registry=registry, indent=indent,
-                                                      deadline=start + timeout))
-    options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient,
-               "property_order": property_order, "indent": indent, "timeout": timeout}
-    try:
-        source = schema if isinstance(schema, str) else json.dumps(parsed)
-        grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options,
-                             timeout=max(0.001, timeout - (time.monotonic() - start)))
-    except GrammarError as e:
-        if "language is empty" in e.message:
-            raise GrammarError("the schema accepts no value at all") from None
-        raise
+    run_limits = entry_limits(limits, timeout=timeout)
+    with budget_scope(run_limits):
+        parsed = _as_schema(schema)
+        ir, warnings, comp = _schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace,
+                                                                 lenient=lenient, property_order=property_order,
+                                                                 registry=registry, indent=indent))
+        options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient,
+                   "property_order": property_order, "indent": indent, "limits": run_limits}
+        try:
+            source = schema if isinstance(schema, str) else json.dumps(parsed)
+            grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options)
+        except GrammarError as e:
+            if "language is empty" in e.message:
+                if comp.indent_cut:
+                    raise GrammarError(
+                        f"the schema accepts no value that nests at most {MAX_INDENT_DEPTH} containers deep, the "
+                        'depth limit of whitespace="indent"; use another whitespace mode for deeper values'
+                    ) from None
+                raise GrammarError("the schema accepts no value at all") from None
+            raise
     grammar.warnings = warnings
     return grammar

@@ -120,7 +120,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from corral.compiler.automaton import DEFAULT_MAX_STATES, ByteDFA, minimize, trim
+from corral.compiler.automaton import ByteDFA, minimize, trim
+from corral.compiler.limits import TABLE_ROW_BYTES, current_budget, ends_compile
 from corral.compiler.json_schema.errors import Inexpressible
 from corral.compiler.regex import regex_to_dfa
 from corral.compiler.utf8 import (
@@ -1440,6 +1441,23 @@ def _empty_dfa() -> ByteDFA:
     return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
 
 
+class LengthBoundsTooLarge(Inexpressible):
+    """Length bounds whose counter needs more than ``max_states`` states.
+
+    Attributes
+    ----------
+    per:
+        States the counter needs per character of the bound.
+    max_states:
+        The limit.
+    """
+
+    def __init__(self, per: int, max_states: int, message: str) -> None:
+        super().__init__(message)
+        self.per = per
+        self.max_states = max_states
+
+
 def _count_lengths(
     trans: np.ndarray, boundary: np.ndarray, start: int, final: int,
     min_length: int, max_length: int | None, max_states: int,
@@ -1491,9 +1509,43 @@ def _count_lengths(
             got = forward[entries] = (frozenset(seen), frozenset(nxt))
         return got
 
+    def too_many(per: int) -> Inexpressible:
+        return LengthBoundsTooLarge(per, max_states,
+            f"the length bounds (minLength={min_length}, maxLength={max_length}) need more than "
+            f"max_states={max_states} states (up to {per} per character of the bound); use a "
+            "smaller bound or raise max_states"
+        )
+
+    # The layers' entry sets follow ``entries -> reach(entries)[1]``, so once one repeats they
+    # cycle. The loop never walks a bound the input controls: at the first repeat it either
+    # stops (no layer of the cycle can accept: every later layer is dead) or counts the layers
+    # that must each keep a live state and raises when they alone pass ``max_states``; below
+    # that, ``top`` is within ``max_states`` plus the cycle's start and length.
+    budget = current_budget()
     layers: list[frozenset[int]] = []
     entries = frozenset([start])
-    for k in range(top + 1):
+    first_seen: dict[frozenset[int], int] = {}
+    cycle_checked = False
+    k = 0
+    while k <= top:
+        if (k & 255) == 0:
+            budget.charge(256 * (8 * n + 64), "the layers of a string length counter")
+        if not cycle_checked and not (saturate and k == top):
+            k0 = first_seen.setdefault(entries, k)
+            if k0 < k:
+                cycle_checked = True
+                p = k - k0
+                if not any(final in layers[j] for j in range(k0, k)):
+                    break  # no layer from k0 on can accept
+                # every layer j in [max(k0, min_length), top - p] reaches an accepting layer
+                # within p more, at most top (and the saturated last layer accepts whatever the
+                # cycle accepts, so every layer before it is live too)
+                if saturate:
+                    live = top - k0 + 1
+                else:
+                    live = top - p - max(k0, min_length) + 1
+                if live + 1 > max_states:
+                    raise too_many(max(len(x) for x in layers[k0:k]))
         states, nxt = reach(entries)
         if saturate and k == top:  # the last layer repeats: close it under completed characters
             while not nxt <= entries:
@@ -1503,6 +1555,7 @@ def _count_lengths(
         if not nxt:
             break
         entries = nxt
+        k += 1
     last = len(layers) - 1
     repeats = saturate and last == top
 
@@ -1541,18 +1594,16 @@ def _count_lengths(
 
     live_sets: list[frozenset[int]] = [frozenset()] * len(layers)
     for k in range(last, -1, -1):
+        if (k & 255) == 0:
+            budget.check()
         loop = repeats and k == last
         next_live = live_sets[k + 1] if k < last else frozenset()
         live_sets[k] = live_in(layers[k], k >= min_length, next_live, loop)
     kept = [np.array(sorted(x - {final}), dtype=np.int64) for x in live_sets]
     total = sum(len(x) for x in kept) + 1
     if total > max_states:
-        per = max(len(x) for x in kept)
-        raise Inexpressible(
-            f"the length bounds (minLength={min_length}, maxLength={max_length}) need more than "
-            f"max_states={max_states} states (up to {per} per character of the bound); use a "
-            "smaller bound or raise max_states"
-        )
+        raise too_many(max(len(x) for x in kept))
+    budget.charge(total * TABLE_ROW_BYTES + len(kept) * (n + 1) * 8, "a string length counter")
     final_id = total - 1
     out = np.full((total, 256), -1, dtype=np.int32)
     accepting = np.zeros(total, dtype=bool)
@@ -1597,6 +1648,8 @@ def _value_dfa(value_pattern: str | None, ecma: bool) -> _CodePointDFA | None:
             raise GrammarError(e.message, source=value_pattern, pos=0, length=len(value_pattern)) from None
         raise
     except CompileLimitError as e:
+        if ends_compile(e):
+            raise
         raise Inexpressible(f"the pattern {value_pattern!r} cannot be compiled within corral's limits: {e}") from e
     return _code_point_dfa(dfa)
 
@@ -1626,7 +1679,7 @@ def json_string_dfa(
     min_length: int = 0,
     max_length: int | None = None,
     ecma: bool = True,
-    max_states: int = DEFAULT_MAX_STATES,
+    max_states: int | None = None,
 ) -> ByteDFA:
     r"""The automaton of the JSON string literals whose decoded value satisfies the constraints.
 
@@ -1642,7 +1695,8 @@ def json_string_dfa(
     ecma:
         Which dialect ``value_pattern`` is in.
     max_states:
-        Limit on the automaton's states when length bounds are woven in.
+        Limit on the automaton's states when length bounds are woven in (default: the current
+        budget's, :data:`~corral.compiler.automaton.DEFAULT_MAX_STATES` unless raised).
 
     Returns
     -------
@@ -1669,6 +1723,8 @@ def json_string_dfa(
     >>> dfa.matches(b'"abc"'), dfa.matches(b'"a\\u0062"'), dfa.matches(b'"abcd"')
     (True, True, False)
     """
+    if max_states is None:
+        max_states = current_budget().limits.max_states
     for name, value in (("min_length", min_length), ("max_length", max_length), ("max_states", max_states)):
         if value is None and name == "max_length":
             continue
