@@ -306,11 +306,14 @@ def check_file(
     UsageError
         The file (or the examples) cannot be read.
     """
-    if kind in ("lark", "gbnf"):
-        return _check_grammar_file(path, kind, tokenizer=tokenizer, examples=examples, start=start)
-    if kind == "json":
-        return _check_schema_file(path, tokenizer=tokenizer, examples=examples, lenient=lenient)
-    return _check_regex_file(path, tokenizer=tokenizer, examples=examples)
+    from corral.compiler.limits import DEFAULT_LIMITS, budget_scope
+
+    with budget_scope(DEFAULT_LIMITS):  # each file gets its own budget: time and memory
+        if kind in ("lark", "gbnf"):
+            return _check_grammar_file(path, kind, tokenizer=tokenizer, examples=examples, start=start)
+        if kind == "json":
+            return _check_schema_file(path, tokenizer=tokenizer, examples=examples, lenient=lenient)
+        return _check_regex_file(path, tokenizer=tokenizer, examples=examples)
 
 
 def _check_regex_file(

@@ -211,6 +211,32 @@ class Budget:
             t = self.limits.timeout
             raise self.error(f"compiling took longer than timeout={t:g} s", "timeout", t)
 
+    def expect(self, seconds: float, what: str) -> None:
+        """Raise now when work that cannot be interrupted would run past the deadline.
+
+        For steps the budget cannot look inside (Python's own regex parser), estimated from
+        their size before they start.
+
+        Parameters
+        ----------
+        seconds:
+            The work's estimated duration.
+        what:
+            The work, for the message ("parsing a regex of 1000000 characters").
+
+        Raises
+        ------
+        CompileLimitError
+            ``limit="timeout"`` when fewer than ``seconds`` are left.
+        """
+        left = self.remaining()
+        if seconds > left:
+            t = self.limits.timeout
+            raise self.error(
+                f"{what} would take about {seconds:.2g} s, more than the {left:.2g} s left of timeout={t:g} s",
+                "timeout", t,
+            )
+
     def remaining(self) -> float:
         """Seconds left before the deadline (at least 0)."""
         return max(0.0, self.deadline - time.monotonic())
