@@ -34,6 +34,8 @@ def generate(model: Any, tok: Any, prompt: str, pattern: str, max_new_tokens: in
     """Greedy decoding under ``pattern``; returns the generated text."""
     import torch
 
+    from corral.integrations.transformers import cached_forward
+
     vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)
     matcher = corral.compile_regex(pattern, vocab).matcher()
     messages = [{"role": "user", "content": prompt}]
@@ -42,9 +44,8 @@ def generate(model: Any, tok: Any, prompt: str, pattern: str, max_new_tokens: in
     out: list[int] = []
     with torch.no_grad():
         for _ in range(max_new_tokens):
-            res = model(input_ids=ids, past_key_values=past, use_cache=True)
-            past = res.past_key_values
-            logits = res.logits[0, -1]
+            all_logits, past = cached_forward(model, ids, past)  # reuses the key-value cache
+            logits = all_logits[0, -1]
             corral.apply_token_bitmask_(logits, matcher.next_token_mask())
             t = int(torch.argmax(logits))
             if not matcher.accept_token(t):

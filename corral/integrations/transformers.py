@@ -13,6 +13,7 @@ Only corral's public API is used here.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,41 @@ from corral.errors import CorralError
 from corral.runtime.bitmask import apply_token_bitmask_
 from corral.runtime.matcher import Matcher
 
-__all__ = ["LogitsProcessor"]
+__all__ = ["LogitsProcessor", "cached_forward"]
+
+_CACHE_ARG: dict[type, str] = {}
+
+
+def cached_forward(model: Any, input_ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
+    """One forward pass of a causal LM that reuses and returns its key-value cache.
+
+    transformers renamed the argument: ``cache=`` from version 5 (``past_key_values=`` is
+    deprecated there, with a warning on every call), ``past_key_values=`` before. This passes
+    whichever the model's ``forward`` takes, so loops written with it warn on no version.
+
+    Parameters
+    ----------
+    model:
+        A transformers causal language model.
+    input_ids:
+        ``(batch, new_tokens)`` token ids: the whole prompt on the first call, then only the
+        tokens the cache has not seen.
+    cache:
+        The cache returned by the previous call, or ``None`` on the first.
+
+    Returns
+    -------
+    tuple
+        ``(logits, cache)``: logits of shape ``(batch, new_tokens, vocab)``, and the cache to pass
+        to the next call.
+    """
+    kind = type(model)
+    name = _CACHE_ARG.get(kind)
+    if name is None:
+        params = inspect.signature(model.forward).parameters
+        name = _CACHE_ARG[kind] = "cache" if "cache" in params else "past_key_values"
+    out = model(input_ids=input_ids, use_cache=True, **{name: cache})
+    return out.logits, getattr(out, name)
 
 
 class _Row:

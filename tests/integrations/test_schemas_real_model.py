@@ -67,6 +67,24 @@ def test_constrained_output_validates(smollm2: tuple, name: str) -> None:  # noq
     schema, prompt = SCHEMAS[name]
     result = corral.generate(model, tok, prompt + " Answer in JSON.", schema=schema, max_new_tokens=120)
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(result.value)
+    # the default whitespace mode lets nothing follow the value: generation stops at its last character
+    assert result.text == result.text.rstrip(), repr(result.text)
+
+
+def test_greedy_output_ends_at_the_value(smollm2: tuple) -> None:  # noqa: F811
+    """The case that wasted 60 tokens of newlines under the wide whitespace setting (greedy)."""
+    model, tok = smollm2
+    schema = {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+              "required": ["lat", "lon"], "additionalProperties": False}
+    prompt = "Give the coordinates of a city as JSON."
+    result = corral.generate(model, tok, prompt, schema=schema, max_new_tokens=120)
+    assert result.text.rstrip() == result.text and result.text.rstrip().endswith("}"), repr(result.text)
+    assert set(result.value) == {"lat", "lon"}
+    # every whitespace run the model wrote is one a pretty-printer writes
+    import re
+
+    inner = re.findall(r"[ \t\r\n]+", result.text.strip())
+    assert all(re.fullmatch(r" |\r?\n(?: *|\t*)", w) for w in inner), inner
 
 
 def test_pydantic_model_gives_an_instance(smollm2: tuple) -> None:  # noqa: F811

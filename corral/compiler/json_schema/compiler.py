@@ -26,10 +26,11 @@ Layout of the generated text
 With ``property_order="schema"`` (the default) the properties a schema names come in the order it
 names them (optional ones may be skipped), then any other properties; with ``"any"`` the named
 properties may come in any order (up to :data:`MAX_ANY_ORDER` of them; beyond that the schema
-order is kept and a warning says so). Whitespace between tokens follows the ``whitespace`` mode:
-``"flexible"`` allows up to ``max_whitespace`` JSON whitespace characters at each place JSON
-allows them (so ``json.dumps`` output with ``", "`` / ``": "`` separators and indented output both
-fit, but a model cannot loop on spaces); ``"compact"`` allows none.
+order is kept and a warning says so). Whitespace between tokens follows the ``whitespace`` mode
+(:func:`whitespace_pattern`): by default (``"pretty"``) one space or a line break and indentation,
+what a pretty-printer writes, and nothing after the value, so a model can neither loop on
+whitespace nor trail it; ``"flexible"`` allows runs of up to ``max_whitespace`` characters (after
+the value too); ``"compact"`` none; ``"indent"`` exactly ``json.dumps(indent=N)``'s layout.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from corral.compiler.regex import regex_to_dfa
 from corral.compiler.limits import Limits, budget_scope, current_budget, ends_compile, entry_limits
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
 
-__all__ = ["SchemaOptions", "schema_to_ir"]
+__all__ = ["DEFAULT_WHITESPACE", "WHITESPACE_MODES", "SchemaOptions", "schema_to_ir", "whitespace_pattern"]
 
 ANNOTATIONS = {
     "$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "$defs", "definitions", "$vocabulary",
@@ -92,13 +93,56 @@ MAX_CASES = 256  # ways the applicators next to unevaluatedProperties/Items can 
 MAX_RULES = 200_000  # nonterminals in one compiled schema (the default of Limits.max_rules)
 MAX_INDENT_DEPTH = 32  # containers nest at most this deep in the "indent" layout
 ROOT_URI = "https://corral.invalid/root.json"  # base URI of a schema without $id
+WHITESPACE_MODES = ("pretty", "flexible", "compact", "indent")
+DEFAULT_WHITESPACE = "pretty"
+
+
+def whitespace_pattern(mode: str, max_whitespace: int) -> str:
+    """The regular expression of what may be written wherever JSON allows whitespace.
+
+    Why these: a model that may write any whitespace run can loop on newlines, and small ones do
+    (each wasted token is a forward pass), so the default writes only what a pretty-printer
+    writes.
+
+    - ``"pretty"`` (default): nothing, one space, or a line break (``\\n`` or ``\\r\\n``) followed
+      by an indentation of at most ``max_whitespace`` spaces or tabs. ``json.dumps`` output with
+      either separators, with ``indent=N`` up to ``max_whitespace // N`` levels deep, and with
+      tab indentation all fit. Nothing may follow the top-level value.
+    - ``"flexible"``: any run of up to ``max_whitespace`` JSON whitespace characters, and such a
+      run after the top-level value too (the wide setting).
+    - ``"compact"`` and ``"indent"``: none here (``"indent"`` writes its own layout).
+
+    Parameters
+    ----------
+    mode:
+        One of :data:`WHITESPACE_MODES`.
+    max_whitespace:
+        The bound described above.
+
+    Returns
+    -------
+    str
+        The pattern (``""`` when no whitespace may be written).
+
+    Examples
+    --------
+    >>> print(whitespace_pattern("pretty", 8))
+    (?: |\\r?\\n(?: {0,8}|\\t{0,8}))?
+    >>> whitespace_pattern("compact", 8)
+    ''
+    """
+    if mode == "pretty":
+        return f"(?: |\\r?\\n(?: {{0,{max_whitespace}}}|\\t{{0,{max_whitespace}}}))?"
+    if mode == "flexible" and max_whitespace:
+        return f"[ \\t\\n\\r]{{0,{max_whitespace}}}"
+    return ""
 
 
 @dataclass(frozen=True)
 class SchemaOptions:
     """How a schema is compiled (see :func:`corral.compile_json_schema`)."""
 
-    whitespace: str = "flexible"
+    whitespace: str = DEFAULT_WHITESPACE
     max_whitespace: int = 64
     lenient: bool = False
     property_order: str = "schema"
@@ -231,16 +275,19 @@ class _Compiler:
         self._flat_rules: dict[tuple[int, int], str] = {}
         self._outcomes_busy: set[Any] = set()
         self._inlining: set[Node] = set()
-        if options.whitespace not in ("flexible", "compact", "indent"):
-            raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected 'flexible', 'compact' or 'indent'")
+        if options.whitespace not in WHITESPACE_MODES:
+            raise CorralError(f"unknown whitespace mode {options.whitespace!r}: expected one of "
+                              + ", ".join(repr(m) for m in WHITESPACE_MODES))
+        if isinstance(options.max_whitespace, bool) or not isinstance(options.max_whitespace, int) \
+                or not 0 <= options.max_whitespace <= 1024:
+            raise CorralError(f"max_whitespace must be an integer from 0 to 1024, not {options.max_whitespace!r}")
         if isinstance(options.indent, bool) or not isinstance(options.indent, int) or not 0 <= options.indent <= 16:
             raise CorralError(f"indent must be an integer from 0 to 16, not {options.indent!r}")
         self._indent = options.indent if options.whitespace == "indent" else None
         if options.property_order not in ("schema", "any"):
             raise CorralError(f"unknown property_order {options.property_order!r}: expected 'schema' or 'any'")
-        ws = options.max_whitespace if options.whitespace == "flexible" else 0
-        self._ws_pattern = f"[ \\t\\n\\r]{{0,{ws}}}" if ws else ""
-        self._ws_dfa = regex_to_dfa(self._ws_pattern) if ws else None
+        self._ws_pattern = whitespace_pattern(options.whitespace, options.max_whitespace)
+        self._ws_dfa = regex_to_dfa(self._ws_pattern) if self._ws_pattern else None
         for uri, doc in (options.registry or {}).items():
             self._keepalive.append(doc)
             self._ids[urldefrag(uri)[0]] = _Resource(doc, "")  # by the URI it was retrieved from
@@ -318,25 +365,25 @@ class _Compiler:
         return name
 
     def _ws_prefixed(self, dfa: ByteDFA) -> ByteDFA:
-        """``dfa`` with up to ``max_whitespace`` whitespace characters in front.
+        """``dfa`` with the whitespace mode's prefix (:func:`whitespace_pattern`) in front.
 
-        Every JSON value and key starts with a byte that is not whitespace, so the prefix is a
-        counter that hands over to ``dfa`` at the first other byte: built directly, no subset
-        construction needed.
+        Every JSON value and key starts with a byte that is not whitespace, and the prefix reads
+        only whitespace, so the two automata meet where the prefix can end: a complete prefix
+        hands over to ``dfa`` at the first other byte. Built directly, no subset construction.
         """
+        assert self._ws_dfa is not None
         ws = _WS_BYTES
         first = dfa.trans[dfa.start]
         if (first[ws] >= 0).any():
-            assert self._ws_dfa is not None
             return concat([self._ws_dfa, dfa])
-        k = self.opt.max_whitespace + 1  # counter states 0..max_whitespace
+        pre = self._ws_dfa
+        k = pre.n_states
         head = np.where(first >= 0, first + k, -1).astype(np.int32)
-        rows = np.tile(head, (k, 1))
-        for i in range(k - 1):
-            rows[i, ws] = i + 1
+        rows = np.where(pre.accepting[:, None], head[None, :], -1).astype(np.int32)
+        rows[:, ws] = pre.trans[:, ws]
         body = np.where(dfa.trans >= 0, dfa.trans + k, -1).astype(np.int32)
-        accepting = np.concatenate([np.full(k, bool(dfa.accepting[dfa.start])), dfa.accepting])
-        return trim(ByteDFA(np.vstack([rows, body]), accepting, 0))
+        accepting = np.concatenate([pre.accepting & bool(dfa.accepting[dfa.start]), dfa.accepting])
+        return trim(ByteDFA(np.vstack([rows, body]), accepting, pre.start))
 
     # -- $id / $anchor index and $ref resolution --------------------------------------------------
     def _index(self, schema: Any, base: str, pointer: str, top: bool = False) -> None:
@@ -1471,7 +1518,7 @@ def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[
         raise UnsupportedSchemaError(comp.out.problems)
     start = comp.fresh("start")
     trail = []
-    if comp._ws_pattern:
+    if options.whitespace == "flexible":  # only the wide mode lets whitespace follow the value
         comp.out.terminals["WS_END"] = TerminalDef("WS_END", comp._ws_pattern)
         trail = ["WS_END"]
     comp.out.rules[start] = [(top, *trail)]
@@ -1496,7 +1543,7 @@ def compile_json_schema(
     schema: Any,
     vocab: Any,
     *,
-    whitespace: str = "flexible",
+    whitespace: str = DEFAULT_WHITESPACE,
     max_whitespace: int = 64,
     lenient: bool = False,
     property_order: str = "schema",
@@ -1515,10 +1562,16 @@ def compile_json_schema(
     vocab:
         The tokenizer's :class:`~corral.Vocabulary`.
     whitespace:
-        ``"flexible"`` (up to ``max_whitespace`` JSON whitespace characters wherever JSON allows
-        whitespace), ``"compact"`` (none) or ``"indent"`` (exactly the layout of
-        ``json.dumps(value, indent=indent)``: a newline and ``indent`` spaces per level inside
+        What may be written where JSON allows whitespace (the language accepted stays JSON's;
+        only what a model may write narrows). ``"pretty"`` (default): nothing, one space, or a
+        line break and up to ``max_whitespace`` spaces or tabs of indentation, and nothing after
+        the value, so generation ends at the value's last character. ``"flexible"``: any run of
+        up to ``max_whitespace`` JSON whitespace characters, also after the value.
+        ``"compact"``: none. ``"indent"``: exactly the layout of
+        ``json.dumps(value, indent=indent)`` (a newline and ``indent`` spaces per level inside
         non-empty containers, ``": "`` after keys; containers nest at most 32 deep).
+    max_whitespace:
+        The indentation bound of ``"pretty"``; the run bound of ``"flexible"``.
     indent:
         Spaces per level for ``whitespace="indent"``.
     lenient:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 
 import corral
@@ -75,8 +76,48 @@ def test_compact_mode_refuses_whitespace() -> None:
 
 
 def test_whitespace_runs_are_bounded() -> None:
-    g = compile_json_schema({"type": "array"}, VOCAB, max_whitespace=4)
+    g = compile_json_schema({"type": "array"}, VOCAB, whitespace="flexible", max_whitespace=4)
     assert _accepts(g, "[    1]") and not _accepts(g, "[     1]")
+    assert _accepts(g, "[1]\n\n  ") and not _accepts(g, "[1]     ")  # the wide mode: after the value too
+
+
+PRETTY_GAPS = ["", " ", "\n", "\r\n", "\n  ", "\n\t\t", "\r\n    "]
+NOT_PRETTY_GAPS = ["  ", "\t", "\r", "\n\n", " \n", "\n \t", "\n     "]
+
+
+@pytest.mark.parametrize("gap", PRETTY_GAPS + NOT_PRETTY_GAPS)
+def test_pretty_whitespace_is_what_a_pretty_printer_writes(gap: str) -> None:
+    g = compile_json_schema({"type": "object", "additionalProperties": {"type": "array"}}, VOCAB, max_whitespace=4)
+    text = "{" + gap + '"a"' + gap + ":" + gap + "[" + gap + "1" + gap + "," + gap + "2" + gap + "]" + gap + "}"
+    assert _accepts(g, text) == (gap in PRETTY_GAPS), repr(text)
+
+
+@pytest.mark.parametrize("after", [" ", "\n", "\r\n", "\t"])
+def test_pretty_whitespace_lets_nothing_follow_the_value(after: str) -> None:
+    for schema, value in [({"type": "object"}, "{}"), ({"type": "integer"}, "12"), ({"type": "string"}, '"a"')]:
+        g = compile_json_schema(schema, VOCAB)
+        assert _accepts(g, value) and not _accepts(g, value + after), (schema, after)
+    # the token-level view: once the value is complete, EOS is the only allowed token
+    m = compile_json_schema({"type": "object"}, VOCAB).matcher()
+    assert m.accept_bytes(b"{ }")
+    allowed = np.flatnonzero(corral.bitmask_to_bool(m.next_token_mask(), VOCAB.size))
+    assert allowed.tolist() == sorted(VOCAB.eos_token_ids)
+
+
+def test_pretty_whitespace_fits_json_dumps_layouts() -> None:
+    value = {"a": [1, {"b": None, "c": "x"}], "d": {}}
+    g = compile_json_schema({"type": "object"}, VOCAB)
+    for text in (json.dumps(value), json.dumps(value, separators=(",", ":")), json.dumps(value, indent=2),
+                 json.dumps(value, indent=4), json.dumps(value, indent="\t")):
+        assert _accepts(g, text), text
+    assert not _accepts(g, json.dumps(value, indent=40))  # deeper than max_whitespace=64 columns
+
+
+def test_error_when_whitespace_mode_is_unknown() -> None:
+    with pytest.raises(corral.CorralError) as err:
+        compile_json_schema({"type": "object"}, VOCAB, whitespace="loose")
+    assert str(err.value) == ("unknown whitespace mode 'loose': expected one of 'pretty', 'flexible', "
+                              "'compact', 'indent'")
 
 
 def test_unsupported_keywords_are_listed_with_pointers() -> None:

@@ -501,6 +501,8 @@ def test_format_date_exhaustive_against_datetime() -> None:
 def test_format_checkers_agree_with_jsonschema() -> None:
     rng = random.Random(3)
     checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    # jsonschema checks date-time only when rfc3339-validator is installed (a test extra)
+    assert not checker.conforms("not a date", "date-time"), "install rfc3339-validator (the test extras)"
     values: dict[str, list[str]] = {
         "ipv4": [".".join(str(rng.choice([0, 1, 9, 10, 99, 100, 199, 249, 250, 255, 256, 300])) for _ in range(k))
                  for k in (3, 4, 4, 4, 5) for _ in range(40)],
