@@ -76,8 +76,8 @@ def test_readme_cli_commands_run(tmp_path: Path) -> None:
         assert res.returncode == 0, (command, res.stdout, res.stderr)
         assert "Traceback" not in res.stderr, (command, res.stderr)
         if command.startswith("corral sample"):
-            lines = res.stdout.split()
-            assert len(lines) == 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", x) for x in lines), res.stdout
+            samples = [json.loads(line) for line in res.stdout.splitlines()]  # JSON strings, one a line
+            assert len(samples) == 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", x) for x in samples), res.stdout
         if command.startswith("corral generate"):
             assert re.fullmatch(r"\d{4}", res.stdout.strip()), res.stdout
             assert "Warning" not in res.stderr, res.stderr
