@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from corral import grammars as grammars  # the bundled grammars: corral.grammars.load(name)
 from corral.compiler.cfg import compile_grammar
 from corral.compiler.compiled import CompiledGrammar, CompileStats, compile_regex
+from corral.compiler.compiler import Compiler
 from corral.compiler.json_schema.compiler import compile_json_schema
 from corral.compiler.limits import Limits
 from corral.compiler.vocabulary import Vocabulary
@@ -67,6 +68,7 @@ __all__ = [
     "CompileLimitError",
     "CompileStats",
     "CompiledGrammar",
+    "Compiler",
     "CorralError",
     "GrammarError",
     "IncompleteGenerationError",

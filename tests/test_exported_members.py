@@ -12,6 +12,7 @@ EXPECTED = {
     "CompileLimitError",
     "CompileStats",
     "CompiledGrammar",
+    "Compiler",
     "CorralError",
     "GrammarError",
     "IncompleteGenerationError",

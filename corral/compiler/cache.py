@@ -60,7 +60,7 @@ from corral.compiler.maskstore import DFAMaskStore, n_words
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralWarning
 
-__all__ = ["CacheKey", "default_cache_dir", "cache_key", "load", "store"]
+__all__ = ["CacheKey", "default_cache_dir", "cache_key", "load", "store", "load_arrays", "store_arrays"]
 
 _FORMAT = 3
 _KEY_FILE = "cache.key"
@@ -213,9 +213,9 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _parse_npy(name: str, raw: bytes) -> np.ndarray:
-    """The array in ``raw`` when its header has the dtype and rank expected for ``name``."""
-    dtype, ndim = _ARRAYS[name]
+def _parse_npy(name: str, raw: bytes, spec: dict[str, tuple[np.dtype[Any], int]] | None = None) -> np.ndarray:
+    """The array in ``raw`` when its header has the dtype and rank expected for ``name`` (in ``spec``)."""
+    dtype, ndim = (_ARRAYS if spec is None else spec)[name]
     f = io.BytesIO(raw)
     try:
         version = np.lib.format.read_magic(f)
@@ -236,7 +236,7 @@ def _parse_npy(name: str, raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=count, offset=f.tell()).reshape(shape).copy()
 
 
-def _read_members(path: Path, size_limit: int) -> dict[str, bytes]:
+def _read_members(path: Path, size_limit: int, allowed: set[str] | None = None) -> dict[str, bytes]:
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)  # not following links, not blocking on a FIFO
@@ -249,7 +249,7 @@ def _read_members(path: Path, size_limit: int) -> dict[str, bytes]:
             with zipfile.ZipFile(fh) as z:
                 infos = z.infolist()
                 names = [i.filename for i in infos]
-                if len(set(names)) != len(names) or not set(names) <= set(_ARRAYS) | {"mac"}:
+                if len(set(names)) != len(names) or not set(names) <= (set(_ARRAYS) if allowed is None else allowed) | {"mac"}:
                     raise _Rejected(f"it holds unexpected members {sorted(names)}")
                 if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > st.st_size:
                     raise _Rejected("its members are compressed or larger than the file")
@@ -425,6 +425,111 @@ def store(directory: Path, key: CacheKey, dfa: ByteDFA, mask_store: DFAMaskStore
             classes=classes.astype(np.int64, copy=False), masks=masks.astype(np.uint32, copy=False),
             counts=counts.astype(np.int64, copy=False), single=single.astype(np.int64, copy=False),
         )
+    members = {name: _npy(arr) for name, arr in arrays.items()}
+    members["mac"] = _mac(secret, members)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+                for name, raw in members.items():
+                    z.writestr(name, raw)
+            os.replace(tmp, directory / f"{key.hex}.npz")
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def load_arrays(
+    directory: Path, key: CacheKey, spec: dict[str, tuple[np.dtype[Any], int]], size_limit: int
+) -> dict[str, np.ndarray] | None:
+    """The arrays of the entry for ``key`` (any kind: grammars and schemas), or ``None``.
+
+    Checks 1 and 2 of the module docstring (HMAC under the folder's secret, full key stored inside)
+    and each array's exact dtype and rank from ``spec``; the caller checks shapes and ranges (for
+    grammars, :func:`corral.compiler.artifact.program_from_members`) before any kernel sees them.
+
+    Parameters
+    ----------
+    directory:
+        The cache folder.
+    key:
+        From :func:`cache_key`.
+    spec:
+        Member name -> (dtype, rank); it must include ``"key"``.
+    size_limit:
+        Entries larger than this many bytes are rejected unread.
+
+    Returns
+    -------
+    dict or None
+        Member name -> array; ``None`` when there is no entry or it is rejected (a
+        :class:`~corral.errors.CorralWarning` then says why).
+    """
+    path = directory / f"{key.hex}.npz"
+    if not path.exists():
+        return None
+    try:
+        a = _load_arrays(path, directory, key, spec, size_limit)
+    except _Rejected as e:
+        reject(path, str(e))
+        return None
+    return a
+
+
+def _load_arrays(
+    path: Path, directory: Path, key: CacheKey, spec: dict[str, tuple[np.dtype[Any], int]], size_limit: int
+) -> dict[str, np.ndarray]:
+    secret = _secret(directory, create=False)
+    if secret is None:
+        raise _Rejected(f"the cache folder's key file {directory / _KEY_FILE} is missing")
+    members = _read_members(path, size_limit, set(spec))
+    mac = members.pop("mac", None)
+    if mac is None or not hmac.compare_digest(mac, _mac(secret, members)):
+        raise _Rejected("its HMAC does not match its contents (written with another key, or altered)")
+    if set(members) != set(spec):
+        raise _Rejected(f"it holds the arrays {sorted(members)}")
+    a = {name: _parse_npy(name, raw, spec) for name, raw in members.items()}
+    if a["key"].tobytes() != key.payload.encode():
+        raise _Rejected("it was written for another constraint, options, vocabulary or corral version")
+    return a
+
+
+def reject(path: Path, why: str) -> None:
+    """Warn that the entry at ``path`` is ignored (it will be recompiled and overwritten).
+
+    Parameters
+    ----------
+    path:
+        The entry's file.
+    why:
+        What check it failed.
+    """
+    _warn(f"corral: ignoring cache entry {path}: {why}; recompiling and overwriting it")
+
+
+def store_arrays(directory: Path, key: CacheKey, arrays: dict[str, np.ndarray]) -> None:
+    """Write an entry of any kind atomically, signed with the folder's secret (see :func:`store`).
+
+    Parameters
+    ----------
+    directory:
+        The cache folder (created when absent).
+    key:
+        From :func:`cache_key`; its payload must already be ``arrays["key"]``.
+    arrays:
+        Member name -> array (``allow_pickle=False`` dtypes only).
+    """
+    try:
+        secret = _secret(directory, create=True)
+    except _Rejected as e:
+        _warn(f"corral: not using the disk cache in {directory}: {e}")
+        return
+    except OSError:
+        return
+    if secret is None:
+        return
     members = {name: _npy(arr) for name, arr in arrays.items()}
     members["mac"] = _mac(secret, members)
     try:

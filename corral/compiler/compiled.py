@@ -120,6 +120,62 @@ class CompiledGrammar:
         src = self.source if len(self.source) <= 40 else self.source[:37] + "..."
         return f"CompiledGrammar(kind={self.kind!r}, source={src!r}, states={self.stats.states}, vocab={self.vocab.name!r})"
 
+    def to_bytes(self) -> bytes:
+        """The compiled grammar as bytes (arrays and JSON; no pickle), for :meth:`from_bytes`.
+
+        Grammars and JSON Schemas keep their parser tables and terminal automata, so loading
+        never recompiles (their masks, computed lazily, start empty); regexes keep their automaton
+        and rebuild their mask store from it. The bytes of one compiled grammar are the same on
+        every call. Pickling goes through these bytes.
+
+        Returns
+        -------
+        bytes
+
+        Examples
+        --------
+        >>> from corral import Vocabulary, compile_grammar
+        >>> vocab = Vocabulary([b"a", b"b", None], eos_token_ids=[2])
+        >>> g = compile_grammar('start: "a"+ "b"', vocab)
+        >>> CompiledGrammar.from_bytes(g.to_bytes(), vocab).to_bytes() == g.to_bytes()
+        True
+        """
+        from corral.compiler.artifact import to_bytes
+
+        return to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, vocab: Vocabulary) -> CompiledGrammar:
+        """Rebuild a compiled grammar from :meth:`to_bytes`, without compiling.
+
+        Every array is checked (dtypes, shapes, index ranges) before any kernel sees it.
+
+        Parameters
+        ----------
+        data:
+            What :meth:`to_bytes` returned.
+        vocab:
+            The vocabulary it was compiled against (checked by its hash).
+
+        Returns
+        -------
+        CompiledGrammar
+
+        Raises
+        ------
+        CorralError
+            When ``vocab`` is not the vocabulary the bytes were compiled for, or the bytes are not
+            a compiled grammar of this corral version (truncated, altered, another format).
+        """
+        from corral.compiler.artifact import from_bytes
+
+        return from_bytes(data, vocab)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.cfg is not None:
+            return (_from_bytes, (self.to_bytes(), self.vocab))
+        return super().__reduce_ex__(protocol)
+
     def __getstate__(self) -> dict[str, Any]:
         if self.kind != "regex":
             return {"kind": self.kind, "source": self.source, "vocab": self.vocab, "options": self.options}
@@ -148,6 +204,11 @@ class CompiledGrammar:
         self.dfa = state["dfa"]
         self.stats = state["stats"]
         self.store = DFAMaskStore(self.dfa, self.vocab, max_bytes=state["max_bytes"])
+
+
+def _from_bytes(data: bytes, vocab: Vocabulary) -> CompiledGrammar:
+    """Unpickle a grammar-kind :class:`CompiledGrammar` (see :meth:`CompiledGrammar.to_bytes`)."""
+    return CompiledGrammar.from_bytes(data, vocab)
 
 
 def compile_regex(

@@ -8,17 +8,40 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from corral.compiler.cfg import compile_grammar
-from corral.compiler.compiled import CompiledGrammar, compile_regex
-from corral.compiler.json_schema.compiler import compile_json_schema
+from corral.compiler.compiled import CompiledGrammar
+from corral.compiler.compiler import Compiler
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError, IncompleteGenerationError
 
 __all__ = ["GenerationResult", "generate"]
 
-_CACHE_SIZE = 64
-_cache: OrderedDict[tuple[str, str, str], CompiledGrammar] = OrderedDict()
-_cache_lock = threading.Lock()
+_COMPILERS = 8  # vocabularies whose default Compiler is kept
+_compilers: OrderedDict[str, Compiler] = OrderedDict()
+_compilers_lock = threading.Lock()
+
+
+def default_compiler(vocab: Vocabulary) -> Compiler:
+    """The module's :class:`~corral.Compiler` for ``vocab`` (memory and disk cache), created once.
+
+    Parameters
+    ----------
+    vocab:
+        The vocabulary.
+
+    Returns
+    -------
+    Compiler
+        One per vocabulary hash (the last few vocabularies are kept).
+    """
+    with _compilers_lock:
+        got = _compilers.get(vocab.hash)
+        if got is None:
+            got = _compilers[vocab.hash] = Compiler(vocab, cache_dir=True)
+            while len(_compilers) > _COMPILERS:
+                _compilers.popitem(last=False)
+        else:
+            _compilers.move_to_end(vocab.hash)
+        return got
 
 
 @dataclass(frozen=True)
@@ -40,27 +63,6 @@ class GenerationResult:
     value: Any = None
 
 
-def _compiled(kind: str, source: str, vocab: Vocabulary) -> CompiledGrammar:
-    key = (kind, source, vocab.hash)
-    with _cache_lock:
-        got = _cache.get(key)
-        if got is not None:
-            _cache.move_to_end(key)
-            return got
-    if kind == "regex":
-        grammar = compile_regex(source, vocab, cache=True)
-    elif kind == "json_schema":
-        grammar = compile_json_schema(json.loads(source), vocab)
-    else:
-        # grammars compile in milliseconds; their masks fill lazily, cached in the compiled object
-        grammar = compile_grammar(source, vocab, syntax=kind)
-    with _cache_lock:
-        _cache[key] = grammar
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return grammar
-
-
 def generate(
     model: Any,
     tokenizer: Any,
@@ -73,6 +75,7 @@ def generate(
     temperature: float = 0.0,
     seed: int | None = None,
     chat: bool = True,
+    compiler: Compiler | None = None,
 ) -> GenerationResult:
     """Generate text from ``model`` that satisfies one constraint.
 
@@ -101,6 +104,9 @@ def generate(
         Seed for sampling.
     chat:
         Apply the tokenizer's chat template when it has one.
+    compiler:
+        The :class:`~corral.Compiler` to compile ``regex``, ``grammar`` text or ``schema`` with
+        (default: one per vocabulary, caching in memory and in the default disk cache).
 
     Returns
     -------
@@ -127,14 +133,17 @@ def generate(
     width = getattr(getattr(model, "config", None), "vocab_size", None)
     vocab = Vocabulary.from_hf(tokenizer, vocab_size=width if width and width >= len(tokenizer) else None)
     model_class = schema if isinstance(schema, type) else None
+    if compiler is not None and compiler.vocab.hash != vocab.hash:
+        raise CorralError("the compiler= was made for another vocabulary than this tokenizer's")
+    front = compiler if compiler is not None else default_compiler(vocab)
     if schema is not None:
         schema_dict = _schema_dict(schema)
-        grammar = _compiled("json_schema", json.dumps(schema_dict), vocab)  # key order kept: it is the output order
+        grammar = front.json_schema(schema_dict)  # key order kept: it is the output order
     elif grammar is None:
         assert regex is not None
-        grammar = _compiled("regex", regex, vocab)
+        grammar = front.regex(regex)
     elif isinstance(grammar, str):
-        grammar = _compiled("lark", grammar, vocab)
+        grammar = front.grammar(grammar)
     elif grammar.vocab.hash != vocab.hash and len(grammar.vocab) != len(tokenizer):
         raise CorralError("the grammar was compiled for another vocabulary than this tokenizer's")
 
