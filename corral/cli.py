@@ -21,7 +21,9 @@ For grammars, ``check`` reports every finding of :mod:`corral.compiler.grammar_c
 rules, rules that can never finish, unused terminals, terminals whose regex does not compile,
 left recursion as a note), or the loader's syntax error; with ``--tokenizer`` it also compiles the
 grammar, prints its statistics and warns about terminals the vocabulary can never spell.
-Grammars are not stored in the disk cache: ``compile`` compiles and reports.
+``compile`` stores grammars and schemas in the disk cache too (their parser tables, see
+:mod:`corral.compiler.artifact`), so a later ``corral.Compiler(vocab, cache_dir=True)`` loads them
+without compiling.
 
 For JSON Schemas, ``check`` reports every finding of :mod:`corral.compiler.json_schema.check`, each
 at its place in the file: JSON syntax errors, a malformed schema, every keyword corral cannot
@@ -678,7 +680,7 @@ def _sample_schema(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
-    from corral import CorralError, Vocabulary, compile_regex
+    from corral import Compiler, CorralError, Vocabulary
     from corral.compiler.cache import default_cache_dir
 
     kind = _kind_of(args.file, args.kind)
@@ -690,7 +692,7 @@ def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
     t0 = time.perf_counter()
     if kind != "regex":
         try:
-            grammar = _compile_grammar_file(args.file, kind, vocab, args.start)
+            grammar = Compiler(vocab, cache_dir=True).grammar(text, syntax=kind, start=args.start)
         except CorralError as e:
             out.write(_error_diag(args.file, text, e).render() + "\n")
             return 1
@@ -698,11 +700,11 @@ def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
         out.write(
             f"{args.file}: {st.states} states, {st.productions} productions, {st.terminals} terminals, "
             f"{st.cached_states} masks stored ({st.mask_bytes} bytes), "
-            f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; grammars are not cached on disk\n"
+            f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; cache: {default_cache_dir()}\n"
         )
         return 0
     try:
-        grammar = compile_regex(_read_pattern(args.file), vocab, cache=True)
+        grammar = Compiler(vocab, cache_dir=True).regex(_read_pattern(args.file))
     except CorralError as e:
         out.write(f"{args.file}: error: {e}\n")
         return 1
@@ -716,7 +718,8 @@ def _cmd_compile(args: argparse.Namespace, out: TextIO) -> int:
 
 def _compile_schema(args: argparse.Namespace, out: TextIO) -> int:
     """``corral compile FILE.json``: check, then compile against the tokenizer and report."""
-    from corral import CorralError, Vocabulary, compile_json_schema
+    from corral import Compiler, CorralError, Vocabulary
+    from corral.compiler.cache import default_cache_dir
 
     text = _read_text(args.file)
     diags, ir = _schema_diags(args.file, text, lenient=args.lenient)
@@ -726,7 +729,7 @@ def _compile_schema(args: argparse.Namespace, out: TextIO) -> int:
     vocab = Vocabulary.from_hf(_load_tokenizer(args.tokenizer))
     t0 = time.perf_counter()
     try:
-        grammar = compile_json_schema(text, vocab, lenient=args.lenient)
+        grammar = Compiler(vocab, cache_dir=True).json_schema(text, lenient=args.lenient)
     except CorralError as e:
         out.write(_error_diag(args.file, text, e).render() + "\n")
         return 1
@@ -734,7 +737,7 @@ def _compile_schema(args: argparse.Namespace, out: TextIO) -> int:
     out.write(
         f"{args.file}: {st.states} states, {st.productions} productions, {st.terminals} terminals, "
         f"{st.cached_states} masks stored ({st.mask_bytes} bytes), "
-        f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; schemas are not cached on disk\n"
+        f"ready in {(time.perf_counter() - t0) * 1000:.1f} ms; cache: {default_cache_dir()}\n"
     )
     return 0
 
