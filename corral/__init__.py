@@ -31,6 +31,7 @@ from corral.errors import (
     CorralError,
     GrammarError,
     IncompleteGenerationError,
+    MissingDependencyError,
     UnsupportedSchemaError,
     VocabularyError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "IncompleteGenerationError",
     "Limits",
     "Matcher",
+    "MissingDependencyError",
     "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",

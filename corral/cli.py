@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import numpy as np
 
+from corral._optional import require
+
 if TYPE_CHECKING:
     from corral.compiler.grammar_check import GrammarIssue
     from corral.compiler.grammar_ir import GrammarIR
@@ -112,7 +114,8 @@ def _read_pattern(path: str) -> str:
 
 
 def _load_tokenizer(spec: str) -> Any:
-    from transformers import AutoTokenizer
+    _transformers = require("transformers", "corral (loading a tokenizer or model)")
+    AutoTokenizer = _transformers.AutoTokenizer
 
     if spec == "smollm2":
         from corral import CorralError
@@ -764,7 +767,9 @@ def _cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
         else:
             text = _read_text(args.grammar)
     if args.model:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        _transformers = require("transformers", "corral (loading a tokenizer or model)")
+        AutoModelForCausalLM = _transformers.AutoModelForCausalLM
+        AutoTokenizer = _transformers.AutoTokenizer
 
         model = AutoModelForCausalLM.from_pretrained(args.model)
         tok = AutoTokenizer.from_pretrained(args.model)

