@@ -39,18 +39,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-import numpy as np
-
 from corral._optional import require
+from corral.errors import CorralError
 
 if TYPE_CHECKING:
     from corral.compiler.grammar_check import GrammarIssue
@@ -105,8 +104,12 @@ def _read_text(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a file") from None
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:  # permissions, a device, a name too long, ...
+        raise UsageError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
 def _read_pattern(path: str) -> str:
@@ -131,21 +134,6 @@ def _load_tokenizer(spec: str) -> Any:
         raise UsageError(f"cannot load tokenizer {spec!r}: {e}") from None
 
 
-def _shortest_prefixes(dfa: Any) -> dict[int, bytes]:
-    """A shortest byte string reaching each DFA state (BFS)."""
-    seen = {dfa.start: b""}
-    queue = deque([dfa.start])
-    while queue:
-        s = queue.popleft()
-        row = dfa.trans[s]
-        for b in np.flatnonzero(row >= 0):
-            t = int(row[b])
-            if t not in seen:
-                seen[t] = seen[s] + bytes([int(b)])
-                queue.append(t)
-    return seen
-
-
 def _example_items(spec: str, *, instances: bool = False) -> list[tuple[str, str, bool]]:
     """(name, text, expected valid) from a JSONL file or a directory of files.
 
@@ -155,14 +143,14 @@ def _example_items(spec: str, *, instances: bool = False) -> list[tuple[str, str
     p = Path(spec)
     if p.is_dir():
         return [
-            (str(f), f.read_text(encoding="utf-8"), not f.name.startswith("invalid"))
+            (str(f), _read_text(str(f)), not f.name.startswith("invalid"))
             for f in sorted(p.iterdir())
             if f.is_file()
         ]
     if not p.exists():
         raise UsageError(f"{spec}: no such file or directory")
     items = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(_read_text(spec).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -325,6 +313,7 @@ def _check_regex_file(
     path: str, *, tokenizer: Any = None, examples: str | None = None
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
     from corral import CorralError, GrammarError, Vocabulary, compile_regex
+    from corral.compiler.analysis import shortest_prefixes
     from corral.compiler.regex import regex_to_dfa
 
     diags: list[Diagnostic] = []
@@ -357,7 +346,7 @@ def _check_regex_file(
             mask_store_bytes=grammar.stats.mask_bytes,
             vocabulary=vocab.name,
         )
-        prefixes = _shortest_prefixes(dfa)
+        prefixes = shortest_prefixes(dfa)
         stuck = [s for s in sorted(prefixes) if grammar.store.count(s) == 0]
         for s in stuck[:5]:
             example = prefixes[s].decode("utf-8", errors="backslashreplace")
@@ -536,48 +525,6 @@ def _check_schema_file(
     return diags, stats
 
 
-def _random_string(dfa: Any, rng: random.Random, max_bytes: int) -> bytes:
-    """A random walk: uniform over stopping and each distinct next state; heads home past max_bytes."""
-    dist = _distance_to_accept(dfa)
-    out = bytearray()
-    s = dfa.start
-    while True:
-        row = dfa.trans[s]
-        targets = sorted({int(t) for t in row if t >= 0})
-        if len(out) >= max_bytes:
-            if dfa.accepting[s]:
-                return bytes(out)
-            targets = [t for t in targets if dist[t] < dist[s]]
-        choices: list[int | None] = list(targets)
-        if dfa.accepting[s]:
-            choices.append(None)
-        pick = rng.choice(choices)
-        if pick is None:
-            return bytes(out)
-        b = rng.choice([int(x) for x in np.flatnonzero(row == pick)])
-        out.append(b)
-        s = pick
-
-
-def _distance_to_accept(dfa: Any) -> list[int]:
-    n = dfa.n_states
-    dist = [10**9] * n
-    rev: list[list[int]] = [[] for _ in range(n)]
-    for s in range(n):
-        for t in set(int(x) for x in dfa.trans[s] if x >= 0):
-            rev[t].append(s)
-    queue = deque(s for s in range(n) if dfa.accepting[s])
-    for s in queue:
-        dist[s] = 0
-    while queue:
-        t = queue.popleft()
-        for s in rev[t]:
-            if dist[s] > dist[t] + 1:
-                dist[s] = dist[t] + 1
-                queue.append(s)
-    return dist
-
-
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     all_diags: list[Diagnostic] = []
@@ -621,6 +568,7 @@ def _compile_grammar_file(path: str, kind: str, vocab: Any, start: str | None) -
 def _cmd_sample(args: argparse.Namespace, out: TextIO) -> int:
     from corral import CorralError
     from corral.compiler.regex import regex_to_dfa
+    from corral.compiler.sentences import random_string
 
     kind = _kind_of(args.file, args.kind)
     if kind in ("lark", "gbnf"):
@@ -634,7 +582,7 @@ def _cmd_sample(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     rng = random.Random(args.seed)
     for _ in range(args.n):
-        out.write(json.dumps(_random_string(dfa, rng, args.max_bytes).decode("utf-8"), ensure_ascii=False) + "\n")
+        out.write(json.dumps(random_string(dfa, rng, args.max_bytes).decode("utf-8"), ensure_ascii=False) + "\n")
     return 0
 
 
@@ -845,7 +793,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the command line; return the exit status (0 clean, 1 errors found, 2 usage error)."""
+    """Run the command line; return the exit status.
+
+    0 clean, 1 errors found, 2 usage error (a file that cannot be read included), 3 an internal
+    error (reported in one line; ``CORRAL_TRACEBACK=1`` shows the traceback), 130 interrupted.
+    Nothing is reported as a traceback.
+    """
     out = sys.stdout if out is None else out
     ap = _parser()
     try:
@@ -863,6 +816,21 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except UsageError as e:
         sys.stderr.write(f"corral: error: {e}\n")
         return 2
+    except CorralError as e:  # a command let one through: still a message, not a traceback
+        sys.stderr.write(f"corral: error: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("corral: interrupted\n")
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug in corral: one readable line, the traceback on request
+        if os.environ.get("CORRAL_TRACEBACK"):
+            raise
+        first = str(e).strip().split("\n")[0][:500]
+        sys.stderr.write(
+            f"corral: internal error: {type(e).__name__}: {first}\n"
+            "  please report it; set CORRAL_TRACEBACK=1 to see the traceback\n"
+        )
+        return 3
 
 
 def console_main() -> None:

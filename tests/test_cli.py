@@ -910,3 +910,76 @@ def test_progress_bar_on_a_terminal_only() -> None:
     piped = io.StringIO()
     assert list(Progress([1, 2, 3], "checking", stream=piped)) == [1, 2, 3]
     assert piped.getvalue() == ""
+
+
+@pytest.mark.parametrize("command", ["check", "sample", "compile"])
+@pytest.mark.parametrize("kind", ["regex", "lark", "gbnf", "json"])
+def test_directory_argument_is_a_usage_error(tmp_path: Path, command: str, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d").mkdir()
+    argv = [command, "--kind", kind, str(tmp_path / "d")] + (["--tokenizer", "smollm2"] if command == "compile" else [])
+    code, _ = run(argv)
+    assert code == 2
+    assert capsys.readouterr().err == f"corral: error: {tmp_path}/d: is a directory, not a file\n"
+
+
+@pytest.mark.parametrize("name", ["b.regex", "b.lark", "b.gbnf", "b.json"])
+def test_binary_file_argument_is_a_usage_error(tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / name).write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    for command in ("check", "sample"):
+        code, _ = run([command, str(tmp_path / name)])
+        assert code == 2
+        assert capsys.readouterr().err == f"corral: error: {tmp_path}/{name}: not UTF-8 text (invalid start byte at byte 0)\n"
+
+
+def test_binary_example_file_is_a_usage_error(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (files / "bin.jsonl").write_bytes(b"\xff\xfe")
+    code, _ = run(["check", str(files / "email.regex"), "--examples", str(files / "bin.jsonl")])
+    assert code == 2
+    assert capsys.readouterr().err == f"corral: error: {files}/bin.jsonl: not UTF-8 text (invalid start byte at byte 0)\n"
+
+
+def test_missing_lark_import_is_a_diagnostic(tmp_path: Path) -> None:
+    (tmp_path / "imp.lark").write_text('start: "a"\n%import nosuchmodule.FOO\n')
+    code, out = run(["check", str(tmp_path / "imp.lark")])
+    assert code == 1
+    assert out == (
+        f"{tmp_path}/imp.lark:2:1: error: %import: cannot read the grammar file 'nosuchmodule.lark' (No such file or "
+        "directory); Lark imports its bundled grammars (common, lark, python, unicode) and .lark files in the working directory\n"
+        "  %import nosuchmodule.FOO\n"
+        "  ^~~~~~~~~~~~~~~~~~~~\n"
+        "1 file(s) checked: 1 error(s), 0 warning(s)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ('{"type": "number", "maximum": NaN}', "/maximum: NaN is not a JSON number (JSON has no NaN or infinities)"),
+        ('{"type": "number", "minimum": -Infinity}', "/minimum: -Infinity is not a JSON number (JSON has no NaN or infinities)"),
+        ('{"type": "number", "multipleOf": 0}', "multipleOf must be greater than 0, got 0"),
+        ('{"type": "number", "multipleOf": -2.5}', "multipleOf must be greater than 0, got -2.5"),
+    ],
+)
+def test_non_finite_and_non_positive_numbers_are_diagnostics(tmp_path: Path, schema: str, message: str) -> None:
+    (tmp_path / "s.json").write_text(schema)
+    for command in ("check", "sample"):
+        code, out = run([command, str(tmp_path / "s.json")])
+        assert code == 1
+        assert f": error: {message}\n" in out
+        assert "Traceback" not in out and "internal error" not in out
+
+
+def test_an_unexpected_exception_is_one_line_not_a_traceback(
+    files: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import corral.cli as cli
+
+    def boom(*a: object, **k: object) -> int:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(cli, "_cmd_check", boom)
+    code, _ = run(["check", str(files / "email.regex")])
+    assert code == 3
+    assert capsys.readouterr().err == (
+        "corral: internal error: KeyError: 'oops'\n  please report it; set CORRAL_TRACEBACK=1 to see the traceback\n"
+    )

@@ -142,7 +142,7 @@ def cache_key(kind: str, source: str, options: dict[str, Any], vocab: Vocabulary
 
 def _warn(message: str) -> None:
     """Warn, attributing the warning to the first caller outside corral."""
-    level = 1
+    level = 2  # stacklevel 2 is the frame below
     frame = sys._getframe(1)
     while frame is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] == "corral":
         level += 1

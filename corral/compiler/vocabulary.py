@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 import threading
 import weakref
@@ -101,6 +102,30 @@ def _decoder_types(decoder: Any) -> list[dict[str, Any]]:
     return [decoder]
 
 
+def _token_bytes(token_bytes: Any) -> tuple[bytes | None, ...]:
+    """``token_bytes`` as a tuple of ``bytes``/``None``, or a :class:`VocabularyError`."""
+    if isinstance(token_bytes, (str, bytes)):
+        raise VocabularyError(f"token_bytes must be a sequence of bytes (one per id), not a {type(token_bytes).__name__}")
+    try:
+        items = list(token_bytes)
+    except TypeError:
+        raise VocabularyError(f"token_bytes must be a sequence of bytes (one per id), not {type(token_bytes).__name__}") from None
+    out: list[bytes | None] = []
+    for i, b in enumerate(items):
+        if b is not None and not isinstance(b, (bytes, bytearray, memoryview)):
+            raise VocabularyError(f"token {i} is {type(b).__name__}, not bytes (token_bytes holds bytes, None for ids without text)")
+        out.append(None if b is None else bytes(b))
+    return tuple(out)
+
+
+def _ids(what: str, values: Any) -> list[int]:
+    """``values`` as a list of ints (token ids or a size), or a :class:`VocabularyError`."""
+    try:
+        return [operator.index(i) for i in values]
+    except TypeError:
+        raise VocabularyError(f"{what} must be integers, got {values!r}") from None
+
+
 class Vocabulary:
     """An immutable map from token ids to the exact bytes each token adds to the text.
 
@@ -157,21 +182,24 @@ class Vocabulary:
         prepends_space: bool = False,
         name: str = "vocabulary",
     ) -> None:
-        tb = tuple(None if b is None else bytes(b) for b in token_bytes)
+        tb = _token_bytes(token_bytes)
         n = len(tb)
-        size = n if size is None else int(size)
+        try:
+            size = n if size is None else operator.index(size)
+        except TypeError:
+            raise VocabularyError(f"size must be an int, not {type(size).__name__}") from None
         if size < n:
             raise VocabularyError(
                 f"vocab_size={size} is smaller than the tokenizer's {n} tokens; "
                 "pass the model's logits width (config.vocab_size) or leave it unset"
             )
-        eos = frozenset(int(i) for i in eos_token_ids)
+        eos = frozenset(_ids("eos_token_ids", eos_token_ids))
         for i in eos:
             if not 0 <= i < n:
                 raise VocabularyError(f"EOS id {i} is outside the vocabulary (0..{n - 1})")
         self._token_bytes = tb
         self._eos = eos
-        self._special = frozenset(int(i) for i in special_token_ids) | eos
+        self._special = frozenset(_ids("special_token_ids", special_token_ids)) | eos
         self._size = size
         self._prepends_space = bool(prepends_space)
         self._name = name

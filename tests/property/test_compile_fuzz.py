@@ -94,3 +94,83 @@ def test_deep_nesting_at_run_time_is_fine() -> None:
     assert m.accept_bytes(b"[" * depth + b"x")
     assert m.next_token_mask() is not None
     assert m.accept_bytes(b"]" * depth) and m.is_accepting()
+
+
+# --- Only corral errors escape: every public entry point, hostile arguments ------------------------
+
+NUMBERS = st.sampled_from([0, 1, 2, 3, -1, -2.5, 0.5, 1.5, 10**30, -(10**30), 1e-300, float("nan"), float("inf"), float("-inf"), True, None, "3", [1]])
+SCHEMA_KEYWORDS = st.sampled_from(
+    ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems",
+     "maxItems", "minProperties", "maxProperties", "minContains", "maxContains", "const", "enum", "type", "pattern",
+     "format", "items", "required", "$ref", "uniqueItems", "additionalProperties"]
+)
+TYPES = st.sampled_from(["number", "integer", "string", "array", "object", "boolean", "null", "nope", ["integer", "string"]])
+
+
+def _schemas() -> st.SearchStrategy[object]:
+    leaf = st.one_of(NUMBERS, TYPES, st.sampled_from(["a+", "(", "#/nope", "#", "date", {}, True, False]))
+    return st.recursive(
+        st.dictionaries(st.one_of(SCHEMA_KEYWORDS, st.sampled_from([1, "properties"])), leaf, max_size=4),
+        lambda inner: st.one_of(
+            st.dictionaries(st.one_of(SCHEMA_KEYWORDS, st.just("properties")), st.one_of(leaf, inner), max_size=4),
+            st.dictionaries(st.text("ab", max_size=2), inner, max_size=3).map(lambda p: {"type": "object", "properties": p}),
+            st.lists(inner, max_size=3).map(lambda xs: {"anyOf": xs}),
+        ),
+        max_leaves=8,
+    )
+
+
+def _only_corral_errors(f: object, *args: object, **kwargs: object) -> object:
+    try:
+        return f(*args, **kwargs)  # type: ignore[operator]
+    except corral.CorralError as e:
+        assert str(e)
+        return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=_schemas())
+def test_compile_json_schema_raises_only_corral_errors(schema: object) -> None:
+    g = _only_corral_errors(corral.compile_json_schema, schema, VOCAB, limits=corral.Limits(timeout=5.0))
+    if g is not None:
+        g.matcher().next_token_mask()  # type: ignore[attr-defined]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.lists(st.sampled_from(
+    ['start: "a"', "\n", " ", "%import common.WS", "%import nosuchmodule.FOO", "%import .rel.X", "%import common (A, B)",
+     "%import /abs.X", "%ignore WS", "%declare X", "start: X", "FOO: /x/", "%override start: \"b\"", "%extend start: \"c\""]
+), max_size=6).map("".join))
+def test_compile_grammar_with_directives_raises_only_corral_errors(text: str) -> None:
+    _only_corral_errors(corral.compile_grammar, text, VOCAB, limits=corral.Limits(timeout=5.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.one_of(st.text(max_size=12), st.sampled_from(["json", "../cli", "json.lark", "", ".", "/etc/passwd", "\x00"])))
+def test_grammars_load_raises_only_corral_errors(name: str) -> None:
+    _only_corral_errors(corral.grammars.load, name)
+
+
+ARGS = st.sampled_from([None, "a", b"a", 1.5, -1, 10**20, [1, 2], (b"a", None), {"a": 1}, float("nan"), True, object()])
+
+
+@settings(max_examples=100, deadline=None)
+@given(tokens=st.one_of(ARGS, st.lists(st.one_of(ARGS, st.binary(max_size=3)), max_size=4)), eos=st.one_of(ARGS, st.lists(ARGS, max_size=2)),
+       size=ARGS)
+def test_vocabulary_raises_only_corral_errors(tokens: object, eos: object, size: object) -> None:
+    _only_corral_errors(corral.Vocabulary, tokens, eos_token_ids=eos)
+    _only_corral_errors(corral.Vocabulary, [b"a", None], eos_token_ids=[1], size=size)
+
+
+_REGEX_GRAMMAR = corral.compile_regex("(ab|a)+", VOCAB)
+_LARK_GRAMMAR = corral.compile_grammar('start: ("a" | "b")+', VOCAB)
+
+
+@settings(max_examples=100, deadline=None)
+@given(method=st.sampled_from(["accept_token", "check_token", "allows", "accept_bytes", "accept_tokens", "rollback"]), arg=ARGS,
+       lark=st.booleans())
+def test_matcher_methods_raise_only_corral_errors(method: str, arg: object, lark: bool) -> None:
+    m = (_LARK_GRAMMAR if lark else _REGEX_GRAMMAR).matcher()
+    m.accept_token(ord("a"))
+    _only_corral_errors(getattr(m, method), arg)
+    m.next_token_mask()

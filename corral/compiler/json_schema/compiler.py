@@ -1511,6 +1511,9 @@ def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[
     GrammarError
         A malformed schema (with its JSON pointer).
     """
+    from corral.compiler.json_schema.document import check_document
+
+    check_document(schema)  # non-string keys, NaN, objects: refused here, with their pointer
     with budget_scope():  # the caller's budget, or the default limits
         comp = _Compiler(schema, options, detect_draft(schema))
         top = comp.lower(comp.node(schema, ROOT_URI, "", comp._enter((), ROOT_URI)), "root")

@@ -71,7 +71,7 @@ import numpy as np
 
 from corral.compiler.automaton import ByteDFA, minimize, trim
 from corral.compiler.json_schema.errors import Inexpressible
-from corral.errors import CompileLimitError
+from corral.errors import CompileLimitError, GrammarError
 
 __all__ = [
     "number_dfa",
@@ -158,12 +158,12 @@ class _Plain:
 
 
 def _finite(keyword: str, value: object) -> Decimal:
-    """``value`` as a finite Decimal, or ``TypeError`` / ``ValueError``."""
+    """``value`` as a finite Decimal, or ``TypeError`` / :class:`GrammarError` (a ``ValueError``)."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise TypeError(f"{keyword} must be a Decimal or an int, not {type(value).__name__}")
     dec = Decimal(value)
     if not dec.is_finite():
-        raise ValueError(f"{keyword} must be a finite number, got {dec}")
+        raise GrammarError(f"{keyword} must be a finite number, got {dec}")
     return dec
 
 
@@ -483,8 +483,8 @@ def number_dfa(
     TypeError
         When a bound or ``multiple_of`` is neither a ``Decimal`` nor an ``int`` (floats are refused:
         parse JSON with ``parse_float=Decimal``).
-    ValueError
-        When a value is not finite, or ``multiple_of`` is not positive.
+    GrammarError
+        When a value is not finite, or ``multiple_of`` is not positive (a ``ValueError`` too).
 
     Examples
     --------
@@ -516,7 +516,7 @@ def number_dfa(
             components.append(_Compare(plain, exclusive_ok if exclusive else inclusive_ok))
     if "multipleOf" in values:
         if values["multipleOf"] <= 0:
-            raise ValueError(f"multipleOf must be greater than 0, got {values['multipleOf']}")
+            raise GrammarError(f"multipleOf must be greater than 0, got {values['multipleOf']}")
         a, d = _multiple_parts(values["multipleOf"])
         if a > 1 or not integer:  # every integer is a multiple of 10**-d
             components.append(_Multiple(a, d))
