@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from corral.errors import CorralError
+from corral.runtime.arguments import byte_string, step_count, token_int
 from corral.runtime.earley import ESet
 from corral.runtime.matcher import Matcher
 
@@ -67,7 +68,7 @@ class CFGMatcher(Matcher):
         s = self._sets[-1]
         if s is None:
             return False
-        t = int(token_id)
+        t = token_int(token_id)
         if t in self._eos:
             if s.accepting:
                 self._sets.append(_FINISHED)
@@ -89,7 +90,7 @@ class CFGMatcher(Matcher):
         s = self._sets[-1]
         if s is None:
             return False
-        nxt = self._rec.feed(s, bytes(data))
+        nxt = self._rec.feed(s, byte_string(data))
         if nxt is None:
             return False
         self._sets.append(nxt)
@@ -97,6 +98,7 @@ class CFGMatcher(Matcher):
 
     def rollback(self, n: int = 1) -> None:
         """Undo the last ``n`` steps (see :meth:`Matcher.rollback`)."""
+        n = step_count(n)
         if n < 0 or n > len(self._sets) - 1:
             raise CorralError(f"cannot roll back {n} tokens: {len(self._sets) - 1} accepted")
         if n:

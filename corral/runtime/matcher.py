@@ -8,6 +8,7 @@ import numpy as np
 
 from corral.compiler.maskstore import advance_token
 from corral.errors import CorralError
+from corral.runtime.arguments import byte_string, step_count, token_int, token_list
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
@@ -133,7 +134,7 @@ class Matcher:
 
     def allows(self, token_id: int) -> bool:
         """Whether ``token_id`` is allowed next (a single-bit test of the mask)."""
-        t = int(token_id)
+        t = token_int(token_id)
         if not 0 <= t < self.grammar.vocab.size:
             return False
         return bool((int(self.next_token_mask()[t >> 5]) >> (t & 31)) & 1)
@@ -147,7 +148,7 @@ class Matcher:
             ``True`` when every token was accepted; otherwise the state is unchanged.
         """
         n = 0
-        for t in token_ids:
+        for t in token_list(token_ids):
             if not self.accept_token(t):
                 self.rollback(n)
                 return False
@@ -247,7 +248,7 @@ class RegexMatcher(Matcher):
         s = self._states[-1]
         if s == self._fin:
             return False
-        t = int(token_id)
+        t = token_int(token_id)
         if t in self._eos:
             if self._accepting[s]:
                 self._states.append(self._fin)
@@ -264,7 +265,7 @@ class RegexMatcher(Matcher):
     def accept_tokens(self, token_ids: list[int]) -> bool:
         """Accept several tokens; all or none (see :meth:`Matcher.accept_tokens`)."""
         before = len(self._states)
-        for t in token_ids:
+        for t in token_list(token_ids):
             if not self.accept_token(t):
                 del self._states[before:]
                 return False
@@ -282,7 +283,7 @@ class RegexMatcher(Matcher):
         if s == self._fin:
             return False
         trans = self._trans
-        for b in bytes(data):
+        for b in byte_string(data):
             s = int(trans[s, b])
             if s < 0:
                 return False
@@ -297,6 +298,7 @@ class RegexMatcher(Matcher):
         CorralError
             If ``n`` is negative or larger than :attr:`num_tokens`.
         """
+        n = step_count(n)
         if n < 0 or n > len(self._states) - 1:
             raise CorralError(f"cannot roll back {n} tokens: {len(self._states) - 1} accepted")
         if n:
