@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from corral.compiler.cfg_maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, CFGMaskS
 from corral.compiler.compiled import CompiledGrammar, CompileStats
 from corral.compiler.earley_tables import EarleyTables, build_tables
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
+from corral.compiler.lark_adapter import lark_error_class, load_bnf, unexpected_input_position
 from corral.compiler.limits import DEFAULT_LIMITS, Limits, budget_scope, entry_limits
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
@@ -49,61 +49,6 @@ class CFGProgram:
     tables: EarleyTables
     recognizer: Recognizer
     store: CFGMaskStore
-
-
-_LARK_LOCK = threading.Lock()
-
-
-def _linear_ebnf_class() -> type:
-    """A subclass of Lark's EBNF-to-BNF pass that keeps the grammar linear in size.
-
-    Lark expands ``x?``, ``x*`` and ``[x]`` inline as "with or without x", then distributes
-    alternatives over sequences, so a rule with n optional parts becomes 2**n alternatives (kept
-    that way for tree shapes, which corral does not need). Here each such construct becomes one
-    helper rule instead; the language is the same.
-    """
-    import lark.load_grammar as lg
-    from lark.visitors import v_args
-
-    @v_args(inline=True)
-    class LinearEBNF(lg.EBNF_to_BNF):  # type: ignore[misc, valid-type]
-        def _helper(self, kind: str, tree: Any) -> Any:
-            key = ("corral", kind, tree)
-            hit = self.rules_cache.get(key)
-            if hit is not None:
-                return hit
-            return self._add_rule(key, self._name_rule(kind), tree)
-
-        def expr(self, rule: Any, op: Any, *args: Any) -> Any:
-            if op.value == "?":
-                return self._optional(rule)
-            if op.value == "*":
-                return self._optional(self._add_recurse_rule("star", rule))
-            if op.value == "~":
-                return self._helper("repeat", lg.ST("expansions", [lg.ST("expansion", [super().expr(rule, op, *args)])]))
-            return super().expr(rule, op, *args)
-
-        def maybe(self, rule: Any) -> Any:
-            return self._optional(rule)
-
-        def _optional(self, rule: Any) -> Any:
-            return self._helper("opt", lg.ST("expansions", [lg.ST("expansion", [rule]), lg.ST("expansion", [])]))
-
-    return LinearEBNF
-
-
-def _compile_lark(text: str, start: str) -> tuple[Any, Any, Any]:
-    """Lark's loader and compile step, with :func:`_linear_ebnf_class` swapped in."""
-    import lark.load_grammar as lg
-
-    with _LARK_LOCK:
-        original = lg.EBNF_to_BNF
-        setattr(lg, "EBNF_to_BNF", _linear_ebnf_class())  # noqa: B010 - swapped for this call only
-        try:
-            loaded, _ = lg.load_grammar(text, "<grammar>", [], True)
-            return loaded.compile([start], set())  # type: ignore[no-any-return]
-        finally:
-            setattr(lg, "EBNF_to_BNF", original)  # noqa: B010
 
 
 _DEF_RE = re.compile(r"^[ \t]*[?!]?([A-Za-z_][A-Za-z_0-9]*)(?:\.-?\d+)?(?:\{[^}\n]*\})?[ \t]*(?::|::=)", re.M)
@@ -141,12 +86,10 @@ def _import_error(text: str, e: OSError) -> GrammarError:
 
 
 def _lark_error(text: str, e: Exception) -> GrammarError:
-    from lark.exceptions import UnexpectedInput
-
-    line = getattr(e, "line", None)
-    if isinstance(e, UnexpectedInput) and isinstance(line, int) and line > 0:
+    at = unexpected_input_position(e)
+    if at is not None:
         msg = re.sub(r",? at line \d+,? col(?:umn)? \d+\.?$", "", str(e).split("\n")[0].strip())
-        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=source_offset(text, line, e.column))
+        return GrammarError(f"grammar syntax error: {msg}", source=text, pos=source_offset(text, *at))
     msg = str(e).strip().split("\n")[0]
     m = re.search(r"line (\d+),? col(?:umn)? (\d+)", msg)
     if m:
@@ -220,16 +163,13 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
     GrammarError
         Lark rejects the grammar (syntax, undefined symbols, ...), with line and column when known.
     """
-    try:
-        from lark.exceptions import LarkError
-    except ImportError as e:  # pragma: no cover - lark is a dependency
-        raise CorralError("compiling Lark grammars needs the 'lark' package") from e
+    LarkError = lark_error_class()
     if not isinstance(text, str):
         raise GrammarError(f"a grammar must be a str, not {type(text).__name__}")
     original = text
     text, embedded = _extract_json_rules(text)
     try:
-        lark_terminals, lark_rules, ignore = _compile_lark(text, start)
+        bnf = load_bnf(text, start)
     except LarkError as e:
         raise _lark_error(text, e) from None
     except OSError as e:  # an %import of a grammar file that does not exist or cannot be read
@@ -238,18 +178,15 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         raise GrammarError(f"invalid grammar: {type(e).__name__}: {e}") from None
     positions_of = _definition_positions(text)
     terminals: dict[str, TerminalDef] = {}
-    for t in lark_terminals:
-        pattern = t.pattern.to_regexp()
+    for t_name, pattern in bnf.terminals:
         if pattern == _LARK_ESCAPED_STRING:
             pattern = _EXACT_ESCAPED_STRING
-        where = positions_of.get(t.name)
-        terminals[t.name] = TerminalDef(t.name, pattern, *(where or (None, None)))
+        where = positions_of.get(t_name)
+        terminals[t_name] = TerminalDef(t_name, pattern, *(where or (None, None)))
     rules: dict[str, list[tuple[str, ...]]] = {}
     positions: dict[str, tuple[int, int]] = {}
-    for r in lark_rules:
-        name = r.origin.name
-        name = name if isinstance(name, str) else str(name)
-        rules.setdefault(name, []).append(tuple(str(s.name) for s in r.expansion))
+    for name, expansion in bnf.rules:
+        rules.setdefault(name, []).append(expansion)
         if name not in positions and name in positions_of:
             positions[name] = positions_of[name]
     for marker, (schema, _) in embedded.items():
@@ -271,7 +208,7 @@ def lark_to_ir(text: str, *, start: str = "start") -> GrammarIR:
         start=start,
         rules=rules,
         terminals=terminals,
-        ignore=tuple(ignore),
+        ignore=bnf.ignore,
         source=text,
         rule_positions=positions,
     )

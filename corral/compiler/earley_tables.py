@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from corral.compiler.analysis import first_sets, follow_sets, nullable_rules, productive_rules
 from corral.compiler.automaton import (
     ByteDFA,
     ByteNFA,
@@ -29,7 +30,7 @@ from corral.compiler.automaton import (
     minimize,
 )
 from corral.compiler.grammar_ir import GrammarIR, source_offset
-from corral.compiler.limits import TABLE_ROW_BYTES, Budget, current_budget
+from corral.compiler.limits import TABLE_ROW_BYTES, current_budget
 from corral.compiler.regex import RegexLimits, regex_to_dfa
 from corral.errors import GrammarError
 
@@ -164,37 +165,6 @@ def _terminal_error(ir: GrammarIR, name: str, err: GrammarError) -> GrammarError
     return GrammarError(f"terminal {name}: {err.message}", source=t.pattern, pos=err.pos, length=err.length)
 
 
-def _productive(ir: GrammarIR, term_ok: set[str], budget: Budget) -> set[str]:
-    """Rules with a finite derivation: a worklist over "alternative waits for symbol" edges,
-    linear in the grammar's size (a pass-until-stable loop is quadratic on long rule chains)."""
-    done: set[str] = set()
-    waiting: dict[str, list[tuple[str, int]]] = {}  # symbol -> (rule, alternative) needing it
-    missing: dict[tuple[str, int], int] = {}
-    ready: list[str] = []
-    for k, (a, alts) in enumerate(ir.rules.items()):
-        if (k & 1023) == 0:
-            budget.check()
-        for i, alt in enumerate(alts):
-            need = {s for s in alt if s not in term_ok}
-            missing[(a, i)] = len(need)
-            if not need:
-                ready.append(a)
-            for s in need:
-                waiting.setdefault(s, []).append((a, i))
-    while ready:
-        a = ready.pop()
-        if a in done:
-            continue
-        done.add(a)
-        if (len(done) & 1023) == 0:
-            budget.check()
-        for key in waiting.get(a, ()):
-            missing[key] -= 1
-            if missing[key] == 0 and key[0] not in done:
-                ready.append(key[0])
-    return done
-
-
 def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTables:
     """Lower a validated :class:`GrammarIR` to :class:`EarleyTables`, under the current budget.
 
@@ -234,7 +204,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
                 if s in ir.terminals and s not in seen_t and s not in ir.ignore:
                     seen_t.add(s)
                     used.append(s)
-    productive = _productive(ir, set(raw), budget)
+    productive = productive_rules(ir.rules, set(raw), check=check_time)
     if ir.start not in productive:
         raise GrammarError(
             f"the grammar's language is empty: rule {ir.start!r} can never finish "
@@ -300,70 +270,15 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
     term_nullable = [bool(acc[s]) for s in term_start]
 
     # -- nullable and FOLLOW ----------------------------------------------------------------------
-    nullable = [False] * len(nts)
-    changed = True
-    while changed:
-        changed = False
-        check_time()
-        for p, body in enumerate(rhs):
-            if (p & 4095) == 0:
-                check_time()
-            if not nullable[lhs[p]] and all(
-                (nullable[s] if s >= 0 else term_nullable[-2 - s]) for s in body
-            ):
-                nullable[lhs[p]] = True
-                changed = True
-    first: list[set[int]] = [set() for _ in nts]
-    changed = True
-    while changed:
-        changed = False
-        check_time()
-        for p, body in enumerate(rhs):
-            if (p & 4095) == 0:
-                check_time()
-            f = first[lhs[p]]
-            before = len(f)
-            for sym in body:
-                if sym >= 0:
-                    f |= first[sym]
-                    if not nullable[sym]:
-                        break
-                else:
-                    f.add(-2 - sym)
-                    if not term_nullable[-2 - sym]:
-                        break
-            if len(f) != before:
-                changed = True
-    follow_t: list[set[int]] = [set() for _ in terminals]
-    follow_n: list[set[int]] = [set() for _ in nts]
-    changed = True
-    while changed:
-        changed = False
-        check_time()
-        for p, body in enumerate(rhs):
-            if (p & 1023) == 0:
-                check_time()
-            for i, sym in enumerate(body):
-                acc_set: set[int] = set()
-                rest_nullable = True
-                for s2 in body[i + 1:]:
-                    if s2 >= 0:
-                        acc_set |= first[s2]
-                        if not nullable[s2]:
-                            rest_nullable = False
-                            break
-                    else:
-                        acc_set.add(-2 - s2)
-                        if not term_nullable[-2 - s2]:
-                            rest_nullable = False
-                            break
-                if rest_nullable:
-                    acc_set |= follow_n[lhs[p]]
-                target = follow_n[sym] if sym >= 0 else follow_t[-2 - sym]
-                before = len(target)
-                target |= acc_set
-                if len(target) != before:
-                    changed = True
+    # (over the symbol ids: a nonterminal is its index, a terminal t is -2 - t)
+    by_nt = {a: [rhs[p] for p in prods] for a, prods in enumerate(prods_of)}
+    empty_terminals = {-2 - t for t, n in enumerate(term_nullable) if n}
+    nullable_set = nullable_rules(by_nt, empty_terminals, check=check_time)
+    nullable = [a in nullable_set for a in range(len(nts))]
+    nullable_syms = nullable_set | empty_terminals
+    first = first_sets(by_nt, nullable_syms, check=check_time)
+    follow = follow_sets(by_nt, nullable_syms, first, check=check_time)
+    follow_t = [{-2 - s for s in follow.get(-2 - t, ())} for t in range(len(terminals))]
     rows = trans.tolist()
     return EarleyTables(
         nonterminals=nts,

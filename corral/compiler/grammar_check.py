@@ -37,7 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from corral.compiler.analysis import (
+    left_corner_graph,
+    left_recursion_cycle,
+    nullable_rules,
+    productive_rules,
+    reachable_rules,
+)
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
+from corral.compiler.lark_adapter import grammar_definitions
 from corral.compiler.regex import regex_to_dfa
 from corral.errors import CorralError, GrammarError
 
@@ -136,68 +144,6 @@ def _terminal_position(ir: GrammarIR, t: TerminalDef, err: GrammarError | None =
     return line, pos - (source.rfind("\n", 0, pos) + 1) + 1, length
 
 
-def _reachable(ir: GrammarIR) -> set[str]:
-    seen = {ir.start} if ir.start in ir.rules else set()
-    queue = deque(seen)
-    while queue:
-        a = queue.popleft()
-        for alt in ir.rules[a]:
-            for s in alt:
-                if s in ir.rules and s not in seen:
-                    seen.add(s)
-                    queue.append(s)
-    return seen
-
-
-def _derives(ir: GrammarIR, holds: set[str]) -> set[str]:
-    """Rules with an alternative whose symbols all derive (terminals: those in ``holds``; rules:
-    recursively). With the terminals that match something this is the productive rules; with the
-    terminals that match the empty string, the nullable ones."""
-    done: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for a, alts in ir.rules.items():
-            if a not in done and any(all(s in done or s in holds for s in alt) for alt in alts):
-                done.add(a)
-                changed = True
-    return done
-
-
-def _left_graph(ir: GrammarIR, nullable: set[str]) -> dict[str, set[str]]:
-    """``a -> b`` when some alternative of ``a`` starts with ``b`` after a nullable prefix."""
-    graph: dict[str, set[str]] = {a: set() for a in ir.rules}
-    for a, alts in ir.rules.items():
-        for alt in alts:
-            for s in alt:
-                if s in ir.rules:
-                    graph[a].add(s)
-                if s not in nullable:
-                    break
-    return graph
-
-
-def _cycle_through(graph: dict[str, set[str]], a: str) -> list[str] | None:
-    """A shortest cycle ``a -> ... -> a`` in ``graph`` (the names after ``a``), or ``None``."""
-    parent: dict[str, str] = {}
-    queue = deque([a])
-    seen = {a}
-    while queue:
-        x = queue.popleft()
-        for y in sorted(graph[x], key=str):
-            if y == a:
-                path = [x]
-                while path[-1] != a:
-                    path.append(parent[path[-1]])
-                path.reverse()
-                return path[1:] + [a]
-            if y not in seen:
-                seen.add(y)
-                parent[y] = x
-                queue.append(y)
-    return None
-
-
 def check_grammar(ir: GrammarIR, *, terminal_refs: Mapping[str, Iterable[str]] | None = None) -> list[GrammarIssue]:
     """Every static problem of a loaded grammar (see the module docstring for the list).
 
@@ -260,13 +206,13 @@ def check_grammar(ir: GrammarIR, *, terminal_refs: Mapping[str, Iterable[str]] |
             empty_ok.add(name)
 
     # -- rules --------------------------------------------------------------------------------
-    reachable = _reachable(ir)
+    reachable = reachable_rules(ir.rules, ir.start)
     for a in ir.rules:
         if a not in reachable and a in user:
             issues.append(_rule_issue(
                 ir, "warning", a, f"rule {_q(a)} is never used: it cannot be reached from the start rule {_q(ir.start)}"
             ))
-    productive = _derives(ir, nonempty)
+    productive = productive_rules(ir.rules, nonempty)
     if ir.start not in productive:
         issues.append(_rule_issue(
             ir, "error", ir.start,
@@ -280,12 +226,12 @@ def check_grammar(ir: GrammarIR, *, terminal_refs: Mapping[str, Iterable[str]] |
                 f"rule {_q(a)} can never finish: every alternative needs a rule with no finite derivation, "
                 "so it matches nothing",
             ))
-    nullable = _derives(ir, empty_ok)
-    graph = _left_graph(ir, nullable)
+    nullable = nullable_rules(ir.rules, empty_ok)
+    graph = left_corner_graph(ir.rules, nullable)
     for a in ir.rules:
         if a not in user:
             continue
-        cycle = _cycle_through(graph, a)
+        cycle = left_recursion_cycle(graph, a)
         if cycle is None:
             continue
         through = [str(x) for x in cycle[:-1] if x in user and x != a]
@@ -339,7 +285,7 @@ def lark_check_ir(text: str, *, start: str = "start") -> tuple[GrammarIR, dict[s
 
     if not isinstance(text, str):
         return lark_to_ir(text, start=start), {}
-    rule_pos, term_pos, refs = _lark_positions(text)
+    rule_pos, term_pos, refs = grammar_definitions(text)
     if not rule_pos:  # Lark's parser unreachable: find the definitions in the text
         for m in _HEADER.finditer(text):
             name = m.group(1)
@@ -373,54 +319,6 @@ def lark_check_ir(text: str, *, start: str = "start") -> tuple[GrammarIR, dict[s
     return ir, refs
 
 
-def _lark_positions(
-    text: str,
-) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]], dict[str, frozenset[str]]]:
-    """From Lark's parse of ``text``: where each rule (templates excepted) and terminal is defined
-    (an imported terminal: at its ``%import``), and the terminals each terminal definition names.
-    Empty when Lark's parser is not reachable (it is a private function) or rejects the text."""
-    rule_pos: dict[str, tuple[int, int]] = {}
-    term_pos: dict[str, tuple[int, int]] = {}
-    refs: dict[str, frozenset[str]] = {}
-    try:
-        from lark.lexer import Token
-        from lark.load_grammar import _parse_grammar
-        from lark.tree import Tree
-
-        tree = _parse_grammar(text, "<grammar>")
-    except Exception:  # noqa: BLE001 - positions are a nicety; the caller falls back to a text search
-        return rule_pos, term_pos, refs
-    imports: list[Tree] = []
-    for stmt in tree.children:
-        if not isinstance(stmt, Tree):
-            continue
-        if stmt.data in ("override", "extend") and stmt.children and isinstance(stmt.children[0], Tree):
-            stmt = stmt.children[0]
-        if stmt.data == "rule":
-            params = [c for c in stmt.children if isinstance(c, Tree) and c.data == "template_params"]
-            if params and params[0].children:
-                continue  # a template: only its instances are rules
-            for tok in stmt.children:
-                if isinstance(tok, Token) and tok.type == "RULE":
-                    rule_pos.setdefault(str(tok), (tok.line or 1, tok.column or 1))
-                    break
-        elif stmt.data == "term":
-            head = stmt.children[0]
-            if isinstance(head, Token):
-                term_pos.setdefault(str(head), (head.line or 1, head.column or 1))
-                named = {str(v.name) for v in stmt.scan_values(lambda v: getattr(v, "is_term", False) is True)}
-                refs[str(head)] = frozenset(named - {str(head)})
-        elif stmt.data == "import":
-            imports.append(stmt)
-    for stmt in imports:  # an imported terminal is positioned at its %import, unless defined here
-        alias = [c for c in stmt.children if isinstance(c, Token)]  # %import a.B -> C names C
-        toks = alias or list(stmt.scan_values(lambda v: isinstance(v, Token)))
-        for tok in toks:
-            if tok.type == "TERMINAL":
-                term_pos.setdefault(str(tok), (tok.line or 1, tok.column or 1))
-    return rule_pos, term_pos, refs
-
-
 def reachable_part(ir: GrammarIR) -> GrammarIR:
     """``ir`` without the rules its start rule never reaches and the terminals no kept rule uses.
 
@@ -434,7 +332,7 @@ def reachable_part(ir: GrammarIR) -> GrammarIR:
     ------
     Nothing.
     """
-    keep = _reachable(ir)
+    keep = reachable_rules(ir.rules, ir.start)
     rules = {a: alts for a, alts in ir.rules.items() if a in keep}
     used = {s for alts in rules.values() for alt in alts for s in alt} | set(ir.ignore)
     return GrammarIR(

@@ -9,49 +9,24 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
+from corral.compiler.analysis import distance_to_accept, min_heights
 from corral.compiler.automaton import ByteDFA
 from corral.compiler.earley_tables import EarleyTables
 
-__all__ = ["random_sentence", "random_terminal_text"]
+__all__ = ["random_sentence", "random_string", "random_terminal_text"]
 
 
 def _heights(tables: EarleyTables) -> list[int]:
-    """Per nonterminal, the least derivation-tree height (how deep it must go to finish)."""
-    inf = 1 << 30
-    h = [inf] * len(tables.nonterminals)
-    changed = True
-    while changed:
-        changed = False
-        for p, body in enumerate(tables.rhs):
-            m = 0
-            for s in body:
-                if s >= 0:
-                    m = max(m, h[s])
-            if m + 1 < h[tables.lhs[p]]:
-                h[tables.lhs[p]] = m + 1
-                changed = True
-    return h
-
-
-def _finishing_distance(dfa: ByteDFA) -> list[int]:
-    n = dfa.n_states
-    dist = [0 if dfa.accepting[s] else 1 << 30 for s in range(n)]
-    changed = True
-    while changed:
-        changed = False
-        for s in range(n):
-            row = dfa.trans[s]
-            for b in range(256):
-                t = int(row[b])
-                if t >= 0 and dist[t] + 1 < dist[s]:
-                    dist[s] = dist[t] + 1
-                    changed = True
-    return dist
+    """Per nonterminal id, the least derivation-tree height (how deep it must go to finish)."""
+    h = min_heights({a: [tables.rhs[p] for p in prods] for a, prods in enumerate(tables.prods_of)})
+    return [h[a] for a in range(len(tables.nonterminals))]
 
 
 def random_terminal_text(dfa: ByteDFA, rng: random.Random, *, mean_length: int = 6, max_length: int = 40) -> bytes:
     """A random string of the automaton's language (a random walk that heads home when long)."""
-    dist = _finishing_distance(dfa)
+    dist = distance_to_accept(dfa)
     s = dfa.start
     out = bytearray()
     while True:
@@ -67,6 +42,52 @@ def random_terminal_text(dfa: ByteDFA, rng: random.Random, *, mean_length: int =
         b = rng.choice(options)
         out.append(b)
         s = int(row[b])
+
+
+def random_string(dfa: ByteDFA, rng: random.Random, max_bytes: int) -> bytes:
+    """A random string of the automaton's language, for ``corral sample`` on a regex.
+
+    A random walk: at each state it stops (when accepting) or moves on, uniformly over stopping
+    and each distinct next state, then uniformly over the bytes leading there. Past ``max_bytes``
+    it only takes steps that bring acceptance closer, so it always ends.
+
+    Parameters
+    ----------
+    dfa:
+        A trimmed automaton (every state can reach acceptance).
+    rng:
+        The source of randomness.
+    max_bytes:
+        Length after which the walk heads for the nearest accepting state.
+
+    Returns
+    -------
+    bytes
+        A string the automaton accepts.
+
+    Raises
+    ------
+    Nothing.
+    """
+    dist = distance_to_accept(dfa)
+    out = bytearray()
+    s = dfa.start
+    while True:
+        row = dfa.trans[s]
+        targets = sorted({int(t) for t in row if t >= 0})
+        if len(out) >= max_bytes:
+            if dfa.accepting[s]:
+                return bytes(out)
+            targets = [t for t in targets if dist[t] < dist[s]]
+        choices: list[int | None] = list(targets)
+        if dfa.accepting[s]:
+            choices.append(None)
+        pick = rng.choice(choices)
+        if pick is None:
+            return bytes(out)
+        b = rng.choice([int(x) for x in np.flatnonzero(row == pick)])
+        out.append(b)
+        s = pick
 
 
 def random_sentence(tables: EarleyTables, rng: random.Random, *, max_depth: int = 12) -> bytes:

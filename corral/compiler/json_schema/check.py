@@ -33,6 +33,7 @@ from decimal import Decimal
 from json.decoder import scanstring  # type: ignore[attr-defined]  # absent from typeshed
 from typing import Any
 
+from corral.compiler.analysis import productive_rules
 from corral.compiler.grammar_check import GrammarIssue
 from corral.compiler.grammar_ir import GrammarIR
 from corral.errors import CorralError, GrammarError, UnsupportedSchemaError
@@ -307,15 +308,7 @@ def _warning_issue(placer: _Placer, warning: str) -> GrammarIssue:
 def _productive(ir: GrammarIR) -> bool:
     """Whether the start rule derives some sentence (every schema terminal matches something)."""
     term_ok = {t for t, d in ir.terminals.items() if d.dfa is None or bool(d.dfa.accepting.any())}
-    done: set[str] = set()
-    changed = True
-    while changed and ir.start not in done:
-        changed = False
-        for a, alts in ir.rules.items():
-            if a not in done and any(all(s in done or s in term_ok for s in alt) for alt in alts):
-                done.add(a)
-                changed = True
-    return ir.start in done
+    return ir.start in productive_rules(ir.rules, term_ok)
 
 
 def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexible") -> SchemaCheck:

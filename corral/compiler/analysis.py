@@ -1,0 +1,563 @@
+"""Grammar and automaton analyses, each written once.
+
+Every analysis here works on a plain rules mapping, the shape of
+:attr:`GrammarIR.rules <corral.compiler.grammar_ir.GrammarIR.rules>`: nonterminal -> list of
+alternatives, each a sequence of symbols (the empty sequence is the empty string). A symbol is a
+nonterminal when it is a key of the mapping, otherwise a terminal. Symbols may be any hashable
+values: the front ends use names, :mod:`~corral.compiler.earley_tables` uses integer ids.
+
+=================================  ===============================================================
+function                           computes
+=================================  ===============================================================
+:func:`deriving_rules`             rules with a derivation made only of given terminals
+:func:`productive_rules`           rules with a finite derivation (the generating rules)
+:func:`nullable_rules`             rules that derive the empty string
+:func:`reachable_rules`            rules reachable from the start rule
+:func:`first_sets`                 FIRST: terminals a rule's derivations can begin with
+:func:`follow_sets`                FOLLOW: terminals that can come right after each symbol
+:func:`min_heights`                least derivation-tree height of each rule
+:func:`left_corner_graph`          ``a -> b`` when ``a`` can begin with ``b``
+:func:`left_recursion_cycle`       a shortest left-recursive cycle through a rule
+:func:`distance_to_accept`         per automaton state, bytes needed to reach acceptance
+:func:`shortest_prefixes`          per automaton state, a shortest byte string reaching it
+=================================  ===============================================================
+
+Fixed points are least fixed points, so the results do not depend on the order rules are given
+in. The long ones take an optional ``check`` callable, called every so often so that a compile's
+:class:`~corral.compiler.limits.Budget` (``budget.check``) can stop them on time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from corral.compiler.automaton import ByteDFA
+
+__all__ = [
+    "UNREACHABLE",
+    "deriving_rules",
+    "distance_to_accept",
+    "first_sets",
+    "follow_sets",
+    "left_corner_graph",
+    "left_recursion_cycle",
+    "min_heights",
+    "nullable_rules",
+    "productive_rules",
+    "reachable_rules",
+    "shortest_prefixes",
+]
+
+S = TypeVar("S", bound=Hashable)
+
+Rules = Mapping[S, Sequence[Sequence[S]]]
+"""Nonterminal -> its alternatives (sequences of symbols)."""
+
+UNREACHABLE = 1 << 30
+"""The distance or height given to what can never finish (larger than any real one)."""
+
+
+def deriving_rules(rules: Rules[S], holds: Collection[S], *, check: Callable[[], None] | None = None) -> set[S]:
+    """The rules with a derivation whose terminals all satisfy ``holds``.
+
+    A rule derives when some alternative has every symbol deriving: a terminal when it is in
+    ``holds``, a rule recursively. With the terminals that match some string this is
+    :func:`productive_rules`; with those that match the empty string, :func:`nullable_rules`.
+
+    The fixed point is computed by a worklist over "alternative waits for symbol" edges, linear
+    in the grammar's size (a pass-until-stable loop is quadratic on long rule chains).
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    holds:
+        The terminals taken to derive. A symbol that is neither a rule nor in ``holds`` never
+        derives.
+    check:
+        Called every 1024 rules (e.g. a budget's clock check); may raise to stop.
+
+    Returns
+    -------
+    set
+        The deriving rules.
+
+    Raises
+    ------
+    Whatever ``check`` raises.
+
+    Examples
+    --------
+    >>> sorted(deriving_rules({"a": [("b", "x")], "b": [("y",), ()], "c": [("c",)]}, {"x"}))
+    ['a', 'b']
+    """
+    done: set[S] = set()
+    waiting: dict[S, list[tuple[S, int]]] = {}  # symbol -> (rule, alternative) needing it
+    missing: dict[tuple[S, int], int] = {}
+    ready: list[S] = []
+    for k, (a, alts) in enumerate(rules.items()):
+        if check is not None and (k & 1023) == 0:
+            check()
+        for i, alt in enumerate(alts):
+            need = {s for s in alt if s not in holds}
+            missing[(a, i)] = len(need)
+            if not need:
+                ready.append(a)
+            for s in need:
+                waiting.setdefault(s, []).append((a, i))
+    while ready:
+        a = ready.pop()
+        if a in done:
+            continue
+        done.add(a)
+        if check is not None and (len(done) & 1023) == 0:
+            check()
+        for key in waiting.get(a, ()):
+            missing[key] -= 1
+            if missing[key] == 0 and key[0] not in done:
+                ready.append(key[0])
+    return done
+
+
+def productive_rules(
+    rules: Rules[S], nonempty_terminals: Collection[S], *, check: Callable[[], None] | None = None
+) -> set[S]:
+    """The productive (generating) rules: those with a finite derivation to terminals.
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    nonempty_terminals:
+        The terminals whose language is not empty.
+    check:
+        See :func:`deriving_rules`.
+
+    Returns
+    -------
+    set
+        The rules that derive at least one string; a grammar's language is empty exactly when
+        its start rule is not among them.
+
+    Raises
+    ------
+    Whatever ``check`` raises.
+
+    Examples
+    --------
+    >>> sorted(productive_rules({"s": [("s", "A"), ("t",)], "t": [("t",)]}, {"A"}))
+    []
+    >>> sorted(productive_rules({"s": [("s", "A"), ()], "t": [("t",)]}, {"A"}))
+    ['s']
+    """
+    return deriving_rules(rules, nonempty_terminals, check=check)
+
+
+def nullable_rules(
+    rules: Rules[S], nullable_terminals: Collection[S], *, check: Callable[[], None] | None = None
+) -> set[S]:
+    """The nullable rules: those that derive the empty string.
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    nullable_terminals:
+        The terminals whose language contains the empty string.
+    check:
+        See :func:`deriving_rules`.
+
+    Returns
+    -------
+    set
+        The rules with a derivation of the empty string.
+
+    Raises
+    ------
+    Whatever ``check`` raises.
+
+    Examples
+    --------
+    >>> sorted(nullable_rules({"a": [("b", "b")], "b": [("A",), ()]}, set()))
+    ['a', 'b']
+    """
+    return deriving_rules(rules, nullable_terminals, check=check)
+
+
+def reachable_rules(rules: Rules[S], start: S) -> set[S]:
+    """The rules reachable from ``start``, itself included (when it is a rule).
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    start:
+        The start rule.
+
+    Returns
+    -------
+    set
+        Every rule some derivation from ``start`` can use; empty when ``start`` is not a rule.
+
+    Raises
+    ------
+    Nothing.
+
+    Examples
+    --------
+    >>> sorted(reachable_rules({"s": [("a", "X")], "a": [()], "b": [("s",)]}, "s"))
+    ['a', 's']
+    """
+    seen = {start} if start in rules else set()
+    queue = deque(seen)
+    while queue:
+        a = queue.popleft()
+        for alt in rules[a]:
+            for s in alt:
+                if s in rules and s not in seen:
+                    seen.add(s)
+                    queue.append(s)
+    return seen
+
+
+def first_sets(
+    rules: Rules[S], nullable: Collection[S], *, check: Callable[[], None] | None = None
+) -> dict[S, set[S]]:
+    """FIRST: per rule, the terminals its derivations can begin with.
+
+    Terminals may themselves be nullable (a terminal whose language holds the empty string): then
+    the symbol after them counts as well.
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    nullable:
+        The nullable symbols, rules (:func:`nullable_rules`) and terminals alike.
+    check:
+        Called at each pass and every 4096 alternatives; may raise to stop.
+
+    Returns
+    -------
+    dict
+        Rule -> set of terminals, for every rule of ``rules``.
+
+    Raises
+    ------
+    Whatever ``check`` raises.
+
+    Examples
+    --------
+    >>> first = first_sets({"s": [("a", "B")], "a": [("A",), ()]}, {"a"})
+    >>> sorted(first["s"]), sorted(first["a"])
+    (['A', 'B'], ['A'])
+    """
+    first: dict[S, set[S]] = {a: set() for a in rules}
+    changed = True
+    while changed:
+        changed = False
+        if check is not None:
+            check()
+        k = 0
+        for a, alts in rules.items():
+            f = first[a]
+            for body in alts:
+                if check is not None and (k & 4095) == 0:
+                    check()
+                k += 1
+                before = len(f)
+                for sym in body:
+                    if sym in first:
+                        f |= first[sym]
+                    else:
+                        f.add(sym)
+                    if sym not in nullable:
+                        break
+                if len(f) != before:
+                    changed = True
+    return first
+
+
+def follow_sets(
+    rules: Rules[S], nullable: Collection[S], first: Mapping[S, Collection[S]], *,
+    check: Callable[[], None] | None = None,
+) -> dict[S, set[S]]:
+    """FOLLOW: per symbol, the terminals that can come right after it in a sentential form.
+
+    Nothing is assumed to follow the start rule (add an end marker to the grammar for that).
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    nullable:
+        The nullable symbols, rules and terminals alike.
+    first:
+        :func:`first_sets` of ``rules``.
+    check:
+        Called at each pass and every 1024 alternatives; may raise to stop.
+
+    Returns
+    -------
+    dict
+        Symbol -> set of terminals, for every rule and every symbol used in an alternative.
+
+    Raises
+    ------
+    Whatever ``check`` raises.
+
+    Examples
+    --------
+    >>> rules = {"s": [("a", "B")], "a": [("A", "a"), ()]}
+    >>> follow = follow_sets(rules, {"a"}, first_sets(rules, {"a"}))
+    >>> sorted(follow["a"]), sorted(follow["A"]), sorted(follow["s"])
+    (['B'], ['A', 'B'], [])
+    """
+    follow: dict[S, set[S]] = {a: set() for a in rules}
+    for alts in rules.values():
+        for body in alts:
+            for sym in body:
+                follow.setdefault(sym, set())
+    changed = True
+    while changed:
+        changed = False
+        if check is not None:
+            check()
+        k = 0
+        for a, alts in rules.items():
+            for body in alts:
+                if check is not None and (k & 1023) == 0:
+                    check()
+                k += 1
+                for i, sym in enumerate(body):
+                    acc: set[S] = set()
+                    rest_nullable = True
+                    for s2 in body[i + 1:]:
+                        if s2 in first:
+                            acc |= first[s2]  # type: ignore[arg-type]
+                        else:
+                            acc.add(s2)
+                        if s2 not in nullable:
+                            rest_nullable = False
+                            break
+                    if rest_nullable:
+                        acc |= follow[a]
+                    target = follow[sym]
+                    before = len(target)
+                    target |= acc
+                    if len(target) != before:
+                        changed = True
+    return follow
+
+
+def min_heights(rules: Rules[S]) -> dict[S, int]:
+    """Per rule, the least height of a derivation tree (how deep it must go to finish).
+
+    A terminal has height 0; a rule 1 more than the tallest rule of its best alternative (so a
+    rule with an all-terminal alternative has height 1).
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+
+    Returns
+    -------
+    dict
+        Rule -> height, :data:`UNREACHABLE` for rules that never finish.
+
+    Raises
+    ------
+    Nothing.
+
+    Examples
+    --------
+    >>> min_heights({"s": [("s", "t"), ("t", "t")], "t": [("X",)], "u": [("u",)]})
+    {'s': 2, 't': 1, 'u': 1073741824}
+    """
+    h = {a: UNREACHABLE for a in rules}
+    changed = True
+    while changed:
+        changed = False
+        for a, alts in rules.items():
+            for body in alts:
+                m = 0
+                for s in body:
+                    if s in h:
+                        m = max(m, h[s])
+                if m + 1 < h[a]:
+                    h[a] = m + 1
+                    changed = True
+    return h
+
+
+def left_corner_graph(rules: Rules[S], nullable: Collection[S]) -> dict[S, set[S]]:
+    """``a -> b`` when some alternative of ``a`` starts with rule ``b`` after a nullable prefix.
+
+    Parameters
+    ----------
+    rules:
+        Nonterminal -> alternatives.
+    nullable:
+        The nullable symbols.
+
+    Returns
+    -------
+    dict
+        Rule -> the rules it can begin with; a rule is left-recursive when it lies on a cycle.
+
+    Raises
+    ------
+    Nothing.
+
+    Examples
+    --------
+    >>> graph = left_corner_graph({"s": [("n", "s", "X")], "n": [()]}, {"n"})
+    >>> sorted(graph["s"]), sorted(graph["n"])
+    (['n', 's'], [])
+    """
+    graph: dict[S, set[S]] = {a: set() for a in rules}
+    for a, alts in rules.items():
+        for alt in alts:
+            for s in alt:
+                if s in rules:
+                    graph[a].add(s)
+                if s not in nullable:
+                    break
+    return graph
+
+
+def left_recursion_cycle(graph: Mapping[S, Collection[S]], a: S) -> list[S] | None:
+    """A shortest cycle ``a -> ... -> a`` in a :func:`left_corner_graph`, or ``None``.
+
+    Ties are broken by visiting successors in order of their ``str``, so the answer is
+    deterministic.
+
+    Parameters
+    ----------
+    graph:
+        Rule -> successors.
+    a:
+        The rule.
+
+    Returns
+    -------
+    list or None
+        The rules after ``a`` along the cycle, ending with ``a`` itself; ``None`` when ``a`` is
+        not left-recursive.
+
+    Raises
+    ------
+    Nothing.
+
+    Examples
+    --------
+    >>> left_recursion_cycle({"s": {"t"}, "t": {"s", "t"}}, "s")
+    ['t', 's']
+    """
+    parent: dict[S, S] = {}
+    queue = deque([a])
+    seen = {a}
+    while queue:
+        x = queue.popleft()
+        for y in sorted(graph[x], key=str):
+            if y == a:
+                path = [x]
+                while path[-1] != a:
+                    path.append(parent[path[-1]])
+                path.reverse()
+                return path[1:] + [a]
+            if y not in seen:
+                seen.add(y)
+                parent[y] = x
+                queue.append(y)
+    return None
+
+
+def distance_to_accept(dfa: ByteDFA) -> list[int]:
+    """Per state of a byte automaton, the fewest bytes that lead to an accepting state.
+
+    A breadth-first search backwards from the accepting states.
+
+    Parameters
+    ----------
+    dfa:
+        The automaton.
+
+    Returns
+    -------
+    list[int]
+        ``0`` for accepting states, :data:`UNREACHABLE` for states that can never accept (a
+        trimmed automaton has none).
+
+    Raises
+    ------
+    Nothing.
+
+    Examples
+    --------
+    >>> from corral.compiler.regex import regex_to_dfa
+    >>> dfa = regex_to_dfa("abc")
+    >>> distance_to_accept(dfa)[dfa.start]
+    3
+    """
+    n = dfa.n_states
+    dist = [UNREACHABLE] * n
+    rev: list[list[int]] = [[] for _ in range(n)]
+    for s in range(n):
+        for t in set(int(x) for x in dfa.trans[s] if x >= 0):
+            rev[t].append(s)
+    queue = deque(s for s in range(n) if dfa.accepting[s])
+    for s in queue:
+        dist[s] = 0
+    while queue:
+        t = queue.popleft()
+        for s in rev[t]:
+            if dist[s] > dist[t] + 1:
+                dist[s] = dist[t] + 1
+                queue.append(s)
+    return dist
+
+
+def shortest_prefixes(dfa: ByteDFA) -> dict[int, bytes]:
+    """Per state reachable from the start, a shortest byte string that leads to it.
+
+    A breadth-first search from the start, trying bytes in increasing order, so among the
+    shortest strings the least one (bytewise) is found.
+
+    Parameters
+    ----------
+    dfa:
+        The automaton.
+
+    Returns
+    -------
+    dict[int, bytes]
+        State -> string, in breadth-first order of discovery (the start first, with ``b""``).
+
+    Raises
+    ------
+    Nothing.
+
+    Examples
+    --------
+    >>> from corral.compiler.regex import regex_to_dfa
+    >>> sorted(shortest_prefixes(regex_to_dfa("a[bc]d")).values())
+    [b'', b'a', b'ab', b'abd']
+    """
+    seen = {dfa.start: b""}
+    queue = deque([dfa.start])
+    while queue:
+        s = queue.popleft()
+        row = dfa.trans[s]
+        for b in np.flatnonzero(row >= 0):
+            t = int(row[b])
+            if t not in seen:
+                seen[t] = seen[s] + bytes([int(b)])
+                queue.append(t)
+    return seen
