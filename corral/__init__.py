@@ -29,6 +29,7 @@ from corral.compiler.vocabulary import Vocabulary
 from corral.errors import (
     CompileLimitError,
     CorralError,
+    CorralWarning,
     GrammarError,
     IncompleteGenerationError,
     MissingDependencyError,
@@ -71,6 +72,7 @@ __all__ = [
     "CompiledGrammar",
     "Compiler",
     "CorralError",
+    "CorralWarning",
     "GrammarError",
     "IncompleteGenerationError",
     "Limits",

@@ -14,6 +14,7 @@ EXPECTED = {
     "CompiledGrammar",
     "Compiler",
     "CorralError",
+    "CorralWarning",
     "GrammarError",
     "IncompleteGenerationError",
     "Limits",
