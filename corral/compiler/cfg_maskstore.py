@@ -306,6 +306,14 @@ class CFGMaskStore:
         with self._lock:
             return self._mask_locked(s)
 
+    def cached_mask(self, s: ESet) -> np.ndarray | None:
+        """The mask of ``s`` when it is already cached (``s`` has a signature), else ``None``;
+        never computes one."""
+        if s.sig < 0:
+            return None
+        with self._lock:
+            return self._masks.get(s.sig)
+
     def _mask_locked(self, s: ESet) -> np.ndarray:
         sig = self.recognizer.signature(s)
         hit = self._masks.get(sig)

@@ -9,7 +9,7 @@ import numpy as np
 from corral.errors import CorralError
 from corral.runtime.arguments import byte_string, step_count, token_int
 from corral.runtime.earley import ESet
-from corral.runtime.matcher import Matcher
+from corral.runtime.matcher import Matcher, token_index
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
@@ -26,7 +26,7 @@ class CFGMatcher(Matcher):
     shared mask store, cached by chart-set signature.
     """
 
-    __slots__ = ("_grammar", "_rec", "_store", "_sets", "_eos", "_tokens")
+    __slots__ = ("_grammar", "_rec", "_store", "_sets", "_eos", "_tokens", "_size")
 
     def __init__(self, grammar: CompiledGrammar) -> None:
         assert grammar.cfg is not None
@@ -35,6 +35,7 @@ class CFGMatcher(Matcher):
         self._store = grammar.cfg.store
         self._eos = frozenset(grammar.vocab.eos_token_ids)
         self._tokens = grammar.vocab.token_bytes
+        self._size = grammar.vocab.size
         self._sets: list[ESet | None] = [grammar.cfg.recognizer.initial()]
 
     @property
@@ -62,6 +63,36 @@ class CFGMatcher(Matcher):
     def is_finished(self) -> bool:
         """Whether an EOS id has been accepted."""
         return self._sets[-1] is None
+
+    def check_token(self, token_id: int) -> bool:
+        """Whether ``token_id`` is allowed next, without building the mask (see :meth:`Matcher.check_token`).
+
+        A mask already cached for the current chart set answers with one bit test. Otherwise the
+        token's bytes are read by the terminal automata of the set's scanning items (a token that
+        stays inside a terminal, the common case, builds no chart set), and only a token that
+        crosses a terminal's end runs the recogniser, on new sets: the matcher is unchanged.
+
+        Raises
+        ------
+        CorralError
+            If ``token_id`` is not an integer or is outside ``0 .. vocab.size - 1``.
+        """
+        t = token_index(token_id, self._size)
+        s = self._sets[-1]
+        if s is None:
+            return False
+        if s.sig >= 0:
+            mask = self._store.cached_mask(s)
+            if mask is not None:
+                return bool((int(mask[t >> 5]) >> (t & 31)) & 1)
+        if t in self._eos and s.accepting:
+            return True
+        if t >= len(self._tokens):
+            return False  # padding up to the logits width
+        data = self._tokens[t]
+        if not data:
+            return False
+        return self._rec.viable(s, data)
 
     def accept_token(self, token_id: int) -> bool:
         """Advance by one token if it is allowed (see :meth:`Matcher.accept_token`)."""
@@ -116,6 +147,7 @@ class CFGMatcher(Matcher):
         other._store = self._store
         other._eos = self._eos
         other._tokens = self._tokens
+        other._size = self._size
         other._sets = list(self._sets)
         return other
 

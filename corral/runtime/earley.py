@@ -270,6 +270,25 @@ class Recognizer:
                 return None
         return cur
 
+    def viable(self, s: ESet, data: bytes) -> bool:
+        """Whether ``feed(s, data)`` is not ``None`` (some sentence starts with the text so far
+        and ``data``); ``s`` is not changed.
+
+        First each scanning group's terminal automaton reads ``data`` alone: if one survives to
+        the end, the text stays inside that terminal, and the grammar being productive and the
+        automata trimmed, it can still finish (no chart set is built). Only data that has to
+        leave every terminal it started in runs the full recognizer.
+        """
+        trans = self._trans
+        for g in s.scan:
+            for b in data:
+                g = trans[g][b]
+                if g < 0:
+                    break
+            else:
+                return True
+        return self.feed(s, data) is not None
+
     def next_bytes(self, s: ESet) -> list[int]:
         """The bytes that can come next (sorted)."""
         out: set[int] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,9 +14,28 @@ from corral.runtime.arguments import byte_string, step_count, token_int, token_l
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
 
-__all__ = ["Matcher", "RegexMatcher"]
+__all__ = ["Matcher", "RegexMatcher", "token_index"]
 
 _MAX_FORCED = 4096
+
+
+def token_index(token_id: object, size: int) -> int:
+    """``token_id`` as an ``int`` in ``0 .. size - 1`` (the mask's width), or an error.
+
+    Raises
+    ------
+    CorralError
+        If ``token_id`` is not an integer (``int`` or a NumPy integer) or lies outside the mask.
+    """
+    try:
+        t = operator.index(token_id)  # type: ignore[arg-type]
+    except TypeError:
+        raise CorralError(
+            f"a token id must be an integer, got {type(token_id).__name__} {token_id!r}"
+        ) from None
+    if not 0 <= t < size:
+        raise CorralError(f"token id {t} is outside the mask (ids 0 to {size - 1})")
+    return t
 
 
 class Matcher:
@@ -40,7 +60,6 @@ class Matcher:
     >>> m.accept_token(2), m.is_accepting(), m.accept_token(3), m.is_finished()
     (True, True, True, True)
     """
-
 
     __slots__ = ()
 
@@ -132,12 +151,55 @@ class Matcher:
         """
         out[...] = self.next_token_mask()
 
+    def check_token(self, token_id: int) -> bool:
+        """Whether ``token_id`` is allowed next, decided without building the whole mask.
+
+        Equal to bit ``token_id`` of :meth:`next_token_mask` for every id of the mask: text tokens
+        whose bytes keep the text completable (also those that end inside a UTF-8 character, and
+        byte-fallback tokens), EOS ids exactly when the text is complete, never special tokens or
+        the padding ids between ``len(vocab)`` and ``vocab.size``, nothing once finished. The
+        matcher does not change. This is the check rejection sampling makes on each drawn token;
+        the engines walk the token's bytes from the current state (this fallback reads the mask).
+
+        Parameters
+        ----------
+        token_id:
+            An id of the mask, ``0 <= token_id < grammar.vocab.size`` (``int`` or NumPy integer).
+
+        Returns
+        -------
+        bool
+            ``True`` exactly when bit ``token_id`` of :meth:`next_token_mask` is set.
+
+        Raises
+        ------
+        CorralError
+            If ``token_id`` is not an integer or is outside ``0 .. vocab.size - 1``.
+
+        Examples
+        --------
+        >>> from corral import Vocabulary, compile_regex
+        >>> vocab = Vocabulary([b"a", b"b", b"ab", None], eos_token_ids=[3], size=8)
+        >>> m = compile_regex("(ab)+", vocab).matcher()
+        >>> m.check_token(2), m.check_token(1), m.check_token(3), m.check_token(7)
+        (True, False, False, False)
+        >>> m.accept_token(2), m.check_token(3)
+        (True, True)
+        >>> m.check_token(8)
+        Traceback (most recent call last):
+        ...
+        corral.errors.CorralError: token id 8 is outside the mask (ids 0 to 7)
+        """
+        t = token_index(token_id, self.grammar.vocab.size)
+        return bool((int(self.next_token_mask()[t >> 5]) >> (t & 31)) & 1)
+
     def allows(self, token_id: int) -> bool:
-        """Whether ``token_id`` is allowed next (a single-bit test of the mask)."""
+        """Whether ``token_id`` is allowed next: :meth:`check_token`, but ``False`` for ids
+        outside the mask instead of an error."""
         t = token_int(token_id)
         if not 0 <= t < self.grammar.vocab.size:
             return False
-        return bool((int(self.next_token_mask()[t >> 5]) >> (t & 31)) & 1)
+        return self.check_token(t)
 
     def accept_tokens(self, token_ids: list[int]) -> bool:
         """Accept several tokens; all or none.
@@ -187,7 +249,7 @@ class RegexMatcher(Matcher):
 
     # State ids are DFA states; the extra id ``_fin`` (== number of DFA states) means "finished".
     __slots__ = ("_grammar", "_store", "_trans", "_flat", "_offsets", "_accepting", "_eos", "_states",
-                 "_zeros", "_rows", "_fin")
+                 "_zeros", "_rows", "_fin", "_size")
 
     def __init__(self, grammar: CompiledGrammar) -> None:
         self._grammar = grammar
@@ -204,6 +266,7 @@ class RegexMatcher(Matcher):
         self._states: list[int] = [dfa.start]
         self._zeros = store.zeros
         self._rows = store.rows  # shared, built once by the store (finished row included)
+        self._size = grammar.vocab.size
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -241,6 +304,30 @@ class RegexMatcher(Matcher):
     def is_finished(self) -> bool:
         """Whether an EOS id has been accepted."""
         return self._states[-1] == self._fin
+
+    def check_token(self, token_id: int) -> bool:
+        """Whether ``token_id`` is allowed next, without building the mask (see :meth:`Matcher.check_token`).
+
+        An eager store's stored row answers with one bit test; otherwise the token's bytes are
+        walked through the DFA from the current state (O(token length)).
+
+        Raises
+        ------
+        CorralError
+            If ``token_id`` is not an integer or is outside ``0 .. vocab.size - 1``.
+        """
+        t = token_index(token_id, self._size)
+        s = self._states[-1]
+        rows = self._rows
+        if rows is not None:
+            return bool((int(rows[s][t >> 5]) >> (t & 31)) & 1)
+        if s == self._fin:
+            return False
+        if t in self._eos and self._accepting[s]:
+            return True
+        if t >= self._offsets.shape[0] - 1:
+            return False  # padding up to the logits width
+        return bool(advance_token(self._trans, s, self._flat, self._offsets, t) >= 0)
 
     # -- updates ----------------------------------------------------------------------------
     def accept_token(self, token_id: int) -> bool:
@@ -322,6 +409,7 @@ class RegexMatcher(Matcher):
         other._zeros = self._zeros
         other._rows = self._rows
         other._fin = self._fin
+        other._size = self._size
         return other
 
     # -- jump-forward -----------------------------------------------------------------------
