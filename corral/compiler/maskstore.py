@@ -159,11 +159,13 @@ def _build_trie(flat, starts, lengths, order):  # type: ignore[no-untyped-def]
 def token_trie(vocab: Vocabulary) -> TokenTrie:
     """The (memoised) token trie of ``vocab``.
 
-    Every id whose bytes are non-empty is in the trie; special tokens are not.
+    Every id whose bytes are non-empty is in the trie; special tokens are not. Built once per
+    vocabulary (``vocab.derived("trie", ...)``), whichever thread asks first.
     """
-    cached = vocab._cache.get("trie")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    return vocab.derived("trie", _build_token_trie)
+
+
+def _build_token_trie(vocab: Vocabulary) -> TokenTrie:
     tb = vocab.token_bytes
     lengths = np.fromiter((len(b) if b else 0 for b in tb), dtype=np.int64, count=len(tb))
     offsets = np.zeros(len(tb) + 1, dtype=np.int64)
@@ -181,11 +183,9 @@ def token_trie(vocab: Vocabulary) -> TokenTrie:
     np.cumsum(counts, out=tok_ptr[1:])
     # pair_node is non-decreasing (see _build_trie), so ``order`` is already grouped by node.
     tok_ids = order.astype(np.int32)
-    trie = TokenTrie(
+    return TokenTrie(
         node_byte, node_depth, node_skip, tok_ptr, tok_ids, flat, offsets, int(max_len)
     )
-    vocab._cache["trie"] = trie
-    return trie
 
 
 @njit(cache=True, nogil=True)
