@@ -16,7 +16,7 @@ import pytest
 import corral
 from corral import CompileLimitError, CorralError, GrammarError, Limits
 from corral.cli import main
-from corral.compiler.json_schema.strings import LengthBoundsTooLarge, json_string_dfa
+from corral.compiler.json_schema.json_strings import LengthBoundsTooLarge, json_string_dfa
 from corral.compiler.limits import Budget, budget_scope, current_budget
 
 VOCAB = corral.Vocabulary([bytes([i]) for i in range(32, 127)] + [b"\n", None], eos_token_ids=[96])

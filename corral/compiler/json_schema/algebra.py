@@ -204,7 +204,7 @@ PLAIN_STRING = r'"[^"\\\x00-\x1f]*"'
 @lru_cache(maxsize=None)
 def universe(kind: str, complete: bool) -> ByteDFA:
     """Every number (``kind="num"``) or string literal; ``complete=False``: plain spellings only."""
-    from corral.compiler.json_schema.strings import json_string_dfa
+    from corral.compiler.json_schema.json_strings import json_string_dfa
     from corral.compiler.regex import regex_to_dfa
 
     if kind == "num":
@@ -451,7 +451,7 @@ def obj_any() -> ObjDFA:
 @lru_cache(maxsize=4096)
 def literal_keys_dfa(keys: frozenset[str]) -> ByteDFA:
     """Every spelling of the given keys."""
-    from corral.compiler.json_schema.strings import json_string_literals_dfa
+    from corral.compiler.json_schema.tries import json_string_literals_dfa
 
     return json_string_literals_dfa(keys)
 

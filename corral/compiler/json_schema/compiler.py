@@ -52,7 +52,7 @@ from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, ArrC, Atom, Const, DSet, Expr, Flat, Moves, Node, Not, ObjC, ObjDFA, OneOf, Or,
     KeySet, Term, complement, key_split, live_states, rest_of, conj, disj, join, literal_keys_dfa, meet, neg, obj_any, obj_product, only,
 )
-from corral.compiler.json_schema.strings import words_dfa
+from corral.compiler.json_schema.tries import words_dfa
 from corral.compiler.regex import regex_to_dfa
 from corral.compiler.limits import Limits, budget_scope, current_budget, ends_compile, entry_limits
 from corral.errors import CompileLimitError, CorralError, GrammarError, UnsupportedSchemaError
@@ -711,7 +711,8 @@ class _Compiler:
 
     def _string_set(self, schema: dict[str, Any], pointer: str) -> Any:
         from corral.compiler.json_schema.errors import Inexpressible
-        from corral.compiler.json_schema.strings import format_pattern, json_string_dfa
+        from corral.compiler.json_schema.formats import format_pattern
+        from corral.compiler.json_schema.json_strings import json_string_dfa
 
         kws = {k: schema[k] for k in STRING_KW if k in schema}
         pattern = kws.get("pattern")
@@ -758,7 +759,7 @@ class _Compiler:
     def _length_dfa(self, min_len: int, max_len: int | None, pointer: str) -> ByteDFA:
         """The string literals of ``min_len`` to ``max_len`` characters; bounds whose counter
         passes ``max_states`` are a :class:`CompileLimitError` naming the keyword."""
-        from corral.compiler.json_schema.strings import LengthBoundsTooLarge, json_string_dfa
+        from corral.compiler.json_schema.json_strings import LengthBoundsTooLarge, json_string_dfa
 
         budget = current_budget()
         try:
@@ -875,7 +876,7 @@ class _Compiler:
 
     # -- objects ----------------------------------------------------------------------------------
     def _object(self, n: Node) -> Expr:
-        from corral.compiler.json_schema.strings import json_string_dfa
+        from corral.compiler.json_schema.json_strings import json_string_dfa
 
         schema, _, pointer, _ = n.payload
         props = schema.get("properties", {})
@@ -992,7 +993,7 @@ class _Compiler:
         return disj(*out)
 
     def _uneval_props(self, ev: _Ev, u: Expr) -> Flat:
-        from corral.compiler.json_schema.strings import json_string_dfa
+        from corral.compiler.json_schema.json_strings import json_string_dfa
 
         if ev.all_keys:
             return FLAT_ALL
@@ -1464,7 +1465,8 @@ def _format_dfa(name: str) -> ByteDFA:
     spelling is too big an automaton, so host names are accepted only spelled plainly (their
     characters are ASCII letters, digits, ``-`` and ``.``: ``json.dumps`` never escapes them).
     """
-    from corral.compiler.json_schema.strings import format_pattern, json_string_dfa
+    from corral.compiler.json_schema.formats import format_pattern
+    from corral.compiler.json_schema.json_strings import json_string_dfa
 
     pattern = format_pattern(name)
     assert pattern is not None

@@ -26,12 +26,9 @@ from hypothesis import strategies as st
 
 from corral.compiler.automaton import ByteDFA
 from corral.compiler.json_schema.errors import Inexpressible
-from corral.compiler.json_schema.strings import (
-    FORMATS,
-    ecma_to_python,
-    format_pattern,
-    json_string_dfa,
-)
+from corral.compiler.json_schema.ecma_regex import ecma_to_python
+from corral.compiler.json_schema.formats import FORMATS, format_pattern
+from corral.compiler.json_schema.json_strings import json_string_dfa
 from corral.errors import GrammarError
 
 cached_dfa = functools.lru_cache(maxsize=None)(json_string_dfa)
@@ -535,7 +532,7 @@ def test_format_dfa_matches_format_regex(name: str, value: str, rng: random.Rand
                         max_size=4), max_size=4))
 def test_literals_dfa_is_every_spelling_of_exactly_those_strings(values: list[str]) -> None:
     from corral.compiler.automaton import difference
-    from corral.compiler.json_schema.strings import json_string_literals_dfa
+    from corral.compiler.json_schema.tries import json_string_literals_dfa
 
     fast = json_string_literals_dfa(values)
     if not values:

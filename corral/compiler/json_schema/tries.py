@@ -1,0 +1,123 @@
+r"""Automata of finite sets of literals, built directly as tries (no regex, no subset construction).
+
+:func:`words_dfa` accepts exactly a set of byte strings; :func:`json_string_literals_dfa` accepts
+every JSON spelling (raw, short escapes, ``\uXXXX`` in either case, surrogate pairs) of exactly a
+set of strings, the same language as :func:`~corral.compiler.json_schema.json_strings.json_string_dfa`
+with an alternation of the values, without building it from a regex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from corral.compiler.automaton import ByteDFA, minimize, trim
+from corral.compiler.json_schema.json_strings import _empty_dfa
+
+__all__ = ["json_string_literals_dfa", "words_dfa"]
+
+_ESCAPE_LETTER = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+
+
+def _spellings(ch: str) -> list[bytes]:
+    """Every JSON spelling of the character ``ch`` inside a string literal."""
+    cp = ord(ch)
+
+    def hexes(v: int) -> list[bytes]:
+        out = [b""]
+        for h in f"{v:04x}":
+            out = [o + bytes([c]) for o in out for c in sorted({ord(h), ord(h.upper())})]
+        return out
+
+    if cp >= 0x10000:
+        hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
+        spellings = [b"\\u" + a + b"\\u" + b for a in hexes(hi) for b in hexes(lo)]
+    else:
+        spellings = [b"\\u" + a for a in hexes(cp)]
+    if cp >= 0x20 and ch not in '"\\':
+        spellings.append(ch.encode("utf-8"))
+    if ch in _ESCAPE_LETTER:
+        spellings.append(b"\\" + _ESCAPE_LETTER[ch].encode())
+    return spellings
+
+
+def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
+    r"""The automaton of every JSON spelling of exactly these strings (quotes included).
+
+    The same language as ``json_string_dfa("^(?:v1|v2|...)$", ecma=False)`` (raw characters, short
+    escapes, ``\uXXXX`` in either case, surrogate pairs for astral characters), built directly as
+    a trie: the strings' characters form a trie, and below each of its nodes the spellings of the
+    next characters form a byte trie whose leaves lead to the child nodes. No subset construction,
+    so it is fast for a finite set.
+    """
+    values = sorted(set(values))
+    if not values:
+        return _empty_dfa()
+    # the character trie
+    children: list[dict[str, int]] = [{}]
+    ends: list[bool] = [False]
+    for v in values:
+        node = 0
+        for ch in v:
+            nxt = children[node].get(ch)
+            if nxt is None:
+                nxt = len(children)
+                children[node][ch] = nxt
+                children.append({})
+                ends.append(False)
+            node = nxt
+        ends[node] = True
+    # byte states: 0 = before the opening quote, 1 = after the closing quote, then one state per
+    # character-trie node ("between characters") and per proper prefix of a spelling below it
+    rows: list[dict[int, int]] = [{}, {}]
+    between = [0] * len(children)
+    for n in range(len(children)):
+        between[n] = len(rows)
+        rows.append({})
+    rows[0][0x22] = between[0]
+    for n in range(len(children)):
+        if ends[n]:
+            rows[between[n]][0x22] = 1
+        for ch, child in children[n].items():
+            for sp in _spellings(ch):
+                cur = between[n]
+                for i, b in enumerate(sp):
+                    if i == len(sp) - 1:
+                        rows[cur][b] = between[child]
+                    else:
+                        nxt = rows[cur].get(b)
+                        if nxt is None:
+                            nxt = len(rows)
+                            rows[cur][b] = nxt
+                            rows.append({})
+                        cur = nxt
+    return minimize(trim(_table_dfa(rows, [1])))
+
+
+def _table_dfa(rows: list[dict[int, int]], final: Iterable[int]) -> ByteDFA:
+    """The automaton with moves ``rows[state][byte] -> state``, start 0 and accepting ``final``."""
+    trans = np.full((len(rows), 256), -1, dtype=np.int32)
+    for i, row in enumerate(rows):
+        for b, t in row.items():
+            trans[i, b] = t
+    accepting = np.zeros(len(rows), dtype=bool)
+    accepting[list(final)] = True
+    return ByteDFA(trans, accepting, 0)
+
+
+def words_dfa(words: Iterable[bytes]) -> ByteDFA:
+    """The automaton of exactly these byte strings (a trie)."""
+    rows: list[dict[int, int]] = [{}]
+    final: set[int] = set()
+    for w in words:
+        cur = 0
+        for b in w:
+            nxt = rows[cur].get(b)
+            if nxt is None:
+                nxt = len(rows)
+                rows[cur][b] = nxt
+                rows.append({})
+            cur = nxt
+        final.add(cur)
+    return _table_dfa(rows, final)
