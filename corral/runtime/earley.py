@@ -274,20 +274,33 @@ class Recognizer:
         """Whether ``feed(s, data)`` is not ``None`` (some sentence starts with the text so far
         and ``data``); ``s`` is not changed.
 
-        First each scanning group's terminal automaton reads ``data`` alone: if one survives to
-        the end, the text stays inside that terminal, and the grammar being productive and the
-        automata trimmed, it can still finish (no chart set is built). Only data that has to
-        leave every terminal it started in runs the full recognizer.
+        Before each byte, the scanning groups' terminal automata try to read the rest of ``data``
+        alone: if one survives to the end, the rest stays inside that terminal, and the grammar
+        being productive and the automata trimmed, it can still finish. Only bytes that must leave
+        a terminal are stepped through the recognizer (on new sets), so ``" name"`` costs one step
+        for the space, not one closure per letter of the name.
         """
         trans = self._trans
-        for g in s.scan:
-            for b in data:
-                g = trans[g][b]
-                if g < 0:
-                    break
-            else:
+        n = len(data)
+        cur: ESet | None = s
+        i = 0
+        while True:
+            assert cur is not None
+            if i == n:
                 return True
-        return self.feed(s, data) is not None
+            for g in cur.scan:
+                k = i
+                while k < n:
+                    g = trans[g][data[k]]
+                    if g < 0:
+                        break
+                    k += 1
+                else:
+                    return True
+            cur = self.step(cur, data[i])
+            if cur is None:
+                return False
+            i += 1
 
     def next_bytes(self, s: ESet) -> list[int]:
         """The bytes that can come next (sorted)."""
