@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -574,7 +575,11 @@ def _regex_to_dfa(pattern: str, limits: RegexLimits) -> ByteDFA:
     # character between them (3.6 on a loaded machine).
     budget.expect(len(pattern) * _PARSE_SECONDS_PER_CHAR, f"parsing a regex of {len(pattern)} characters")
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():
+            # Python warns about sets whose meaning may change in a future version ("Possible
+            # nested set"); corral implements today's meaning exactly, so the warning is not ours
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(pattern)
     except re.error as e:
         raise GrammarError(f"invalid regex: {e.msg}", source=pattern, pos=e.pos) from None
     except (OverflowError, RecursionError, ValueError) as e:
