@@ -1,0 +1,385 @@
+"""Lowering normal-form sets to grammar rules and terminals, with the whitespace layout.
+
+Each distinct set becomes a nonterminal: scalars become terminals with exact byte automata,
+arrays and objects rules walking their automata; whitespace is prefixed to terminals or written as
+rules per the ``whitespace`` mode. The functions taking ``self`` are methods of
+:class:`~corral.compiler.json_schema.compiler._Compiler`, which binds them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from corral.compiler.automaton import ByteDFA, concat, difference, trim
+from corral.compiler.grammar_ir import TerminalDef
+from corral.compiler.json_schema.algebra import (
+    FALSE, TRUE, ArrC, DSet, Expr, Flat, Node, ObjC, KeySet, Term, live_states, literal_keys_dfa,
+)
+from corral.compiler.json_schema.tries import words_dfa
+from corral.compiler.regex import regex_to_dfa
+from corral.compiler.limits import current_budget
+from corral.errors import GrammarError
+from corral.compiler.json_schema.common import _Cycle, _with_lits
+from corral.compiler.json_schema.scalars import ANY_NUMBER, ANY_STRING, _canonical, _canonical_strings
+
+if TYPE_CHECKING:
+    from corral.compiler.json_schema.compiler import _Compiler
+
+
+MAX_ANY_ORDER = 8  # property_order="any" for objects naming at most this many properties
+
+
+MAX_RULES = 200_000  # nonterminals in one compiled schema (the default of Limits.max_rules)
+
+
+MAX_INDENT_DEPTH = 32  # containers nest at most this deep in the "indent" layout
+
+
+def fresh(self: _Compiler, base: str) -> str:
+    base = re.sub(r"[^a-z0-9_]", "_", base.lower())[:40] or "node"
+    name = base
+    i = self._next_suffix.get(base, 1)  # resume where this base's numbering stopped
+    while name in self._names:
+        name = f"{base}_{i}"
+        i += 1
+    self._next_suffix[base] = i
+    self._names.add(name)
+    if len(self._names) > MAX_RULES or (len(self._names) & 1023) == 0:
+        current_budget().require(len(self._names), "max_rules", "the schema")
+    return name
+
+
+def rule(self: _Compiler, base: str, alts: list[tuple[str, ...]]) -> str:
+    name = self.fresh(base)
+    self.out.rules[name] = alts
+    return name
+
+
+def lit(self: _Compiler, text: str) -> str:
+    key = ("lit", text)
+    name = self._terms.get(key)
+    if name is None:
+        name = self.fresh("T_" + (re.sub(r"\W", "", text) or "p")).upper()
+        self.out.terminals[name] = self._terminal(name, re.escape(text))
+        self._terms[key] = name
+    return name
+
+
+def regex_term(self: _Compiler, pattern: str, base: str) -> str:
+    key = ("re", pattern)
+    name = self._terms.get(key)
+    if name is None:
+        name = self.fresh("T_" + base).upper()
+        self.out.terminals[name] = self._terminal(name, f"(?:{pattern})")
+        self._terms[key] = name
+    return name
+
+
+def _terminal(self: _Compiler, name: str, pattern: str) -> TerminalDef:
+    """A terminal for ``pattern`` with the whitespace prefix (its automaton built here, from a
+    cached automaton of the bare pattern: the prefix would make every one a new regex)."""
+    if self._ws_dfa is None:
+        return TerminalDef(name, pattern)
+    core = regex_to_dfa(pattern)
+    return TerminalDef(name, self._ws_pattern + pattern, dfa=self._ws_prefixed(core), follow_dfa=_ws_star(core))
+
+
+def dfa_term(self: _Compiler, dfa: ByteDFA, base: str, describe: str) -> str:
+    key = ("dfa", id(dfa))
+    name = self._terms.get(key)
+    if name is None:
+        self._keepalive.append(dfa)
+        name = self.fresh("T_" + base).upper()
+        full = self._ws_prefixed(dfa) if self._ws_dfa is not None else dfa
+        self.out.terminals[name] = TerminalDef(name, describe, dfa=full,
+                                               follow_dfa=_ws_star(dfa) if self._ws_dfa is not None else None)
+        self._terms[key] = name
+    return name
+
+
+def _ws_prefixed(self: _Compiler, dfa: ByteDFA) -> ByteDFA:
+    """``dfa`` with the whitespace mode's prefix (:func:`whitespace_pattern`) in front.
+
+    Every JSON value and key starts with a byte that is not whitespace, and the prefix reads
+    only whitespace, so the two automata meet where the prefix can end: a complete prefix
+    hands over to ``dfa`` at the first other byte. Built directly, no subset construction.
+    """
+    assert self._ws_dfa is not None
+    ws = _WS_BYTES
+    first = dfa.trans[dfa.start]
+    if (first[ws] >= 0).any():
+        return concat([self._ws_dfa, dfa])
+    pre = self._ws_dfa
+    k = pre.n_states
+    head = np.where(first >= 0, first + k, -1).astype(np.int32)
+    rows = np.where(pre.accepting[:, None], head[None, :], -1).astype(np.int32)
+    rows[:, ws] = pre.trans[:, ws]
+    body = np.where(dfa.trans >= 0, dfa.trans + k, -1).astype(np.int32)
+    accepting = np.concatenate([pre.accepting & bool(dfa.accepting[dfa.start]), dfa.accepting])
+    return trim(ByteDFA(np.vstack([rows, body]), accepting, pre.start))
+
+
+def lower(self: _Compiler, e: Expr, label: str = "v", depth: int = 0) -> str:
+    """The nonterminal deriving the values of ``e`` (nested ``depth`` containers deep: only the
+    ``"indent"`` layout depends on it)."""
+    if self._indent is None:
+        depth = 0
+    name = self._lowered.get((e, depth))
+    if name is not None:
+        return name
+    if e == TRUE:
+        return self.any_value(depth)
+    if isinstance(e, Node):
+        label = e.payload[2].rsplit("/", 1)[-1] or "root"
+    name = self.fresh(label)
+    self._lowered[(e, depth)] = name
+    self.out.rules[name] = []
+    try:
+        f = self.flat(e)
+    except _Cycle:
+        raise GrammarError(f"{_where(e)}: the schema refers to itself without descending into the value "
+                           "(an infinite loop)") from None
+    shared = self._flat_rules.get((id(f), depth))
+    if shared is not None:
+        self.out.rules[name] = [(shared,)]
+        return name
+    self._flat_rules[(id(f), depth)] = name
+    self._keepalive.append(f)
+    self.out.rules[name] = self._alternatives(f, depth)
+    return name
+
+
+def _nl(self: _Compiler, depth: int) -> tuple[str, ...]:
+    if self._indent is None:
+        return ()
+    return (self.lit("\n" + " " * (self._indent * depth)),)
+
+
+def _open(self: _Compiler, depth: int) -> tuple[str, ...]:
+    return self._nl(depth + 1)
+
+
+def _sep(self: _Compiler, depth: int) -> tuple[str, ...]:
+    return (self.lit(","),) + self._nl(depth + 1)
+
+
+def _close(self: _Compiler, depth: int) -> tuple[str, ...]:
+    return self._nl(depth)
+
+
+def _colon(self: _Compiler) -> str:
+    return self.lit(": " if self._indent is not None else ":")
+
+
+def _alternatives(self: _Compiler, f: Flat, depth: int) -> list[tuple[str, ...]]:
+    alts: list[tuple[str, ...]] = []
+    if f.null:
+        alts.append((self.lit("null"),))
+    if f.true:
+        alts.append((self.lit("true"),))
+    if f.false:
+        alts.append((self.lit("false"),))
+    if f.num is True:
+        alts.append((self.regex_term(ANY_NUMBER, "number"),))
+    elif isinstance(f.num, DSet):
+        alts.append((self.dfa_term(f.num.dfa, "number", "a number"),))
+    if f.str is True:
+        alts.append((self.regex_term(ANY_STRING, "string"),))
+    elif isinstance(f.str, DSet):
+        alts.append((self.dfa_term(f.str.emit if f.str.emit is not None else f.str.dfa, "string", "a string"),))
+    if self._indent is not None and depth >= MAX_INDENT_DEPTH:
+        if f.arr is not False or f.obj is not False:
+            self.indent_cut = True  # told in the error if nothing is left (compile_json_schema)
+        return alts  # the "indent" layout nests containers at most MAX_INDENT_DEPTH deep
+    if f.arr is True:
+        alts.append((self.any_kind("array", depth),))
+    elif isinstance(f.arr, ArrC):
+        alts.append((self._lower_array(f.arr, depth),))
+    if f.obj is True:
+        alts.append((self.any_kind("object", depth),))
+    elif isinstance(f.obj, ObjC):
+        for t in f.obj.terms:
+            alts.append((self._lower_term(t, depth),))
+    return alts
+
+
+def _lower_array(self: _Compiler, a: ArrC, depth: int) -> str:
+    live = live_states(a.accepting, [[t for _, t in m] for m in a.trans])
+    if a.start not in live:
+        return self.rule("never", [])
+    first = {q: self.fresh(f"a{q}f") for q in live}
+    rest = {q: self.fresh(f"a{q}r") for q in live}
+    close = self.lit("]")
+    opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth) + (close,)
+    for q in live:
+        fa: list[tuple[str, ...]] = [(close,)] if a.accepting[q] else []
+        ra: list[tuple[str, ...]] = [closing] if a.accepting[q] else []
+        for g, t in a.trans[q]:
+            if t in live and g != FALSE:
+                v = self.lower(g, "item", depth + 1)
+                fa.append(opening + (v, rest[t]))
+                ra.append(sep + (v, rest[t]))
+        self.out.rules[first[q]] = fa
+        self.out.rules[rest[q]] = ra
+    return self.rule("array", [(self.lit("["), first[a.start])])
+
+
+def _lower_term(self: _Compiler, t: Term, depth: int) -> str:
+    d = _with_lits(t.dfa, t.must | t.absent)
+    n_lits = len(d.lits)
+    live = live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
+    if d.start not in live:
+        return self.rule("never", [])
+    colon = self._colon()
+    opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth)
+    key_terms: dict[int, str] = {}
+
+    def key_term(c: int) -> str:  # built when first written: many classes are never written
+        if c not in key_terms:
+            key_terms[c] = self._key_term(d.lits[c]) if c < n_lits else self._rest_term(d.rests[c - n_lits])
+        return key_terms[c]
+
+    must = {i for i, k in enumerate(d.lits) if k in t.must}
+    order = range(n_lits)  # schema order: the automaton keeps the keys in the order named
+    banned = {i for i, k in enumerate(d.lits) if k in t.absent}
+    any_order = self.opt.property_order == "any"
+    if any_order and n_lits > MAX_ANY_ORDER:
+        any_order = False
+        self.out.warnings.append(f"an object names {n_lits} properties (more than {MAX_ANY_ORDER}): "
+                                 "they must come in schema order")
+    names: dict[Any, str] = {}
+    todo: list[Any] = []
+
+    def st(key: Any) -> str:
+        if key not in names:
+            names[key] = self.fresh("o")
+            todo.append(key)
+        return names[key]
+
+    def member(c: int, q: int, started: bool) -> list[tuple[tuple[str, ...], int]]:
+        out = []
+        for g, q2 in d.trans[q][c]:
+            if q2 in live and g != FALSE:
+                out.append(((sep if started else opening) + (key_term(c), colon, self.lower(g, "value", depth + 1)), q2))
+        return out
+
+    start = st((d.start, 0, False))
+    while todo:
+        key = todo.pop()
+        q, pos, started = key
+        alts: list[tuple[str, ...]] = []
+        if any_order:
+            seen = pos
+            if d.accepting[q] and all(seen >> i & 1 for i in must):
+                alts.append(closing if started else ())
+            for c in range(d.n_classes):
+                if c < n_lits and (seen >> c & 1 or c in banned):
+                    continue
+                bit = 1 << c if c < n_lits else 0
+                for body, q2 in member(c, q, started):
+                    alts.append(body + (st((q2, seen | bit, True)),))
+        elif pos < n_lits:
+            c = order[pos]
+            if c not in must:
+                alts.append((st((q, pos + 1, started)),))
+            if c not in banned:
+                for body, q2 in member(c, q, started):
+                    alts.append(body + (st((q2, pos + 1, True)),))
+        else:
+            if d.accepting[q]:
+                alts.append(closing if started else ())
+            for c in range(n_lits, d.n_classes):
+                for body, q2 in member(c, q, started):
+                    alts.append(body + (st((q2, pos, True)),))
+        self.out.rules[names[key]] = alts
+    return self.rule("object", [(self.lit("{"), start, self.lit("}"))])
+
+
+def _rest_term(self: _Compiler, r: KeySet) -> str:
+    """The terminal of the keys of ``r``, written as a serializer writes them (no ``\\u`` escape
+    of a printable ASCII character); every spelling of a named key is left out (those keys
+    have their own classes)."""
+    key = ("keys", id(r.base), r.minus)
+    name = self._terms.get(key)
+    if name is None:
+        dfa = _canonical(r.base) if r.base is not None else _canonical_strings()
+        if r.minus:
+            dfa = difference(dfa, literal_keys_dfa(r.minus))
+        if r.base is not None:
+            self._keepalive.append(r.base)
+        name = self.dfa_term(dfa, "key", "a key")
+        self._terms[key] = name
+    return name
+
+
+def _key_term(self: _Compiler, key: str) -> str:
+    # written as json.dumps writes it (with or without ensure_ascii): other spellings of the key
+    # ("\u0061" for "a") belong to no key class, so they are refused (stricter, and a model
+    # forced off its preferred key cannot wander into escapes)
+    name = self._terms.get(("key", key))
+    if name is None:
+        spellings = sorted({json.dumps(key).encode(), json.dumps(key, ensure_ascii=False).encode()})
+        name = self.dfa_term(words_dfa(spellings), "k_" + key, f"the key {json.dumps(key)}")
+        self._terms[("key", key)] = name
+    return name
+
+
+def any_value(self: _Compiler, depth: int = 0) -> str:
+    """Any JSON value (at ``depth``, for the ``"indent"`` layout)."""
+    if self._indent is None:
+        depth = 0
+    if ("value", depth) not in self._any:
+        v = self._any[("value", depth)] = self.fresh("json_value")
+        arr = self._any[("array", depth)] = self.fresh("json_array")
+        obj = self._any[("object", depth)] = self.fresh("json_object")
+        alts: list[tuple[str, ...]] = [
+            (self.regex_term(ANY_STRING, "string"),), (self.regex_term(ANY_NUMBER, "number"),),
+            (self.lit("true"),), (self.lit("false"),), (self.lit("null"),),
+        ]
+        self.out.rules[v] = alts
+        if self._indent is not None and depth >= MAX_INDENT_DEPTH:
+            self.indent_cut = True
+            return v
+        self.out.rules[v] = [(obj,), (arr,)] + alts
+        inner = self.any_value(depth + 1)
+        members = self.fresh("json_members")
+        items = self.fresh("json_items")
+        opening, sep, closing = self._open(depth), self._sep(depth), self._close(depth)
+        self.out.rules[obj] = [(self.lit("{"), self.lit("}")), (self.lit("{"),) + opening + (members,) + closing + (self.lit("}"),)]
+        self.out.rules[arr] = [(self.lit("["), self.lit("]")), (self.lit("["),) + opening + (items,) + closing + (self.lit("]"),)]
+        member = (self.regex_term(ANY_STRING, "string"), self._colon(), inner)
+        self.out.rules[members] = [member, (members,) + sep + member]
+        self.out.rules[items] = [(inner,), (items,) + sep + (inner,)]
+    return self._any[("value", depth)]
+
+
+def any_kind(self: _Compiler, kind: str, depth: int = 0) -> str:
+    """Any JSON array or object (``kind``)."""
+    self.any_value(depth)
+    return self._any[(kind, 0 if self._indent is None else depth)]
+
+
+_WS_BYTES = np.array([0x20, 0x09, 0x0A, 0x0D])
+
+
+def _ws_star(dfa: ByteDFA) -> ByteDFA | None:
+    """``[ \\t\\n\\r]* dfa`` when ``dfa`` starts with no whitespace byte (else ``None``): a superset
+    of the terminal with a counted prefix, whose unions stay small (follow-set filtering only)."""
+    first = dfa.trans[dfa.start]
+    if (first[_WS_BYTES] >= 0).any():
+        return None
+    head = np.where(first >= 0, first + 1, -1).astype(np.int32)
+    head[_WS_BYTES] = 0
+    body = np.where(dfa.trans >= 0, dfa.trans + 1, -1).astype(np.int32)
+    accepting = np.concatenate([[bool(dfa.accepting[dfa.start])], dfa.accepting])
+    return ByteDFA(np.vstack([head[None, :], body]), accepting, 0)
+
+
+def _where(e: Expr) -> str:
+    if isinstance(e, Node):
+        return e.payload[2] or "/"
+    return "/"
