@@ -130,9 +130,11 @@ def test_keyword_limits_override_the_limits_object() -> None:
 def test_grammar_timeout_names_the_terminal() -> None:
     grammar = 'start: X\nX: /[ab]*a[ab]{24}/\n'
     with pytest.raises(CompileLimitError) as e:
-        corral.compile_grammar(grammar, VOCAB, limits=Limits(timeout=1, max_states=10**7))
+        # 2**25 states: the timeout comes while building X's automaton; 4 s leave room for loading
+        # the grammar on a loaded machine (with 1 s the timeout could come before X was reached)
+        corral.compile_grammar(grammar, VOCAB, limits=Limits(timeout=4, max_states=10**8, max_memory_bytes=10**13))
     assert str(e.value) == (
-        "compiling took longer than timeout=1 s at terminal X at line 2, column 1" + ADVICE.format("timeout")
+        "compiling took longer than timeout=4 s at terminal X at line 2, column 1" + ADVICE.format("timeout")
     )
 
 
