@@ -87,11 +87,17 @@ class GrammarError(CorralError, ValueError):
         0-based character offset of the problem in ``source``.
     length:
         Number of characters the problem spans (for the marker under the source line).
+    diagnostics:
+        Every error found in the source, this one first, each a located :class:`GrammarError`
+        (compiling reports all the errors of a grammar at once). Default: this error alone.
 
     Attributes
     ----------
     message, source, pos, line, column, length:
         ``line`` and ``column`` are 1-based; they are ``None`` when no position is known.
+    diagnostics:
+        A tuple of :class:`GrammarError`, this one first; ``str(error)`` renders them all, the
+        first exactly as it renders alone, then ``and N more problem(s):`` and the others.
     """
 
     def __init__(
@@ -101,6 +107,7 @@ class GrammarError(CorralError, ValueError):
         source: str | None = None,
         pos: int | None = None,
         length: int = 1,
+        diagnostics: tuple[GrammarError, ...] = (),
     ) -> None:
         self.message = message
         self.source = source
@@ -113,7 +120,12 @@ class GrammarError(CorralError, ValueError):
             self.pos = pos
             self.line = source.count("\n", 0, pos) + 1
             self.column = pos - (source.rfind("\n", 0, pos) + 1) + 1
-        super().__init__(self.render())
+        self.diagnostics: tuple[GrammarError, ...] = (self, *diagnostics[1:]) if diagnostics else (self,)
+        text = self.render()
+        if len(self.diagnostics) > 1:
+            more = len(self.diagnostics) - 1
+            text += f"\nand {more} more problem(s):\n" + "\n".join(d.render() for d in self.diagnostics[1:])
+        super().__init__(text)
 
     def render(self) -> str:
         """The message with its location and a caret marker under the source line."""

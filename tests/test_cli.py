@@ -983,3 +983,86 @@ def test_an_unexpected_exception_is_one_line_not_a_traceback(
     assert capsys.readouterr().err == (
         "corral: internal error: KeyError: 'oops'\n  please report it; set CORRAL_TRACEBACK=1 to see the traceback\n"
     )
+
+
+# Every problem at once: a file with several independent problems reports all of them in one run.
+
+SEVERAL_LARK = 'start: item+ missing\nitem: "a" | other\nunused: "u"\nB: "b"\nother: undefined_too\n'
+SEVERAL_GBNF = 'root ::= item missing\nitem ::= "a" | other\nunused ::= "u"\nother ::= undefined-too\n'
+SEVERAL_SCHEMA = (
+    '{\n  "type": "object",\n  "properties": {\n    "a": {"type": "strin"},\n'
+    '    "b": {"type": "array", "uniqueItems": true},\n    "c": {"minLength": -1}\n  },\n  "foo": 1\n}\n'
+)
+
+
+def test_check_reports_every_undefined_rule_and_the_other_findings_of_a_lark_grammar(tmp_path: Path) -> None:
+    (tmp_path / "g.lark").write_text(SEVERAL_LARK)
+    code, out = run(["check", str(tmp_path / "g.lark")])
+    assert code == 1
+    assert out == (
+        f"{tmp_path}/g.lark:1:14: error: Rule 'missing' used but not defined (in rule start)\n"
+        "  start: item+ missing\n"
+        "               ^~~~~~~\n"
+        f"{tmp_path}/g.lark:3:1: warning: rule 'unused' is never used: it cannot be reached from the start rule 'start'\n"
+        '  unused: "u"\n'
+        "  ^~~~~~\n"
+        f"{tmp_path}/g.lark:4:1: warning: terminal B is defined but never used\n"
+        '  B: "b"\n'
+        "  ^\n"
+        f"{tmp_path}/g.lark:5:8: error: Rule 'undefined_too' used but not defined (in rule other)\n"
+        "  other: undefined_too\n"
+        "         ^~~~~~~~~~~~~\n"
+        "1 file(s) checked: 2 error(s), 2 warning(s)\n"
+    )
+
+
+def test_check_reports_every_undefined_rule_and_the_other_findings_of_a_gbnf_grammar(tmp_path: Path) -> None:
+    (tmp_path / "g.gbnf").write_text(SEVERAL_GBNF)
+    code, out = run(["check", str(tmp_path / "g.gbnf")])
+    assert code == 1
+    assert out == (
+        f"{tmp_path}/g.gbnf:1:15: error: undefined rule 'missing'\n"
+        "  root ::= item missing\n"
+        "                ^~~~~~~\n"
+        f"{tmp_path}/g.gbnf:3:1: warning: rule 'unused' is never used: it cannot be reached from the start rule 'root'\n"
+        '  unused ::= "u"\n'
+        "  ^~~~~~\n"
+        f"{tmp_path}/g.gbnf:4:11: error: undefined rule 'undefined-too'\n"
+        "  other ::= undefined-too\n"
+        "            ^~~~~~~~~~~~~\n"
+        "1 file(s) checked: 2 error(s), 1 warning(s)\n"
+    )
+
+
+def test_check_reports_every_malformed_and_unsupported_keyword_of_a_schema(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(SEVERAL_SCHEMA)
+    code, out = run(["check", str(tmp_path / "s.json")])
+    assert code == 1
+    assert out == (
+        f"{tmp_path}/s.json:4:19: error: /properties/a/type: unknown type 'strin'\n"
+        '      "a": {"type": "strin"},\n'
+        "                    ^~~~~~~\n"
+        f"{tmp_path}/s.json:5:28: error: /properties/b: uniqueItems: uniqueness is not a context-free constraint"
+        " (--lenient relaxes it)\n"
+        '      "b": {"type": "array", "uniqueItems": true},\n'
+        "                             ^~~~~~~~~~~~~\n"
+        f"{tmp_path}/s.json:6:24: error: /properties/c/minLength: must be a non-negative integer\n"
+        '      "c": {"minLength": -1}\n'
+        "                         ^~\n"
+        f"{tmp_path}/s.json:8:3: warning: /: unknown keyword 'foo' ignored (as the spec says)\n"
+        '    "foo": 1\n'
+        "    ^~~~~\n"
+        "1 file(s) checked: 3 error(s), 1 warning(s)\n"
+    )
+
+
+@pytest.mark.parametrize(("syntax", "text"), [("lark", SEVERAL_LARK), ("gbnf", SEVERAL_GBNF)])
+def test_compile_grammar_raises_one_error_carrying_every_error(syntax: str, text: str) -> None:
+    from corral import GrammarError, Vocabulary, compile_grammar
+
+    with pytest.raises(GrammarError) as info:
+        compile_grammar(text, Vocabulary([b"a", None], eos_token_ids=[1]), syntax=syntax)
+    first, second = info.value.diagnostics
+    assert first is info.value and (first.line, second.line) == (1, 5 if syntax == "lark" else 4)
+    assert str(info.value) == first.render() + "\nand 1 more problem(s):\n" + second.render()
+    assert "missing" in first.message and "undefined" in second.message

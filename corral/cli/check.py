@@ -214,24 +214,25 @@ def _compiled_grammar_stats(
 def _check_grammar_file(
     path: str, kind: str, *, tokenizer: Any = None, examples: str | None = None, start: str | None = None
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
-    from corral import CorralError, GrammarError
+    from corral import CorralError
     from corral.compiler.grammar_check import (
-        GrammarIssue,
         check_grammar,
         check_vocabulary,
+        issue_order,
+        load_for_check,
         reachable_part,
     )
 
     text = read_text(path)
     stats: dict[str, Any] = {"path": path, "kind": kind}
-    try:
-        full, refs = load_grammar_ir(text, kind, start)
-    except GrammarError as e:
-        return [issue_diag(path, text, GrammarIssue.from_error(e))], stats
+    try:  # every undefined symbol, then (when the rest loads) every other finding
+        full, refs, load_errors = load_for_check(text, kind, start=start)
     except CorralError as e:  # a GBNF repetition or nesting limit
         return [error_diag(path, text, e)], stats
-    diags = [issue_diag(path, text, issue) for issue in check_grammar(full, terminal_refs=refs)]
-    if any(d.severity == "error" for d in diags):
+    issues = load_errors if full is None else load_errors + check_grammar(full, terminal_refs=refs)
+    issues.sort(key=issue_order)
+    diags = [issue_diag(path, text, issue) for issue in issues]
+    if full is None or any(d.severity == "error" for d in diags):
         return diags, stats
     ir = reachable_part(full)
     stats.update(rules=len(ir.rules), terminals=len(ir.terminals))

@@ -311,7 +311,8 @@ def compile_grammar(
     ------
     GrammarError
         Syntax errors, undefined symbols, invalid or non-regular terminal regexes, an empty
-        language; the message names the problem and its line and column.
+        language; the message names the problem and its line and column. One error carries every
+        error the grammar's check finds (``.diagnostics``, the front end's first error first).
     CompileLimitError
         A limit (``max_states``, ``timeout``, ``max_memory_bytes``, ...) exceeded; the message
         names the limit, its value, the terminal and how to raise it.
@@ -326,13 +327,43 @@ def compile_grammar(
     """
     run_limits = entry_limits(limits, max_states=max_states, timeout=timeout)
     with budget_scope(run_limits):
-        if syntax == "lark":
-            ir = lark_to_ir(text, start=start or "start")
-        elif syntax == "gbnf":
-            from corral.compiler.gbnf import gbnf_to_ir
+        try:
+            if syntax == "lark":
+                ir = lark_to_ir(text, start=start or "start")
+            elif syntax == "gbnf":
+                from corral.compiler.gbnf import gbnf_to_ir
 
-            ir = gbnf_to_ir(text, start=start or "root")
-        else:
-            raise CorralError(f"unknown grammar syntax {syntax!r}: expected 'lark' or 'gbnf'")
+                ir = gbnf_to_ir(text, start=start or "root")
+            else:
+                raise CorralError(f"unknown grammar syntax {syntax!r}: expected 'lark' or 'gbnf'")
+        except GrammarError as e:
+            raise _with_every_error(e, text, syntax, start) from None
         options = {"start": start, "syntax": syntax, "limits": run_limits, "mask_cache_bytes": mask_cache_bytes}
         return compile_ir(ir, vocab, source=text, options=options, mask_cache_bytes=mask_cache_bytes)
+
+
+def _with_every_error(first: GrammarError, text: str, syntax: str, start: str | None) -> GrammarError:
+    """``first`` (the front end's error) carrying every other error the grammar's check finds.
+
+    The check (:func:`~corral.compiler.grammar_check.check_lark` or ``check_gbnf``) runs only on
+    this failure path; ``first`` comes back unchanged when it is the only error or the check fails.
+    """
+    from corral.compiler.grammar_check import check_gbnf, check_lark
+
+    if not isinstance(text, str) or first.source is None or first.pos is None:
+        return first
+    try:
+        check = check_lark if syntax == "lark" else check_gbnf
+        issues = check(text, start=start or ("start" if syntax == "lark" else "root"))
+    except CorralError:
+        return first
+    others = [
+        GrammarError(i.message, source=text, pos=source_offset(text, i.line, i.column or 1), length=i.length)
+        if i.line is not None else GrammarError(i.message)
+        for i in issues
+        if i.severity == "error" and (i.message, i.line, i.column) != (first.message, first.line, first.column)
+    ]
+    if not others:
+        return first
+    return GrammarError(first.message, source=first.source, pos=first.pos, length=first.length,
+                        diagnostics=(first, *others))

@@ -56,6 +56,8 @@ __all__ = [
     "check_lark",
     "check_vocabulary",
     "lark_check_ir",
+    "issue_order",
+    "load_for_check",
     "reachable_part",
 ]
 
@@ -255,10 +257,17 @@ def check_grammar(ir: GrammarIR, *, terminal_refs: Mapping[str, Iterable[str]] |
         where = (t.line, t.column or 1, len(str(name))) if t.line is not None else (None, None, 1)
         issues.append(GrammarIssue("warning", f"terminal {name} is defined but never used", *where))
 
-    def key(i: GrammarIssue) -> tuple[bool, int, int, int]:
-        return (i.line is None, i.line or 0, i.column or 0, _SEVERITY_ORDER.get(i.severity, 3))
+    return sorted(issues, key=issue_order)
 
-    return sorted(issues, key=key)
+
+def issue_order(i: GrammarIssue) -> tuple[bool, int, int, int]:
+    """Findings in text order (unplaced ones last), errors first at one place."""
+    return (i.line is None, i.line or 0, i.column or 0, _SEVERITY_ORDER.get(i.severity, 3))
+
+
+def _merge_issues(load_errors: list[GrammarIssue], findings: list[GrammarIssue]) -> list[GrammarIssue]:
+    """The loader's errors and :func:`check_grammar`'s findings, in text order."""
+    return sorted(load_errors + findings, key=issue_order)
 
 
 def lark_check_ir(text: str, *, start: str = "start") -> tuple[GrammarIR, dict[str, frozenset[str]]]:
@@ -319,6 +328,93 @@ def lark_check_ir(text: str, *, start: str = "start") -> tuple[GrammarIR, dict[s
     return ir, refs
 
 
+# Undefined symbols, the one load error a checker can step past: each is reported where it is first
+# used, then defined as a stub at the end of the text and the load retried, so one run reports every
+# undefined symbol and everything else the grammar holds. A rule stub derives the empty string and a
+# terminal stub a NUL byte, so neither hides nor invents a finding about the rules that use them.
+_UNDEFINED = {
+    "lark": re.compile(r"^(?:Rule '([^']+)' used but not defined|Terminal used but not defined: (\S+))"),
+    "gbnf": re.compile(r"^undefined rule '([^']+)'$"),
+}
+MAX_RECOVERED_ERRORS = 100
+"""How many undefined symbols one check reports before it stops stepping past them."""
+
+
+def _stub(syntax: str, name: str) -> str:
+    if syntax == "gbnf":
+        return f"\n{name} ::= \"\"\n"
+    return f'\n{name}: "\\x00"\n' if name.lstrip("_")[:1].isupper() else f"\n{name}: \n"
+
+
+def load_for_check(
+    text: str, syntax: str, *, start: str | None = None
+) -> tuple[GrammarIR | None, dict[str, frozenset[str]], list[GrammarIssue]]:
+    """Load a grammar for checking, stepping past undefined symbols so that all are reported.
+
+    Parameters
+    ----------
+    text:
+        The grammar's source.
+    syntax:
+        ``"lark"`` or ``"gbnf"``.
+    start:
+        The start rule (default ``start`` for Lark, ``root`` for GBNF).
+
+    Returns
+    -------
+    tuple[GrammarIR | None, dict[str, frozenset[str]], list[GrammarIssue]]
+        The IR with nothing dropped (stub rules standing in for the undefined symbols; ``None``
+        when an error other than an undefined symbol stops the load), the terminal references
+        (see :func:`lark_check_ir`), and the load errors in text order: every undefined symbol at
+        its first use, and the error that stopped the load, if any.
+
+    Raises
+    ------
+    CompileLimitError
+        The GBNF front end's repetition or nesting limits.
+
+    Examples
+    --------
+    >>> ir, _, errors = load_for_check('start: a b\\nc: "c"', "lark")
+    >>> [(e.line, e.column, e.message) for e in errors]
+    [(1, 8, "Rule 'a' used but not defined (in rule start)"), (1, 10, "Rule 'b' used but not defined (in rule start)")]
+    """
+    from corral.compiler.gbnf import gbnf_to_ir
+
+    start = start or ("root" if syntax == "gbnf" else "start")
+    errors: list[GrammarIssue] = []
+    stubs: list[str] = []
+    refs: dict[str, frozenset[str]]
+    while True:
+        source = text + "".join(_stub(syntax, name) for name in stubs)
+        try:
+            if syntax == "gbnf":
+                ir, refs = gbnf_to_ir(source, start=start), {}
+            else:
+                ir, refs = lark_check_ir(source, start=start)
+        except GrammarError as e:
+            errors.append(GrammarIssue.from_error(e))
+            m = _UNDEFINED[syntax].match(e.message)
+            name = next((g for g in m.groups() if g), None) if m else None
+            if (name is None or name in stubs or e.pos is None or e.pos >= len(text)
+                    or len(errors) >= MAX_RECOVERED_ERRORS):
+                return None, {}, sorted(errors, key=issue_order)
+            stubs.append(name)
+            continue
+        break
+    if stubs:  # findings about the stubs themselves (past the text's end) are not the user's
+        ir = GrammarIR(
+            start=ir.start,
+            rules=ir.rules,
+            terminals={n: (t if n not in stubs else TerminalDef(t.name, t.pattern, dfa=t.dfa))
+                       for n, t in ir.terminals.items()},
+            ignore=ir.ignore,
+            source=text,
+            rule_positions={n: p for n, p in ir.rule_positions.items() if n not in stubs},
+        )
+    return ir, refs, sorted(errors, key=issue_order)
+
+
 def reachable_part(ir: GrammarIR) -> GrammarIR:
     """``ir`` without the rules its start rule never reaches and the terminals no kept rule uses.
 
@@ -358,8 +454,8 @@ def check_lark(text: str, *, start: str = "start") -> list[GrammarIssue]:
     Returns
     -------
     list[GrammarIssue]
-        A syntax error or undefined symbol (Lark stops at the first) is the single issue returned;
-        otherwise everything :func:`check_grammar` finds.
+        Every undefined symbol (see :func:`load_for_check`) and everything :func:`check_grammar`
+        finds; a syntax error, which stops the load, ends the list.
 
     Raises
     ------
@@ -371,11 +467,8 @@ def check_lark(text: str, *, start: str = "start") -> list[GrammarIssue]:
     >>> [(i.severity, i.message) for i in check_lark('start: "a"\\nB: "b"')]
     [('warning', 'terminal B is defined but never used')]
     """
-    try:
-        ir, refs = lark_check_ir(text, start=start)
-    except GrammarError as e:
-        return [GrammarIssue.from_error(e)]
-    return check_grammar(ir, terminal_refs=refs)
+    ir, refs, errors = load_for_check(text, "lark", start=start)
+    return errors if ir is None else _merge_issues(errors, check_grammar(ir, terminal_refs=refs))
 
 
 def check_gbnf(text: str, *, start: str = "root") -> list[GrammarIssue]:
@@ -402,13 +495,8 @@ def check_gbnf(text: str, *, start: str = "root") -> list[GrammarIssue]:
     >>> [i.message for i in check_gbnf('root ::= "a"\\nextra ::= "b"')]
     ["rule 'extra' is never used: it cannot be reached from the start rule 'root'"]
     """
-    from corral.compiler.gbnf import gbnf_to_ir
-
-    try:
-        ir = gbnf_to_ir(text, start=start)
-    except GrammarError as e:
-        return [GrammarIssue.from_error(e)]
-    return check_grammar(ir)
+    ir, _, errors = load_for_check(text, "gbnf", start=start)
+    return errors if ir is None else _merge_issues(errors, check_grammar(ir))
 
 
 def check_vocabulary(ir: GrammarIR, token_bytes: Iterable[bytes | None]) -> list[GrammarIssue]:

@@ -12,7 +12,7 @@ severity   finding
 =========  ==================================================================================
 error      the file is not JSON (at the decoder's line and column)
 error      the schema is malformed (a ``type`` that is not a type, ``anyOf`` that is not an
-           array, a ``pattern`` that does not compile, ...): the compiler stops at the first
+           array, a ``pattern`` that does not compile, ...): each one, the check drops it and goes on
 error      every keyword corral cannot enforce exactly (``uniqueItems``, ``not``, ``oneOf``
            whose branches may overlap, an unresolvable ``$ref`` ...); warnings with ``lenient``
 error      no JSON value satisfies the schema
@@ -358,36 +358,46 @@ def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexibl
             placer._at(sp.key_start, sp.key_end),
         ))
     result = SchemaCheck(issues, schema)
-    try:
-        ir, warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=lenient))
-    except UnsupportedSchemaError as e:
-        for pointer, keyword, why in e.problems:
-            # "/a/$ref: cannot resolve ...", not "/a/$ref: $ref: cannot resolve ..."
-            where = pointer if pointer.endswith("/" + _escape(keyword)) else f"{pointer or '/'}: {keyword}"
-            issues.append(_issue("error", f"{where}: {why} (--lenient relaxes it)", placer.key(pointer, keyword)))
-        # the warnings (unknown keywords) of the same walk: the lenient one visits the same nodes
+    # A malformed keyword stops the compiler: report it, drop it from a copy of the schema and
+    # compile again, so one run reports every malformed keyword and then what else the rest holds.
+    malformed: list[str] = []
+    while True:
         try:
-            _, lenient_warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=True))
-            warnings = [w for w in lenient_warnings if not w.endswith(_RELAXED)]
-        except Exception:  # noqa: BLE001 - the errors above are what matters
-            warnings = []
-        ir = None
-    except GrammarError as e:
-        at, _ = placer.split(e.message)
-        issues.append(_issue("error", e.message, placer.value(at or "")))
-        return _done(result)
-    except CorralError as e:
-        issues.append(_issue("error", str(e), placer.value("")))
-        return _done(result)
-    except RecursionError:
-        issues.append(_issue("error", "the schema is nested too deeply to compile", placer.value("")))
-        return _done(result)
-    except Exception as e:  # noqa: BLE001 - a checker reports, it does not crash
-        issues.append(_issue(
-            "error", f"internal error while compiling the schema ({type(e).__name__}: {e}); please report it",
-            placer.value(""),
-        ))
-        return _done(result)
+            ir, warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=lenient))
+            break
+        except GrammarError as e:
+            at, _ = placer.split(e.message)
+            issues.append(_issue("error", e.message, placer.value(at or "")))
+            malformed.append(at or "")
+            schema = _without(schema, at or "", malformed) if len(malformed) < MAX_MALFORMED else None
+            if schema is None:
+                return _done(result)
+            continue
+        except UnsupportedSchemaError as e:
+            for pointer, keyword, why in e.problems:
+                # "/a/$ref: cannot resolve ...", not "/a/$ref: $ref: cannot resolve ..."
+                where = pointer if pointer.endswith("/" + _escape(keyword)) else f"{pointer or '/'}: {keyword}"
+                issues.append(_issue("error", f"{where}: {why} (--lenient relaxes it)", placer.key(pointer, keyword)))
+            # the warnings (unknown keywords) of the same walk: the lenient one visits the same nodes
+            try:
+                _, lenient_warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=True))
+                warnings = [w for w in lenient_warnings if not w.endswith(_RELAXED)]
+            except Exception:  # noqa: BLE001 - the errors above are what matters
+                warnings = []
+            ir = None
+            break
+        except CorralError as e:
+            issues.append(_issue("error", str(e), placer.value("")))
+            return _done(result)
+        except RecursionError:
+            issues.append(_issue("error", "the schema is nested too deeply to compile", placer.value("")))
+            return _done(result)
+        except Exception as e:  # noqa: BLE001 - a checker reports, it does not crash
+            issues.append(_issue(
+                "error", f"internal error while compiling the schema ({type(e).__name__}: {e}); please report it",
+                placer.value(""),
+            ))
+            return _done(result)
     seen: set[tuple[str, int | None, int | None]] = set()
     for w in warnings:
         issue = _warning_issue(placer, w)
@@ -395,12 +405,49 @@ def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexibl
             seen.add((issue.message, issue.line, issue.column))
             issues.append(issue)
     result.warnings = list(warnings)
-    if ir is not None:
+    if ir is not None and not malformed:
         if _productive(ir):
             result.ir = ir
         else:
             issues.append(_issue("error", "the schema accepts no value at all", placer.value("")))
     return _done(result)
+
+
+MAX_MALFORMED = 100
+"""How many malformed keywords one check reports before it stops stepping past them."""
+
+
+def _without(schema: Any, pointer: str, tried: list[str]) -> Any:
+    """A copy of ``schema`` without the value at ``pointer`` (a malformed keyword), or ``None``.
+
+    A member of an object is removed, an item of an array becomes ``true``. When the same pointer
+    failed before (the stand-in did not help), the value one level up goes instead. ``None`` when
+    nothing is left to remove (the root is malformed, or the pointer is not in the schema).
+    """
+    import copy
+
+    while tried.count(pointer) > 1 and pointer:
+        pointer = pointer.rsplit("/", 1)[0]
+    if not pointer:
+        return None
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    out = copy.deepcopy(schema)
+    node = out
+    for part in parts[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    last = parts[-1]
+    if isinstance(node, dict) and last in node:
+        del node[last]
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = True
+    else:
+        return None
+    return out
 
 
 def _done(result: SchemaCheck) -> SchemaCheck:
