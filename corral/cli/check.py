@@ -134,7 +134,10 @@ def _check_regex_file(
             vocabulary=vocab.name,
         )
         prefixes = shortest_prefixes(dfa)
-        stuck = [s for s in sorted(prefixes) if grammar.store.count(s) == 0]
+        from corral.runtime.engine import dfa_engine
+
+        store = dfa_engine(grammar).store
+        stuck = [s for s in sorted(prefixes) if store.count(s) == 0]
         for s in stuck[:5]:
             example = prefixes[s].decode("utf-8", errors="backslashreplace")
             diags.append(
@@ -197,8 +200,9 @@ def _compiled_grammar_stats(
         diags.append(Diagnostic(
             path, 1, 1, "warning", f"no token of the vocabulary can start {what}: the model can never produce one",
         ))
-    assert grammar.cfg is not None  # grammars and schemas compile to a context-free result
-    store = grammar.cfg.store
+    from corral.runtime.engine import earley_engine
+
+    store = earley_engine(grammar).store  # grammars and schemas compile to a context-free result
     stats.update(
         states=grammar.stats.states,
         productions=grammar.stats.productions,
@@ -239,6 +243,7 @@ def _check_grammar_file(
     tables = None
     if tokenizer is not None:
         from corral.compiler.cfg import compile_ir
+        from corral.compiler.program import EarleyProgram
 
         vocab, trie_seconds = _vocabulary_with_trie(tokenizer)
         t1 = time.perf_counter()
@@ -249,8 +254,8 @@ def _check_grammar_file(
         compile_ms = round((time.perf_counter() - t1) * 1000, 2)
         diags += [issue_diag(path, text, issue) for issue in check_vocabulary(ir, vocab.token_bytes)]
         diags += _compiled_grammar_stats(path, grammar, vocab, trie_seconds, compile_ms, stats, "a sentence of the grammar")
-        assert grammar.cfg is not None  # compile_ir always gives a grammar-kind result
-        tables = grammar.cfg.tables
+        assert isinstance(grammar.program, EarleyProgram)  # compile_ir always gives a grammar-kind result
+        tables = grammar.program.tables
     if examples is not None:
         diags += _examples_on_ir(path, text, ir, tables, examples, "grammar")
     return diags, stats
@@ -289,6 +294,7 @@ def _check_schema_file(
 ) -> tuple[list[Diagnostic], dict[str, Any]]:
     from corral import CorralError
     from corral.compiler.cfg import compile_ir
+    from corral.compiler.program import EarleyProgram
 
     text = read_text(path)
     stats: dict[str, Any] = {"path": path, "kind": "json"}
@@ -306,8 +312,8 @@ def _check_schema_file(
             return diags + [error_diag(path, text, e)], stats
         compile_ms = round((time.perf_counter() - t1) * 1000, 2)
         diags += _compiled_grammar_stats(path, grammar, vocab, trie_seconds, compile_ms, stats, "a value of the schema")
-        assert grammar.cfg is not None
-        tables = grammar.cfg.tables
+        assert isinstance(grammar.program, EarleyProgram)
+        tables = grammar.program.tables
     if examples is not None:
         diags += _examples_on_ir(path, text, ir, tables, examples, "schema", instances=True)
     return diags, stats

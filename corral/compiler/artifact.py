@@ -2,11 +2,11 @@
 
 :meth:`CompiledGrammar.to_bytes <corral.CompiledGrammar.to_bytes>`, pickling, and the disk cache
 (:mod:`corral.compiler.cache`) of grammars and schemas all go through :func:`program_members` and
-:func:`program_from_members`. What is saved is the :class:`~corral.compiler.cfg.CFGProgram`'s parser
-tables (productions, the stacked terminal automata, FOLLOW sets, the follow-filter automata) and
-its IR without automata (names, patterns, positions: what messages need); the CFG mask store
-fills lazily and is rebuilt empty. Loading never recompiles: the recognizer and the mask store are
-built directly from the tables.
+:func:`program_from_members`. What is saved is the :class:`~corral.compiler.program.EarleyProgram`'s
+parser tables (productions, the stacked terminal automata, FOLLOW sets, the follow-filter automata)
+and its IR without automata (names, patterns, positions: what messages need). Runtime state (the
+recognizer's signatures, the lazy mask caches) is not saved: the runtime builds it afresh from the
+tables. Loading never recompiles.
 
 Every member is a ``.npy`` array written with ``allow_pickle=False``; the container is an
 uncompressed zip whose members have a fixed timestamp, so the bytes of one compiled grammar are the
@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,7 @@ def _json_array(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, sort_keys=True, ensure_ascii=False).encode(), dtype=np.uint8)
 
 
-def _options_json(options: dict[str, Any]) -> dict[str, Any]:
+def _options_json(options: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in options.items():
         if isinstance(v, Limits):
@@ -104,7 +105,7 @@ def program_members(grammar: CompiledGrammar, key_payload: str) -> dict[str, np.
     Parameters
     ----------
     grammar:
-        A compiled grammar or JSON Schema (``grammar.cfg`` set).
+        A compiled grammar or JSON Schema (holding an :class:`~corral.compiler.program.EarleyProgram`).
     key_payload:
         Text stored as the ``key`` member (a cache key, or the header of :func:`to_bytes`).
 
@@ -118,8 +119,10 @@ def program_members(grammar: CompiledGrammar, key_payload: str) -> dict[str, np.
     CorralError
         When ``grammar`` is a regex (it has no parser tables).
     """
-    cfg = grammar.cfg
-    if cfg is None:
+    from corral.compiler.program import EarleyProgram
+
+    cfg = grammar.program
+    if not isinstance(cfg, EarleyProgram):
         raise CorralError("only grammars and JSON Schemas have parser tables to serialise")
     tb, ir = cfg.tables, cfg.ir
     rhs, rhs_ptr = _flat(tb.rhs)
@@ -143,8 +146,8 @@ def program_members(grammar: CompiledGrammar, key_payload: str) -> dict[str, np.
         "terminals": tb.terminals,
         "start_prod": tb.start_prod,
         "seconds": tb.seconds,
-        "mask_cache_bytes": int(cfg.store.max_bytes),
-        "max_states": int(cfg.store.limits.max_states or DEFAULT_MAX_STATES),
+        "mask_cache_bytes": int(cfg.mask_cache_bytes),
+        "max_states": int(cfg.limits.max_states or DEFAULT_MAX_STATES),
         "ir": {
             "start": ir.start,
             "rules": {name: [list(alt) for alt in alts] for name, alts in ir.rules.items()},
@@ -219,13 +222,11 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
         When any check fails.
     """
     from corral.compiler.cache import _check_meta, _Rejected
-    from corral.compiler.cfg import CFGProgram
-    from corral.compiler.cfg_maskstore import CFGMaskStore
     from corral.compiler.compiled import CompiledGrammar, CompileStats
     from corral.compiler.earley_tables import EarleyTables
     from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+    from corral.compiler.program import EarleyProgram
     from corral.compiler.regex import RegexLimits
-    from corral.runtime.earley import Recognizer
 
     if set(a) != set(PROGRAM_ARRAYS):
         raise BadArtifact(f"it holds the arrays {sorted(a)}")
@@ -334,14 +335,11 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
         term_filters=filters, follow=[frozenset(fl[ffp[t]:ffp[t + 1]]) for t in range(n_t)],
         seconds=float(info["seconds"]),
     )
-    recognizer = Recognizer(tables)
-    store = CFGMaskStore(tables, recognizer, vocab, max_bytes=info["mask_cache_bytes"],
-                         limits=RegexLimits(max_states=info["max_states"]))
-    grammar = CompiledGrammar(kind=info["kind"], source=info["source"], vocab=vocab,
-                              cfg=CFGProgram(ir, tables, recognizer, store), stats=CompileStats(**meta),
-                              options=options)
-    grammar.warnings = list(info["warnings"])
-    return grammar
+    if info["kind"] == "regex":
+        raise BadArtifact("it holds parser tables for a regex")
+    program = EarleyProgram(ir, tables, info["mask_cache_bytes"], RegexLimits(max_states=info["max_states"]))
+    return CompiledGrammar(kind=info["kind"], source=info["source"], vocab=vocab, program=program,
+                           stats=CompileStats(**meta), options=options, warnings=info["warnings"])
 
 
 def pack(members: dict[str, bytes]) -> bytes:
@@ -379,13 +377,13 @@ def _header(kind: str, vocab: Vocabulary) -> str:
 def to_bytes(grammar: CompiledGrammar) -> bytes:
     """See :meth:`corral.CompiledGrammar.to_bytes`."""
     from corral.compiler.cache import _npy
+    from corral.compiler.program import DFAProgram
 
-    if grammar.cfg is None:
-        dfa = grammar.dfa
-        if dfa is None:
-            raise CorralError("a regex CompiledGrammar without its automaton cannot be serialised")
+    program = grammar.program
+    if isinstance(program, DFAProgram):
+        dfa = program.dfa
         header = {"artifact": _FORMAT, "kind": "regex", "vocab": grammar.vocab.hash, "source": grammar.source,
-                  "max_bytes": int(grammar.store.max_bytes)}
+                  "max_bytes": int(program.mask_cache_bytes)}
         arrays = {
             "key": np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8),
             "meta": _json_array(asdict(grammar.stats)),
@@ -401,7 +399,7 @@ def from_bytes(data: bytes, vocab: Vocabulary) -> CompiledGrammar:
     """See :meth:`corral.CompiledGrammar.from_bytes`."""
     from corral.compiler.cache import _ARRAYS, _check_arrays, _check_meta, _parse_npy, _Rejected
     from corral.compiler.compiled import CompiledGrammar, CompileStats
-    from corral.compiler.maskstore import DFAMaskStore
+    from corral.compiler.program import dfa_program
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorralError(f"from_bytes needs bytes, not {type(data).__name__}")
@@ -435,6 +433,6 @@ def from_bytes(data: bytes, vocab: Vocabulary) -> CompiledGrammar:
     except BadArtifact as e:
         raise CorralError(f"cannot load the compiled grammar: {e}") from None
     dfa = ByteDFA(a["trans"], a["accepting"], int(a["start"]))
-    return CompiledGrammar(kind="regex", source=source, vocab=vocab, dfa=dfa,
-                           store=DFAMaskStore(dfa, vocab, max_bytes=max_bytes), stats=CompileStats(**meta))
+    return CompiledGrammar(kind="regex", source=source, vocab=vocab, program=dfa_program(dfa, vocab, max_bytes=max_bytes),
+                           stats=CompileStats(**meta))
 

@@ -56,7 +56,8 @@ from typing import Any
 import numpy as np
 
 from corral.compiler.automaton import DEFAULT_MAX_STATES, ByteDFA
-from corral.compiler.maskstore import DFAMaskStore, n_words
+from corral.compiler.maskstore import n_words
+from corral.compiler.program import DFAProgram, dfa_program
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralWarning
 
@@ -346,8 +347,8 @@ def _parse(members: dict[str, bytes], key: CacheKey, vocab: Vocabulary, secret: 
     return dfa, meta, a
 
 
-def load(directory: Path, key: CacheKey, vocab: Vocabulary, max_bytes: int) -> tuple[ByteDFA, DFAMaskStore, dict[str, Any]] | None:
-    """The cached automaton, mask store and stats for ``key``, or ``None`` (compile afresh).
+def load(directory: Path, key: CacheKey, vocab: Vocabulary, max_bytes: int) -> tuple[DFAProgram, dict[str, Any]] | None:
+    """The cached program (automaton and masks) and stats for ``key``, or ``None`` (compile afresh).
 
     Parameters
     ----------
@@ -358,12 +359,12 @@ def load(directory: Path, key: CacheKey, vocab: Vocabulary, max_bytes: int) -> t
     vocab:
         The vocabulary the entry must be for.
     max_bytes:
-        Memory budget of the mask store (``mask_cache_bytes``).
+        Memory budget of the masks (``mask_cache_bytes``).
 
     Returns
     -------
     tuple or None
-        ``(dfa, mask_store, stats_dict)`` when the entry exists and passes every check in the module
+        ``(program, stats_dict)`` when the entry exists and passes every check in the module
         docstring; ``None`` when there is none or it is rejected (a :class:`~corral.errors.CorralWarning`
         then says why; :func:`store` overwrites it).
     """
@@ -381,11 +382,10 @@ def load(directory: Path, key: CacheKey, vocab: Vocabulary, max_bytes: int) -> t
         _warn(f"corral: ignoring cache entry {path}: {e}; recompiling and overwriting it")
         return None
     pre = (a["classes"], a["masks"], a["counts"], a["single"]) if "masks" in a else None
-    store_ = DFAMaskStore(dfa, vocab, max_bytes=max_bytes, precomputed=pre)
-    return dfa, store_, meta
+    return dfa_program(dfa, vocab, max_bytes=max_bytes, precomputed=pre), meta
 
 
-def store(directory: Path, key: CacheKey, dfa: ByteDFA, mask_store: DFAMaskStore, meta: dict[str, Any]) -> None:
+def store(directory: Path, key: CacheKey, program: DFAProgram, meta: dict[str, Any]) -> None:
     """Write an entry atomically, signed with the folder's secret.
 
     Errors writing the cache are ignored (it is only a cache); a key file that cannot be trusted
@@ -397,8 +397,8 @@ def store(directory: Path, key: CacheKey, dfa: ByteDFA, mask_store: DFAMaskStore
         The cache folder (created when absent).
     key:
         From :func:`cache_key`.
-    dfa, mask_store:
-        The compiled automaton and its mask store (masks are stored when the store is eager).
+    program:
+        The compiled automaton and its masks (stored when compiling computed them all).
     meta:
         The compile stats, as a dict of :class:`~corral.CompileStats` fields.
     """
@@ -411,6 +411,7 @@ def store(directory: Path, key: CacheKey, dfa: ByteDFA, mask_store: DFAMaskStore
         return
     if secret is None:  # created and removed again by someone else in between: skip this time
         return
+    dfa = program.dfa
     arrays: dict[str, np.ndarray] = {
         "key": np.frombuffer(key.payload.encode(), dtype=np.uint8),
         "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
@@ -418,12 +419,11 @@ def store(directory: Path, key: CacheKey, dfa: ByteDFA, mask_store: DFAMaskStore
         "accepting": dfa.accepting.astype(np.bool_, copy=False),
         "start": np.array(dfa.start, dtype=np.int64),
     }
-    exported = mask_store.export()
-    if exported is not None:
-        classes, masks, counts, single = exported
+    table = program.table
+    if table is not None:
         arrays.update(
-            classes=classes.astype(np.int64, copy=False), masks=masks.astype(np.uint32, copy=False),
-            counts=counts.astype(np.int64, copy=False), single=single.astype(np.int64, copy=False),
+            classes=program.classes.astype(np.int64, copy=False), masks=table.masks.astype(np.uint32, copy=False),
+            counts=table.counts.astype(np.int64, copy=False), single=table.single.astype(np.int64, copy=False),
         )
     members = {name: _npy(arr) for name, arr in arrays.items()}
     members["mac"] = _mac(secret, members)

@@ -16,21 +16,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from corral.compiler.cfg_maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, CFGMaskStore
 from corral.compiler.compiled import CompiledGrammar, CompileStats
-from corral.compiler.earley_tables import EarleyTables, build_tables
+from corral.compiler.earley_tables import build_tables
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
 from corral.compiler.lark_adapter import lark_error_class, load_bnf, unexpected_input_position
 from corral.compiler.limits import DEFAULT_LIMITS, Limits, budget_scope, entry_limits
+from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, token_trie
+from corral.compiler.program import EarleyProgram
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError, GrammarError
-from corral.runtime.earley import Recognizer
 
-__all__ = ["CFGProgram", "compile_grammar", "lark_to_ir", "DEFAULT_GRAMMAR_TIMEOUT"]
+__all__ = ["compile_grammar", "compile_ir", "lark_to_ir", "DEFAULT_GRAMMAR_TIMEOUT"]
 
 DEFAULT_GRAMMAR_TIMEOUT = DEFAULT_LIMITS.timeout
 """Default limit, in seconds, on compiling one grammar."""
@@ -39,16 +39,6 @@ DEFAULT_GRAMMAR_TIMEOUT = DEFAULT_LIMITS.timeout
 # it would also match text with inner unescaped quotes. This is the language Lark's lexer gives it.
 _LARK_ESCAPED_STRING = r'".*?(?<!\\)(\\\\)*?"'
 _EXACT_ESCAPED_STRING = r'"(?:[^"\\\n]|\\[^\n])*"'
-
-
-@dataclass
-class CFGProgram:
-    """A compiled context-free grammar: its IR, parser tables, recognizer and mask store."""
-
-    ir: GrammarIR
-    tables: EarleyTables
-    recognizer: Recognizer
-    store: CFGMaskStore
 
 
 _DEF_RE = re.compile(r"^[ \t]*[?!]?([A-Za-z_][A-Za-z_0-9]*)(?:\.-?\d+)?(?:\{[^}\n]*\})?[ \t]*(?::|::=)", re.M)
@@ -221,6 +211,7 @@ def compile_ir(
     kind: str = "grammar",
     source: str | None = None,
     options: dict[str, Any] | None = None,
+    warnings: Iterable[str] = (),
     max_states: int | None = None,
     timeout: float | None = None,
     mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,
@@ -230,6 +221,31 @@ def compile_ir(
 
     Runs under the active budget, or a new one from ``limits``, ``max_states`` and ``timeout``
     when given (see :func:`~corral.compiler.limits.budget_scope`).
+
+    Parameters
+    ----------
+    ir:
+        The grammar.
+    vocab:
+        The tokenizer's :class:`~corral.Vocabulary`.
+    kind, source, options, warnings:
+        Recorded on the result (``source`` defaults to the IR's).
+    max_states, timeout, limits:
+        See :func:`compile_grammar`.
+    mask_cache_bytes:
+        Memory budget of each of the runtime's two mask caches.
+
+    Returns
+    -------
+    CompiledGrammar
+        Holding an :class:`~corral.compiler.program.EarleyProgram`.
+
+    Raises
+    ------
+    CorralError
+        When ``vocab`` is not a :class:`~corral.Vocabulary`.
+    GrammarError, CompileLimitError
+        As :func:`compile_grammar`.
     """
     if not isinstance(vocab, Vocabulary):
         raise CorralError(
@@ -237,35 +253,35 @@ def compile_ir(
             "build one with corral.Vocabulary.from_hf(tokenizer)"
         )
     with budget_scope(entry_limits(limits, max_states=max_states, timeout=timeout)) as budget:
-        return _compile_ir(ir, vocab, kind, source, options, budget.limits.max_states, mask_cache_bytes)
+        return _compile_ir(ir, vocab, kind, source, options, tuple(warnings), budget.limits.max_states,
+                           mask_cache_bytes)
 
 
 def _compile_ir(
     ir: GrammarIR, vocab: Vocabulary, kind: str, source: str | None, options: dict[str, Any] | None,
-    max_states: int, mask_cache_bytes: int,
+    warnings: tuple[str, ...], max_states: int, mask_cache_bytes: int,
 ) -> CompiledGrammar:
     t0 = time.perf_counter()
     limits = RegexLimits(max_states=max_states)
     tables = build_tables(ir, limits)
-    recognizer = Recognizer(tables)
     t1 = time.perf_counter()
-    store = CFGMaskStore(tables, recognizer, vocab, max_bytes=mask_cache_bytes, limits=limits)
+    token_trie(vocab)  # what the runtime's mask store walks, built once per vocabulary
     t2 = time.perf_counter()
     stats = CompileStats(
         states=tables.n_states,
         mask_classes=0,
-        cached_states=store.cached_states,
+        cached_states=0,  # grammar masks are computed and cached as generation visits them
         eager=False,
-        mask_bytes=store.memory_bytes,
+        mask_bytes=0,
         automaton_seconds=t1 - t0,
         mask_seconds=t2 - t1,
         productions=len(tables.rhs),
         terminals=len(tables.terminals),
     )
-    program = CFGProgram(ir, tables, recognizer, store)
+    program = EarleyProgram(ir, tables, int(mask_cache_bytes), limits)
     return CompiledGrammar(
-        kind=kind, source=ir.source if source is None else source, vocab=vocab, cfg=program, stats=stats,
-        options=options,
+        kind=kind, source=ir.source if source is None else source, vocab=vocab, program=program, stats=stats,
+        options=options, warnings=warnings,
     )
 
 

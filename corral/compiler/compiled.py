@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import FrozenInstanceError, asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from corral.compiler import cache as disk
 from corral.compiler.automaton import ByteDFA
 from corral.compiler.limits import Limits, budget_scope, entry_limits
-from corral.compiler.maskstore import DEFAULT_MASK_CACHE_BYTES, DFAMaskStore
+from corral.compiler.maskstore import DEFAULT_MASK_CACHE_BYTES
+from corral.compiler.program import DFAProgram, Program, dfa_program
 from corral.compiler.regex import RegexLimits, regex_to_dfa
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError
 
 if TYPE_CHECKING:
-    from corral.compiler.cfg import CFGProgram
-    from corral.runtime.matcher import Matcher
+    from corral import Matcher
 
-__all__ = ["CompiledGrammar", "CompileStats", "compile_regex"]
+__all__ = ["CompiledGrammar", "CompileStats", "compile_regex", "register_matcher_factory"]
 
 
 @dataclass(frozen=True)
@@ -62,27 +64,59 @@ class CompileStats:
         return self.automaton_seconds + self.mask_seconds
 
 
+_MatcherFactory = Callable[["CompiledGrammar"], "Matcher"]
+_matcher_factory: _MatcherFactory | None = None
+
+
+def register_matcher_factory(factory: _MatcherFactory) -> None:
+    """Set what :meth:`CompiledGrammar.matcher` calls (the runtime registers itself when imported,
+    so that this package never imports the runtime).
+
+    Parameters
+    ----------
+    factory:
+        Builds a fresh matcher at the start of a compiled grammar.
+    """
+    global _matcher_factory
+    _matcher_factory = factory
+
+
 class CompiledGrammar:
-    """A constraint compiled against one vocabulary; immutable and shareable across threads.
+    """A constraint compiled against one vocabulary; frozen and shareable across threads.
 
     Create matchers (one per sequence) with :meth:`matcher`. Obtain one from
-    :func:`corral.compile_regex`.
+    :func:`corral.compile_regex`, :func:`corral.compile_grammar`,
+    :func:`corral.compile_json_schema` or a :class:`corral.Compiler`. Setting an attribute raises
+    :class:`dataclasses.FrozenInstanceError` (an ``AttributeError``); what the runtime builds while
+    generating (mask caches, the recognizer) is kept by the runtime, not here.
 
-    Attributes
+    Parameters
     ----------
     kind:
-        ``"regex"`` or ``"grammar"``.
+        ``"regex"``, ``"grammar"`` or ``"json_schema"``.
     source:
         The constraint as given.
     vocab:
         The vocabulary the masks are over.
-    dfa:
-        The byte automaton (regexes; ``None`` for grammars).
-    cfg:
-        The grammar's parser tables, recognizer and mask store (grammars; ``None`` for regexes).
+    program:
+        The compiled artifact: a :class:`~corral.compiler.program.DFAProgram` (regexes) or an
+        :class:`~corral.compiler.program.EarleyProgram` (grammars, JSON Schemas).
     stats:
         :class:`CompileStats`.
+    options:
+        The options it was compiled with (what a cache key or a recompile needs).
+    warnings:
+        What a lenient compile relaxed, one message each.
     """
+
+    __slots__ = ("_kind", "_source", "_vocab", "_program", "_stats", "_options", "_warnings", "__weakref__")
+    _kind: str
+    _source: str
+    _vocab: Vocabulary
+    _program: Program
+    _stats: CompileStats
+    _options: Mapping[str, Any]
+    _warnings: tuple[str, ...]
 
     def __init__(
         self,
@@ -90,31 +124,81 @@ class CompiledGrammar:
         kind: str,
         source: str,
         vocab: Vocabulary,
-        dfa: ByteDFA | None = None,
-        store: DFAMaskStore | None = None,
-        cfg: CFGProgram | None = None,
+        program: Program,
         stats: CompileStats,
-        options: dict[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        warnings: Iterable[str] = (),
     ) -> None:
-        self.kind = kind
-        self.source = source
-        self.vocab = vocab
-        self.dfa = dfa
-        self.store: Any = store if store is not None else (cfg.store if cfg is not None else None)
-        self.cfg = cfg
-        self.stats = stats
-        self.options = options or {}
-        self.warnings: list[str] = []
+        if isinstance(program, DFAProgram) != (kind == "regex"):
+            raise CorralError(f"a {kind} cannot hold a {type(program).__name__}")
+        init = object.__setattr__
+        init(self, "_kind", kind)
+        init(self, "_source", source)
+        init(self, "_vocab", vocab)
+        init(self, "_program", program)
+        init(self, "_stats", stats)
+        init(self, "_options", MappingProxyType(dict(options or {})))
+        init(self, "_warnings", tuple(warnings))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"CompiledGrammar is immutable: cannot assign to {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"CompiledGrammar is immutable: cannot delete {name!r}")
+
+    @property
+    def kind(self) -> str:
+        """``"regex"``, ``"grammar"`` or ``"json_schema"``."""
+        return self._kind
+
+    @property
+    def source(self) -> str:
+        """The constraint as given."""
+        return self._source
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The vocabulary the masks are over."""
+        return self._vocab
+
+    @property
+    def program(self) -> Program:
+        """The compiled artifact: :class:`~corral.compiler.program.DFAProgram` or
+        :class:`~corral.compiler.program.EarleyProgram`."""
+        return self._program
+
+    @property
+    def stats(self) -> CompileStats:
+        """What compiling cost."""
+        return self._stats
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The options it was compiled with (read-only)."""
+        return self._options
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a lenient compile relaxed (empty otherwise)."""
+        return self._warnings
+
+    @property
+    def dfa(self) -> ByteDFA | None:
+        """The byte automaton of a regular constraint; ``None`` for grammars and JSON Schemas."""
+        program = self._program
+        return program.dfa if isinstance(program, DFAProgram) else None
 
     def matcher(self) -> Matcher:
-        """A fresh :class:`~corral.Matcher` at the start of the constraint."""
-        if self.kind == "regex":
-            from corral.runtime.matcher import RegexMatcher
+        """A fresh :class:`~corral.Matcher` at the start of the constraint.
 
-            return RegexMatcher(self)
-        from corral.runtime.cfg_matcher import CFGMatcher
-
-        return CFGMatcher(self)
+        Raises
+        ------
+        CorralError
+            When the runtime was never imported (``import corral`` imports it).
+        """
+        if _matcher_factory is None:
+            raise CorralError("grammar.matcher() needs corral's runtime: import corral first")
+        return _matcher_factory(self)
 
     def __repr__(self) -> str:
         src = self.source if len(self.source) <= 40 else self.source[:37] + "..."
@@ -172,42 +256,11 @@ class CompiledGrammar:
         return from_bytes(data, vocab)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        if self.cfg is not None:
-            return (_from_bytes, (self.to_bytes(), self.vocab))
-        return super().__reduce_ex__(protocol)
-
-    def __getstate__(self) -> dict[str, Any]:
-        if self.kind != "regex":
-            return {"kind": self.kind, "source": self.source, "vocab": self.vocab, "options": self.options}
-        return {"kind": self.kind, "source": self.source, "vocab": self.vocab, "dfa": self.dfa, "stats": self.stats,
-                "max_bytes": self.store.max_bytes}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if state["kind"] == "json_schema":
-            from corral.compiler.json_schema.compiler import compile_json_schema
-
-            other = compile_json_schema(state["source"], state["vocab"], **state["options"])
-            self.__dict__.update(other.__dict__)
-            return
-        if state["kind"] != "regex":
-            from corral.compiler.cfg import compile_grammar
-
-            other = compile_grammar(state["source"], state["vocab"], **state["options"])
-            self.__dict__.update(other.__dict__)
-            return
-        self.cfg = None
-        self.options = {}
-        self.warnings = []
-        self.kind = state["kind"]
-        self.source = state["source"]
-        self.vocab = state["vocab"]
-        self.dfa = state["dfa"]
-        self.stats = state["stats"]
-        self.store = DFAMaskStore(self.dfa, self.vocab, max_bytes=state["max_bytes"])
+        return (_from_bytes, (self.to_bytes(), self.vocab))
 
 
 def _from_bytes(data: bytes, vocab: Vocabulary) -> CompiledGrammar:
-    """Unpickle a grammar-kind :class:`CompiledGrammar` (see :meth:`CompiledGrammar.to_bytes`)."""
+    """Unpickle a :class:`CompiledGrammar` (see :meth:`CompiledGrammar.to_bytes`)."""
     return CompiledGrammar.from_bytes(data, vocab)
 
 
@@ -285,22 +338,23 @@ def _compile_regex(
         key = disk.cache_key("regex", pattern, {"max_states": max_states}, vocab)
         hit = disk.load(directory, key, vocab, mask_cache_bytes)
         if hit is not None:
-            dfa, store, meta = hit
-            return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=CompileStats(**meta))
+            program, meta = hit
+            return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, program=program, stats=CompileStats(**meta))
     t0 = time.perf_counter()
     dfa = regex_to_dfa(pattern, RegexLimits(max_states=max_states))
     t1 = time.perf_counter()
-    store = DFAMaskStore(dfa, vocab, max_bytes=mask_cache_bytes)
+    program = dfa_program(dfa, vocab, max_bytes=mask_cache_bytes)
     t2 = time.perf_counter()
+    table = program.table
     stats = CompileStats(
         states=dfa.n_states,
-        mask_classes=store.n_classes,
-        cached_states=store.cached_states,
-        eager=store.eager,
-        mask_bytes=store.memory_bytes,
+        mask_classes=program.n_classes,
+        cached_states=0 if table is None else int(table.masks.shape[0]),
+        eager=table is not None,
+        mask_bytes=0 if table is None else int(table.masks.nbytes),
         automaton_seconds=t1 - t0,
         mask_seconds=t2 - t1,
     )
     if directory is not None:
-        disk.store(directory, key, dfa, store, asdict(stats))
-    return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, dfa=dfa, store=store, stats=stats)
+        disk.store(directory, key, program, asdict(stats))
+    return CompiledGrammar(kind="regex", source=pattern, vocab=vocab, program=program, stats=stats)

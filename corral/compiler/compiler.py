@@ -33,6 +33,7 @@ from typing import Any
 from corral.compiler import cache as disk
 from corral.compiler.compiled import CompiledGrammar, compile_regex
 from corral.compiler.limits import DEFAULT_LIMITS, Limits
+from corral.compiler.program import DFAProgram
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError
 
@@ -87,17 +88,19 @@ def estimate_bytes(grammar: CompiledGrammar) -> int:
     -------
     int
         Bytes; a grammar's parser tables count three times the stacked table (the array and its
-        row lists), plus its productions, plus the masks stored so far.
+        row lists), plus its productions; a regex counts its automaton and its eager mask table
+        (runtime caches are not counted: the runtime keeps them, outside the grammar).
     """
     size = 4096 + len(grammar.source)
-    if grammar.dfa is not None:
-        size += int(grammar.dfa.trans.nbytes + grammar.dfa.accepting.nbytes)
-    if grammar.cfg is not None:
-        tb = grammar.cfg.tables
+    program = grammar.program
+    if isinstance(program, DFAProgram):
+        size += int(program.dfa.trans.nbytes + program.dfa.accepting.nbytes + program.classes.nbytes)
+        if program.table is not None:
+            size += int(program.table.masks.nbytes)
+    else:
+        tb = program.tables
         size += 3 * int(tb.trans.nbytes) + 2 * 1024 * len(tb.term_dfas) + 96 * len(tb.rhs)
-        size += 16 * grammar.vocab.size  # the mask store's per-token buffers
-    store = grammar.store
-    size += int(getattr(store, "memory_bytes", 0) or 0)
+        size += 16 * grammar.vocab.size  # the runtime mask store's per-token buffers
     return size
 
 

@@ -1,4 +1,4 @@
-"""Token trie and the per-state mask store, with the numba kernels that fill it.
+"""Token trie, mask classes and the eager mask table (compile time), with the numba kernels that fill them.
 
 The vocabulary is stored once as a byte trie in depth-first preorder (:class:`TokenTrie`). A DFA
 state's mask is the set of tokens whose bytes the automaton can read from that state without dying
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +43,10 @@ from corral.compiler.vocabulary import Vocabulary
 __all__ = [
     "TokenTrie",
     "token_trie",
-    "DFAMaskStore",
+    "MaskTable",
+    "build_mask_table",
+    "class_representatives",
+    "state_masks",
     "mask_classes",
     "n_words",
     "walk_state_mask",
@@ -67,7 +69,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_parallel_lock)
 
 DEFAULT_MASK_CACHE_BYTES = 128 * 1024 * 1024
-"""Default memory budget of one grammar's mask store (masks beyond it are recomputed, LRU)."""
+"""Default memory budget of one regex's mask store (masks beyond it are recomputed, LRU)."""
+
+DEFAULT_CFG_MASK_CACHE_BYTES = 64 * 1024 * 1024
+"""Default memory budget of each of a grammar's two runtime mask caches (LRU)."""
 
 
 def n_words(size: int) -> int:
@@ -272,156 +277,129 @@ def mask_classes(dfa: ByteDFA, depth: int) -> np.ndarray:
     return cls
 
 
-class DFAMaskStore:
-    """Masks of every state of a DFA over a vocabulary: eager when they fit, else lazy (LRU).
+@dataclass(frozen=True, eq=False)
+class MaskTable:
+    """Every mask of a DFA's mask classes, computed at compile time (an eager table).
 
-    States whose masks must be equal share one (see :func:`mask_classes`), so only one mask per
-    class is computed and stored. Each mask already contains the EOS ids when the state is
-    accepting. Thread-safe.
+    Attributes
+    ----------
+    masks:
+        Read-only ``uint32[n_classes, n_words]``: row ``c`` is the mask of class ``c`` (EOS ids
+        included when its states accept).
+    counts:
+        ``int64[n_classes]``: allowed ids per class (EOS included).
+    single:
+        ``int64[n_classes]``: the only allowed id of a class with exactly one, else -1.
+    """
+
+    masks: np.ndarray
+    counts: np.ndarray
+    single: np.ndarray
+
+
+def class_representatives(classes: np.ndarray) -> np.ndarray:
+    """The first state of each mask class (the one whose mask is computed for the class)."""
+    n = classes.shape[0]
+    n_cls = int(classes.max()) + 1 if n else 0
+    rep = np.zeros(n_cls, dtype=np.int32)
+    rep[classes[::-1]] = np.arange(n, dtype=np.int32)[::-1]
+    return rep
+
+
+def eos_bits(vocab: Vocabulary) -> np.ndarray:
+    """The packed mask of ``vocab``'s EOS ids."""
+    out = np.zeros(n_words(vocab.size), dtype=np.uint32)
+    for e in vocab.eos_token_ids:
+        out[e >> 5] |= np.uint32(1 << (e & 31))
+    return out
+
+
+def state_masks(dfa: ByteDFA, vocab: Vocabulary, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The masks of ``states`` (EOS included where they accept), with their counts and single ids.
+
+    One state is walked in this thread; several are walked in parallel (under
+    :data:`PARALLEL_LOCK`).
+
+    Parameters
+    ----------
+    dfa, vocab:
+        The automaton and the vocabulary.
+    states:
+        ``int`` array of DFA states.
+
+    Returns
+    -------
+    tuple
+        ``(masks uint32[len(states), n_words], counts int64[len(states)], single int64[len(states)])``:
+        ``single`` is the only allowed id where ``counts == 1``, else -1.
+    """
+    t = token_trie(vocab)
+    out = np.zeros((states.shape[0], n_words(vocab.size)), dtype=np.uint32)
+    counts = np.zeros(states.shape[0], dtype=np.int64)
+    lasts = np.zeros(states.shape[0], dtype=np.int64)
+    if states.shape[0] == 1:  # lazy path: skip the parallel launch
+        c, last = walk_state_mask(
+            dfa.trans, int(states[0]), t.node_byte, t.node_depth, t.node_skip,
+            t.tok_ptr, t.tok_ids, t.max_depth, out[0],
+        )
+        counts[0], lasts[0] = c, last
+    else:
+        with PARALLEL_LOCK:
+            _walk_many(
+                dfa.trans, states, t.node_byte, t.node_depth, t.node_skip,
+                t.tok_ptr, t.tok_ids, t.max_depth, out, counts, lasts,
+            )
+    acc = dfa.accepting[states]
+    out[acc] |= eos_bits(vocab)
+    counts = counts + acc * len(vocab.eos_token_ids)
+    single = np.where(counts == 1, np.where(acc, min(vocab.eos_token_ids, default=-1), lasts), -1).astype(np.int64)
+    return out, counts, single
+
+
+def build_mask_table(
+    dfa: ByteDFA,
+    vocab: Vocabulary,
+    *,
+    max_bytes: int = DEFAULT_MASK_CACHE_BYTES,
+    precomputed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, MaskTable | None]:
+    """The mask classes of ``dfa`` and, when every class's mask fits in ``max_bytes``, their table.
+
+    States whose masks must be equal share one (see :func:`mask_classes`), so one mask per class is
+    computed (in parallel). When the classes do not fit, no mask is computed here: the runtime
+    computes them on first use (the runtime's ``DFAMaskStore``).
 
     Parameters
     ----------
     dfa, vocab:
         The automaton and the vocabulary.
     max_bytes:
-        Memory budget for stored masks. When every class fits, every mask is computed up front
-        (in parallel); otherwise masks are computed on first use and the least recently used are
-        dropped beyond the budget.
+        Memory budget for stored masks.
     precomputed:
-        ``(classes, masks, counts, single)`` from :meth:`export` (a disk cache).
+        ``(classes, masks, counts, single)`` read from a disk cache; used when their shapes fit.
+
+    Returns
+    -------
+    tuple
+        ``(classes int64[n_states], table or None)``.
     """
-
-    def __init__(
-        self,
-        dfa: ByteDFA,
-        vocab: Vocabulary,
-        *,
-        max_bytes: int = DEFAULT_MASK_CACHE_BYTES,
-        precomputed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        self.dfa = dfa
-        self.vocab = vocab
-        self.trie = token_trie(vocab)
-        self.n_words = n_words(vocab.size)
-        self.max_bytes = int(max_bytes)
-        n = dfa.n_states
-        if precomputed is not None and precomputed[0].shape == (n,):
-            self.classes = np.asarray(precomputed[0], dtype=np.int64)
-        else:
-            precomputed = None
-            self.classes = mask_classes(dfa, self.trie.max_depth)
-        n_cls = int(self.classes.max()) + 1 if n else 0
-        # First state of each class: the one whose mask is computed for the class.
-        self._rep = np.zeros(n_cls, dtype=np.int32)
-        self._rep[self.classes[::-1]] = np.arange(n, dtype=np.int32)[::-1]
-        row_bytes = self.n_words * 4
-        self._eos = np.zeros(self.n_words, dtype=np.uint32)
-        for e in vocab.eos_token_ids:
-            self._eos[e >> 5] |= np.uint32(1 << (e & 31))
-        self._counts = np.full(n_cls, -1, dtype=np.int64)
-        self._single = np.full(n_cls, -1, dtype=np.int64)
-        self._lock = threading.Lock()
-        self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._max_rows = max(1, self.max_bytes // row_bytes)
-        self.eager = n_cls <= self._max_rows
-        self._all: np.ndarray | None = None
-        # The all-zero mask, shared by every matcher for "finished" (index ``n_states`` of rows).
-        self.zeros = np.zeros(self.n_words, dtype=np.uint32)
-        self.zeros.setflags(write=False)
-        # Eager stores also keep one read-only row view per state, then ``zeros`` for a finished
-        # sequence: a list lookup is the whole per-token cost of a mask.
-        self.rows: list[np.ndarray] | None = None
-        if self.eager:
-            if precomputed is not None and precomputed[1].shape == (n_cls, self.n_words):
-                self._all = np.array(precomputed[1], dtype=np.uint32)
-                self._counts[:] = precomputed[2]
-                self._single[:] = precomputed[3]
-            else:
-                self._all = self._compute(np.arange(n_cls, dtype=np.int64))
-            self._all.setflags(write=False)
-            per_class = list(self._all)
-            self.rows = [per_class[c] for c in self.classes.tolist()] + [self.zeros]
-
-    @property
-    def n_classes(self) -> int:
-        """Number of distinct masks (mask classes)."""
-        return int(self._rep.shape[0])
-
-    def export(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(classes, masks, counts, single)`` of an eager store, for a disk cache; else ``None``."""
-        if self._all is None:
-            return None
-        return self.classes, self._all, self._counts, self._single
-
-    def _compute(self, classes: np.ndarray) -> np.ndarray:
-        t = self.trie
-        states = self._rep[classes]
-        out = np.zeros((states.shape[0], self.n_words), dtype=np.uint32)
-        counts = np.zeros(states.shape[0], dtype=np.int64)
-        lasts = np.zeros(states.shape[0], dtype=np.int64)
-        if states.shape[0] == 1:  # lazy path: skip the parallel launch
-            c, last = walk_state_mask(
-                self.dfa.trans, int(states[0]), t.node_byte, t.node_depth, t.node_skip,
-                t.tok_ptr, t.tok_ids, t.max_depth, out[0],
-            )
-            counts[0], lasts[0] = c, last
-        else:
-            with PARALLEL_LOCK:
-                _walk_many(
-                    self.dfa.trans, states, t.node_byte, t.node_depth, t.node_skip,
-                    t.tok_ptr, t.tok_ids, t.max_depth, out, counts, lasts,
-                )
-        acc = self.dfa.accepting[states]
-        out[acc] |= self._eos
-        counts = counts + acc * len(self.vocab.eos_token_ids)
-        self._counts[classes] = counts
-        self._single[classes] = np.where(
-            counts == 1, np.where(acc, min(self.vocab.eos_token_ids, default=-1), lasts), -1
-        )
-        return out
-
-    def mask(self, state: int) -> np.ndarray:
-        """The read-only mask of ``state`` (EOS included when accepting)."""
-        c = int(self.classes[state])
-        if self._all is not None:
-            return self._all[c]  # type: ignore[no-any-return]
-        with self._lock:
-            row = self._lru.get(c)
-            if row is not None:
-                self._lru.move_to_end(c)
-                return row
-        row = self._compute(np.array([c], dtype=np.int64))[0]
-        row.setflags(write=False)
-        with self._lock:
-            self._lru[c] = row
-            while len(self._lru) > self._max_rows:
-                self._lru.popitem(last=False)
-        return row
-
-    def count(self, state: int) -> int:
-        """Number of allowed ids in ``state``'s mask (EOS included)."""
-        c = int(self.classes[state])
-        if self._counts[c] < 0:
-            self.mask(state)
-        return int(self._counts[c])
-
-    def single_token(self, state: int) -> int:
-        """The only allowed id of ``state`` when there is exactly one, else -1."""
-        c = int(self.classes[state])
-        if self._counts[c] < 0:
-            self.mask(state)
-        return int(self._single[c])
-
-    @property
-    def memory_bytes(self) -> int:
-        """Bytes held by stored masks now."""
-        if self._all is not None:
-            return int(self._all.nbytes)
-        return len(self._lru) * self.n_words * 4
-
-    @property
-    def cached_states(self) -> int:
-        """Number of masks stored now (one per mask class; all of them when eager)."""
-        if self._all is not None:
-            return int(self._all.shape[0])
-        return len(self._lru)
+    n = dfa.n_states
+    if precomputed is not None and precomputed[0].shape == (n,):
+        classes = np.asarray(precomputed[0], dtype=np.int64)
+    else:
+        precomputed = None
+        classes = mask_classes(dfa, token_trie(vocab).max_depth)
+    classes.setflags(write=False)
+    n_cls = int(classes.max()) + 1 if n else 0
+    max_rows = max(1, int(max_bytes) // (n_words(vocab.size) * 4))
+    if n_cls > max_rows:
+        return classes, None
+    if precomputed is not None and precomputed[1].shape == (n_cls, n_words(vocab.size)):
+        masks = np.array(precomputed[1], dtype=np.uint32)
+        counts = np.array(precomputed[2], dtype=np.int64)
+        single = np.array(precomputed[3], dtype=np.int64)
+    else:
+        masks, counts, single = state_masks(dfa, vocab, class_representatives(classes)[np.arange(n_cls)])
+    for a in (masks, counts, single):
+        a.setflags(write=False)
+    return classes, MaskTable(masks, counts, single)

@@ -29,7 +29,7 @@ else:  # a clear error naming the extra when torch or transformers is missing
 
 from corral.compiler.compiled import CompiledGrammar
 from corral.errors import CorralError
-from corral.runtime.bitmask import apply_token_bitmask_
+from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_
 from corral.runtime.matcher import Matcher
 
 __all__ = ["LogitsProcessor", "cached_forward"]
@@ -143,7 +143,7 @@ class LogitsProcessor(_HFLogitsProcessor):
                 f"vocabulary of {grammar.vocab.size}; build the Vocabulary from this tokenizer"
             )
         self.grammar = grammar
-        self._eos_only = np.zeros(grammar.store.n_words, dtype=np.uint32)
+        self._eos_only = allocate_token_bitmask(1, grammar.vocab.size)[0]
         for e in grammar.vocab.eos_token_ids:
             self._eos_only[e >> 5] |= np.uint32(1 << (e & 31))
         self.reset()
@@ -210,7 +210,7 @@ class LogitsProcessor(_HFLogitsProcessor):
                 f"{len(self.grammar.vocab)} tokens"
             )
         self._sync(input_ids)
-        masks = np.empty((len(self._rows), self.grammar.store.n_words), dtype=np.uint32)
+        masks = allocate_token_bitmask(len(self._rows), self.grammar.vocab.size)
         for i, row in enumerate(self._rows):
             m = row.matcher
             if row.broken or m.is_finished():

@@ -9,6 +9,7 @@ import numpy as np
 from corral.errors import CorralError
 from corral.runtime.arguments import byte_string, step_count, token_int
 from corral.runtime.earley import ESet
+from corral.runtime.engine import earley_engine
 from corral.runtime.matcher import Matcher, token_index
 
 if TYPE_CHECKING:
@@ -29,14 +30,14 @@ class CFGMatcher(Matcher):
     __slots__ = ("_grammar", "_rec", "_store", "_sets", "_eos", "_tokens", "_size")
 
     def __init__(self, grammar: CompiledGrammar) -> None:
-        assert grammar.cfg is not None
+        engine = earley_engine(grammar)
         self._grammar = grammar
-        self._rec = grammar.cfg.recognizer
-        self._store = grammar.cfg.store
+        self._rec = engine.recognizer
+        self._store = engine.store
         self._eos = frozenset(grammar.vocab.eos_token_ids)
         self._tokens = grammar.vocab.token_bytes
         self._size = grammar.vocab.size
-        self._sets: list[ESet | None] = [grammar.cfg.recognizer.initial()]
+        self._sets: list[ESet | None] = [engine.recognizer.initial()]
 
     @property
     def grammar(self) -> CompiledGrammar:

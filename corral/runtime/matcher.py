@@ -10,6 +10,7 @@ import numpy as np
 from corral.compiler.maskstore import advance_token
 from corral.errors import CorralError
 from corral.runtime.arguments import byte_string, step_count, token_int, token_list
+from corral.runtime.engine import dfa_engine
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
@@ -253,10 +254,9 @@ class RegexMatcher(Matcher):
 
     def __init__(self, grammar: CompiledGrammar) -> None:
         self._grammar = grammar
-        store = grammar.store
+        store = dfa_engine(grammar).store
         self._store = store
-        dfa = grammar.dfa
-        assert dfa is not None, "a regex grammar has a DFA"
+        dfa = store.dfa
         self._trans = dfa.trans
         self._flat = store.trie.flat
         self._offsets = store.trie.offsets

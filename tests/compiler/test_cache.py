@@ -21,6 +21,8 @@ from corral import Vocabulary, compile_regex
 from corral.compiler import cache
 from corral.compiler import compiled as compiled_mod
 from corral.errors import CorralWarning
+from corral.runtime.engine import dfa_engine
+from corral.runtime.maskstore import DFAMaskStore
 
 VOCAB = Vocabulary([b"a", b"b", b"ab", b"1", None], eos_token_ids=[4])
 OTHER = Vocabulary([b"a", b"b", b"ab", b"2", None], eos_token_ids=[4])
@@ -113,9 +115,13 @@ def _sign(members: dict[str, bytes], how: str, secret: bytes) -> dict[str, bytes
     return {**body, "mac": cache._mac(secret, body)}
 
 
+def _store(g: corral.CompiledGrammar) -> DFAMaskStore:
+    return dfa_engine(g).store
+
+
 def _state_masks(g: corral.CompiledGrammar) -> list[np.ndarray]:
     assert g.dfa is not None
-    return [g.store.mask(s).copy() for s in range(g.dfa.n_states)]
+    return [_store(g).mask(s).copy() for s in range(g.dfa.n_states)]
 
 
 def _same_as_fresh(g: corral.CompiledGrammar, fresh: corral.CompiledGrammar) -> None:
@@ -125,9 +131,9 @@ def _same_as_fresh(g: corral.CompiledGrammar, fresh: corral.CompiledGrammar) -> 
     assert all(np.array_equal(a, b) for a, b in zip(_state_masks(g), _state_masks(fresh)))
     assert all(np.array_equal(a, b) for a, b in zip(_masks(g), _masks(fresh)))
     assert g.matcher().forced_tokens() == fresh.matcher().forced_tokens()
-    assert [g.store.count(s) for s in range(g.dfa.n_states)] == [fresh.store.count(s) for s in range(fresh.dfa.n_states)]
-    assert [g.store.single_token(s) for s in range(g.dfa.n_states)] == [
-        fresh.store.single_token(s) for s in range(fresh.dfa.n_states)
+    assert [_store(g).count(s) for s in range(g.dfa.n_states)] == [_store(fresh).count(s) for s in range(fresh.dfa.n_states)]
+    assert [_store(g).single_token(s) for s in range(g.dfa.n_states)] == [
+        _store(fresh).single_token(s) for s in range(fresh.dfa.n_states)
     ]
 
 

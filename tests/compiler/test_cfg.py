@@ -15,6 +15,8 @@ from corral.compiler.cfg import lark_to_ir
 from corral.compiler.earley_tables import build_tables
 from corral.compiler.sentences import random_sentence
 from corral.runtime.earley import Recognizer
+from corral.compiler.program import EarleyProgram
+from corral.runtime.engine import mask_store_for, recognizer_for
 from tests.conftest import encode, greedy_tokens
 
 JSON = r"""
@@ -168,8 +170,8 @@ def _brute_force(rec: Recognizer, state: object, vocab: corral.Vocabulary) -> np
 
 def _prefix_states(grammar: corral.CompiledGrammar, texts: list[str], tok: object, rng: random.Random, k: int) -> list[object]:
     """Matcher-reachable states at token boundaries and at random byte cuts of sentences."""
-    assert grammar.cfg is not None
-    rec = grammar.cfg.recognizer
+    assert isinstance(grammar.program, EarleyProgram)
+    rec = recognizer_for(grammar)
     states = []
     for text in texts:
         data = text.encode()
@@ -190,12 +192,12 @@ def _prefix_states(grammar: corral.CompiledGrammar, texts: list[str], tok: objec
 def test_masks_equal_brute_force_on_mistral_spm(name: str, mistral_spm: tuple[object, corral.Vocabulary]) -> None:
     tok, vocab = mistral_spm
     grammar = compile_grammar(GRAMMARS[name], vocab)
-    assert grammar.cfg is not None
+    assert isinstance(grammar.program, EarleyProgram)
     rng = random.Random(99)
-    texts = SAMPLES[name][:3] + [random_sentence(grammar.cfg.tables, rng, max_depth=5).decode() for _ in range(3)]
+    texts = SAMPLES[name][:3] + [random_sentence(grammar.program.tables, rng, max_depth=5).decode() for _ in range(3)]
     for s in _prefix_states(grammar, texts, tok, rng, 2):
-        got = corral.bitmask_to_bool(grammar.cfg.store.mask(s), vocab.size)  # type: ignore[arg-type]
-        want = _brute_force(grammar.cfg.recognizer, s, vocab)
+        got = corral.bitmask_to_bool(mask_store_for(grammar).mask(s), vocab.size)  # type: ignore[arg-type]
+        want = _brute_force(recognizer_for(grammar), s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
@@ -203,11 +205,11 @@ def test_masks_equal_brute_force_on_mistral_spm(name: str, mistral_spm: tuple[ob
 def test_masks_equal_brute_force_on_llama3(name: str, llama3: tuple[object, corral.Vocabulary]) -> None:
     tok, vocab = llama3
     grammar = compile_grammar(GRAMMARS[name], vocab)
-    assert grammar.cfg is not None
+    assert isinstance(grammar.program, EarleyProgram)
     rng = random.Random(5)
     for s in _prefix_states(grammar, SAMPLES[name][:2], tok, rng, 2):
-        got = corral.bitmask_to_bool(grammar.cfg.store.mask(s), vocab.size)  # type: ignore[arg-type]
-        want = _brute_force(grammar.cfg.recognizer, s, vocab)
+        got = corral.bitmask_to_bool(mask_store_for(grammar).mask(s), vocab.size)  # type: ignore[arg-type]
+        want = _brute_force(recognizer_for(grammar), s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
@@ -215,8 +217,8 @@ def test_cached_masks_equal_fresh_computation(llama3: tuple[object, corral.Vocab
     """A mask served from the signature cache equals one computed from scratch at that position."""
     tok, vocab = llama3
     grammar = compile_grammar(JSON, vocab)
-    assert grammar.cfg is not None
-    store = grammar.cfg.store
+    assert isinstance(grammar.program, EarleyProgram)
+    store = mask_store_for(grammar)
     docs = ['{"a": [1, {"b": [2, 3]}], "c": {"d": "e"}}', '[{"k": 1}, {"k": 2}, {"k": [3, 4]}]']
     for doc in docs:
         m = grammar.matcher()
@@ -233,9 +235,9 @@ def test_cached_masks_equal_fresh_computation(llama3: tuple[object, corral.Vocab
 def test_sentences_are_accepted_token_by_token(name: str, tekken: tuple[object, corral.Vocabulary]) -> None:
     tok, vocab = tekken
     grammar = compile_grammar(GRAMMARS[name], vocab)
-    assert grammar.cfg is not None
+    assert isinstance(grammar.program, EarleyProgram)
     rng = random.Random(3)
-    texts = SAMPLES[name] + [random_sentence(grammar.cfg.tables, rng, max_depth=6).decode() for _ in range(10)]
+    texts = SAMPLES[name] + [random_sentence(grammar.program.tables, rng, max_depth=6).decode() for _ in range(10)]
     for text in texts:
         m = grammar.matcher()
         for t in encode(tok, text):

@@ -12,7 +12,6 @@ import pytest
 
 from corral import Vocabulary, compile_regex
 from corral.compiler.maskstore import (
-    DFAMaskStore,
     advance_token,
     n_words,
     token_trie,
@@ -20,6 +19,7 @@ from corral.compiler.maskstore import (
     walk_state_mask_reference,
 )
 from corral.compiler.regex import regex_to_dfa
+from corral.runtime.maskstore import DFAMaskStore
 
 SMALL = Vocabulary(
     [b"a", b"ab", b"abc", b"b", b"ba", b"1", b"12", b"\xc3", b"\xa9", b"\xc3\xa9", b"ab", b" ", None, b"-"],
@@ -74,9 +74,9 @@ def test_advance_token_equals_dfa_run() -> None:
 
 def test_lazy_store_equals_eager_store() -> None:
     dfa = regex_to_dfa(r"(ab|b)*a?1{0,3}")
-    eager = DFAMaskStore(dfa, SMALL)
+    eager = DFAMaskStore.build(dfa, SMALL)
     row = n_words(SMALL.size) * 4
-    lazy = DFAMaskStore(dfa, SMALL, max_bytes=2 * row)
+    lazy = DFAMaskStore.build(dfa, SMALL, max_bytes=2 * row)
     assert eager.eager and not lazy.eager
     for s in list(range(dfa.n_states)) * 2:
         assert np.array_equal(eager.mask(s), lazy.mask(s))
@@ -88,7 +88,7 @@ def test_lazy_store_equals_eager_store() -> None:
 
 def test_store_masks_include_eos_exactly_when_accepting() -> None:
     dfa = regex_to_dfa(r"ab")
-    store = DFAMaskStore(dfa, SMALL)
+    store = DFAMaskStore.build(dfa, SMALL)
     for s in range(dfa.n_states):
         m = store.mask(s)
         has_eos = bool((m[12 >> 5] >> (12 & 31)) & 1)
@@ -113,7 +113,7 @@ def _direct(dfa, state, vocab):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("pattern", [r"[a-z]{1,400}", r"(ab){0,300}1", r"[0-9a]{5,200}-", r"(a|b{2,4}){2,60}"])
 def test_mask_classes_share_only_equal_masks(pattern: str) -> None:
     dfa = regex_to_dfa(pattern)
-    store = DFAMaskStore(dfa, SMALL)
+    store = DFAMaskStore.build(dfa, SMALL)
     assert store.n_classes < dfa.n_states
     for s in range(dfa.n_states):
         assert np.array_equal(store.mask(s), _direct(dfa, s, SMALL)), (pattern, s)
@@ -122,7 +122,7 @@ def test_mask_classes_share_only_equal_masks(pattern: str) -> None:
 def test_mask_classes_on_llama3_counted_repetition(llama3: tuple) -> None:
     _, vocab = llama3
     dfa = regex_to_dfa(r"[^\"\\]{0,2000}")
-    store = DFAMaskStore(dfa, vocab)
+    store = DFAMaskStore.build(dfa, vocab)
     # Tokens are at most 128 bytes, so states more than 128 bytes from the bound share masks:
     # about 128 positions times the UTF-8 sub-states, instead of 2001 times them.
     assert dfa.n_states > 16000 and store.n_classes < 1100

@@ -15,6 +15,8 @@ import pytest
 import corral
 from corral import grammars
 from corral.compiler.sentences import random_sentence
+from corral.compiler.program import EarleyProgram
+from corral.runtime.engine import mask_store_for, recognizer_for
 from tests.compiler.test_cfg import _brute_force
 from tests.conftest import encode, tokenizer_and_vocab
 
@@ -62,12 +64,12 @@ NAME_DEPENDENT = ("nonlocal", "duplicate argument", "keyword argument repeated",
 def test_corpus_and_random_sentences_are_accepted_token_by_token(name: str, tokenizer: str) -> None:
     tok, _ = tokenizer_and_vocab(tokenizer)
     g = compiled(name, tokenizer)
-    assert g.cfg is not None
+    assert isinstance(g.program, EarleyProgram)
     rng = random.Random(11)
     corpus = sentences(name)
     if name in SLOW:  # big grammars: a fixed sample keeps CI fast (the whole corpus runs in test_bundled_corpora)
         corpus = rng.sample(corpus, SLOW[name])
-    texts = corpus + [random_sentence(g.cfg.tables, rng, max_depth=8).decode() for _ in range(6 if name in SLOW else 15)]
+    texts = corpus + [random_sentence(g.program.tables, rng, max_depth=8).decode() for _ in range(6 if name in SLOW else 15)]
     for text in texts:
         m = walk(g, encode(tok, text))
         assert m.is_accepting(), text
@@ -77,8 +79,8 @@ def test_corpus_and_random_sentences_are_accepted_token_by_token(name: str, toke
 @pytest.mark.parametrize("name", NAMES)
 def test_invalid_corpus_is_rejected_by_the_end(name: str) -> None:
     g = compiled(name, "llama3")
-    assert g.cfg is not None
-    rec = g.cfg.recognizer
+    assert isinstance(g.program, EarleyProgram)
+    rec = recognizer_for(g)
     for text in sentences(name, "invalid"):
         s = rec.feed(rec.initial(), text.encode())
         assert s is None or not s.accepting, text
@@ -99,8 +101,8 @@ def _real_parser(name: str) -> Any:
 def test_mutations_accepted_by_corral_are_valid_in_the_real_language(name: str) -> None:
     """Soundness: corral never accepts a mutated sentence that the real parser rejects."""
     g = compiled(name, "llama3")
-    assert g.cfg is not None
-    rec = g.cfg.recognizer
+    assert isinstance(g.program, EarleyProgram)
+    rec = recognizer_for(g)
     parse = _real_parser(name)
     rng = random.Random(21)
     texts = sentences(name)
@@ -136,8 +138,8 @@ def test_mutations_accepted_by_corral_are_valid_in_the_real_language(name: str) 
 
 
 def _prefix_sets(g: corral.CompiledGrammar, texts: list[str], rng: random.Random, per_text: int) -> list[Any]:
-    assert g.cfg is not None
-    rec = g.cfg.recognizer
+    assert isinstance(g.program, EarleyProgram)
+    rec = recognizer_for(g)
     out = []
     for text in texts:
         data = text.encode()
@@ -152,12 +154,12 @@ def _prefix_sets(g: corral.CompiledGrammar, texts: list[str], rng: random.Random
 def test_masks_equal_brute_force_on_mistral_spm(name: str) -> None:
     _, vocab = tokenizer_and_vocab("mistral-spm")
     g = compiled(name, "mistral-spm")
-    assert g.cfg is not None
+    assert isinstance(g.program, EarleyProgram)
     rng = random.Random(31)
     texts = rng.sample(sentences(name), 1 if name in SLOW or name == "golike" else 3)
     for s in _prefix_sets(g, texts, rng, 2):
-        got = corral.bitmask_to_bool(g.cfg.store.mask(s), vocab.size)
-        want = _brute_force(g.cfg.recognizer, s, vocab)
+        got = corral.bitmask_to_bool(mask_store_for(g).mask(s), vocab.size)
+        want = _brute_force(recognizer_for(g), s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
@@ -166,12 +168,12 @@ def test_masks_equal_brute_force_on_llama3(name: str) -> None:
     assert name in NAMES, f"the bundled {name} grammar is missing"
     _, vocab = tokenizer_and_vocab("llama3")
     g = compiled(name, "llama3")
-    assert g.cfg is not None
+    assert isinstance(g.program, EarleyProgram)
     rng = random.Random(41)
     texts = rng.sample(sentences(name), 1 if name in SLOW else 2)
     for s in _prefix_sets(g, texts, rng, 2):
-        got = corral.bitmask_to_bool(g.cfg.store.mask(s), vocab.size)
-        want = _brute_force(g.cfg.recognizer, s, vocab)
+        got = corral.bitmask_to_bool(mask_store_for(g).mask(s), vocab.size)
+        want = _brute_force(recognizer_for(g), s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
@@ -183,8 +185,8 @@ def test_json_masks_agree_with_lark_lalr_interactive_parser() -> None:
     text = grammars.load("json")
     lark = Lark(text, parser="lalr")
     g = compiled("json", "llama3")
-    assert g.cfg is not None
-    rec = g.cfg.recognizer
+    assert isinstance(g.program, EarleyProgram)
+    rec = recognizer_for(g)
     samples = {"STRING": b'"s"', "NUMBER": b"1", "WS": b" "}
     for t in lark.terminals:
         if t.name not in samples and t.pattern.type == "str":

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import corral
+from corral.runtime.engine import recognizer_for
 
 SUITE = Path(__file__).resolve().parents[1] / "data" / "json-schema-test-suite"
 BASELINE = Path(__file__).resolve().parents[1] / "data" / "json-schema-baseline.json"
@@ -225,7 +226,7 @@ def run_draft(
             if grammar is None:
                 continue
             try:
-                rec = grammar.cfg.recognizer
+                rec = recognizer_for(grammar)
                 state = rec.feed(rec.initial(), text.encode("utf-8"))
                 accepted = state is not None and state.accepting
                 if tokenizer is not None and _sampled(test_id, TOKEN_SAMPLE):

@@ -17,6 +17,8 @@ from corral.compiler.earley_tables import build_tables
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.errors import GrammarError
 from corral.runtime.earley import Recognizer
+from corral.compiler.program import EarleyProgram
+from corral.runtime.engine import mask_store_for, recognizer_for
 
 ALPHABET = "ab()"
 TERMINALS = {
@@ -125,12 +127,12 @@ def test_masks_equal_brute_force_over_all_short_tokens(ir: GrammarIR, prefixes: 
         g = compile_ir(ir, VOCAB)
     except GrammarError:
         return
-    assert g.cfg is not None
-    rec = g.cfg.recognizer
+    assert isinstance(g.program, EarleyProgram)
+    rec = recognizer_for(g)
     for prefix in prefixes:
         s = rec.feed(rec.initial(), prefix.encode())
         if s is None:
             continue
-        got = corral.bitmask_to_bool(g.cfg.store.mask(s), VOCAB.size)
+        got = corral.bitmask_to_bool(mask_store_for(g).mask(s), VOCAB.size)
         want = np.array([rec.feed(s, b) is not None for b in VOCAB_STRINGS] + [s.accepting])
         assert np.array_equal(got, want), (prefix, [VOCAB_STRINGS[t] for t in np.flatnonzero(got[:-1] != want[:-1])])

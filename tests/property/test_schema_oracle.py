@@ -42,6 +42,7 @@ from hypothesis.control import currently_in_test_context
 from jsonschema import Draft202012Validator
 
 import corral
+from corral.runtime.engine import recognizer_for
 
 # CORRAL_PROPERTY_SCALE=10 multiplies the example budgets (a longer soak than CI's).
 SCALE = int(os.environ.get("CORRAL_PROPERTY_SCALE", "1"))
@@ -404,7 +405,7 @@ def _event(name: str) -> None:
 
 
 def _accepts(grammar: Any, text: str) -> bool:
-    rec = grammar.cfg.recognizer
+    rec = recognizer_for(grammar)
     state = rec.feed(rec.initial(), text.encode("utf-8"))
     return state is not None and state.accepting
 

@@ -536,7 +536,7 @@ def compile_json_schema(
                    "property_order": property_order, "indent": indent, "limits": run_limits}
         try:
             source = schema if isinstance(schema, str) else json.dumps(parsed)
-            grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options)
+            grammar = compile_ir(ir, vocab, kind="json_schema", source=source, options=options, warnings=warnings)
         except GrammarError as e:
             if "language is empty" in e.message:
                 if comp.indent_cut:
@@ -546,5 +546,4 @@ def compile_json_schema(
                     ) from None
                 raise GrammarError("the schema accepts no value at all") from None
             raise
-    grammar.warnings = warnings
     return grammar

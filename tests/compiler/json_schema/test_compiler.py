@@ -12,6 +12,8 @@ import pytest
 
 import corral
 from corral import UnsupportedSchemaError, compile_json_schema
+from corral.compiler.program import EarleyProgram
+from corral.runtime.engine import recognizer_for
 
 VOCAB = corral.Vocabulary([bytes([b]) for b in range(128)] + [b'{"', b'":', b", ", b'"}', None], eos_token_ids=[132])
 
@@ -51,8 +53,8 @@ CASES: list[tuple[dict[str, Any], list[Any]]] = [
 
 
 def _accepts(g: corral.CompiledGrammar, text: str) -> bool:
-    assert g.cfg is not None
-    rec = g.cfg.recognizer
+    assert isinstance(g.program, EarleyProgram)
+    rec = recognizer_for(g)
     s = rec.feed(rec.initial(), text.encode())
     return s is not None and s.accepting
 

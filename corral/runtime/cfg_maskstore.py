@@ -1,4 +1,4 @@
-"""Token masks for context-free grammars.
+"""Token masks for context-free grammars, computed while generating and cached per grammar.
 
 For a chart set ``E`` the allowed tokens are found in three layers:
 
@@ -31,15 +31,13 @@ from numba import njit
 
 from corral.compiler.automaton import ByteDFA
 from corral.compiler.earley_tables import EarleyTables, union_of
-from corral.compiler.maskstore import n_words, token_trie
+from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, n_words, token_trie
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CompileLimitError
 from corral.runtime.earley import ESet, Recognizer
 
-__all__ = ["CFGMaskStore", "scan_state"]
-
-DEFAULT_CFG_MASK_CACHE_BYTES = 64 * 1024 * 1024
+__all__ = ["CFGMaskStore", "DEFAULT_CFG_MASK_CACHE_BYTES", "scan_state"]
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
