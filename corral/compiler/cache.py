@@ -402,15 +402,6 @@ def store(directory: Path, key: CacheKey, program: DFAProgram, meta: dict[str, A
     meta:
         The compile stats, as a dict of :class:`~corral.CompileStats` fields.
     """
-    try:
-        secret = _secret(directory, create=True)
-    except _Rejected as e:
-        _warn(f"corral: not using the disk cache in {directory}: {e}")
-        return
-    except OSError:
-        return
-    if secret is None:  # created and removed again by someone else in between: skip this time
-        return
     dfa = program.dfa
     arrays: dict[str, np.ndarray] = {
         "key": np.frombuffer(key.payload.encode(), dtype=np.uint8),
@@ -425,20 +416,7 @@ def store(directory: Path, key: CacheKey, program: DFAProgram, meta: dict[str, A
             classes=program.classes.astype(np.int64, copy=False), masks=table.masks.astype(np.uint32, copy=False),
             counts=table.counts.astype(np.int64, copy=False), single=table.single.astype(np.int64, copy=False),
         )
-    members = {name: _npy(arr) for name, arr in arrays.items()}
-    members["mac"] = _mac(secret, members)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
-                for name, raw in members.items():
-                    z.writestr(name, raw)
-            os.replace(tmp, directory / f"{key.hex}.npz")
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
+    store_arrays(directory, key, arrays)
 
 
 def load_arrays(
@@ -528,7 +506,7 @@ def store_arrays(directory: Path, key: CacheKey, arrays: dict[str, np.ndarray]) 
         return
     except OSError:
         return
-    if secret is None:
+    if secret is None:  # created and removed again by someone else in between: skip this time
         return
     members = {name: _npy(arr) for name, arr in arrays.items()}
     members["mac"] = _mac(secret, members)
