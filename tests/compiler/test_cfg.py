@@ -6,8 +6,6 @@ import random
 
 import numpy as np
 import pytest
-from lark import Lark
-from lark.exceptions import LarkError
 
 import corral
 from corral import GrammarError, compile_grammar
@@ -18,6 +16,7 @@ from corral.runtime.earley import Recognizer
 from corral.compiler.program import EarleyProgram
 from corral.runtime.engine import mask_store_for, recognizer_for
 from tests.conftest import encode, greedy_tokens
+from tests.oracles import brute_force_mask, lark_accepts, lark_parser, recognizer_accepts
 
 JSON = r"""
 start: value
@@ -82,23 +81,6 @@ def _rec(text: str) -> tuple[Recognizer, object]:
     return rec, tables
 
 
-def _recognizes(rec: Recognizer, data: bytes) -> bool:
-    s = rec.feed(rec.initial(), data)
-    return s is not None and s.accepting
-
-
-def _lark(text: str) -> Lark:
-    return Lark(text, parser="earley", lexer="dynamic_complete")
-
-
-def _lark_accepts(parser: Lark, text: str) -> bool:
-    try:
-        parser.parse(text)
-    except LarkError:
-        return False
-    return True
-
-
 def _mutations(text: str, rng: random.Random, alphabet: str, n: int) -> list[str]:
     out = []
     for _ in range(n):
@@ -119,16 +101,16 @@ def _mutations(text: str, rng: random.Random, alphabet: str, n: int) -> list[str
 @pytest.mark.parametrize("name", sorted(GRAMMARS))
 def test_recognizer_agrees_with_lark_on_samples_derivations_and_mutations(name: str) -> None:
     rec, tables = _rec(GRAMMARS[name])
-    parser = _lark(GRAMMARS[name])
+    parser = lark_parser(GRAMMARS[name])
     rng = random.Random(1234)
     texts = list(SAMPLES[name])
     texts += [random_sentence(tables, rng, max_depth=6).decode() for _ in range(40)]  # type: ignore[arg-type]
     alphabet = "".join(sorted(set("".join(texts)) | set("()[]{},:\"' +-*/ab1")))
     for text in list(texts):
-        assert _lark_accepts(parser, text), text
-        assert _recognizes(rec, text.encode()), text
+        assert lark_accepts(parser, text), text
+        assert recognizer_accepts(rec, text.encode()), text
         for mutant in _mutations(text, rng, alphabet, 8):
-            assert _recognizes(rec, mutant.encode()) == _lark_accepts(parser, mutant), (text, mutant)
+            assert recognizer_accepts(rec, mutant.encode()) == lark_accepts(parser, mutant), (text, mutant)
 
 
 @pytest.mark.parametrize("name", sorted(GRAMMARS))
@@ -142,30 +124,6 @@ def test_every_prefix_of_a_sentence_is_viable_and_dead_prefixes_are_dead(name: s
             s = rec.step(s, b)
             assert s is not None, data
         assert s.accepting
-
-
-def _brute_force(rec: Recognizer, state: object, vocab: corral.Vocabulary) -> np.ndarray:
-    """Bit per token: does the recognizer survive the token's bytes (EOS: is the state accepting)?"""
-    out = np.zeros(vocab.size, dtype=bool)
-    memo: dict[bytes, object] = {}
-    for t, data in enumerate(vocab.token_bytes):
-        if not data:
-            continue
-        # prefix memo: a dead prefix kills every extension
-        cur = state
-        for i in range(1, len(data) + 1):
-            key = data[:i]
-            if key in memo:
-                cur = memo[key]
-            else:
-                cur = rec.step(cur, data[i - 1]) if cur is not None else None  # type: ignore[arg-type]
-                memo[key] = cur
-            if cur is None:
-                break
-        out[t] = cur is not None
-    for t in vocab.eos_token_ids:
-        out[t] = bool(state.accepting)  # type: ignore[attr-defined]
-    return out
 
 
 def _prefix_states(grammar: corral.CompiledGrammar, texts: list[str], tok: object, rng: random.Random, k: int) -> list[object]:
@@ -197,7 +155,7 @@ def test_masks_equal_brute_force_on_mistral_spm(name: str, mistral_spm: tuple[ob
     texts = SAMPLES[name][:3] + [random_sentence(grammar.program.tables, rng, max_depth=5).decode() for _ in range(3)]
     for s in _prefix_states(grammar, texts, tok, rng, 2):
         got = corral.bitmask_to_bool(mask_store_for(grammar).mask(s), vocab.size)  # type: ignore[arg-type]
-        want = _brute_force(recognizer_for(grammar), s, vocab)
+        want = brute_force_mask(recognizer_for(grammar), s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
@@ -209,7 +167,7 @@ def test_masks_equal_brute_force_on_llama3(name: str, llama3: tuple[object, corr
     rng = random.Random(5)
     for s in _prefix_states(grammar, SAMPLES[name][:2], tok, rng, 2):
         got = corral.bitmask_to_bool(mask_store_for(grammar).mask(s), vocab.size)  # type: ignore[arg-type]
-        want = _brute_force(recognizer_for(grammar), s, vocab)
+        want = brute_force_mask(recognizer_for(grammar), s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
@@ -312,9 +270,9 @@ def test_lark_syntax_error_has_position() -> None:
 def test_escaped_string_from_common_is_exact() -> None:
     g = 'start: ESCAPED_STRING ":" ESCAPED_STRING\n%import common.ESCAPED_STRING\n'
     rec, _ = _rec(g)
-    assert _recognizes(rec, b'"a\\"b":"c"')
-    assert not _recognizes(rec, b'"a" : "b":"c"')  # full-match semantics would accept this
-    assert not _recognizes(rec, b'"a\\":"c"')
+    assert recognizer_accepts(rec, b'"a\\"b":"c"')
+    assert not recognizer_accepts(rec, b'"a" : "b":"c"')  # full-match semantics would accept this
+    assert not recognizer_accepts(rec, b'"a\\":"c"')
 
 
 def test_compiled_grammar_pickles_and_threads() -> None:
@@ -359,9 +317,9 @@ def test_json_schema_embedded_as_a_rule() -> None:
     vocab = corral.Vocabulary([bytes([b]) for b in range(128)] + [None], eos_token_ids=[128])
     rec, _ = _rec(grammar)
     ok = "Thought: easy\nAction: " + _json.dumps({"tool": "calc", "arg": "2+2"})
-    assert _recognizes(rec, ok.encode())
+    assert recognizer_accepts(rec, ok.encode())
     for bad in ({"tool": "x", "arg": "1"}, {"tool": "calc"}, {"tool": "calc", "arg": "123456789"}):
-        assert not _recognizes(rec, ("Thought: easy\nAction: " + _json.dumps(bad)).encode())
+        assert not recognizer_accepts(rec, ("Thought: easy\nAction: " + _json.dumps(bad)).encode())
     assert compile_grammar(grammar, vocab).matcher().accept_bytes(ok.encode())
     with pytest.raises(GrammarError, match="%json call: the schema is not valid JSON"):
         compile_grammar('start: call\n%json call {"type": }\n', vocab)

@@ -13,6 +13,7 @@ import corral
 from corral.integrations.packaged import load_smollm2
 from corral.integrations.transformers import LogitsProcessor
 from tests.conftest import _package_dir
+from tests.oracles import lark_accepts
 
 REGEXES = {
     "date": (r"(19|20)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", "When did Apollo 11 land on the Moon? Give the date."),
@@ -197,24 +198,13 @@ NUMBER: /[0-9]{1,4}/
 """
 
 
-def _lark_accepts(grammar: str, text: str) -> bool:
-    from lark import Lark
-    from lark.exceptions import LarkError
-
-    try:
-        Lark(grammar, parser="earley", lexer="dynamic_complete").parse(text)
-    except LarkError:
-        return False
-    return True
-
-
 def test_grammar_greedy_processor_equals_generate_and_parses(smollm2: tuple) -> None:
     model, tok = smollm2
     vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)
     grammar = corral.compile_grammar(ARITH, vocab)
     prompt = "Write an arithmetic expression equal to 42, using parentheses."
     [text] = _gen(model, tok, grammar, [prompt], do_sample=False, max_new_tokens=30)
-    assert _lark_accepts(ARITH, text), text
+    assert lark_accepts(ARITH, text), text
     result = corral.generate(model, tok, prompt, grammar=ARITH, max_new_tokens=30)
     assert result.text == text
 
@@ -226,7 +216,7 @@ def test_grammar_sampling_batch_and_assisted(smollm2: tuple) -> None:
     torch.manual_seed(1)
     prompts = ["Give a sum of three numbers.", "Write a product of two sums, like (1+2)*(3+4)."]
     for text in _gen(model, tok, grammar, prompts, do_sample=True, temperature=1.2, top_k=0, max_new_tokens=60):
-        assert _lark_accepts(ARITH, text), text
+        assert lark_accepts(ARITH, text), text
     draft = copy.deepcopy(model)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():

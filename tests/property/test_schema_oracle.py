@@ -39,10 +39,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
-from jsonschema import Draft202012Validator
 
 import corral
-from corral.runtime.engine import recognizer_for
+from tests.oracles import grammar_accepts, schema_valid, schema_validator
 
 # CORRAL_PROPERTY_SCALE=10 multiplies the example budgets (a longer soak than CI's).
 SCALE = int(os.environ.get("CORRAL_PROPERTY_SCALE", "1"))
@@ -324,7 +323,7 @@ def _guess_types(schema: dict[str, Any]) -> list[str]:
 
 
 @st.composite
-def guided(draw: st.DrawFn, schema: Any, validator: Draft202012Validator, depth: int = 0) -> Any:
+def guided(draw: st.DrawFn, schema: Any, validator: Any, depth: int = 0) -> Any:
     """A value shaped after ``schema`` (often valid; ``jsonschema`` decides in the test)."""
     if depth > 4 or not isinstance(schema, dict):
         return draw(JSON_VALUES)
@@ -372,7 +371,7 @@ def guided(draw: st.DrawFn, schema: Any, validator: Draft202012Validator, depth:
 def cases(draw: st.DrawFn) -> tuple[Any, list[Any]]:
     """A root schema and 4-10 instances for it."""
     schema = draw(root_schemas())
-    validator = Draft202012Validator(schema)
+    validator = schema_validator(schema, formats=False)
     sources = [JSON_VALUES, guided(schema, validator), guided(schema, validator)]
     consts = _constants(schema, [])
     if consts:
@@ -404,12 +403,6 @@ def _event(name: str) -> None:
         event(name)
 
 
-def _accepts(grammar: Any, text: str) -> bool:
-    rec = recognizer_for(grammar)
-    state = rec.feed(rec.initial(), text.encode("utf-8"))
-    return state is not None and state.accepting
-
-
 def check(schema: Any, instances: list[Any]) -> bool:
     """Assert corral's verdict equals jsonschema's on every instance; False if the schema is unsupported."""
     grammar = _compile(schema)
@@ -417,11 +410,11 @@ def check(schema: Any, instances: list[Any]) -> bool:
         _event("unsupported")
         return False
     _event("accepts no value" if grammar is EMPTY else "compiled")
-    validator = Draft202012Validator(schema)
+    validator = schema_validator(schema, formats=False)
     for instance in instances:
         text = json.dumps(instance, separators=(",", ":"))
         valid = validator.is_valid(instance)
-        accepted = grammar is not EMPTY and _accepts(grammar, text)
+        accepted = grammar is not EMPTY and grammar_accepts(grammar, text)
         _event("valid instance" if valid else "invalid instance")
         assert accepted == valid, (
             f"corral {'accepts' if accepted else 'rejects'} an instance jsonschema finds "
@@ -494,5 +487,5 @@ EXPLICIT: list[tuple[Any, Any, bool]] = [
 @pytest.mark.parametrize(("schema", "instance", "valid"), EXPLICIT,
                          ids=[f"{json.dumps(s)}-{json.dumps(i)}" for s, i, _ in EXPLICIT])
 def test_explicit_case_agrees_with_jsonschema(schema: Any, instance: Any, valid: bool) -> None:
-    assert Draft202012Validator(schema).is_valid(instance) == valid  # the table itself is right
+    assert schema_valid(schema, instance, formats=False) == valid  # the table itself is right
     assert check(schema, [instance]), "corral refused the schema (UnsupportedSchemaError)"

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pytest
 
 import corral
 from corral import UnsupportedSchemaError, compile_json_schema
-from corral.compiler.program import EarleyProgram
-from corral.runtime.engine import recognizer_for
+from tests.oracles import grammar_accepts, schema_validator
 
 VOCAB = corral.Vocabulary([bytes([b]) for b in range(128)] + [b'{"', b'":', b", ", b'"}', None], eos_token_ids=[132])
 
@@ -52,35 +50,27 @@ CASES: list[tuple[dict[str, Any], list[Any]]] = [
 ]
 
 
-def _accepts(g: corral.CompiledGrammar, text: str) -> bool:
-    assert isinstance(g.program, EarleyProgram)
-    rec = recognizer_for(g)
-    s = rec.feed(rec.initial(), text.encode())
-    return s is not None and s.accepting
-
-
 @pytest.mark.parametrize("index", range(len(CASES)))
 def test_verdicts_equal_jsonschema(index: int) -> None:
     schema, instances = CASES[index]
     g = compile_json_schema(schema, VOCAB)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    validator = schema_validator(schema)
     for inst in instances:
         want = validator.is_valid(inst)
         for text in (json.dumps(inst), json.dumps(inst, indent=2), json.dumps(inst, separators=(",", ":")),
                      json.dumps(inst, ensure_ascii=False)):
-            assert _accepts(g, text) == want, (schema, text)
+            assert grammar_accepts(g, text) == want, (schema, text)
 
 
 def test_compact_mode_refuses_whitespace() -> None:
     g = compile_json_schema({"type": "object"}, VOCAB, whitespace="compact")
-    assert _accepts(g, '{"a":1}') and not _accepts(g, '{"a": 1}')
+    assert grammar_accepts(g, '{"a":1}') and not grammar_accepts(g, '{"a": 1}')
 
 
 def test_whitespace_runs_are_bounded() -> None:
     g = compile_json_schema({"type": "array"}, VOCAB, whitespace="flexible", max_whitespace=4)
-    assert _accepts(g, "[    1]") and not _accepts(g, "[     1]")
-    assert _accepts(g, "[1]\n\n  ") and not _accepts(g, "[1]     ")  # the wide mode: after the value too
+    assert grammar_accepts(g, "[    1]") and not grammar_accepts(g, "[     1]")
+    assert grammar_accepts(g, "[1]\n\n  ") and not grammar_accepts(g, "[1]     ")  # the wide mode: after the value too
 
 
 PRETTY_GAPS = ["", " ", "\n", "\r\n", "\n  ", "\n\t\t", "\r\n    "]
@@ -91,14 +81,14 @@ NOT_PRETTY_GAPS = ["  ", "\t", "\r", "\n\n", " \n", "\n \t", "\n     "]
 def test_pretty_whitespace_is_what_a_pretty_printer_writes(gap: str) -> None:
     g = compile_json_schema({"type": "object", "additionalProperties": {"type": "array"}}, VOCAB, max_whitespace=4)
     text = "{" + gap + '"a"' + gap + ":" + gap + "[" + gap + "1" + gap + "," + gap + "2" + gap + "]" + gap + "}"
-    assert _accepts(g, text) == (gap in PRETTY_GAPS), repr(text)
+    assert grammar_accepts(g, text) == (gap in PRETTY_GAPS), repr(text)
 
 
 @pytest.mark.parametrize("after", [" ", "\n", "\r\n", "\t"])
 def test_pretty_whitespace_lets_nothing_follow_the_value(after: str) -> None:
     for schema, value in [({"type": "object"}, "{}"), ({"type": "integer"}, "12"), ({"type": "string"}, '"a"')]:
         g = compile_json_schema(schema, VOCAB)
-        assert _accepts(g, value) and not _accepts(g, value + after), (schema, after)
+        assert grammar_accepts(g, value) and not grammar_accepts(g, value + after), (schema, after)
     # the token-level view: once the value is complete, EOS is the only allowed token
     m = compile_json_schema({"type": "object"}, VOCAB).matcher()
     assert m.accept_bytes(b"{ }")
@@ -111,8 +101,8 @@ def test_pretty_whitespace_fits_json_dumps_layouts() -> None:
     g = compile_json_schema({"type": "object"}, VOCAB)
     for text in (json.dumps(value), json.dumps(value, separators=(",", ":")), json.dumps(value, indent=2),
                  json.dumps(value, indent=4), json.dumps(value, indent="\t")):
-        assert _accepts(g, text), text
-    assert not _accepts(g, json.dumps(value, indent=40))  # deeper than max_whitespace=64 columns
+        assert grammar_accepts(g, text), text
+    assert not grammar_accepts(g, json.dumps(value, indent=40))  # deeper than max_whitespace=64 columns
 
 
 def test_error_when_whitespace_mode_is_unknown() -> None:
@@ -135,7 +125,7 @@ def test_unsupported_keywords_are_listed_with_pointers() -> None:
     )
     g = compile_json_schema(schema, VOCAB, lenient=True)
     assert any("uniqueItems" in w for w in g.warnings)
-    assert _accepts(g, '{"a": [1, 1]}')
+    assert grammar_accepts(g, '{"a": [1, 1]}')
 
 
 def test_pydantic_model_and_json_text_inputs() -> None:
@@ -146,9 +136,9 @@ def test_pydantic_model_and_json_text_inputs() -> None:
         y: int = 0
 
     g = compile_json_schema(Point, VOCAB)
-    assert _accepts(g, '{"x": 1, "y": 2}') and not _accepts(g, '{"y": 2}')
+    assert grammar_accepts(g, '{"x": 1, "y": 2}') and not grammar_accepts(g, '{"y": 2}')
     g2 = compile_json_schema('{"type": "integer", "maximum": 12345678901234567890.5}', VOCAB)
-    assert _accepts(g2, "12345678901234567890")
+    assert grammar_accepts(g2, "12345678901234567890")
 
 
 def test_malformed_schemas_are_grammar_errors() -> None:
@@ -166,14 +156,14 @@ def test_oneof_is_exact_with_a_discriminator_and_with_overlapping_branches() -> 
         {"type": "object", "properties": {"name": {"const": "b"}, "y": {"type": "string"}}, "required": ["name"]},
     ]}
     g = compile_json_schema(tool, VOCAB)
-    assert _accepts(g, '{"name": "a", "x": 1}') and _accepts(g, '{"name": "b", "y": "s"}')
-    assert not _accepts(g, '{"name": "c"}')
+    assert grammar_accepts(g, '{"name": "a", "x": 1}') and grammar_accepts(g, '{"name": "b", "y": "s"}')
+    assert not grammar_accepts(g, '{"name": "c"}')
     untyped = {"oneOf": [{"properties": {"k": {"const": 1}}, "required": ["k"]},
                          {"properties": {"k": {"const": 2}}, "required": ["k"]}]}
     g = compile_json_schema(untyped, VOCAB)
-    assert _accepts(g, '{"k": 1}') and _accepts(g, '{"k": 2}')
-    assert not _accepts(g, '"x"')  # a string satisfies both branches: not exactly one
-    assert not _accepts(g, '{"k": 3}') and not _accepts(g, "{}")
+    assert grammar_accepts(g, '{"k": 1}') and grammar_accepts(g, '{"k": 2}')
+    assert not grammar_accepts(g, '"x"')  # a string satisfies both branches: not exactly one
+    assert not grammar_accepts(g, '{"k": 3}') and not grammar_accepts(g, "{}")
 
 
 @pytest.mark.parametrize("schema", [
@@ -184,18 +174,17 @@ def test_oneof_is_exact_with_a_discriminator_and_with_overlapping_branches() -> 
 ])
 def test_contains_and_min_contains(schema: dict[str, Any]) -> None:
     g = compile_json_schema(schema, VOCAB)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    v = cls(schema)
+    v = schema_validator(schema, formats=False)
     for inst in ([], [1], [5], [5, 6], [1, 5, 2, 7], [5, 5, 5, 5, 5], ["x"], [1, "x"], [5, "a", 6]):
-        assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
+        assert grammar_accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
 
 
 def test_dependent_required_in_any_order() -> None:
     schema = {"type": "object", "properties": {"a": {}, "b": {}, "c": {}}, "dependentRequired": {"c": ["a"], "a": ["b"]}}
     g = compile_json_schema(schema, VOCAB)
-    v = jsonschema.Draft202012Validator(schema)
+    v = schema_validator(schema, formats=False)
     for inst in ({}, {"a": 1}, {"a": 1, "b": 2}, {"c": 1}, {"a": 1, "b": 2, "c": 3}, {"b": 2}, {"b": 1, "c": 2}, {"x": 1, "c": 1}):
-        assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
+        assert grammar_accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
 
 
 def test_anyof_with_sibling_keywords_keeps_every_branch() -> None:
@@ -204,17 +193,17 @@ def test_anyof_with_sibling_keywords_keeps_every_branch() -> None:
     schema = {"type": "object", "anyOf": branches}
     g = compile_json_schema(schema, VOCAB)
     for k in "hkz":
-        assert _accepts(g, json.dumps({k: 1})), k
-    assert not _accepts(g, json.dumps({"q": 1}))
+        assert grammar_accepts(g, json.dumps({k: 1})), k
+    assert not grammar_accepts(g, json.dumps({"q": 1}))
 
 
 def test_draft4_integers_have_no_fraction() -> None:
     schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"}
     g = compile_json_schema(schema, VOCAB)
-    assert _accepts(g, "12345") and not _accepts(g, "12345.0")
+    assert grammar_accepts(g, "12345") and not grammar_accepts(g, "12345.0")
     bounded = compile_json_schema({**schema, "minimum": 0}, VOCAB)
-    assert _accepts(bounded, "3") and not _accepts(bounded, "3.0")
-    assert _accepts(compile_json_schema({"type": "integer"}, VOCAB), "3.0")  # 2020-12: 3.0 is an integer
+    assert grammar_accepts(bounded, "3") and not grammar_accepts(bounded, "3.0")
+    assert grammar_accepts(compile_json_schema({"type": "integer"}, VOCAB), "3.0")  # 2020-12: 3.0 is an integer
 
 
 # -- the Boolean algebra: negation, exactly-one, conditionals, annotations ---------------------------
@@ -246,26 +235,26 @@ ALGEBRA_CASES: list[tuple[dict[str, Any], list[Any]]] = [
 def test_algebra_verdicts_equal_jsonschema(index: int) -> None:
     schema, instances = ALGEBRA_CASES[index]
     g = compile_json_schema(schema, VOCAB, property_order="any")
-    v = jsonschema.Draft202012Validator(schema)
+    v = schema_validator(schema, formats=False)
     for inst in instances:
-        assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
+        assert grammar_accepts(g, json.dumps(inst)) == v.is_valid(inst), (schema, inst)
 
 
 def test_negation_is_exact_for_every_spelling() -> None:
     # "\u0061" spells "a": the complement must refuse it too (exact sets, narrower writing only)
     g = compile_json_schema({"not": {"const": "a"}}, VOCAB)
-    assert not _accepts(g, '"a"') and not _accepts(g, '"\\u0061"') and _accepts(g, '"b"')
+    assert not grammar_accepts(g, '"a"') and not grammar_accepts(g, '"\\u0061"') and grammar_accepts(g, '"b"')
     h = compile_json_schema({"const": "a"}, VOCAB)
-    assert _accepts(h, '"a"') and not _accepts(h, '"\\u0061"')  # written as json.dumps writes it
+    assert grammar_accepts(h, '"a"') and not grammar_accepts(h, '"\\u0061"')  # written as json.dumps writes it
 
 
 def test_property_order_schema_or_any() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}
     ordered = compile_json_schema(schema, VOCAB)
     anyway = compile_json_schema(schema, VOCAB, property_order="any")
-    assert _accepts(ordered, '{"a": 1, "b": 2}') and not _accepts(ordered, '{"b": 2, "a": 1}')
-    assert _accepts(anyway, '{"a": 1, "b": 2}') and _accepts(anyway, '{"b": 2, "a": 1}')
-    assert not _accepts(anyway, '{"a": 1, "a": 2, "b": 3}')  # a named property at most once
+    assert grammar_accepts(ordered, '{"a": 1, "b": 2}') and not grammar_accepts(ordered, '{"b": 2, "a": 1}')
+    assert grammar_accepts(anyway, '{"a": 1, "b": 2}') and grammar_accepts(anyway, '{"b": 2, "a": 1}')
+    assert not grammar_accepts(anyway, '{"a": 1, "a": 2, "b": 3}')  # a named property at most once
     with pytest.raises(corral.CorralError, match="property_order"):
         compile_json_schema(schema, VOCAB, property_order="random")
 
@@ -275,9 +264,9 @@ def test_indent_layout_is_exactly_json_dumps_indent() -> None:
     for indent in (2, 4):
         g = compile_json_schema(schema, VOCAB, whitespace="indent", indent=indent)
         for inst in ({"a": [1, 2], "b": {"x": [], "y": {}}}, {}, {"a": []}, {"b": [[1], {"z": None}]}):
-            assert _accepts(g, json.dumps(inst, indent=indent)), inst
-            assert not _accepts(g, json.dumps(inst, indent=indent + 1)) or inst == {}
-            assert not _accepts(g, json.dumps(inst)) or inst in ({}, {"a": []})
+            assert grammar_accepts(g, json.dumps(inst, indent=indent)), inst
+            assert not grammar_accepts(g, json.dumps(inst, indent=indent + 1)) or inst == {}
+            assert not grammar_accepts(g, json.dumps(inst)) or inst in ({}, {"a": []})
 
 
 def test_registry_documents_resolve_remote_refs() -> None:
@@ -285,7 +274,7 @@ def test_registry_documents_resolve_remote_refs() -> None:
     registry = {"https://example.com/point.json": {"type": "object", "properties": {"x": {"$ref": "#/$defs/n"}},
                                                    "$defs": {"n": {"type": "integer"}}}}
     g = compile_json_schema(schema, VOCAB, registry=registry)
-    assert _accepts(g, '{"x": 1}') and not _accepts(g, '{"x": "1"}')
+    assert grammar_accepts(g, '{"x": 1}') and not grammar_accepts(g, '{"x": "1"}')
     with pytest.raises(UnsupportedSchemaError, match="registry="):
         compile_json_schema(schema, VOCAB)
 
@@ -300,12 +289,12 @@ def test_dynamic_ref_follows_the_dynamic_scope() -> None:
         },
     }
     g = compile_json_schema(schema, VOCAB)
-    assert _accepts(g, '["a", "b"]') and not _accepts(g, '["a", 1]')
+    assert grammar_accepts(g, '["a", "b"]') and not grammar_accepts(g, '["a", 1]')
 
 
 def test_unknown_formats_are_annotations_and_known_inexpressible_ones_errors() -> None:
     g = compile_json_schema({"type": "integer", "format": "int32"}, VOCAB)
-    assert _accepts(g, "5") and any("int32" in w for w in g.warnings)
+    assert grammar_accepts(g, "5") and any("int32" in w for w in g.warnings)
     with pytest.raises(UnsupportedSchemaError, match="format 'regex'"):
         compile_json_schema({"type": "string", "format": "regex"}, VOCAB)
 
@@ -325,6 +314,6 @@ def test_object_case_explosion_is_a_named_limit() -> None:
     except UnsupportedSchemaError as e:
         assert "MAX_" in str(e)
     else:  # compiled: then it must be exact
-        v = jsonschema.Draft202012Validator({"oneOf": branches})
+        v = schema_validator({"oneOf": branches}, formats=False)
         for inst in ({}, {"k1": 1}, {"k1": "x"}, {"k1": 1, "k2": 2}):
-            assert _accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
+            assert grammar_accepts(g, json.dumps(inst)) == v.is_valid(inst), inst
