@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from corral.compiler.automaton import DEFAULT_MAX_STATES, ByteDFA
+from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.limits import Limits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["PROGRAM_ARRAYS", "BadArtifact", "program_members", "program_from_members", "pack", "unpack",
            "to_bytes", "from_bytes"]
 
-_FORMAT = 1
+_FORMAT = 2  # 2: warnings are Diagnostic records
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 PROGRAM_ARRAYS: dict[str, tuple[np.dtype[Any], int]] = {
@@ -141,7 +142,7 @@ def program_members(grammar: CompiledGrammar, key_payload: str) -> dict[str, np.
         "kind": grammar.kind,
         "source": grammar.source,
         "options": _options_json(grammar.options),
-        "warnings": list(grammar.warnings),
+        "warnings": [asdict(w) for w in grammar.warnings],
         "nonterminals": tb.nonterminals,
         "terminals": tb.terminals,
         "start_prod": tb.start_prod,
@@ -190,6 +191,15 @@ def _loads(a: np.ndarray, what: str) -> Any:
 def _check_ptr(ptr: np.ndarray, n: int, total: int, what: str) -> None:
     if ptr.shape != (n + 1,) or int(ptr[0]) != 0 or int(ptr[-1]) != total or (np.diff(ptr) < 0).any():
         raise BadArtifact(f"its {what} offsets are inconsistent")
+
+
+def _is_diagnostic_list(x: Any) -> bool:
+    fields = {"location", "keyword", "severity", "message", "code"}
+    return isinstance(x, list) and all(
+        isinstance(w, dict) and w.keys() == fields and isinstance(w["severity"], str) and isinstance(w["message"], str)
+        and isinstance(w["code"], str) and all(w[k] is None or isinstance(w[k], str) for k in ("location", "keyword"))
+        for w in x
+    )
 
 
 def _is_str_list(x: Any) -> bool:
@@ -284,7 +294,7 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
     ir_d = info.get("ir")
     try:
         assert isinstance(ir_d, dict) and isinstance(info["kind"], str) and isinstance(info["source"], str)
-        assert isinstance(info["options"], dict) and _is_str_list(info["warnings"])
+        assert isinstance(info["options"], dict) and _is_diagnostic_list(info["warnings"])
         assert isinstance(info["seconds"], (int, float)) and isinstance(info["mask_cache_bytes"], int)
         assert isinstance(info["max_states"], int) and info["max_states"] > 0 and info["mask_cache_bytes"] >= 0
         ir = GrammarIR(
@@ -339,7 +349,8 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
         raise BadArtifact("it holds parser tables for a regex")
     program = EarleyProgram(ir, tables, info["mask_cache_bytes"], RegexLimits(max_states=info["max_states"]))
     return CompiledGrammar(kind=info["kind"], source=info["source"], vocab=vocab, program=program,
-                           stats=CompileStats(**meta), options=options, warnings=info["warnings"])
+                           stats=CompileStats(**meta), options=options,
+                           warnings=[Diagnostic(**w) for w in info["warnings"]])
 
 
 def pack(members: dict[str, bytes]) -> bytes:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from corral.compiler.compiled import CompiledGrammar, CompileStats
+from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.earley_tables import build_tables
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef, source_offset
 from corral.compiler.lark_adapter import lark_error_class, load_bnf, unexpected_input_position
@@ -211,7 +212,7 @@ def compile_ir(
     kind: str = "grammar",
     source: str | None = None,
     options: dict[str, Any] | None = None,
-    warnings: Iterable[str] = (),
+    warnings: Iterable[Diagnostic] = (),
     max_states: int | None = None,
     timeout: float | None = None,
     mask_cache_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES,
@@ -259,7 +260,7 @@ def compile_ir(
 
 def _compile_ir(
     ir: GrammarIR, vocab: Vocabulary, kind: str, source: str | None, options: dict[str, Any] | None,
-    warnings: tuple[str, ...], max_states: int, mask_cache_bytes: int,
+    warnings: tuple[Diagnostic, ...], max_states: int, mask_cache_bytes: int,
 ) -> CompiledGrammar:
     t0 = time.perf_counter()
     limits = RegexLimits(max_states=max_states)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.compiler import cache as disk
 from corral.compiler.automaton import ByteDFA
+from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.limits import Limits, budget_scope, entry_limits
 from corral.compiler.maskstore import DEFAULT_MASK_CACHE_BYTES
 from corral.compiler.program import DFAProgram, Program, dfa_program
@@ -106,7 +107,8 @@ class CompiledGrammar:
     options:
         The options it was compiled with (what a cache key or a recompile needs).
     warnings:
-        What a lenient compile relaxed, one message each.
+        What compiling found worth saying (relaxed keywords, ignored unknown keywords and formats),
+        one :class:`~corral.compiler.diagnostics.Diagnostic` each (``str()`` words it).
     """
 
     __slots__ = ("_kind", "_source", "_vocab", "_program", "_stats", "_options", "_warnings", "__weakref__")
@@ -116,7 +118,7 @@ class CompiledGrammar:
     _program: Program
     _stats: CompileStats
     _options: Mapping[str, Any]
-    _warnings: tuple[str, ...]
+    _warnings: tuple[Diagnostic, ...]
 
     def __init__(
         self,
@@ -127,7 +129,7 @@ class CompiledGrammar:
         program: Program,
         stats: CompileStats,
         options: Mapping[str, Any] | None = None,
-        warnings: Iterable[str] = (),
+        warnings: Iterable[Diagnostic] = (),
     ) -> None:
         if isinstance(program, DFAProgram) != (kind == "regex"):
             raise CorralError(f"a {kind} cannot hold a {type(program).__name__}")
@@ -178,8 +180,9 @@ class CompiledGrammar:
         return self._options
 
     @property
-    def warnings(self) -> tuple[str, ...]:
-        """What a lenient compile relaxed (empty otherwise)."""
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """What compiling found worth saying: relaxed keywords (``lenient``), ignored unknown keywords
+        and formats, one :class:`~corral.compiler.diagnostics.Diagnostic` each."""
         return self._warnings
 
     @property

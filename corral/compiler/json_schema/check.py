@@ -2,7 +2,8 @@
 
 :func:`~corral.compiler.json_schema.compiler.schema_to_ir` speaks in JSON pointers: an unsupported
 keyword is ``(pointer, keyword, reason)``, a malformed schema raises a :class:`GrammarError` whose
-message starts with the pointer, and warnings start with it too. A linter must show *where in the
+message starts with the pointer, and each warning is a :class:`~corral.compiler.diagnostics.Diagnostic`
+with its pointer and keyword. :func:`schema_problems` collects them all. A linter must show *where in the
 file* each one is, so this module indexes the JSON text (:func:`index_json`: the character span of
 every value, and of its key for object members, by pointer) and places each finding there: the
 caret goes under the keyword's key for keyword findings, under the value for malformed values.
@@ -25,7 +26,6 @@ warning    a duplicate key in an object (JSON parsers keep the last one)
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -34,11 +34,12 @@ from json.decoder import scanstring  # type: ignore[attr-defined]  # absent from
 from typing import Any
 
 from corral.compiler.analysis import productive_rules
+from corral.compiler.diagnostics import RELAXED, Diagnostic
 from corral.compiler.grammar_check import GrammarIssue
 from corral.compiler.grammar_ir import GrammarIR
 from corral.errors import CorralError, GrammarError, UnsupportedSchemaError
 
-__all__ = ["JsonSpan", "SchemaCheck", "check_schema", "index_json"]
+__all__ = ["JsonSpan", "SchemaCheck", "SchemaProblems", "check_schema", "index_json", "schema_problems"]
 
 _WS = " \t\n\r"
 # the scalars json.loads accepts (NaN and the infinities included, as Python's decoder allows them)
@@ -48,8 +49,6 @@ _SCALAR = re.compile(
 # keys under these keywords are names (of properties, definitions), not keywords
 _NAME_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
               "dependentRequired", "dependencies"}
-_RELAXED = " (relaxed: lenient=True)"
-_UNKNOWN = re.compile(r"unknown keyword (.+) ignored")
 
 
 @dataclass(frozen=True)
@@ -207,13 +206,13 @@ class SchemaCheck:
     ir:
         The compiled grammar IR when the schema compiled (even with warnings); ``None`` otherwise.
     warnings:
-        The compiler's warnings, as it words them (each starts with a JSON pointer).
+        The compiler's warnings, each a :class:`~corral.compiler.diagnostics.Diagnostic`.
     """
 
     issues: list[GrammarIssue]
     schema: Any = None
     ir: GrammarIR | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 class _Placer:
@@ -264,45 +263,151 @@ class _Placer:
             return self.value(pointer)
         return self._at(sp.key_start, sp.key_end)
 
-    def split(self, message: str) -> tuple[str | None, str]:
-        """``(pointer, rest)`` of a compiler message ``"<pointer>: <rest>"``; ``"/"`` is the root."""
-        if message.startswith(": "):
-            return "", message[2:]
-        if not message.startswith("/"):
-            return None, message
-        cuts = [m.start() for m in re.finditer(": ", message)]
-        if not cuts:
-            return None, message
-        known = [c for c in cuts if message[:c] in self.spans or message[:c] == "/"]
-        cut = known[-1] if known else cuts[0]
-        pointer = message[:cut]
-        if pointer == "/" and "/" not in self.spans:
-            pointer = ""
-        return pointer, message[cut + 2 :]
-
 
 def _issue(severity: str, message: str, where: tuple[int, int, int]) -> GrammarIssue:
     line, column, length = where
     return GrammarIssue(severity, message, line, column, length)
 
 
-def _warning_issue(placer: _Placer, warning: str) -> GrammarIssue:
-    pointer, rest = placer.split(warning)
-    message = warning[: -len(_RELAXED)] + " (relaxed by --lenient)" if warning.endswith(_RELAXED) else warning
-    if pointer is None:
-        return _issue("warning", message, placer.value(""))
-    m = _UNKNOWN.match(rest)
-    keyword: str | None = None
-    if m:
+def _warning_issue(placer: _Placer, warning: Diagnostic) -> GrammarIssue:
+    """A compiler warning placed in the text: under its keyword's key when one is to blame."""
+    if warning.location is None:
+        return _issue(warning.severity, str(warning), placer.value(""))
+    pointer, keyword = warning.location, warning.keyword
+    if warning.code == RELAXED:
+        assert keyword is not None
+        # "/a/$ref: cannot resolve ...", not "/a/$ref: $ref: cannot resolve ..."
+        where = pointer if pointer.endswith("/" + _escape(keyword)) else f"{pointer or '/'}: {keyword}"
+        message = f"{where}: {warning.message} (relaxed by --lenient)"
+        return _issue(warning.severity, message, placer.key(pointer, keyword))
+    if warning.code == "unknown-keyword" and keyword is not None:
+        return _issue(warning.severity, str(warning), placer.key(pointer, keyword))
+    return _issue(warning.severity, str(warning), placer.value(pointer))
+
+
+@dataclass
+class SchemaProblems:
+    """Every problem :func:`schema_problems` found in a schema, by JSON pointer (no text positions).
+
+    Attributes
+    ----------
+    malformed:
+        Each malformed keyword as ``(pointer, error)``, in the order found (the pointer ``""`` when
+        the error names none).
+    unsupported:
+        What cannot be enforced exactly, as :attr:`~corral.errors.UnsupportedSchemaError.problems`.
+    fatal:
+        A failure that stopped the walk (a limit, a schema nested too deeply), or ``None``.
+    stopped:
+        Whether stepping past malformed keywords stopped before the rest of the schema was seen.
+    warnings:
+        The compiler's warnings (with ``warnings=True``; for unsupported schemas, those of a lenient
+        walk, relaxations left out).
+    ir:
+        The grammar IR when the schema (what is left of it) compiled, else ``None``.
+    """
+
+    malformed: list[tuple[str, GrammarError]] = field(default_factory=list)
+    unsupported: list[tuple[str, str, str]] = field(default_factory=list)
+    fatal: str | None = None
+    stopped: bool = False
+    warnings: list[Diagnostic] = field(default_factory=list)
+    ir: GrammarIR | None = None
+
+
+def _exists(schema: Any, pointer: str) -> bool:
+    node = schema
+    for part in pointer.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def _pointer_of(message: str, schema: Any) -> str:
+    """The JSON pointer a malformed-schema message starts with (``"<pointer>: ..."``), or ``""``.
+
+    The longest prefix before a ``": "`` that is a place in ``schema`` (a key may hold ``": "``).
+    """
+    if not message.startswith("/"):
+        return ""
+    cuts = [m.start() for m in re.finditer(": ", message)]
+    if not cuts:
+        return ""
+    known = [c for c in cuts if message[:c] == "/" or _exists(schema, message[:c])]
+    pointer = message[: known[-1] if known else cuts[0]]
+    return "" if pointer == "/" and not _exists(schema, "/") else pointer
+
+
+def schema_problems(schema: Any, options: Any, *, warnings: bool = False) -> SchemaProblems:
+    """Every problem of a parsed schema, each with its JSON pointer; never raises.
+
+    A malformed keyword stops the compiler: it is recorded, dropped from a copy of the schema and
+    the schema compiled again, so one call finds every malformed keyword and then what else the rest
+    holds (up to :data:`MAX_MALFORMED` of them). :func:`check_schema` places the findings in the text;
+    :func:`~corral.compiler.json_schema.compiler.compile_json_schema` raises them as one error.
+
+    Parameters
+    ----------
+    schema:
+        The parsed schema.
+    options:
+        The :class:`~corral.compiler.json_schema.compiler.SchemaOptions` to compile with.
+    warnings:
+        Also collect the compiler's warnings (for an unsupported schema this takes one more walk).
+
+    Returns
+    -------
+    SchemaProblems
+
+    Examples
+    --------
+    >>> from corral.compiler.json_schema.compiler import SchemaOptions
+    >>> found = schema_problems({"type": 3, "uniqueItems": True}, SchemaOptions())
+    >>> [e.message for _, e in found.malformed], found.unsupported
+    (['/type: must be a string or an array of strings'], [('', 'uniqueItems', 'uniqueness is not a context-free constraint')])
+    """
+    import dataclasses
+
+    from corral.compiler.json_schema.compiler import schema_to_ir
+
+    found = SchemaProblems()
+    tried: list[str] = []
+    while True:
         try:
-            keyword = str(ast.literal_eval(m.group(1)))
-        except (ValueError, SyntaxError):
-            keyword = None
-    elif ": " in rest:
-        keyword = rest.split(": ", 1)[0]
-        if pointer.endswith("/" + _escape(keyword)):  # "/a/$ref: $ref: ..." says $ref twice
-            message = f"{pointer}: {message[len(pointer) + 2 + len(keyword) + 2:]}"
-    return _issue("warning", message, placer.key(pointer, keyword) if keyword else placer.value(pointer))
+            found.ir, found.warnings = schema_to_ir(schema, options)
+            break
+        except GrammarError as e:
+            at = _pointer_of(e.message, schema)
+            found.malformed.append((at, e))
+            tried.append(at)
+            schema = _without(schema, at, tried) if len(tried) < MAX_MALFORMED else None
+            if schema is None:
+                found.stopped = True
+                break
+        except UnsupportedSchemaError as e:
+            found.unsupported = list(e.problems)
+            if warnings:  # the warnings (unknown keywords) of the same walk: the lenient one visits the same nodes
+                try:
+                    _, lenient_warnings = schema_to_ir(schema, dataclasses.replace(options, lenient=True))
+                    found.warnings = [w for w in lenient_warnings if w.code != RELAXED]
+                except Exception:  # noqa: BLE001 - the errors above are what matters
+                    found.warnings = []
+            break
+        except CorralError as e:
+            found.fatal = str(e)
+            break
+        except RecursionError:
+            found.fatal = "the schema is nested too deeply to compile"
+            break
+        except Exception as e:  # noqa: BLE001 - a checker reports, it does not crash
+            found.fatal = f"internal error while compiling the schema ({type(e).__name__}: {e}); please report it"
+            break
+    return found
 
 
 def _productive(ir: GrammarIR) -> bool:
@@ -335,7 +440,7 @@ def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexibl
     >>> [(i.line, i.column, i.message) for i in found.issues]  # doctest: +NORMALIZE_WHITESPACE
     [(2, 2, '/: uniqueItems: uniqueness is not a context-free constraint (--lenient relaxes it)')]
     """
-    from corral.compiler.json_schema.compiler import SchemaOptions, schema_to_ir
+    from corral.compiler.json_schema.compiler import SchemaOptions
 
     try:
         schema = json.loads(text, parse_float=Decimal)
@@ -358,46 +463,19 @@ def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexibl
             placer._at(sp.key_start, sp.key_end),
         ))
     result = SchemaCheck(issues, schema)
-    # A malformed keyword stops the compiler: report it, drop it from a copy of the schema and
-    # compile again, so one run reports every malformed keyword and then what else the rest holds.
-    malformed: list[str] = []
-    while True:
-        try:
-            ir, warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=lenient))
-            break
-        except GrammarError as e:
-            at, _ = placer.split(e.message)
-            issues.append(_issue("error", e.message, placer.value(at or "")))
-            malformed.append(at or "")
-            schema = _without(schema, at or "", malformed) if len(malformed) < MAX_MALFORMED else None
-            if schema is None:
-                return _done(result)
-            continue
-        except UnsupportedSchemaError as e:
-            for pointer, keyword, why in e.problems:
-                # "/a/$ref: cannot resolve ...", not "/a/$ref: $ref: cannot resolve ..."
-                where = pointer if pointer.endswith("/" + _escape(keyword)) else f"{pointer or '/'}: {keyword}"
-                issues.append(_issue("error", f"{where}: {why} (--lenient relaxes it)", placer.key(pointer, keyword)))
-            # the warnings (unknown keywords) of the same walk: the lenient one visits the same nodes
-            try:
-                _, lenient_warnings = schema_to_ir(schema, SchemaOptions(whitespace=whitespace, lenient=True))
-                warnings = [w for w in lenient_warnings if not w.endswith(_RELAXED)]
-            except Exception:  # noqa: BLE001 - the errors above are what matters
-                warnings = []
-            ir = None
-            break
-        except CorralError as e:
-            issues.append(_issue("error", str(e), placer.value("")))
-            return _done(result)
-        except RecursionError:
-            issues.append(_issue("error", "the schema is nested too deeply to compile", placer.value("")))
-            return _done(result)
-        except Exception as e:  # noqa: BLE001 - a checker reports, it does not crash
-            issues.append(_issue(
-                "error", f"internal error while compiling the schema ({type(e).__name__}: {e}); please report it",
-                placer.value(""),
-            ))
-            return _done(result)
+    found = schema_problems(schema, SchemaOptions(whitespace=whitespace, lenient=lenient), warnings=True)
+    for at, bad in found.malformed:
+        issues.append(_issue("error", bad.message, placer.value(at or "")))
+    for pointer, keyword, why in found.unsupported:
+        # "/a/$ref: cannot resolve ...", not "/a/$ref: $ref: cannot resolve ..."
+        where = pointer if pointer.endswith("/" + _escape(keyword)) else f"{pointer or '/'}: {keyword}"
+        issues.append(_issue("error", f"{where}: {why} (--lenient relaxes it)", placer.key(pointer, keyword)))
+    if found.fatal is not None:
+        issues.append(_issue("error", found.fatal, placer.value("")))
+        return _done(result)
+    if found.stopped:
+        return _done(result)
+    warnings, ir = found.warnings, found.ir
     seen: set[tuple[str, int | None, int | None]] = set()
     for w in warnings:
         issue = _warning_issue(placer, w)
@@ -405,7 +483,7 @@ def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexibl
             seen.add((issue.message, issue.line, issue.column))
             issues.append(issue)
     result.warnings = list(warnings)
-    if ir is not None and not malformed:
+    if ir is not None and not found.malformed:
         if _productive(ir):
             result.ir = ir
         else:

@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urldefrag
 
+from corral.compiler.diagnostics import RELAXED, Diagnostic
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, Atom, Const, Expr, Flat, Node, Not, OneOf, Or,
@@ -127,7 +128,7 @@ class _Out:
     rules: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     terminals: dict[str, TerminalDef] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 class _Compiler:
@@ -176,7 +177,7 @@ class _Compiler:
     # -- problems ---------------------------------------------------------------------------------
     def problem(self, pointer: str, keyword: str, why: str) -> None:
         if self.opt.lenient:
-            self.out.warnings.append(f"{pointer or '/'}: {keyword}: {why} (relaxed: lenient=True)")
+            self.out.warnings.append(Diagnostic(pointer, keyword, "warning", why, code=RELAXED))
         else:
             self.out.problems.append((pointer, keyword, why))
 
@@ -218,7 +219,8 @@ class _Compiler:
         schema, base, pointer, scope = n.payload
         for kw in schema:
             if kw not in KNOWN and not kw.startswith("x-"):
-                self.out.warnings.append(f"{pointer or '/'}: unknown keyword {kw!r} ignored (as the spec says)")
+                self.out.warnings.append(Diagnostic(pointer, kw, "warning", f"unknown keyword {kw!r} ignored (as the spec says)",
+                                                    code="unknown-keyword"))
         parts: list[Expr] = []
         if "$ref" in schema:
             ref = schema["$ref"]
@@ -391,7 +393,7 @@ def detect_draft(schema: Any) -> str:
     return "2020-12"
 
 
-def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple[GrammarIR, list[str]]:
+def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple[GrammarIR, list[Diagnostic]]:
     """Compile a JSON Schema (already parsed) to a :class:`GrammarIR` and the list of warnings.
 
     Raises
@@ -407,7 +409,7 @@ def schema_to_ir(schema: Any, options: SchemaOptions = SchemaOptions()) -> tuple
     return ir, warnings
 
 
-def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[str], _Compiler]:
+def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[Diagnostic], _Compiler]:
     """Compile a JSON Schema (already parsed) to a :class:`GrammarIR` and the list of warnings.
 
     Raises
@@ -433,6 +435,27 @@ def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[
     comp.out.rules[start] = [(top, *trail)]
     ir = GrammarIR(start=start, rules=comp.out.rules, terminals=comp.out.terminals, source=json.dumps(schema, default=str)[:10000])
     return ir, comp.out.warnings, comp
+
+
+def _with_every_problem(first: GrammarError, schema: Any, options: SchemaOptions) -> GrammarError:
+    """``first`` (a malformed keyword) carrying every other problem of the schema.
+
+    :func:`~corral.compiler.json_schema.check.schema_problems` (``corral check``'s walk, which steps
+    past each malformed keyword) runs only on this failure path; ``first`` comes back unchanged when
+    it is the only problem. The others are the further malformed keywords, then each keyword that
+    cannot be enforced exactly (worded as in :class:`~corral.errors.UnsupportedSchemaError`).
+    """
+    from corral.compiler.json_schema.check import schema_problems
+
+    found = schema_problems(schema, options)
+    if not found.malformed or found.malformed[0][1].message != first.message:
+        return first  # pragma: no cover - the walk is deterministic
+    others = [e for _, e in found.malformed[1:]]
+    others += [GrammarError(f"{ptr or '/'}: {kw}: {why}") for ptr, kw, why in found.unsupported]
+    if not others:
+        return first
+    return GrammarError(first.message, source=first.source, pos=first.pos, length=first.length,
+                        diagnostics=(first, *others))
 
 
 def _as_schema(schema: Any) -> Any:
@@ -510,7 +533,9 @@ def compile_json_schema(
     UnsupportedSchemaError
         Every keyword that cannot be enforced exactly, sorted, with its JSON pointer.
     GrammarError
-        A malformed schema, or one that accepts no value.
+        A malformed schema, or one that accepts no value. For a malformed schema the error's
+        ``diagnostics`` hold every problem found (each malformed keyword, then each keyword that
+        cannot be enforced exactly), the first as it is raised alone.
     CompileLimitError
         A limit (``timeout``, ``max_memory_bytes``, ``max_states``, ...) passed; the message
         names the limit, its value, the JSON pointer being compiled and how to raise it.
@@ -529,9 +554,12 @@ def compile_json_schema(
     run_limits = entry_limits(limits, timeout=timeout)
     with budget_scope(run_limits):
         parsed = _as_schema(schema)
-        ir, warnings, comp = _schema_to_ir(parsed, SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace,
-                                                                 lenient=lenient, property_order=property_order,
-                                                                 registry=registry, indent=indent))
+        schema_options = SchemaOptions(whitespace=whitespace, max_whitespace=max_whitespace, lenient=lenient,
+                                       property_order=property_order, registry=registry, indent=indent)
+        try:
+            ir, warnings, comp = _schema_to_ir(parsed, schema_options)
+        except GrammarError as e:
+            raise _with_every_problem(e, parsed, schema_options) from None
         options = {"whitespace": whitespace, "max_whitespace": max_whitespace, "lenient": lenient,
                    "property_order": property_order, "indent": indent, "limits": run_limits}
         try:

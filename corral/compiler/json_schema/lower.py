@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from corral.compiler.automaton import ByteDFA, concat, difference, trim
+from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.grammar_ir import TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, TRUE, ArrC, DSet, Expr, Flat, Node, ObjC, KeySet, Term, live_states, literal_keys_dfa,
@@ -249,8 +250,11 @@ def _lower_term(self: _Compiler, t: Term, depth: int) -> str:
     any_order = self.opt.property_order == "any"
     if any_order and n_lits > MAX_ANY_ORDER:
         any_order = False
-        self.out.warnings.append(f"an object names {n_lits} properties (more than {MAX_ANY_ORDER}): "
-                                 "they must come in schema order")
+        self.out.warnings.append(Diagnostic(
+            None, None, "warning",
+            f"an object names {n_lits} properties (more than {MAX_ANY_ORDER}): they must come in schema order",
+            code="property-order",
+        ))
     names: dict[Any, str] = {}
     todo: list[Any] = []
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from corral.compiler.automaton import ByteDFA, difference, product
+from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_NONE, TRUE, ArrC, Atom, DSet, Expr, Flat, Moves, Node, ObjC, Term, rest_of, join, literal_keys_dfa, neg, only,
 )
@@ -131,8 +132,11 @@ def _string_set(self: _Compiler, schema: dict[str, Any], pointer: str) -> Any:
         if not fmt_ok and fmt in SPEC_FORMATS:
             self.problem(pointer, "format", f"format {fmt!r} is not supported")
         elif not fmt_ok:
-            self.out.warnings.append(f"{pointer or '/'}: format {fmt!r} is not defined by JSON Schema: "
-                                     "ignored, as the specification says for unknown formats")
+            self.out.warnings.append(Diagnostic(
+                pointer, "format", "warning",
+                f"format {fmt!r} is not defined by JSON Schema: ignored, as the specification says for unknown formats",
+                code="unknown-format",
+            ))
     for k in ("minLength", "maxLength"):
         if k in kws and (not _is_number(kws[k]) or kws[k] < 0 or kws[k] != int(kws[k])):
             raise GrammarError(f"{pointer}/{k}: must be a non-negative integer")

@@ -124,7 +124,7 @@ def test_unsupported_keywords_are_listed_with_pointers() -> None:
         "fetched; pass the document in registry=)"
     )
     g = compile_json_schema(schema, VOCAB, lenient=True)
-    assert any("uniqueItems" in w for w in g.warnings)
+    assert any("uniqueItems" in str(w) for w in g.warnings)
     assert grammar_accepts(g, '{"a": [1, 1]}')
 
 
@@ -148,6 +148,43 @@ def test_malformed_schemas_are_grammar_errors() -> None:
         compile_json_schema("{", VOCAB)
     with pytest.raises(corral.GrammarError, match="accepts no value"):
         compile_json_schema(False, VOCAB)
+
+
+def test_a_malformed_schema_raises_one_error_carrying_every_problem() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "strin"}, "b": {"type": "array", "uniqueItems": True},
+                                               "c": {"$ref": "https://example.com/c.json"}}}
+    with pytest.raises(corral.GrammarError) as err:
+        compile_json_schema(schema, VOCAB)
+    assert str(err.value) == (
+        "/properties/a/type: unknown type 'strin'\n"
+        "and 2 more problem(s):\n"
+        "/properties/b: uniqueItems: uniqueness is not a context-free constraint\n"
+        "/properties/c/$ref: $ref: cannot resolve 'https://example.com/c.json' (remote references are not "
+        "fetched; pass the document in registry=)"
+    )
+    first, *others = err.value.diagnostics
+    assert first is err.value and first.message == "/properties/a/type: unknown type 'strin'"
+    assert [d.message for d in others] == [str(err.value).split("\n")[i] for i in (2, 3)]
+    with pytest.raises(corral.GrammarError) as alone:  # one problem: the message it always had
+        compile_json_schema({"properties": {"a": {"type": "strin"}}}, VOCAB)
+    assert str(alone.value) == "/properties/a/type: unknown type 'strin'" and len(alone.value.diagnostics) == 1
+
+
+def test_warnings_are_diagnostics_worded_as_before() -> None:
+    from corral.compiler.diagnostics import Diagnostic
+
+    g = compile_json_schema({"type": "array", "foo": 1, "uniqueItems": True,
+                             "items": {"type": "string", "format": "zzz"}}, VOCAB, lenient=True)
+    assert all(isinstance(w, Diagnostic) for w in g.warnings)
+    assert sorted((w.location, w.keyword, w.severity, w.code) for w in g.warnings) == [
+        ("", "foo", "warning", "unknown-keyword"), ("", "uniqueItems", "warning", "relaxed"),
+        ("/items", "format", "warning", "unknown-format"),
+    ]
+    assert sorted(map(str, g.warnings)) == [
+        "/: uniqueItems: uniqueness is not a context-free constraint (relaxed: lenient=True)",
+        "/: unknown keyword 'foo' ignored (as the spec says)",
+        "/items: format 'zzz' is not defined by JSON Schema: ignored, as the specification says for unknown formats",
+    ]
 
 
 def test_oneof_is_exact_with_a_discriminator_and_with_overlapping_branches() -> None:
@@ -294,7 +331,7 @@ def test_dynamic_ref_follows_the_dynamic_scope() -> None:
 
 def test_unknown_formats_are_annotations_and_known_inexpressible_ones_errors() -> None:
     g = compile_json_schema({"type": "integer", "format": "int32"}, VOCAB)
-    assert grammar_accepts(g, "5") and any("int32" in w for w in g.warnings)
+    assert grammar_accepts(g, "5") and any("int32" in str(w) for w in g.warnings)
     with pytest.raises(UnsupportedSchemaError, match="format 'regex'"):
         compile_json_schema({"type": "string", "format": "regex"}, VOCAB)
 
