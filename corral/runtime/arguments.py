@@ -11,7 +11,7 @@ import operator
 
 from corral.errors import CorralError
 
-__all__ = ["token_int", "token_list", "byte_string", "step_count"]
+__all__ = ["token_int", "token_index", "token_list", "byte_string", "step_count"]
 
 
 def token_int(token_id: object) -> int:
@@ -35,6 +35,29 @@ def token_int(token_id: object) -> int:
         return operator.index(token_id)  # type: ignore[arg-type]
     except TypeError:
         raise CorralError(f"a token id must be an integer, got {type(token_id).__name__} {token_id!r}") from None
+
+
+def token_index(token_id: object, size: int) -> int:
+    """``token_id`` as an ``int`` in ``0 .. size - 1`` (the mask's width), or an error.
+
+    Raises
+    ------
+    CorralError
+        If ``token_id`` is not an integer (see :func:`token_int`) or lies outside the mask.
+
+    Examples
+    --------
+    >>> token_index(3, 8)
+    3
+    >>> token_index(8, 8)
+    Traceback (most recent call last):
+    ...
+    corral.errors.CorralError: token id 8 is outside the mask (ids 0 to 7)
+    """
+    t = token_int(token_id)
+    if not 0 <= t < size:
+        raise CorralError(f"token id {t} is outside the mask (ids 0 to {size - 1})")
+    return t
 
 
 def token_list(token_ids: object) -> list[int]:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from corral.errors import CorralError
-from corral.runtime.arguments import byte_string, step_count, token_int
+from corral.runtime.arguments import byte_string, step_count, token_index, token_int
 from corral.runtime.earley import ESet
 from corral.runtime.engine import earley_engine
-from corral.runtime.matcher import Matcher, token_index
+from corral.runtime.matcher import Matcher
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar

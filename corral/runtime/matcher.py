@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import operator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from corral.compiler.maskstore import advance_token
 from corral.errors import CorralError
-from corral.runtime.arguments import byte_string, step_count, token_int, token_list
+from corral.runtime.arguments import byte_string, step_count, token_index, token_int, token_list
 from corral.runtime.engine import dfa_engine
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
 
-__all__ = ["Matcher", "RegexMatcher", "token_index"]
+__all__ = ["Matcher", "RegexMatcher"]
 
 _MAX_FORCED = 4096
-
-
-def token_index(token_id: object, size: int) -> int:
-    """``token_id`` as an ``int`` in ``0 .. size - 1`` (the mask's width), or an error.
-
-    Raises
-    ------
-    CorralError
-        If ``token_id`` is not an integer (``int`` or a NumPy integer) or lies outside the mask.
-    """
-    try:
-        t = operator.index(token_id)  # type: ignore[arg-type]
-    except TypeError:
-        raise CorralError(
-            f"a token id must be an integer, got {type(token_id).__name__} {token_id!r}"
-        ) from None
-    if not 0 <= t < size:
-        raise CorralError(f"token id {t} is outside the mask (ids 0 to {size - 1})")
-    return t
 
 
 class Matcher:
