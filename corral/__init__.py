@@ -36,6 +36,7 @@ from corral.errors import (
     UnsupportedSchemaError,
     VocabularyError,
 )
+from corral.runtime.batch import fill_next_token_bitmask
 from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_, bitmask_to_bool
 from corral.runtime.matcher import Matcher
 
@@ -88,5 +89,6 @@ __all__ = [
     "compile_grammar",
     "compile_json_schema",
     "compile_regex",
+    "fill_next_token_bitmask",
     "generate",
 ]

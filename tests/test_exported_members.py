@@ -30,6 +30,7 @@ EXPECTED = {
     "compile_grammar",
     "compile_json_schema",
     "compile_regex",
+    "fill_next_token_bitmask",
     "generate",
 }
 

@@ -312,6 +312,16 @@ class CFGMaskStore:
         with self._lock:
             return self._masks.get(s.sig)
 
+    def lookup(self, s: ESet) -> np.ndarray | None:
+        """The mask of ``s`` when it is cached (giving ``s`` its signature first), else ``None``;
+        never computes a mask. A hit counts as one."""
+        with self._lock:
+            hit = self._masks.get(self.recognizer.signature(s))
+            if hit is not None:
+                self._masks.move_to_end(s.sig)
+                self.hits += 1
+            return hit
+
     def _mask_locked(self, s: ESet) -> np.ndarray:
         sig = self.recognizer.signature(s)
         hit = self._masks.get(sig)

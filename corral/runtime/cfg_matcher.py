@@ -56,6 +56,12 @@ class CFGMatcher(Matcher):
             return self._store.zeros
         return self._store.mask(s)
 
+    def _mask_if_ready(self) -> np.ndarray | None:
+        s = self._sets[-1]
+        if s is None:
+            return self._store.zeros
+        return self._store.lookup(s)
+
     def is_accepting(self) -> bool:
         """Whether the text so far is a complete sentence of the grammar (EOS allowed)."""
         s = self._sets[-1]

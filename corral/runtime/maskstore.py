@@ -118,6 +118,17 @@ class DFAMaskStore:
                 self._lru.popitem(last=False)
         return row
 
+    def cached(self, state: int) -> np.ndarray | None:
+        """The mask of ``state`` when it is stored now, else ``None`` (never computes one)."""
+        c = int(self.classes[state])
+        if self._all is not None:
+            return self._all[c]  # type: ignore[no-any-return]
+        with self._lock:
+            row = self._lru.get(c)
+            if row is not None:
+                self._lru.move_to_end(c)
+            return row
+
     def count(self, state: int) -> int:
         """Number of allowed ids in ``state``'s mask (EOS included)."""
         c = int(self.classes[state])

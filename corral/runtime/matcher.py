@@ -121,6 +121,12 @@ class Matcher:
         """
         raise NotImplementedError
 
+    def _mask_if_ready(self) -> np.ndarray | None:
+        """:meth:`next_token_mask` when it is already known (stored, cached, or finished), else
+        ``None``; never computes a mask. :func:`corral.fill_next_token_bitmask` copies these rows
+        in the calling thread and sends only the others to its worker threads."""
+        return None
+
     # -- shared -----------------------------------------------------------------------------
     def fill_next_token_mask(self, out: np.ndarray) -> None:
         """Write :meth:`next_token_mask` into ``out`` (e.g. a row of a batch bitmask).
@@ -276,6 +282,15 @@ class RegexMatcher(Matcher):
         if s == self._fin:
             return self._zeros
         return self._store.mask(s)
+
+    def _mask_if_ready(self) -> np.ndarray | None:
+        rows = self._rows
+        if rows is not None:
+            return rows[self._states[-1]]
+        s = self._states[-1]
+        if s == self._fin:
+            return self._zeros
+        return self._store.cached(s)
 
     def is_accepting(self) -> bool:
         """Whether the text so far is a complete string of the language (EOS allowed)."""
