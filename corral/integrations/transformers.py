@@ -1,4 +1,6 @@
-"""Hugging Face transformers integration: a ``LogitsProcessor`` that enforces a corral grammar.
+"""Hugging Face transformers integration: a ``LogitsProcessor`` that enforces a corral grammar,
+and :class:`HFLanguageModel` (from :mod:`corral.integrations.hf_lm`), a model as corral's
+:class:`~corral.runtime.lm.LanguageModel` with key-value cache reuse.
 
 Works with ``model.generate`` under greedy search, sampling, batches (left padding), beam search
 and assisted generation. transformers calls a logits processor with the whole ``input_ids`` it is
@@ -29,10 +31,11 @@ else:  # a clear error naming the extra when torch or transformers is missing
 
 from corral.compiler.compiled import CompiledGrammar
 from corral.errors import CorralError
+from corral.integrations.hf_lm import HFLanguageModel
 from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_
 from corral.runtime.matcher import Matcher
 
-__all__ = ["LogitsProcessor", "cached_forward"]
+__all__ = ["HFLanguageModel", "LogitsProcessor", "cached_forward"]
 
 _CACHE_ARG: dict[type, str] = {}
 
@@ -72,7 +75,7 @@ def cached_forward(model: Any, input_ids: torch.Tensor, cache: Any = None) -> tu
 class _Row:
     """One sequence: its matcher, the generated ids it has consumed, and whether it broke."""
 
-    __slots__ = ("matcher", "ids", "broken")
+    __slots__ = ("broken", "ids", "matcher")
 
     def __init__(self, matcher: Matcher, ids: list[int], broken: bool = False) -> None:
         self.matcher = matcher
