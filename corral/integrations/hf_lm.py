@@ -31,6 +31,7 @@ so no padding and no attention mask are needed: positions follow from the cache 
 from __future__ import annotations
 
 import copy
+import inspect
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -148,12 +149,21 @@ class HFLanguageModel:
 
     Examples
     --------
-    >>> from corral.integrations.packaged import load_smollm2
-    >>> model, tok = load_smollm2()  # doctest: +SKIP
-    >>> lm = HFLanguageModel(model, tok)  # doctest: +SKIP
-    >>> ids = lm.encode("Name a colour.")  # doctest: +SKIP
-    >>> lm.next_token_logprobs([ids]).shape  # doctest: +SKIP
+    A tiny randomly initialised model (any causal LM works the same way). A batch that extends
+    the previous call's rows costs one pass over the new tokens:
+
+    >>> import transformers
+    >>> from corral.integrations.packaged import load_smollm2_tokenizer
+    >>> tok = load_smollm2_tokenizer()
+    >>> config = transformers.LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+    ...                                   num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    >>> lm = HFLanguageModel(transformers.LlamaForCausalLM(config).eval(), tok)
+    >>> ids = lm.encode("Name a colour.")
+    >>> lm.next_token_logprobs([ids]).shape
     (1, 49152)
+    >>> rows = lm.next_token_logprobs([ids + [42], ids + [7], ids + [42]])
+    >>> lm.forward_passes, lm.tokens_computed - len(ids)
+    (2, 2)
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, max_cache_bytes: int = 1 << 30, vocab_size: int | None = None) -> None:
@@ -375,12 +385,13 @@ class HFLanguageModel:
 
         device = _model_device(self.model)
         ids = torch.tensor([k[keep:] for k in keys], dtype=torch.long, device=device)
+        extra = {"logits_to_keep": positions} if _takes_logits_to_keep(self.model) else {}
         with torch.inference_mode():
             cache = None
             if source is not None and keep > 0:
                 cache = _derived(source.cache, rows, keep, source.length)
                 self._blocks.move_to_end(self._id_of(source))
-            logits, cache = cached_forward(self.model, ids, cache)
+            logits, cache = cached_forward(self.model, ids, cache, **extra)
             logits = logits[:, -positions:, :].float()
             logprobs = torch.log_softmax(logits, dim=-1).cpu().numpy()
         self.forward_passes += 1
@@ -430,6 +441,22 @@ class HFLanguageModel:
         while total > self.max_cache_bytes and self._blocks:
             _, old = self._blocks.popitem(last=False)
             total -= old.nbytes
+
+
+_LOGITS_TO_KEEP: dict[type, bool] = {}
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    """Whether the model's ``forward`` can compute the logits of the last positions only."""
+    kind = type(model)
+    got = _LOGITS_TO_KEEP.get(kind)
+    if got is None:
+        try:
+            got = "logits_to_keep" in inspect.signature(model.forward).parameters
+        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+            got = False
+        _LOGITS_TO_KEEP[kind] = got
+    return got
 
 
 def _model_device(model: Any) -> Any:

@@ -40,7 +40,7 @@ __all__ = ["HFLanguageModel", "LogitsProcessor", "cached_forward"]
 _CACHE_ARG: dict[type, str] = {}
 
 
-def cached_forward(model: Any, input_ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
+def cached_forward(model: Any, input_ids: torch.Tensor, cache: Any = None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
     """One forward pass of a causal LM that reuses and returns its key-value cache.
 
     transformers renamed the argument: ``cache=`` from version 5 (``past_key_values=`` is
@@ -56,6 +56,8 @@ def cached_forward(model: Any, input_ids: torch.Tensor, cache: Any = None) -> tu
         tokens the cache has not seen.
     cache:
         The cache returned by the previous call, or ``None`` on the first.
+    **kwargs:
+        Further arguments for the model's ``forward`` (e.g. ``logits_to_keep=1``).
 
     Returns
     -------
@@ -68,7 +70,7 @@ def cached_forward(model: Any, input_ids: torch.Tensor, cache: Any = None) -> tu
     if name is None:
         params = inspect.signature(model.forward).parameters
         name = _CACHE_ARG[kind] = "cache" if "cache" in params else "past_key_values"
-    out = model(input_ids=input_ids, use_cache=True, **{name: cache})
+    out = model(input_ids=input_ids, use_cache=True, **{name: cache}, **kwargs)
     return out.logits, getattr(out, name)
 
 

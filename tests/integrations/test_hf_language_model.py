@@ -7,6 +7,7 @@ max absolute difference of the float32 log-probabilities at most ``TOL``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,15 @@ def smollm2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return load_smollm2(cache.mkdir("models") if cache is not None else tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread: the passes here are small, and several threads spin badly on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def lm(smollm2: tuple[Any, Any]) -> HFLanguageModel:
     model, tok = smollm2
@@ -46,7 +56,7 @@ def _full(model: Any, contexts: list[list[int]]) -> np.ndarray:
     with torch.inference_mode():
         for rows in by_length.values():
             ids = torch.tensor([contexts[i] for i in rows])
-            logits = model(input_ids=ids, use_cache=False).logits[:, -1].float()
+            logits = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1].float()
             out[rows] = torch.log_softmax(logits, dim=-1).numpy()
     return out
 
