@@ -36,9 +36,12 @@ from corral.errors import (
     UnsupportedSchemaError,
     VocabularyError,
 )
+from corral.runtime.asap import ASAp
 from corral.runtime.batch import fill_next_token_bitmask
 from corral.runtime.bitmask import allocate_token_bitmask, apply_token_bitmask_, bitmask_to_bool
+from corral.runtime.lm import LanguageModel
 from corral.runtime.matcher import Matcher
+from corral.runtime.sampling import Sample, Samples, sample
 
 if TYPE_CHECKING:
     from corral.integrations.generate import GenerationResult
@@ -68,6 +71,7 @@ def generate(model: Any, tokenizer: Any, prompt: str, **kwargs: Any) -> Generati
     return _generate(model, tokenizer, prompt, **kwargs)
 
 __all__ = [
+    "ASAp",
     "CompileLimitError",
     "CompileStats",
     "CompiledGrammar",
@@ -76,9 +80,12 @@ __all__ = [
     "CorralWarning",
     "GrammarError",
     "IncompleteGenerationError",
+    "LanguageModel",
     "Limits",
     "Matcher",
     "MissingDependencyError",
+    "Sample",
+    "Samples",
     "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",
@@ -91,4 +98,5 @@ __all__ = [
     "compile_regex",
     "fill_next_token_bitmask",
     "generate",
+    "sample",
 ]

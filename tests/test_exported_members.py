@@ -9,6 +9,7 @@ import sys
 import corral
 
 EXPECTED = {
+    "ASAp",
     "CompileLimitError",
     "CompileStats",
     "CompiledGrammar",
@@ -17,9 +18,12 @@ EXPECTED = {
     "CorralWarning",
     "GrammarError",
     "IncompleteGenerationError",
+    "LanguageModel",
     "Limits",
     "Matcher",
     "MissingDependencyError",
+    "Sample",
+    "Samples",
     "UnsupportedSchemaError",
     "Vocabulary",
     "VocabularyError",
@@ -32,6 +36,7 @@ EXPECTED = {
     "compile_regex",
     "fill_next_token_bitmask",
     "generate",
+    "sample",
 }
 
 

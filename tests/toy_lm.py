@@ -58,13 +58,16 @@ class RandomTableLM:
         rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         p = rng.dirichlet(np.full(self.vocab_size, self.concentration))
         p = np.maximum(p, 1e-12)
-        return p / p.sum()
+        return p / p.sum()  # every token possible: no zero in the table but the overrides
 
     def next_token_logprobs(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         """Log-probabilities of the next token after each context."""
         self.calls += 1
         self.rows += len(contexts)
-        return np.log(np.stack([self.probs(c) for c in contexts])) if contexts else np.zeros((0, self.vocab_size))
+        if not contexts:
+            return np.zeros((0, self.vocab_size))
+        with np.errstate(divide="ignore"):
+            return np.log(np.stack([self.probs(c) for c in contexts]))
 
 
 def enumerate_language(
