@@ -19,13 +19,17 @@ least-recently-used store bounded by ``max_cache_bytes``:
   ``q`` and the ``len - q`` new tokens of every row run in one forward pass. When every context
   extends a row of the previous call by the same number of tokens (the sampler's usual step),
   that is one pass for the whole call;
-* a context equal to a stored row costs no pass at all.
+* a context equal to a stored row costs no pass at all;
+* :meth:`HFLanguageModel.logprobs_along` runs the draft on the cached context in one pass (when
+  the context itself is stored, only the draft's tokens; else from its last position on).
 
 Selecting and cropping works on a copy of the cache object whose layers share the stored
 tensors: transformers' ``DynamicLayer`` rebinds its tensors on ``crop``, ``batch_select_indices``
 and ``update`` (``torch.cat``), never writes into them, so a stored block is never changed by a
 cache derived from it. Rows in one pass always have the same length and the same cached prefix,
 so no padding and no attention mask are needed: positions follow from the cache length.
+A sliding-window layer that has passed its window cannot be cropped (transformers raises); a
+context that would need such a crop is computed from its first token instead.
 """
 
 from __future__ import annotations
@@ -328,11 +332,23 @@ class HFLanguageModel:
         if not ctx:
             raise CorralError("the context is empty; it needs at least one token (e.g. BOS or the prompt)")
         full = ctx + toks
-        bid, row, keep = self._source(full, len(ctx) - 1)
+        stored = self._exact(ctx)
+        if stored is not None and not toks:
+            return stored[None, :].copy()
+        if stored is not None:
+            # ``context`` itself is stored with its log-probabilities: run only ``tokens`` on it.
+            bid, row, keep = self._source(full, len(ctx))
+            positions = len(toks)
+        else:
+            bid, row, keep = self._source(full, len(ctx) - 1)
+            positions = len(toks) + 1
         source = self._blocks[bid] if bid is not None else None
-        block, logprobs = self._extend(source, [row], keep, [full], positions=len(toks) + 1)
+        block, logprobs = self._extend(source, [row], keep, [full], positions=positions)
         self._store([block], {id(source)} if source is not None else set())
-        return logprobs[0]
+        if keep == len(ctx):
+            assert stored is not None  # keep == len(ctx) only when the context is stored
+            return np.concatenate([stored[None, :], logprobs[0]])
+        return logprobs[0][-(len(toks) + 1) :]
 
     # -- internals -------------------------------------------------------------------------
 
@@ -383,14 +399,17 @@ class HFLanguageModel:
         """
         from corral.integrations.transformers import cached_forward
 
-        device = _model_device(self.model)
-        ids = torch.tensor([k[keep:] for k in keys], dtype=torch.long, device=device)
         extra = {"logits_to_keep": positions} if _takes_logits_to_keep(self.model) else {}
         with torch.inference_mode():
             cache = None
             if source is not None and keep > 0:
-                cache = _derived(source.cache, rows, keep, source.length)
                 self._blocks.move_to_end(self._id_of(source))
+                try:
+                    cache = _derived(source.cache, rows, keep, source.length)
+                except (RuntimeError, ValueError):
+                    # A sliding-window layer past its window cannot be cropped: start afresh.
+                    cache, keep = None, 0
+            ids = torch.tensor([k[keep:] for k in keys], dtype=torch.long, device=_model_device(self.model))
             logits, cache = cached_forward(self.model, ids, cache, **extra)
             logits = logits[:, -positions:, :].float()
             logprobs = torch.log_softmax(logits, dim=-1).cpu().numpy()
@@ -418,7 +437,7 @@ class HFLanguageModel:
     def _store(self, new_blocks: list[_Block], used: set[int]) -> None:
         """Keep ``new_blocks``, drop the source blocks they supersede, evict down to the bound.
 
-        A source block is superseded when every one of its rows is a prefix of a new row, or
+        A source block is superseded when every one of its rows is a prefix of (or equal to) a new row, or
         when a call with several new rows extends its rows only (the sampler moved on: each row
         is continued or abandoned, as particles are in SMC). A block only branched from (a draft
         cropped after rejection) or one row of which a single context continues is kept.
@@ -430,7 +449,7 @@ class HFLanguageModel:
                 if id(block) not in used:
                     continue
                 n = block.length
-                covered = {block.index.get(r[:n]) for r in new_rows if len(r) > n}
+                covered = {block.index.get(r[:n]) for r in new_rows if len(r) >= n}
                 if len(covered - {None}) == len(block.rows) or (len(new_rows) > 1 and None not in covered
                                                                 and all(len(r) > n for r in new_rows)):
                     del self._blocks[bid]

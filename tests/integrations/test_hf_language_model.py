@@ -158,8 +158,15 @@ def test_logprobs_along_equals_step_by_step_in_one_pass(lm: HFLanguageModel, smo
     passes, tokens = lm.forward_passes, lm.tokens_computed
     along = logprobs_along(lm, p, draft)  # the runtime helper uses the model's own method
     assert along.shape == (len(draft) + 1, lm.vocab_size)
-    assert (lm.forward_passes, lm.tokens_computed) == (passes + 1, tokens + 1 + len(draft))
+    # p is stored with its log-probabilities: only the draft runs
+    assert (lm.forward_passes, lm.tokens_computed) == (passes + 1, tokens + len(draft))
     _check(model, along, [p + draft[:i] for i in range(len(draft) + 1)])
+    # a context not stored itself: its last position is recomputed on the cropped cache
+    other = lm.logprobs_along(p + draft[:2], [7, 8])
+    assert (lm.forward_passes, lm.tokens_computed) == (passes + 2, tokens + len(draft) + 3)
+    _check(model, other, [p + draft[:2], p + draft[:2] + [7], p + draft[:2] + [7, 8]])
+    assert lm.logprobs_along(p + draft[:2] + [7, 8], []).shape == (1, lm.vocab_size)
+    assert lm.forward_passes == passes + 2
 
 
 def test_rejected_draft_crops_the_cache_and_keeps_it_intact(lm: HFLanguageModel, smollm2: tuple) -> None:
@@ -232,3 +239,23 @@ def test_error_when_vocab_size_is_smaller_than_the_tokenizer(smollm2: tuple) -> 
     with pytest.raises(CorralError, match="smaller than the tokenizer"):
         HFLanguageModel(model, tok, vocab_size=len(tok) - 1)
 
+
+
+def test_sliding_window_model_stays_exact(smollm2: tuple) -> None:
+    """A sliding-window layer past its window cannot be cropped; such a context is recomputed."""
+    import transformers
+
+    _, tok = smollm2
+    torch.manual_seed(0)
+    config = transformers.MistralConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                        num_attention_heads=2, num_key_value_heads=2, head_dim=8, sliding_window=4)
+    model = transformers.MistralForCausalLM(config).eval()
+    lm = HFLanguageModel(model, tok)
+    p = list(range(100, 110))
+    lm.next_token_logprobs([p])
+    steps = [[p + [1], p + [2]], [p[:5] + [7]], [p + [1, 3, 9]], [p + [1, 3, 9, 4]]]
+    for contexts in steps:
+        _check(model, lm.next_token_logprobs(contexts), contexts)
+    _check(model, lm.logprobs_along(p + [1], [3, 4]), [p + [1], p + [1, 3], p + [1, 3, 4]])
+    # extensions select rows without cropping; only the branch inside p recomputes (6 tokens)
+    assert lm.tokens_computed == 10 + 2 + 6 + 2 + 1 + 2
