@@ -151,6 +151,14 @@ class HFLanguageModel:
     CorralError
         If ``max_cache_bytes`` is negative or ``vocab_size`` is smaller than the tokenizer.
 
+    Notes
+    -----
+    Rows are batched only when they have the same length and the same cached prefix, so no
+    padding is ever used. Repeated contexts in one call are computed once. A call whose contexts
+    all extend stored rows replaces the block it extends (rows no context continues are dropped,
+    as finished or resampled-away particles are); a block that was only branched from stays,
+    until ``max_cache_bytes`` evicts it. Not thread-safe: use one instance per thread.
+
     Examples
     --------
     A tiny randomly initialised model (any causal LM works the same way). A batch that extends
