@@ -154,10 +154,12 @@ class HFLanguageModel:
     Notes
     -----
     Rows are batched only when they have the same length and the same cached prefix, so no
-    padding is ever used. Repeated contexts in one call are computed once. A call whose contexts
-    all extend stored rows replaces the block it extends (rows no context continues are dropped,
-    as finished or resampled-away particles are); a block that was only branched from stays,
-    until ``max_cache_bytes`` evicts it. Not thread-safe: use one instance per thread.
+    padding is ever used. Repeated contexts in one call are computed once. A call of several
+    contexts that all extend rows of one stored block replaces that block (rows no context
+    continues are dropped, as finished or resampled-away particles are), and so does a call that
+    extends every row of a block; a block that was only branched from, or one row of which a
+    single context continues, stays until ``max_cache_bytes`` evicts it. Not thread-safe: use
+    one instance per thread.
 
     Examples
     --------
