@@ -44,7 +44,7 @@ import numpy as np
 
 from corral.errors import CorralError
 from corral.runtime.bitmask import bitmask_to_bool
-from corral.runtime.lm import LanguageModel, logprobs_along
+from corral.runtime.lm import LanguageModel, check_logprobs, logprobs_along
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
@@ -306,7 +306,7 @@ class ModelDraft:
             allowed = bitmask_to_bool(matcher.next_token_mask(), size)
             if not allowed.any():
                 break
-            lp = logprobs_along(self.lm, ctx, [])[0]
+            lp = _score(self.lm, ctx, [])[0]
             self.calls += 1
             t = int(np.argmax(np.where(allowed, lp, -np.inf)))
             if not matcher.accept_token(t):  # pragma: no cover - t is allowed by the mask
@@ -456,6 +456,19 @@ class SpeculativeResult:
     data: bytes
     complete: bool
     stats: SpeculativeStats = field(default_factory=SpeculativeStats)
+
+
+def _score(lm: LanguageModel, context: list[int], tokens: list[int]) -> np.ndarray:
+    """:func:`~corral.runtime.lm.logprobs_along`; with no tokens, one ``next_token_logprobs`` row.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(tokens) + 1, vocab_size)``.
+    """
+    if tokens:
+        return logprobs_along(lm, context, tokens)
+    return check_logprobs(lm.next_token_logprobs([context]), 1, lm.vocab_size)
 
 
 def _masked_probs(logprobs: np.ndarray, allowed: np.ndarray, temperature: float) -> np.ndarray:
@@ -660,7 +673,7 @@ def speculative_generate(
             masks.append(bitmask_to_bool(verifier.next_token_mask(), size))
         stats.draft_proposed += len(drafted)
 
-        logprobs = logprobs_along(lm, context, drafted)
+        logprobs = _score(lm, context, drafted)
         stats.forward_passes += 1
         kept, chosen = _verify(logprobs, masks, drafted, temperature, rng)
         stats.draft_accepted += kept
