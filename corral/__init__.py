@@ -17,7 +17,7 @@ Importing corral does not import torch or transformers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from corral import grammars as grammars  # the bundled grammars: corral.grammars.load(name)
 from corral.compiler.cfg import compile_grammar
@@ -49,17 +49,27 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def generate(model: Any, tokenizer: Any, prompt: str, **kwargs: Any) -> GenerationResult:
+@overload
+def generate(model: Any, tokenizer: Any, prompt: str, *, num_samples: Literal[1] = 1, **kwargs: Any) -> GenerationResult: ...
+@overload
+def generate(
+    model: Any, tokenizer: Any, prompt: str, *, num_samples: int, **kwargs: Any
+) -> GenerationResult | list[GenerationResult]: ...
+def generate(
+    model: Any, tokenizer: Any, prompt: str, *, num_samples: int = 1, **kwargs: Any
+) -> GenerationResult | list[GenerationResult]:
     """Generate constrained text with a transformers model; see :func:`corral.integrations.generate.generate`.
 
-    Keyword arguments: ``regex=`` or ``grammar=`` (Lark text or a compiled grammar; one
-    constraint), ``max_new_tokens``,
-    ``temperature``, ``seed``, ``chat``.
+    Keyword arguments: ``regex=``, ``grammar=`` (Lark text or a compiled grammar) or ``schema=``
+    (one constraint), ``max_new_tokens``, ``temperature``, ``seed``, ``chat``, ``method``
+    (``"masked"``, ``"asap"``, ``"awrs"``, ``"smc"``), ``num_samples``, ``draft``
+    (``"forced"``, ``"lookup"``, ``"auto"``), ``num_draft_tokens``.
 
     Returns
     -------
-    GenerationResult
-        ``text``, ``token_ids`` (EOS excluded).
+    GenerationResult or list of GenerationResult
+        ``text``, ``token_ids`` (EOS excluded), ``value``, ``stats``; a list when
+        ``num_samples > 1`` (except for ``"smc"``).
 
     Raises
     ------
@@ -68,7 +78,7 @@ def generate(model: Any, tokenizer: Any, prompt: str, **kwargs: Any) -> Generati
     """
     from corral.integrations.generate import generate as _generate
 
-    return _generate(model, tokenizer, prompt, **kwargs)
+    return _generate(model, tokenizer, prompt, num_samples=num_samples, **kwargs)
 
 __all__ = [
     "ASAp",

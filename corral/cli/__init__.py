@@ -7,7 +7,8 @@
     corral sample FILE [-n N] [--seed S] [--max-bytes L] [--max-depth D] [--start RULE] [--lenient]
     corral compile FILE --tokenizer PATH [--start RULE] [--lenient]
     corral generate (--regex PATTERN | --grammar FILE | --schema FILE) [--start RULE] [--model ID]
-                    [--max-new-tokens N] PROMPT
+                    [--max-new-tokens N] [--method masked|asap|awrs|smc] [-n N] [--temperature T]
+                    [--seed S] [--draft forced|lookup|auto] PROMPT
 
 Exit status: 0 when nothing is wrong (warnings and notes allowed), 1 when errors were found, 2 for
 a usage error.
@@ -91,6 +92,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--start", help="the grammar's start rule")
     g.add_argument("--model", default=None, help="hub id or path (default: the packaged SmolLM2-135M-Instruct)")
     g.add_argument("--max-new-tokens", type=int, default=64)
+    g.add_argument("--method", choices=("masked", "asap", "awrs", "smc"), default="masked",
+                   help="masked decoding, or a sampler of the model conditioned on the constraint (docs/sampling.md)")
+    g.add_argument("-n", "--num-samples", type=int, default=1,
+                   help="outputs to print, one per line (smc: particles, one output drawn by weight)")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="0 is greedy (default for masked with one output); the samplers default to 1")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--draft", choices=("forced", "lookup", "auto"), default=None,
+                   help="speculative drafting (masked, one output): same output, fewer forward passes")
     return ap
 
 

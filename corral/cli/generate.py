@@ -74,13 +74,25 @@ def cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
         except corral.CorralError as e:
             out.write(error_diag(args.grammar, text, e).render() + "\n")
             return 1
+    n = getattr(args, "num_samples", 1)
+    if n < 1:
+        raise UsageError(f"-n must be at least 1, not {n}")
+    method = getattr(args, "method", "masked")
+    temperature = getattr(args, "temperature", None)
+    if temperature is None:
+        temperature = 0.0 if method == "masked" and n == 1 else 1.0
+    options: dict[str, Any] = {"method": method, "num_samples": n, "temperature": temperature,
+                               "seed": getattr(args, "seed", None), "draft": getattr(args, "draft", None)}
     try:
-        result = corral.generate(model, tok, args.prompt, max_new_tokens=args.max_new_tokens, **constraint)
+        got = corral.generate(model, tok, args.prompt, max_new_tokens=args.max_new_tokens, **options, **constraint)
     except corral.CorralError as e:
         out.write(f"error: {e}\n")
         return 1
-    if schema is not None:
-        out.write(json.dumps(result.value, ensure_ascii=False) + "\n")
-    else:
-        out.write(result.text + "\n")
+    for result in got if isinstance(got, list) else [got]:
+        if not result.complete:
+            out.write(f"incomplete: {json.dumps(result.text, ensure_ascii=False)}\n")
+        elif schema is not None:
+            out.write(json.dumps(result.value, ensure_ascii=False) + "\n")
+        else:
+            out.write(result.text + "\n")
     return 0
