@@ -116,13 +116,14 @@ class _Dist:
 class _Walk:
     """One sample in flight."""
 
-    __slots__ = ("logprob", "matcher", "node", "path", "tokens")
+    __slots__ = ("logprob", "matcher", "node", "path", "proposal", "tokens")
 
     def __init__(self, root: _Node, matcher: Matcher) -> None:
         self.node = root
         self.matcher = matcher
         self.tokens: list[int] = []
         self.logprob = 0.0
+        self.proposal = 0.0
         self.path: list[_Node] = [root]
 
 
@@ -264,7 +265,8 @@ class ASAp:
                 weights = dist.probs * dist.efg
                 total = float(weights.sum())
                 if not total > 0.0:
-                    self._update(w.path)  # a dead end: its value is 0 now
+                    node.deficit = node.z if node.z is not None else 0.0
+                    self._update(w.path)  # a dead end: its value is 0 now, exactly
                     if self.root.value <= 0.0:
                         raise CorralError(
                             "no output that satisfies the constraint has positive probability under the model"
@@ -274,14 +276,15 @@ class ASAp:
                 k = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), c.shape[0] - 1)
                 t = int(dist.ids[k])
                 lp = math.log(float(dist.probs[k]))
+                q = math.log(float(weights[k]) / total)
                 counter.tokens += 1
                 if dist.eos[k]:
                     self._update(w.path)
-                    done.append(_sample_from(w.tokens, self.grammar, True, w.logprob + lp, 0.0))
+                    done.append(_sample_from(w.tokens, self.grammar, True, w.logprob + lp, 0.0, w.proposal + q))
                     continue
                 if len(w.tokens) >= self.max_tokens:
                     self._update(w.path)
-                    done.append(_sample_from(w.tokens, self.grammar, False, w.logprob, 0.0))
+                    done.append(_sample_from(w.tokens, self.grammar, False, w.logprob, 0.0, w.proposal))
                     continue
                 child = node.children.get(t)
                 if child is None:
@@ -296,6 +299,7 @@ class ASAp:
                     raise CorralError(f"internal error: the matcher refused allowed token {t}")
                 w.tokens.append(t)
                 w.logprob += lp
+                w.proposal += q
                 w.node = child
                 w.path.append(child)
                 still.append(w)

@@ -80,6 +80,12 @@ class Sample:
     log_weight:
         The log importance weight toward the constraint-conditioned distribution (``"awrs"``,
         ``"smc"``; ``-inf`` for an incomplete sample); ``0`` for ``"masked"`` and ``"asap"``.
+    proposal_logprob:
+        The log-probability with which the method drew these tokens (and the final EOS): the
+        masked, renormalised distribution for ``"masked"``, ASAp's reweighted one for
+        ``"asap"``; NaN for ``"awrs"`` and ``"smc"``, which never build that distribution.
+        ``logprob - proposal_logprob`` is the sample's exact log importance weight toward the
+        unnormalised conditional distribution.
     """
 
     token_ids: tuple[int, ...]
@@ -88,6 +94,7 @@ class Sample:
     complete: bool
     logprob: float
     log_weight: float
+    proposal_logprob: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -282,6 +289,11 @@ class _Counter:
 
 
 def draw_masked(logprobs: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> int:
+    """Draw a token from ``exp(logprobs)`` restricted to ``allowed`` and renormalised (see :func:`draw_masked_z`)."""
+    return draw_masked_z(logprobs, allowed, rng)[0]
+
+
+def draw_masked_z(logprobs: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> tuple[int, float]:
     """Draw a token from ``exp(logprobs)`` restricted to ``allowed`` and renormalised.
 
     Parameters
@@ -292,6 +304,11 @@ def draw_masked(logprobs: np.ndarray, allowed: np.ndarray, rng: np.random.Genera
         ``bool[V]``.
     rng:
         The random generator.
+
+    Returns
+    -------
+    tuple
+        ``(token, log_z)``: the token and the log of the allowed mass ``Σ exp(logprobs[allowed])``.
 
     Raises
     ------
@@ -307,12 +324,15 @@ def draw_masked(logprobs: np.ndarray, allowed: np.ndarray, rng: np.random.Genera
         raise CorralError("the model gives probability 0 to every allowed token")
     c = np.cumsum(np.exp(lp - m))
     k = int(np.searchsorted(c, rng.random() * c[-1], side="right"))
-    return int(idx[min(k, idx.size - 1)])
+    return int(idx[min(k, idx.size - 1)]), m + math.log(float(c[-1]))
 
 
-def _sample_from(data: list[int], grammar: CompiledGrammar, complete: bool, logprob: float, log_weight: float) -> Sample:
+def _sample_from(
+    data: list[int], grammar: CompiledGrammar, complete: bool, logprob: float, log_weight: float,
+    proposal_logprob: float = math.nan,
+) -> Sample:
     raw = grammar.vocab.decode_bytes(data)
-    return Sample(tuple(data), raw, raw.decode("utf-8", errors="replace"), complete, logprob, log_weight)
+    return Sample(tuple(data), raw, raw.decode("utf-8", errors="replace"), complete, logprob, log_weight, proposal_logprob)
 
 
 # -- masked ------------------------------------------------------------------------------------
@@ -328,6 +348,7 @@ def _masked(
         matchers = [grammar.matcher() for _ in range(b)]
         toks: list[list[int]] = [[] for _ in range(b)]
         lps = [0.0] * b
+        qs = [0.0] * b
         result: list[Sample | None] = [None] * b
         live = list(range(b))
         while live:
@@ -336,18 +357,20 @@ def _masked(
             counter.checks += len(live)
             still: list[int] = []
             for j, i in enumerate(live):
-                t = draw_masked(lp[j], masks[j], rng)
+                t, log_z = draw_masked_z(lp[j], masks[j], rng)
                 counter.tokens += 1
+                q = float(lp[j, t]) - log_z
                 if t in eos:
-                    result[i] = _sample_from(toks[i], grammar, True, lps[i] + float(lp[j, t]), 0.0)
+                    result[i] = _sample_from(toks[i], grammar, True, lps[i] + float(lp[j, t]), 0.0, qs[i] + q)
                     continue
                 if len(toks[i]) >= max_tokens:
-                    result[i] = _sample_from(toks[i], grammar, False, lps[i], 0.0)
+                    result[i] = _sample_from(toks[i], grammar, False, lps[i], 0.0, qs[i])
                     continue
                 if not matchers[i].accept_token(t):  # pragma: no cover - the mask allowed it
                     raise CorralError(f"internal error: the matcher refused allowed token {t}")
                 toks[i].append(t)
                 lps[i] += float(lp[j, t])
+                qs[i] += q
                 still.append(i)
             live = still
         out.extend(s for s in result if s is not None)

@@ -87,6 +87,19 @@ def test_logprob_is_the_unconstrained_tempered_probability_with_eos() -> None:
         assert s.data == VOCAB.decode_bytes(s.token_ids) and s.text == s.data.decode()
 
 
+def test_proposal_logprob_is_the_probability_the_method_drew_with() -> None:
+    lm = RandomTableLM(VOCAB.size, seed=12)
+    _, masked, _ = _exact(lm, GRAMMARS["json"])
+    out = corral.sample(lm, GRAMMARS["json"], 50, seed=0, max_tokens=MAX_TOKENS)
+    for s in out:
+        assert s.proposal_logprob == pytest.approx(math.log(masked[s.token_ids]), abs=1e-9)
+    # ASAp's first sample is drawn before any estimate changed: the masked proposal again.
+    first = corral.ASAp(lm, GRAMMARS["json"], max_tokens=MAX_TOKENS).sample(1, seed=0)[0]
+    assert first.proposal_logprob == pytest.approx(math.log(masked[first.token_ids]), abs=1e-9)
+    awrs = corral.sample(lm, GRAMMARS["json"], 3, method="awrs", seed=0, max_tokens=MAX_TOKENS)
+    assert all(math.isnan(s.proposal_logprob) for s in awrs)
+
+
 def test_same_seed_same_samples_and_stats() -> None:
     lm = RandomTableLM(VOCAB.size, seed=4)
     for method in corral.runtime.sampling.METHODS:
