@@ -378,14 +378,35 @@ def _masked(
 
 
 # -- AWRS --------------------------------------------------------------------------------------
-def _gumbel_order(logprobs: np.ndarray, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``k`` tokens of a successive sample without replacement from ``exp(logprobs)``
-    (Gumbel-top-k), in order, and the perturbed keys of all tokens."""
-    keys = logprobs + rng.gumbel(size=logprobs.shape[0])
-    k = min(k, keys.shape[0])
-    top = np.argpartition(-keys, k - 1)[:k] if k < keys.shape[0] else np.arange(keys.shape[0])
-    top = top[np.argsort(-keys[top], kind="stable")]
-    return top, keys
+class _Draws:
+    """Successive draws without replacement from ``p``: each from ``p`` restricted to the tokens
+    not drawn yet and renormalised. A draw is a binary search in the cumulative sums; a draw that
+    hits a token already drawn is redrawn (which conditions on "not drawn"), and after a few such
+    misses the sums are rebuilt without the drawn tokens."""
+
+    __slots__ = ("drawn", "p", "rng", "sums")
+
+    def __init__(self, p: np.ndarray, rng: np.random.Generator) -> None:
+        self.p = p
+        self.rng = rng
+        self.sums = np.cumsum(p)
+        self.drawn: set[int] = set()
+
+    def next(self) -> int:
+        """The next token, or -1 when no token of positive probability is left."""
+        for _ in range(16):
+            total = float(self.sums[-1])
+            if not total > 0.0:
+                return -1
+            d = int(np.searchsorted(self.sums, self.rng.random() * total, side="right"))
+            d = min(d, self.sums.shape[0] - 1)
+            if d not in self.drawn and self.p[d] > 0.0:
+                self.drawn.add(d)
+                return d
+        rest = self.p.copy()
+        rest[np.fromiter(self.drawn, dtype=np.int64, count=len(self.drawn))] = 0.0
+        self.sums = np.cumsum(rest)
+        return self.next()
 
 
 def awrs_step(
@@ -398,12 +419,12 @@ def awrs_step(
 ) -> AWRSStep:
     """Draw the next token by adaptive weighted rejection sampling.
 
-    Tokens are drawn from ``exp(logprobs)`` without replacement (a Gumbel-top-k ordering of the
-    whole vocabulary) and checked one at a time with :meth:`~corral.Matcher.check_token` until
+    Tokens are drawn from ``exp(logprobs)`` without replacement (binary searches in the
+    cumulative sums, one pass over the vocabulary per step) and checked one at a time with :meth:`~corral.Matcher.check_token` until
     one is allowed: that token is distributed exactly as masked sampling draws it.
 
     The weight is an unbiased estimate of the allowed mass ``Z = Σ_{t allowed} p(t)``. The scan
-    goes on for ``weight_checks`` more draws ``d_1 .. d_K`` from the same ordering; with ``M``
+    goes on for ``weight_checks`` more draws ``d_1 .. d_K`` without replacement; with ``M``
     the mass not yet drawn before ``d_K``,
     ``Ẑ = Σ {p(d) : d drawn before d_K and allowed} + M · [d_K allowed]``.
     Each draw before the last adds exactly its allowed mass, and the last is a draw from what
@@ -451,35 +472,26 @@ def awrs_step(
         raise CorralError(f"logprobs must have shape ({matcher.grammar.vocab.size},), not {lp.shape}")
     weight_checks = _positive_int("weight_checks", weight_checks)
     p = np.exp(lp)
-    chunk = 8
-    order, keys = _gumbel_order(lp, rng, chunk)
-    pos = 0
-    mass = float(p.sum())  # ~1: the mass not drawn yet
+    draws = _Draws(p, rng)
+    mass = float(draws.sums[-1])  # ~1: the mass not drawn yet
     checks = 0
     token = -1
-    found = 0.0  # allowed mass among the draws after the accepted token, before the last
+    found = 0.0  # the accepted token's mass plus the allowed mass drawn after it, before the last
     extra = 0
     rejections = 0
     while True:
-        if pos == order.shape[0]:
-            if order.shape[0] == size:
-                break  # the whole vocabulary was drawn: ``found`` is exact
-            chunk = min(size, chunk * 4)
-            order = np.argsort(-keys, kind="stable")[:chunk]
-        d = int(order[pos])
-        pos += 1
-        if not np.isfinite(keys[d]):
-            break  # only zero-probability tokens are left: nothing more to find
+        d = draws.next()
+        if d < 0:
+            break  # nothing of positive probability is left: ``found`` is exact
         checks += 1
         ok = matcher.check_token(d)
         if token < 0:
+            mass -= float(p[d])
             if ok:
                 token = d
                 found = float(p[d])
-                mass -= float(p[d])
                 continue
             rejections += 1
-            mass -= float(p[d])
             if rejections >= max_rejections:
                 break
             continue

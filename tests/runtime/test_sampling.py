@@ -247,7 +247,7 @@ def _synthetic_step(vocab: corral.Vocabulary, agreement: float, seed: int) -> tu
 
 
 def _seen_mass(lp: np.ndarray, matcher: Any, seed: int) -> float:
-    """1 - the mass rejected before the first allowed draw (same Gumbel ordering as AWRS)."""
+    """1 - the mass rejected before the first allowed draw (draws without replacement, as AWRS makes them)."""
     keys = lp + np.random.default_rng(seed).gumbel(size=lp.shape[0])
     rejected = 0.0
     for t in np.argsort(-keys)[:200]:
