@@ -57,8 +57,9 @@ __all__ = ["ASAp", "grammar_fingerprint"]
 #: Version of the files :meth:`ASAp.save` writes.
 ASAP_FORMAT = 1
 
-#: Default bound on the trie and its cached distributions (bytes).
-DEFAULT_MAX_MEMORY = 1 << 30
+#: Default bound on the trie and its cached distributions (bytes). A prefix inside a JSON string
+#: allows most of a vocabulary: about 20 bytes per allowed token, 1 MB for SmolLM2's 49,152.
+DEFAULT_MAX_MEMORY = 512 << 20
 
 _NODE_BYTES = 200  # a node's own bookkeeping (object, slots, dict entry), estimated
 
@@ -329,7 +330,7 @@ class ASAp:
         masks = bitmask_to_bool(np.stack([w.matcher.next_token_mask() for w in todo]), size)
         counter.checks += len(todo)
         for j, w in enumerate(todo):
-            ids = np.flatnonzero(masks[j])
+            ids = np.flatnonzero(masks[j]).astype(np.int32)
             probs = np.exp(lp[j, ids])
             dist = _Dist(ids, probs, np.isin(ids, self._eos))
             node = w.node
