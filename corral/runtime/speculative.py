@@ -166,8 +166,12 @@ class ForcedDraft:
         self.encode = encode
         self.vocab = vocab
 
-    def _spell(self, text: bytes, matcher: Matcher, k: int) -> list[int]:
-        """Tokens of a prefix of ``text`` (accepted on ``matcher``), from the tokenizer's encoding."""
+    def _spell(self, text: bytes, matcher: Matcher, k: int, cut_last: bool = False) -> list[int]:
+        """Tokens of a prefix of ``text`` (accepted on ``matcher``), from the tokenizer's encoding.
+
+        ``cut_last``: ``text`` was cut at an arbitrary point, so its last token is not proposed
+        (the tokenizer would spell the uncut text differently there).
+        """
         if self.encode is None:
             return []
         cut = len(text)
@@ -197,6 +201,8 @@ class ForcedDraft:
                 break
             keep.append(t)
             pos += len(b)
+        if cut_last:
+            del keep[-1:]
         return _accept_prefix(matcher, keep, k)
 
     def propose(self, context_ids: Sequence[int], matcher: Matcher, k: int) -> list[int]:
@@ -319,16 +325,31 @@ class ModelDraft:
 
 
 class AutoDraft:
-    """Forced text first, then a prompt lookup, alternating until ``k`` tokens or no progress.
+    """Forced text, looked-up continuations, and mask-forced tokens, alternating.
+
+    Each step, in order, until ``k`` tokens or no progress:
+
+    1. the forced text (:meth:`Matcher.forced_bytes`) extended by the bytes that followed the
+       same text earlier in the context (a lookup on the text, not the tokens: the longest tail
+       of the text so far, of ``min_match`` to 32 bytes, that occurred before), spelled with
+       the tokenizer's encoding. Spelling the forced text together with what is likely to follow
+       proposes the token the tokenizer merges across the end of the forced text (``":`` in
+       ``{"name": ``, not ``"`` then ``:``);
+    2. else the tokens the mask forces (:meth:`Matcher.forced_tokens`);
+    3. else a token-level :class:`PromptLookupDraft`.
 
     Parameters
     ----------
     encode:
-        The tokenizer's encoding (see :class:`ForcedDraft`); ``None``: mask-forced tokens only.
+        The tokenizer's encoding (see :class:`ForcedDraft`); ``None``: steps 2 and 3 only.
     ngram:
-        The longest n-gram of the lookup (see :class:`PromptLookupDraft`).
+        The longest n-gram of the token lookup (see :class:`PromptLookupDraft`).
     vocab:
         See :class:`ForcedDraft`.
+    lookahead:
+        The most bytes of looked-up text appended to the forced text (0: none).
+    min_match:
+        The shortest text tail that counts as found earlier.
 
     Examples
     --------
@@ -346,23 +367,50 @@ class AutoDraft:
     [2, 0, 2, 1]
     """
 
-    def __init__(self, encode: Encode | None = None, ngram: int = 3, vocab: Vocabulary | None = None) -> None:
+    def __init__(
+        self,
+        encode: Encode | None = None,
+        ngram: int = 3,
+        vocab: Vocabulary | None = None,
+        lookahead: int = 32,
+        min_match: int = 4,
+    ) -> None:
         self.forced = ForcedDraft(encode, vocab)
         self.lookup = PromptLookupDraft(ngram)
+        self.lookahead = lookahead
+        self.min_match = min_match
 
     def propose(self, context_ids: Sequence[int], matcher: Matcher, k: int) -> list[int]:
-        """Up to ``k`` tokens: forced ones, then looked-up ones (see :meth:`Draft.propose`)."""
+        """Up to ``k`` tokens: forced and looked-up ones (see :meth:`Draft.propose`)."""
+        vocab = self.forced.vocab if self.forced.vocab is not None else matcher.grammar.vocab
         ctx = list(context_ids)
+        text = vocab.decode_bytes(t for t in ctx if 0 <= t < len(vocab)) if self.lookahead else b""
         out: list[int] = []
         while len(out) < k and not matcher.is_finished():
-            got = self.forced.propose(ctx, matcher, k - len(out))
-            if len(out) + len(got) < k and not matcher.is_finished():
-                got += self.lookup.propose(ctx + got, matcher, k - len(out) - len(got))
+            forced = matcher.forced_bytes()
+            more = _continuation(text + forced, self.min_match, self.lookahead) if self.lookahead else b""
+            got = self.forced._spell(forced + more, matcher, k - len(out), cut_last=bool(more)) if forced + more else []
+            if not got:
+                got = _accept_prefix(matcher, matcher.forced_tokens(), k - len(out))
+            if not got:
+                got = self.lookup.propose(ctx + out, matcher, k - len(out))
             if not got:
                 break
             out += got
-            ctx += got
+            text += vocab.decode_bytes(got)
         return out
+
+
+def _continuation(text: bytes, min_match: int, most: int) -> bytes:
+    """Up to ``most`` bytes that followed the longest tail of ``text`` (32 bytes down to ``min_match``) where it last occurred before."""
+    size = 32
+    while size >= min_match:
+        if len(text) > size:
+            pos = text.rfind(text[-size:], 0, len(text) - 1)
+            if pos >= 0:
+                return text[pos + size : pos + size + most]
+        size //= 2
+    return b""
 
 
 def make_draft(draft: Draft | str | None, encode: Encode | None = None, vocab: Vocabulary | None = None) -> Draft | None:
@@ -417,9 +465,10 @@ class SpeculativeStats:
     forward_passes:
         Calls of the target model.
     draft_proposed:
-        Drafted tokens that reached verification (allowed by the constraint).
+        Drafted tokens that reached verification (allowed by the constraint), and tokens the
+        mask forced (taken without a pass when a draft is in use).
     draft_accepted:
-        Of those, the ones kept.
+        Of those, the ones kept (every mask-forced token is).
     seconds:
         Wall time of the call.
     """
@@ -563,8 +612,10 @@ def speculative_generate(
     """Constrained decoding with drafted tokens verified by the target model, several per pass.
 
     With ``draft=None`` this is plain masked decoding (one target pass per token). With a draft,
-    each pass scores the drafted positions and the one after them at once; the output is the
-    same (greedy: token for token; sampling: in distribution), with fewer passes.
+    each pass scores the drafted positions and the one after them at once, and tokens the mask
+    forces (a single allowed id) are taken without a pass; the output is the same (greedy: token
+    for token; sampling: in distribution), with fewer passes. In every mode a position where
+    only EOS is allowed ends the generation without a pass.
 
     Parameters
     ----------

@@ -277,6 +277,21 @@ def test_forced_draft_drops_sentencepiece_leading_space() -> None:
     assert ForcedDraft(sp_encode).propose([], grammar.matcher(), 8) == [1, 3]
 
 
+def test_auto_draft_spells_forced_text_with_what_followed_it_before() -> None:
+    grammar = corral.compile_regex(r'\{"k" ?:(a|bc)\}', VOCAB)
+    m = grammar.matcher()
+    assert m.accept_token(TOKENS.index(b"{"))
+    context = encode('a {"k":bc}') + [TOKENS.index(b"{")]
+    t = TOKENS.index
+    # the forced text '"k"' alone ends in '"'; followed by what came after it in the prompt
+    # (':bc}'), the tokenizer merges '":', and the looked-up text continues the draft
+    assert ForcedDraft(encode).propose(context, m.fork(), 8) == [t(b'"'), t(b"k"), t(b'"')]
+    assert AutoDraft(encode).propose(context, m.fork(), 8) == [t(b'"'), t(b"k"), t(b'":'), t(b"bc"), t(b"}")]
+    # without an earlier occurrence, the forced text as the tokenizer spells it
+    assert AutoDraft(encode).propose([t(b"{")], m.fork(), 8) == [t(b'"'), t(b"k"), t(b'"')]
+    assert AutoDraft(encode, lookahead=0).propose(context, m.fork(), 8)[:3] == [t(b'"'), t(b"k"), t(b'"')]
+
+
 def test_prompt_lookup_prefers_longest_ngram_and_skips_refused_continuations() -> None:
     grammar = corral.compile_regex("[abc]*", VOCAB)
     a, b, c = 0, 1, 2
