@@ -14,13 +14,20 @@ For each bundled grammar (``corral.grammars``) and its corpus of real documents
   allow ignored text at the ends still take it) and walked token by token with a fresh matcher
   over *one* compiled grammar per engine (the serving situation: compile once, many requests).
   Each step times producing the full packed bitmask of allowed tokens, then advances by the
-  document's token (untimed). Reported: p50, p90, p99 and max in microseconds over all steps of all
-  documents, for the first pass (``cold``: corral's signature cache starts empty) and for a second
+  document's token (untimed). Reported: mean, p50, p90, p99 and max in microseconds over all steps
+  of all documents, for the first pass (``cold``: corral's signature cache starts empty) and for a second
   pass over the same documents (``warm``). The final step after the document is included.
 
   - corral: ``Matcher.next_token_mask()``;
   - llguidance: ``LLMatcher.unsafe_compute_mask_ptr`` into a preallocated buffer;
   - xgrammar: ``GrammarMatcher.fill_next_token_bitmask`` into a preallocated bitmask.
+
+* **time to first mask** (``ttfm``): the median compile plus the first document's first mask.
+
+* **the ten slowest masks** of the cold pass per engine: document, step, and for corral a cause
+  read (untimed) from its mask store's counters around the step: ``mask-store hit``,
+  ``mask-store miss: N vocab scan(s)`` (per-state layers computed, one numba pass over the
+  vocabulary each), ``mask-store miss: earley + candidates``, ``first mask: engine setup + ...``.
 
 * **accepted**: documents whose every token was allowed and that ended accepting. A peer's
   grammar semantics can differ from corral's (llguidance lexes greedily with a longest-match lexer;
@@ -65,6 +72,25 @@ class Walk:
     samples_ns: list[int] = field(default_factory=list)
     accepted: int = 0
     rejected: list[str] = field(default_factory=list)
+    where: list[tuple[int, int]] = field(default_factory=list)  # (document, step) of each sample
+    causes: list[str] = field(default_factory=list)  # corral only: why each step cost what it did
+    doc: int = 0
+
+
+def step_cause(now: tuple[int, int, int], prev: tuple[int, int, int], first: bool) -> str:
+    """A cause label for one corral mask from its store's (hits, misses, state scans) counters."""
+    hits, misses, scans = (a - b for a, b in zip(now, prev))
+    if first:
+        return f"first mask: engine setup + {scans} vocab scan(s)"
+    if misses == 0:
+        return "mask-store hit" if hits else "dfa row"
+    if scans:
+        return f"mask-store miss: {scans} vocab scan(s)"
+    return "mask-store miss: earley + candidates"
+
+
+def _counts(store: Any) -> tuple[int, int, int]:
+    return (getattr(store, "hits", 0), getattr(store, "misses", 0), getattr(store, "state_scans", 0))
 
 
 def documents(name: str) -> list[str]:
@@ -81,17 +107,30 @@ class Corral:
 
     def __init__(self, tok: Any) -> None:
         self.vocab = corral.Vocabulary.from_hf(tok)
+        self._walked: Any = None  # the grammar walked last (its store exists)
 
     def compile(self, text: str) -> Any:
         return corral.compile_grammar(text, self.vocab)
 
     def walk(self, g: Any, ids: list[int], w: Walk) -> None:
+        from corral.runtime.engine import mask_store_for
+
         m = g.matcher()
         clock = time.perf_counter_ns
+        store = mask_store_for(g) if g is self._walked else None
+        self._walked = g
+        prev = (0, 0, 0) if store is None else _counts(store)
         for step in range(len(ids) + 1):
             t0 = clock()
             m.next_token_mask()
             w.samples_ns.append(clock() - t0)
+            w.where.append((w.doc, step))
+            first = store is None
+            if first:
+                store = mask_store_for(g)
+            now = _counts(store)
+            w.causes.append(step_cause(now, prev, first))
+            prev = now
             if step == len(ids):
                 break
             if not m.accept_token(ids[step]):
@@ -129,6 +168,7 @@ class LLGuidance:
             t0 = clock()
             m.unsafe_compute_mask_ptr(ptr, nbytes)
             w.samples_ns.append(clock() - t0)
+            w.where.append((w.doc, step))
             if step == len(ids):
                 break
             if not m.consume_token(ids[step]) or m.is_error():
@@ -161,6 +201,7 @@ class XGrammar:
             t0 = clock()
             m.fill_next_token_bitmask(self.bitmask)
             w.samples_ns.append(clock() - t0)
+            w.where.append((w.doc, step))
             if step == len(ids):
                 break
             if not m.accept_token(ids[step]):
@@ -201,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             eng.compile('start: "load numba kernels"')
 
     results: list[dict[str, Any]] = []
-    header = (f"{'grammar':8} {'engine':10} {'compile ms':>10} {'accepted':>9} "
-              f"{'cold p50':>9} {'p90':>8} {'p99':>8} {'max':>9} {'warm p50':>9} {'p99':>8}")
+    header = (f"{'grammar':8} {'engine':10} {'compile ms':>10} {'ttfm ms':>9} {'accepted':>9} "
+              f"{'cold mean':>9} {'cold p50':>9} {'p90':>8} {'p99':>8} {'max':>9} {'warm p50':>9} {'p99':>8}")
     print(header)
     print("-" * len(header))
     for gname in args.grammars.split(","):
@@ -227,22 +268,37 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(row)
                 continue
             cold, warm = Walk(), Walk()
-            for ids in token_ids:
+            for d, ids in enumerate(token_ids):
+                cold.doc = d
                 eng.walk(compiled, ids, cold)
-            for ids in token_ids:
+            for d, ids in enumerate(token_ids):
+                warm.doc = d
                 eng.walk(compiled, ids, warm)
+            order = np.argsort(np.asarray(cold.samples_ns))[::-1][:10]
             row.update(
                 accepted=cold.accepted, rejected=cold.rejected[:5],
+                cold_mean_us=float(np.mean(cold.samples_ns)) / 1000,
                 cold_p50_us=pct(cold.samples_ns, 50), cold_p90_us=pct(cold.samples_ns, 90),
                 cold_p99_us=pct(cold.samples_ns, 99), cold_max_us=max(cold.samples_ns) / 1000,
                 warm_p50_us=pct(warm.samples_ns, 50), warm_p99_us=pct(warm.samples_ns, 99),
                 steps=len(cold.samples_ns),
+                compile_max_ms=max(times) * 1000,
+                ttfm_ms=row["compile_ms"] + cold.samples_ns[0] / 1e6,
+                slowest=[{"us": cold.samples_ns[i] / 1000, "doc": cold.where[i][0], "step": cold.where[i][1],
+                          "cause": cold.causes[i] if cold.causes else "n/a"} for i in order.tolist()],
             )
             results.append(row)
-            print(f"{gname:8} {eng.name:10} {row['compile_ms']:10.1f} {cold.accepted:>4}/{len(docs):<4} "
+            print(f"{gname:8} {eng.name:10} {row['compile_ms']:10.1f} {row['ttfm_ms']:9.1f} "
+                  f"{cold.accepted:>4}/{len(docs):<4} {row['cold_mean_us']:9.1f} "
                   f"{row['cold_p50_us']:9.1f} {row['cold_p90_us']:8.1f} {row['cold_p99_us']:8.1f} "
                   f"{row['cold_max_us']:9.0f} {row['warm_p50_us']:9.1f} {row['warm_p99_us']:8.1f}")
-    print("\nmask times in microseconds; compile in milliseconds (median of", args.compile_reps, "compiles)")
+    print("\nmask times in microseconds; compile in milliseconds (median of", args.compile_reps, "compiles); "
+          "ttfm: compile + the first document's first mask")
+    for r in results:
+        if r.get("slowest"):
+            print(f"\n{r['grammar']} {r['engine']}: the 10 slowest masks of the cold pass (us, document, step, cause):")
+            for x in r["slowest"]:
+                print(f"  {x['us']:10.0f}  {x['doc']:4d}  {x['step']:5d}  {x['cause']}")
     by = {(r["grammar"], r["engine"]): r for r in results}
     print("\nbar: corral cold p50 within 2x of llguidance's (json, sql); corral compile < 1 s")
     for gname in args.grammars.split(","):

@@ -67,9 +67,14 @@ Instances are also given a per-engine walking budget of ``--schema-budget`` seco
 the instances left when it runs out are counted as skipped.
 
 Reported per engine: schemas, compiled, passing, unsupported, compile errors, timeouts, false
-negatives, false positives, mask time mean/p50/p99/max over all steps (µs), compile time p50/p99
+negatives, false positives, mask time mean/p50/p90/p99/max over all steps (µs), compile time p50/p99
 (ms, over compiled schemas) and time to first mask (compile plus the first instance's first mask)
-p50/p99; passing per subset; corral's unsupported keywords (by keyword, schemas using it) and
+p50/p99; the ten slowest masks (schema, instance, step, cause) and the ten slowest times to first
+mask (compile and first mask apart). Causes are corral's, read (untimed) from its mask store's
+counters around each step: ``mask-store hit``, ``mask-store miss: N vocab scan(s)`` (per-state
+layers computed, one numba pass over the vocabulary each), ``mask-store miss: earley +
+candidates`` (only the closure and the crossing candidates), ``first mask: engine setup + N vocab
+scan(s)``; the peers' are ``n/a``; passing per subset; corral's unsupported keywords (by keyword, schemas using it) and
 compile errors (messages grouped with numbers and quoted names blanked); the peers' refusals
 grouped the same way; corral's false negatives and false positives with the text around the token
 that decided (and whether the peers got the same instance right).
@@ -91,6 +96,7 @@ import argparse
 import datetime
 import gc
 import glob
+import heapq
 import json
 import os
 import platform
@@ -110,6 +116,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import corral
+from corral.runtime.engine import mask_store_for
 
 DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", "jsonschemabench-dev"))
 DEFAULT_TOKENIZER = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "tokenizers", "llama3"))
@@ -212,6 +219,8 @@ class Engine:
     runs_in_thread = False
     last_compile_ns: int | None = None  # set by engines that time their compile themselves
     last_log = ""  # what the engine printed while compiling (xgrammar's warnings)
+    step_causes: list[str] | None = None  # filled by walk() when the engine can say why a step cost
+
 
     def compile(self, schema: Any) -> Any:
         """Compile ``schema`` (a dict); raises :class:`CompileFailure` when no grammar comes out."""
@@ -222,6 +231,24 @@ class Engine:
         raise NotImplementedError
 
 
+def _counts(store: Any) -> tuple[int, int, int]:
+    return (getattr(store, "hits", 0), getattr(store, "misses", 0), getattr(store, "state_scans", 0))
+
+
+def step_cause(now: tuple[int, int, int], prev: tuple[int, int, int], first: bool) -> str:
+    """A cause label for one corral mask from its store's (hits, misses, state scans) counters
+    after and before it: a cache hit, a miss with the per-state vocabulary scans it needed, or
+    one where only the Earley closure and the crossing candidates were computed."""
+    hits, misses, scans = (a - b for a, b in zip(now, prev))
+    if first:
+        return f"first mask: engine setup + {scans} vocab scan(s)"
+    if misses == 0:
+        return "mask-store hit" if hits else "dfa row"
+    if scans:
+        return f"mask-store miss: {scans} vocab scan(s)"
+    return "mask-store miss: earley + candidates"
+
+
 class CorralEngine(Engine):
     """corral: ``compile_json_schema`` and ``Matcher.next_token_mask``."""
 
@@ -230,6 +257,7 @@ class CorralEngine(Engine):
     def __init__(self, hf_tok: Any, timeout: float) -> None:
         self.vocab = corral.Vocabulary.from_hf(hf_tok)
         self.timeout = timeout
+        self._walked: Any = None  # the grammar walked last (its store exists)
 
     def compile(self, schema: Any) -> Any:
         try:
@@ -246,11 +274,24 @@ class CorralEngine(Engine):
     def walk(self, compiled: Any, tokens: list[int], samples: array) -> Outcome:
         m = compiled.matcher()
         clock = time.perf_counter_ns
+        causes: list[str] = []
+        self.step_causes = causes
+        # the grammar's runtime state is built by its first mask: before that, no store to read
+        store = mask_store_for(compiled) if compiled is self._walked else None
+        self._walked = compiled
+        prev = (0, 0, 0) if store is None else _counts(store)
         for i, t in enumerate(tokens):
             t0 = clock()
             mask = m.next_token_mask()
             t1 = clock()
             samples.append(t1 - t0)
+            # untimed: why this step cost what it did, from the mask store's counters
+            first = store is None
+            if first:
+                store = mask_store_for(compiled)
+            now = _counts(store)
+            causes.append(step_cause(now, prev, first))
+            prev = now
             if not _bit(mask, t):
                 return Outcome("rejected", i)
             if not m.accept_token(t):
@@ -451,6 +492,8 @@ class Totals:
     mask_ns: array = field(default_factory=lambda: array("q"))
     compile_ns: list[int] = field(default_factory=list)
     ttfm_ns: list[int] = field(default_factory=list)
+    slow_steps: list[tuple[int, str, int, int, str]] = field(default_factory=list)  # heap: ns, id, test, step, cause
+    slow_ttfm: list[tuple[int, str, int, int, str]] = field(default_factory=list)  # heap: ns, id, compile, mask, cause
     passing_by_subset: Counter = field(default_factory=Counter)
     unsupported_keywords: Counter = field(default_factory=Counter)
     unsupported_reasons: Counter = field(default_factory=Counter)
@@ -607,9 +650,20 @@ def bench_item(item: Item, engines: list[Engine], hf_tok: Any, args: argparse.Na
                 out = engine.walk(product, toks, tot.mask_ns)
             except Exception as e:  # noqa: BLE001 - recorded, never fatal
                 out = Outcome("exception", message=f"{type(e).__name__}: {e}"[:300])
+            causes = engine.step_causes
             if first and len(tot.mask_ns) > before:
                 tot.ttfm_ns.append(ns + tot.mask_ns[before])
+                first_ns = tot.mask_ns[before]
+                why = "compile" if ns >= first_ns else (causes[0] if causes else "first mask")
+                keep_slowest(tot.slow_ttfm, (ns + first_ns, item.id, ns, first_ns, why))
                 first = False
+            for j in range(before, len(tot.mask_ns)):
+                step_ns = tot.mask_ns[j]
+                if len(tot.slow_steps) < SLOWEST or step_ns > tot.slow_steps[0][0]:
+                    k = j - before
+                    why = causes[k] if causes is not None and k < len(causes) else "n/a"
+                    keep_slowest(tot.slow_steps, (step_ns, item.id, ti, k, why))
+            engine.step_causes = None
             v = {"test": ti, "valid": valid, "tokens": len(toks), "outcome": out.kind}
             if out.step is not None and out.kind == "rejected":
                 v["step"] = out.step
@@ -656,6 +710,17 @@ def bench_item(item: Item, engines: list[Engine], hf_tok: Any, args: argparse.Na
 # Output
 # --------------------------------------------------------------------------------------------
 
+SLOWEST = 10
+
+
+def keep_slowest(heap: list[Any], entry: Any) -> None:
+    """Keep the ``SLOWEST`` largest entries (by their first field) in the min-heap ``heap``."""
+    if len(heap) < SLOWEST:
+        heapq.heappush(heap, entry)
+    elif entry[0] > heap[0][0]:
+        heapq.heapreplace(heap, entry)
+
+
 def pct(values: Any, q: float) -> float | None:
     """Percentile ``q`` of ``values`` (None when empty)."""
     if len(values) == 0:
@@ -682,11 +747,15 @@ def summary(tot: Totals) -> dict[str, Any]:
         "skipped_over_max_tokens": tot.skipped_tokens, "skipped_over_budget": tot.skipped_budget,
         "mask_steps": int(us.size),
         "mask_mean_us": float(us.mean()) if us.size else None,
-        "mask_p50_us": pct(us, 50), "mask_p99_us": pct(us, 99),
+        "mask_p50_us": pct(us, 50), "mask_p90_us": pct(us, 90), "mask_p99_us": pct(us, 99),
         "mask_max_us": float(us.max()) if us.size else None,
         "compile_p50_ms": ms(pct(tot.compile_ns, 50)), "compile_p99_ms": ms(pct(tot.compile_ns, 99)),
         "ttfm_p50_ms": ms(pct(tot.ttfm_ns, 50)), "ttfm_p99_ms": ms(pct(tot.ttfm_ns, 99)),
         "walk_seconds": tot.walk_seconds,
+        "slowest_steps": [{"us": v / 1000, "schema": sid, "test": ti, "step": k, "cause": why}
+                          for v, sid, ti, k, why in sorted(tot.slow_steps, reverse=True)],
+        "slowest_ttfm": [{"ms": v / 1e6, "schema": sid, "compile_ms": c / 1e6, "first_mask_ms": f / 1e6,
+                          "cause": why} for v, sid, c, f, why in sorted(tot.slow_ttfm, reverse=True)],
         "passing_by_subset": dict(tot.passing_by_subset),
         "unsupported_keywords": dict(tot.unsupported_keywords.most_common()),
         "unsupported_reasons": dict(tot.unsupported_reasons.most_common()),
@@ -729,7 +798,7 @@ def report(items: list[Item], engines: list[Engine], sums: dict[str, dict[str, A
         ("skipped (schema budget)", "skipped_over_budget", 0),
         ("mask steps", "mask_steps", 0),
         ("mask mean us", "mask_mean_us", 1), ("mask p50 us", "mask_p50_us", 1),
-        ("mask p99 us", "mask_p99_us", 1), ("mask max us", "mask_max_us", 0),
+        ("mask p90 us", "mask_p90_us", 1), ("mask p99 us", "mask_p99_us", 1), ("mask max us", "mask_max_us", 0),
         ("compile p50 ms", "compile_p50_ms", 2), ("compile p99 ms", "compile_p99_ms", 1),
         ("ttfm p50 ms", "ttfm_p50_ms", 2), ("ttfm p99 ms", "ttfm_p99_ms", 1),
         ("walk s (total)", "walk_seconds", 1),
@@ -744,6 +813,17 @@ def report(items: list[Item], engines: list[Engine], sums: dict[str, dict[str, A
     print("(passing: compiled and no false negative, false positive or exception on its instances; "
           "ttfm: compile + first mask;\n mask: per-token time to produce the full bitmask, over every step of every "
           "instance walked)")
+
+    for n in names:
+        if sums[n]["slowest_steps"]:
+            print(f"\n{n}: the {SLOWEST} slowest masks (us, schema, instance, step, cause):")
+            for r in sums[n]["slowest_steps"]:
+                print(f"  {r['us']:12.0f}  {r['schema']:>10}  {r['test']:3d}  {r['step']:5d}  {r['cause']}")
+        if sums[n]["slowest_ttfm"]:
+            print(f"{n}: the {SLOWEST} slowest times to first mask (ms, schema, compile ms, first mask ms, cause):")
+            for r in sums[n]["slowest_ttfm"]:
+                print(f"  {r['ms']:12.1f}  {r['schema']:>10}  {r['compile_ms']:10.1f}  {r['first_mask_ms']:10.2f}  "
+                      f"{r['cause']}")
 
     subsets = sorted({it.subset for it in items})
     per_subset = Counter(it.subset for it in items)

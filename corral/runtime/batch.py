@@ -23,7 +23,7 @@ import numpy as np
 from corral.errors import CorralError
 from corral.runtime.matcher import Matcher
 
-__all__ = ["fill_next_token_bitmask", "default_threads"]
+__all__ = ["default_threads", "fill_next_token_bitmask"]
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
@@ -154,9 +154,8 @@ def fill_next_token_bitmask(
         raise CorralError(
             f"bitmask has {rows.shape[1]} words per row but a vocabulary of {size} ids needs "
             f"{(size + 31) // 32}; allocate it with corral.allocate_token_bitmask(batch, {size})")
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise CorralError(f"threads must be a positive integer or None, got {threads!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise CorralError(f"threads must be a positive integer or None, got {threads!r}")
     if indices is None:
         order = list(range(n))
     else:

@@ -13,6 +13,9 @@ For a chart set ``E`` the allowed tokens are found in three layers:
    The same pass keeps such tokens only when their remainder could start with a terminal from
    FOLLOW(T) (it is a prefix of one, or has one as a prefix): an over-approximation computed per
    terminal, so the candidates are few (for a JSON string: the tokens like ``",`` ``"}`` ``":``).
+   The followers' automata are run side by side (only those that can read the remainder's first
+   byte), never determinised into one union automaton: that subset construction, in Python, was
+   the slowest step of big schemas (seconds for one mask; see ``docs/performance.md``).
 3. **Exact check of the candidates** by running the recognizer on their bytes from ``E``
    (candidates sorted, so shared prefixes are parsed once).
 
@@ -30,14 +33,13 @@ import numpy as np
 from numba import njit
 
 from corral.compiler.automaton import ByteDFA
-from corral.compiler.earley_tables import EarleyTables, union_of
+from corral.compiler.earley_tables import EarleyTables
 from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, n_words, token_trie
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
-from corral.errors import CompileLimitError
 from corral.runtime.earley import ESet, Recognizer
 
-__all__ = ["CFGMaskStore", "DEFAULT_CFG_MASK_CACHE_BYTES", "scan_state"]
+__all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "follow_passes", "scan_state"]
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
@@ -46,8 +48,8 @@ MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their firs
 def _coarse(dfa: ByteDFA) -> ByteDFA:
     """``dfa`` itself, or for a big one a two-state superset: the start state (its self-loops
     kept, e.g. a whitespace prefix) and, after any other byte it can read, acceptance. The follow
-    automaton only filters crossing candidates, so a superset is sound; a big one would make the
-    union's subset construction slow."""
+    automaton only filters crossing candidates, so a superset is sound; it bounds the memory of
+    the stacked filter table."""
     if dfa.n_states <= MAX_FILTER_STATES:
         return dfa
     row = dfa.trans[dfa.start]
@@ -57,16 +59,49 @@ def _coarse(dfa: ByteDFA) -> ByteDFA:
 
 
 @njit(cache=True, nogil=True)
-def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, first_order, first_ptr, out, cands, cand_ks):  # type: ignore[no-untyped-def]
+def follow_passes(ftrans, facc, fptr, fstarts, flat, a, e):  # type: ignore[no-untyped-def]
+    """Whether the bytes ``flat[a:e]`` (``a < e``) pass some follower automaton.
+
+    Plain-Python equivalent (each follower's automaton, trimmed, from its start state ``f0`` in
+    the stacked table ``ftrans``; ``fstarts[fptr[b]:fptr[b + 1]]`` lists the starts that can read
+    byte ``b`` first)::
+
+        def passes(f0):
+            f = f0
+            for j in range(a, e):
+                f = ftrans[f, flat[j]]
+                if f < 0 or facc[f]:
+                    break
+            return f >= 0  # accepted a prefix, or still alive at the end
+
+        return any(passes(f0) for f0 in fstarts[fptr[flat[a]]:fptr[flat[a] + 1]])
+
+    This is exactly whether the union of the followers passes (it accepts at a position iff one
+    of them does, and is alive iff one of them is), without building the union.
+    """
+    b0 = flat[a]
+    for q in range(fptr[b0], fptr[b0 + 1]):
+        f = fstarts[q]
+        for j in range(a, e):
+            f = ftrans[f, flat[j]]
+            if f < 0 or facc[f]:
+                break
+        if f >= 0:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def scan_state(trans, acc, g, ftrans, facc, fptr, fstarts, flat, offsets, first_order, first_ptr, out, cands, cand_ks):  # type: ignore[no-untyped-def]
     """Layers 1 and 2 for automaton state ``g`` (see the module docstring).
 
     Sets in ``out`` the bit of each token read entirely inside the terminal; writes to
     ``cands``/``cand_ks`` the pairs (token, k) where the terminal accepts after the token's first
-    ``k`` bytes (``0 < k < len``) and the follow automaton (``ftrans`` from ``fstart``, trimmed,
-    accepting ``facc``) does not reject the rest: it passes when it ends while the automaton is
-    alive or once the automaton accepts. Tokens already inside are not listed.
+    ``k`` bytes (``0 < k < len``) and some follower automaton does not reject the rest
+    (:func:`follow_passes`). Tokens already inside are not listed.
     Returns the number of pairs, or -1 when the buffers are too small.
     """
+    has_follow = fstarts.shape[0] > 0
     nc = 0
     for b0 in range(256):
         if trans[g, b0] < 0:
@@ -83,18 +118,12 @@ def scan_state(trans, acc, g, ftrans, facc, fstart, has_follow, flat, offsets, f
                 if s < 0:
                     alive = False
                     break
-                if has_follow and acc[s] and i + 1 < e:
-                    f = fstart
-                    for j in range(i + 1, e):
-                        f = ftrans[f, flat[j]]
-                        if f < 0 or facc[f]:
-                            break
-                    if f >= 0:
-                        if nc >= cands.shape[0]:
-                            return -1
-                        cands[nc] = t
-                        cand_ks[nc] = i + 1 - a
-                        nc += 1
+                if has_follow and acc[s] and i + 1 < e and follow_passes(ftrans, facc, fptr, fstarts, flat, i + 1, e):
+                    if nc >= cands.shape[0]:
+                        return -1
+                    cands[nc] = t
+                    cand_ks[nc] = i + 1 - a
+                    nc += 1
             if alive:
                 out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
                 nc = first
@@ -196,7 +225,7 @@ class CFGMaskStore:
     max_bytes:
         Memory budget of each of the two caches (per-state layers, finished masks).
     limits:
-        Limits for the follow automata (built lazily per terminal).
+        Kept for callers; the follow filters no longer determinise (no state limit applies).
     """
 
     def __init__(
@@ -232,9 +261,14 @@ class CFGMaskStore:
             if fol:
                 self._follow_first[t] = starts[sorted(fol)].any(axis=0)
         self._eos = [t for t in vocab.eos_token_ids if 0 <= t < vocab.size]
-        self._cands_buf = np.empty(vocab.size, dtype=np.int32)
-        self._ks_buf = np.empty(vocab.size, dtype=np.int32)
-        self._follow: dict[int, tuple[np.ndarray, np.ndarray, int, bool]] = {}
+        self._buffers = threading.local()  # per thread: the candidate buffers of scan_state
+        # the follow filters: every follower automaton used so far, stacked in one table
+        self._follow: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._follow_sets: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._fstart: dict[int, int] = {}
+        self._ftrans = np.full((64, 256), -1, dtype=np.int32)
+        self._facc = np.zeros(64, dtype=np.bool_)
+        self._fn = 0
         self._states: OrderedDict[int, _StateEntry] = OrderedDict()
         self._state_bytes = 0
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -245,48 +279,105 @@ class CFGMaskStore:
         self.zeros.setflags(write=False)
         self.hits = 0
         self.misses = 0
+        self.state_scans = 0  # per-state layers computed (each one numba pass over the vocabulary)
         self._lock = threading.RLock()
 
     # -- per-terminal follow automata -------------------------------------------------------------
-    def _follow_dfa(self, term: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    def _follow_dfa(self, term: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The follow filter of terminal ``term`` for :func:`follow_passes`: the stacked table of
+        follower automata, its acceptance, and the followers' start states by first byte.
+
+        Each follower's automaton (:func:`_coarse` of its filter) is stacked once per grammar, on
+        first use; a terminal adds only its index of start states (equal FOLLOW sets share one).
+        Called under the lock.
+        """
         hit = self._follow.get(term)
         if hit is not None:
             return hit
         tb = self.tables
-        followers = sorted(tb.follow[term])
-        entry: tuple[np.ndarray, np.ndarray, int, bool]
-        # A nullable follower's empty string adds nothing: FOLLOW already holds what comes after
-        # it, and the kernel only looks at acceptance after at least one byte.
-        if not followers:
-            entry = (np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), 0, False)
-        else:
-            try:
-                dfa: ByteDFA = union_of([_coarse(tb.term_filters[f]) for f in followers], self.limits)
-                entry = (dfa.trans.astype(np.int32), dfa.accepting.astype(bool), int(dfa.start), True)
-            except CompileLimitError:
-                entry = (np.zeros((1, 256), dtype=np.int32), np.ones(1, dtype=bool), 0, True)
-        self._follow[term] = entry
-        return entry
+        followers = tuple(sorted(tb.follow[term]))
+        entry = self._follow_sets.get(followers)
+        if entry is None:
+            # A nullable follower's empty string adds nothing: FOLLOW already holds what comes
+            # after it, and the kernel only looks at acceptance after at least one byte.
+            starts = np.array([self._stacked_start(f) for f in followers], dtype=np.int32)
+            ftrans = self._ftrans[: self._fn]
+            if starts.shape[0]:
+                can = ftrans[starts] >= 0  # [follower, first byte]
+                byte_of, who = np.nonzero(can.T)  # sorted by byte
+                fstarts = starts[who].astype(np.int32)
+                fptr = np.searchsorted(byte_of, np.arange(257)).astype(np.int64)
+            else:
+                fstarts = np.zeros(0, dtype=np.int32)
+                fptr = np.zeros(257, dtype=np.int64)
+            entry = (fptr, fstarts)
+            self._follow_sets[followers] = entry
+        out = (self._ftrans[: self._fn], self._facc[: self._fn], entry[0], entry[1])
+        self._follow[term] = out
+        return out
+
+    def _stacked_start(self, f: int) -> int:
+        """Terminal ``f``'s filter automaton in the stacked table (appended on first use): the
+        row of its start state."""
+        hit = self._fstart.get(f)
+        if hit is not None:
+            return hit
+        d = _coarse(self.tables.term_filters[f])
+        n = int(d.n_states)
+        need = self._fn + n
+        if need > self._ftrans.shape[0]:
+            cap = max(need, 2 * self._ftrans.shape[0])
+            grown = np.full((cap, 256), -1, dtype=np.int32)
+            grown[: self._fn] = self._ftrans[: self._fn]
+            acc = np.zeros(cap, dtype=np.bool_)
+            acc[: self._fn] = self._facc[: self._fn]
+            self._ftrans, self._facc = grown, acc
+        base = self._fn
+        t = np.asarray(d.trans, dtype=np.int32)
+        self._ftrans[base:need] = np.where(t >= 0, t + base, -1)
+        self._facc[base:need] = np.asarray(d.accepting, dtype=np.bool_)
+        self._fn = need
+        self._fstart[f] = base + int(d.start)
+        return self._fstart[f]
 
     def _state(self, g: int) -> _StateEntry:
+        """The layers of state ``g``, computed on a miss (under the lock)."""
         hit = self._states.get(g)
         if hit is not None:
             self._states.move_to_end(g)
             return hit
+        return self._put_state(g, self._scan(g, self._follow_dfa(int(self.tables.term_of_state[g]))))
+
+    def _scan(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
+        """Layers 1 and 2 of state ``g`` (see :func:`scan_state`); touches no shared state, so it
+        runs outside the lock (the kernel releases the GIL), with this thread's buffers."""
         tb = self.tables
-        ftrans, facc, fstart, has = self._follow_dfa(int(tb.term_of_state[g]))
+        ftrans, facc, fptr, fstarts = follow
+        bufs = self._buffers
+        cands = getattr(bufs, "cands", None)
+        if cands is None:
+            cands = bufs.cands = np.empty(self.vocab.size, dtype=np.int32)
+            bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
         while True:
             out = np.zeros(self.n_words, dtype=np.uint32)
             nc = scan_state(
-                tb.trans, tb.accepting, g, ftrans, facc, fstart, has, self._flat, self._offsets,
-                self._first_order, self._first_ptr, out, self._cands_buf, self._ks_buf,
+                tb.trans, tb.accepting, g, ftrans, facc, fptr, fstarts, self._flat, self._offsets,
+                self._first_order, self._first_ptr, out, bufs.cands, bufs.ks,
             )
             if nc >= 0:
                 break
-            self._cands_buf = np.empty(2 * self._cands_buf.shape[0], dtype=np.int32)
-            self._ks_buf = np.empty(2 * self._ks_buf.shape[0], dtype=np.int32)
+            bufs.cands = np.empty(2 * bufs.cands.shape[0], dtype=np.int32)
+            bufs.ks = np.empty(2 * bufs.ks.shape[0], dtype=np.int32)
         out.setflags(write=False)
-        entry = _StateEntry(out, self._cands_buf[:nc].copy(), self._ks_buf[:nc].copy())
+        return _StateEntry(out, bufs.cands[:nc].copy(), bufs.ks[:nc].copy())
+
+    def _put_state(self, g: int, entry: _StateEntry) -> _StateEntry:
+        """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays)."""
+        hit = self._states.get(g)
+        if hit is not None:
+            self._states.move_to_end(g)
+            return hit
+        self.state_scans += 1
         self._states[g] = entry
         self._state_bytes += entry.nbytes
         while self._state_bytes > self.max_bytes and len(self._states) > 1:
@@ -299,9 +390,23 @@ class CFGMaskStore:
         """The read-only packed mask of tokens allowed after chart set ``s`` (EOS when accepting).
 
         Thread-safe: one lock guards the caches (and the signature table), so matchers of one
-        grammar may run in several threads; a cache miss holds the lock while it computes.
+        grammar may run in several threads. On a miss, the per-state layers the set needs that
+        are not cached yet (the numba passes over the vocabulary, the bulk of a cold mask) are
+        computed outside the lock, so several threads compute them at once; the rest of the mask
+        is computed under the lock.
         """
         with self._lock:
+            hit = self._masks.get(self.recognizer.signature(s))
+            if hit is not None:
+                self._masks.move_to_end(s.sig)
+                self.hits += 1
+                return hit
+            todo = [(g, self._follow_dfa(int(self.tables.term_of_state[g])))
+                    for g in s.scan if g not in self._states]
+        fresh = [(g, self._scan(g, f)) for g, f in todo]
+        with self._lock:
+            for g, e in fresh:
+                self._put_state(g, e)
             return self._mask_locked(s)
 
     def cached_mask(self, s: ESet) -> np.ndarray | None:
@@ -416,6 +521,18 @@ class CFGMaskStore:
             for gs in np.unique(ex_states).tolist():
                 sel = ex_states == gs
                 work.append((self.recognizer.exit_set(cur, int(gs)), ex_toks[sel], ex_ks[sel]))
+
+    def clear(self, *, states: bool = False) -> None:
+        """Drop the finished masks (and the per-terminal-state layers when ``states``), so that
+        the next masks are computed again; for benchmarks that measure cache misses."""
+        with self._lock:
+            self._masks.clear()
+            self._mask_bytes = 0
+            self._level1.clear()
+            self._level_bytes = 0
+            if states:
+                self._states.clear()
+                self._state_bytes = 0
 
     # -- reporting --------------------------------------------------------------------------------
     @property

@@ -129,6 +129,12 @@ class DFAMaskStore:
                 self._lru.move_to_end(c)
             return row
 
+    def clear(self, *, states: bool = False) -> None:
+        """Drop the lazily computed masks (an eager table stays); for benchmarks that measure
+        cache misses. ``states`` is accepted for symmetry with the grammar store."""
+        with self._lock:
+            self._lru.clear()
+
     def count(self, state: int) -> int:
         """Number of allowed ids in ``state``'s mask (EOS included)."""
         c = int(self.classes[state])

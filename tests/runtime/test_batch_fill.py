@@ -145,7 +145,7 @@ def test_finished_matcher_gets_its_own_zero_row_and_accepting_gets_eos(vocab: Vo
     done, accepting = grammar.matcher(), grammar.matcher()
     assert accepting.accept_bytes(complete.encode()) and accepting.is_accepting()
     assert done.accept_bytes(complete.encode())
-    eos = sorted(vocab.eos_token_ids)[0]
+    eos = min(vocab.eos_token_ids)
     assert done.accept_token(eos) and done.is_finished()
     bm = np.full((2, (vocab.size + 31) // 32), 0xDEADBEEF, dtype=np.uint32)
     corral.fill_next_token_bitmask([done, accepting], bm, threads=2)
