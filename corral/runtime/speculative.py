@@ -556,9 +556,18 @@ def _sampled_verdict(p: np.ndarray, drafted: int, rng: np.random.Generator) -> t
 
 
 def _verify(
-    logprobs: np.ndarray, masks: list[np.ndarray], drafted: list[int], temperature: float, rng: np.random.Generator
+    logprobs: np.ndarray,
+    walker: Matcher,
+    allowed0: np.ndarray,
+    drafted: list[int],
+    temperature: float,
+    rng: np.random.Generator,
 ) -> tuple[int, int | None]:
-    """Verify ``drafted`` against the target's ``logprobs`` under ``masks`` (one row and mask per position).
+    """Verify ``drafted`` against the target's ``logprobs`` (one row per position, and one more).
+
+    ``walker`` is at the first position (whose allowed tokens are ``allowed0``) and is advanced
+    over the kept tokens. Greedy decisions read single tokens (:meth:`Matcher.check_token`)
+    before falling back to a mask; sampling builds the mask of each position it reaches.
 
     Returns
     -------
@@ -566,26 +575,53 @@ def _verify(
         ``(kept, chosen)``: how many drafted tokens are kept, and the target's token at the first
         position not kept (``None`` when the kept draft ends with EOS: generation is over).
     """
-    ends_with_eos = len(masks) == len(drafted)  # no position after a drafted EOS
+    size = allowed0.shape[0]
     for i in range(len(drafted) + 1):
-        allowed = masks[i]
+        allowed = allowed0 if i == 0 else None
         if temperature == 0.0:
-            best = _masked_argmax(logprobs[i], allowed)
-            if i < len(drafted) and drafted[i] == best:
-                if ends_with_eos and i == len(drafted) - 1:
-                    return i + 1, None
-                continue
-            return i, best
-        p = _masked_probs(logprobs[i], allowed, temperature)
-        if i < len(drafted):
-            keep, token = _sampled_verdict(p, drafted[i], rng)
-            if keep:
-                if ends_with_eos and i == len(drafted) - 1:
-                    return i + 1, None
-                continue
+            token = _greedy_choice(logprobs[i], walker, allowed)
+            keep = i < len(drafted) and drafted[i] == token
+        else:
+            if allowed is None:
+                allowed = bitmask_to_bool(walker.next_token_mask(), size)
+            p = _masked_probs(logprobs[i], allowed, temperature)
+            if i < len(drafted):
+                keep, token = _sampled_verdict(p, drafted[i], rng)
+            else:
+                keep, token = False, _draw(p, rng)
+        if not keep:
             return i, token
-        return i, _draw(p, rng)
+        walker.accept_token(token)
+        if walker.is_finished():  # a kept EOS
+            return i + 1, None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_CANDIDATES = 16  # greedy: the top tokens checked one by one before a mask is built
+
+
+def _greedy_choice(logprobs: np.ndarray, matcher: Matcher, allowed: np.ndarray | None) -> int:
+    """The masked argmax at ``matcher``'s position (ties: the lowest id).
+
+    When ``allowed`` is not given, the highest-scoring tokens are checked one by one with
+    :meth:`Matcher.check_token` in the order (score descending, id ascending): the first allowed
+    one is the masked argmax. Only when none of them is allowed is the mask built.
+    """
+    if allowed is None:
+        n = logprobs.shape[0]
+        if n > _CANDIDATES:
+            top = np.argpartition(-logprobs, _CANDIDATES)[:_CANDIDATES]
+            cand = np.flatnonzero(logprobs >= logprobs[top].min())  # every tie at the boundary too
+        else:
+            cand = np.arange(n)
+        if cand.shape[0] <= 4 * _CANDIDATES:
+            for t in cand[np.lexsort((cand, -logprobs[cand]))]:
+                if logprobs[t] == -np.inf:
+                    break
+                if matcher.check_token(int(t)):
+                    return int(t)
+        allowed = bitmask_to_bool(matcher.next_token_mask(), logprobs.shape[0])
+    return _masked_argmax(logprobs, allowed)
 
 
 def _masked_argmax(logprobs: np.ndarray, allowed: np.ndarray) -> int:
@@ -711,26 +747,24 @@ def speculative_generate(
         k = min(num_draft_tokens, max_tokens - len(out) - 1)
         if drafter is not None and k > 0:
             drafted = [int(t) for t in drafter.propose(context, matcher.fork(), k)][:k]
-        # Check the draft on a fork, taking the mask of every position (EOS ends the draft).
-        verifier = matcher.fork()
-        masks = [allowed0]
+        # Keep the drafted tokens the constraint allows (EOS ends a draft).
+        walker = matcher.fork()
         for n, t in enumerate(drafted):
-            if not verifier.accept_token(t):
+            if not walker.accept_token(t):
                 del drafted[n:]
                 break
             if t in eos:
                 del drafted[n + 1 :]
                 break
-            masks.append(bitmask_to_bool(verifier.next_token_mask(), size))
+        walker.rollback(walker.num_tokens - matcher.num_tokens)
         stats.draft_proposed += len(drafted)
 
         logprobs = _score(lm, context, drafted)
         stats.forward_passes += 1
-        kept, chosen = _verify(logprobs, masks, drafted, temperature, rng)
+        # Walk the draft position by position; ``walker`` ends after the kept tokens.
+        kept, chosen = _verify(logprobs, walker, allowed0, drafted, temperature, rng)
         stats.draft_accepted += kept
-        # Back to the accepted prefix of the draft, then the target's own token.
-        verifier.rollback(len(drafted) - kept)
-        matcher = verifier
+        matcher = walker
         out += drafted[:kept]
         if chosen is None:  # the draft's EOS was kept
             out.pop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -63,9 +64,12 @@ def smollm2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def lm(smollm2: tuple[Any, Any]) -> HFLanguageModel:
+def lm(smollm2: tuple[Any, Any]) -> Iterator[HFLanguageModel]:
     model, tok = smollm2
-    return HFLanguageModel(model, tok)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # single-token passes on a small model: threads mostly contend
+    yield HFLanguageModel(model, tok)
+    torch.set_num_threads(threads)
 
 
 def _valid(grammar: corral.CompiledGrammar, ids: list[int]) -> bool:
@@ -81,20 +85,25 @@ def test_greedy_identical_with_auto_draft_and_fewer_passes(lm: HFLanguageModel) 
         grammar = corral.compile_json_schema(schema, lm.vocabulary)
         ids = lm.encode(prompt)
         lm.reset()
-        plain = speculative_generate(lm, grammar, ids, max_tokens=48)
+        plain = speculative_generate(lm, grammar, ids, max_tokens=40)
         lm.reset()
-        auto = speculative_generate(lm, grammar, ids, draft="auto", max_tokens=48, encode=encode)
+        auto = speculative_generate(lm, grammar, ids, draft="auto", max_tokens=40, encode=encode)
         assert auto.token_ids == plain.token_ids, (name, plain.data, auto.data)
         assert plain.complete and auto.complete, name
         json.loads(plain.data)
         passes["none"] += plain.stats.forward_passes
         passes["auto"] += auto.stats.forward_passes
-        # the cache after a run with rejections: the same run again gives the same output
-        before = lm.tokens_computed
-        again = speculative_generate(lm, grammar, ids, draft="auto", max_tokens=48, encode=encode)
-        assert again.token_ids == auto.token_ids
-        assert again.stats.forward_passes == auto.stats.forward_passes
-        assert lm.tokens_computed - before < len(ids)  # the prompt came from the cache
+        if name == "tool":
+            # the cache after a run with rejections: the same run again gives the same output,
+            # the prompt coming from the cache
+            before = lm.tokens_computed
+            again = speculative_generate(lm, grammar, ids, draft="auto", max_tokens=40, encode=encode)
+            assert again.token_ids == auto.token_ids
+            assert lm.tokens_computed - before < len(ids)
+            # sampling runs on the same adapter and stays in the language
+            sampled = speculative_generate(lm, grammar, ids, draft="auto", max_tokens=40, encode=encode,
+                                           temperature=0.8, seed=0)
+            assert sampled.complete and json.loads(sampled.data)["name"] == "get_weather"
     assert passes["auto"] <= 0.7 * passes["none"], passes
 
 

@@ -82,6 +82,37 @@ class JunkDraft:
         return self.rng.integers(0, VOCAB.size + 2, size=k).tolist()
 
 
+def reference_greedy(lm: RandomTableLM, grammar: corral.CompiledGrammar, prompt: list[int], max_tokens: int) -> tuple[list[int], bool]:
+    """Masked greedy decoding written plainly: the whole mask, then the argmax, every step."""
+    m = grammar.matcher()
+    out: list[int] = []
+    while len(out) < max_tokens:
+        allowed = corral.bitmask_to_bool(m.next_token_mask(), VOCAB.size)
+        t = int(np.argmax(np.where(allowed, np.log(lm.probs(prompt + out)), -np.inf)))
+        if t == EOS:
+            return out, True
+        assert m.accept_token(t)
+        out.append(t)
+    return out, False
+
+
+@pytest.mark.parametrize("candidates", [16, 1])
+@pytest.mark.parametrize("constraint", sorted(CONSTRAINTS))
+def test_greedy_equals_plain_masked_argmax(constraint: str, candidates: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # candidates=1: the top token is checked alone, so the mask fallback runs often
+    monkeypatch.setattr(speculative, "_CANDIDATES", candidates)
+    grammar = CONSTRAINTS[constraint]()
+    for lm_seed in range(6):
+        uniform = {(): [1.0] * VOCAB.size} if lm_seed == 0 else None  # exact ties: the lowest id wins
+        for concentration in (0.3, 1.0):
+            lm = RandomTableLM(VOCAB.size, seed=lm_seed, concentration=concentration, overrides=uniform)
+            for prompt in PROMPTS:
+                want = reference_greedy(lm, grammar, encode(prompt), 20)
+                for draft in (None, AutoDraft(encode)):
+                    got = speculative_generate(lm, grammar, encode(prompt), draft=draft, max_tokens=20, encode=encode)
+                    assert (got.token_ids, got.complete) == want
+
+
 @pytest.mark.parametrize("constraint", sorted(CONSTRAINTS))
 def test_greedy_identical_with_every_draft(constraint: str) -> None:
     grammar = CONSTRAINTS[constraint]()
