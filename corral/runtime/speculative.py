@@ -21,14 +21,22 @@ plain constrained decoding gives:
 Drafts (:class:`Draft`): :class:`ForcedDraft` (jump-forward: the text the constraint forces,
 spelled as the tokenizer spells it), :class:`PromptLookupDraft` (continuations of n-grams seen
 in the prompt or the output), :class:`ModelDraft` (a smaller model with the same vocabulary,
-greedy under the mask) and :class:`AutoDraft` (forced text, then lookup, alternating).
+greedy under the mask) and :class:`AutoDraft` (forced text spelled together with what followed
+it before, mask-forced tokens, token lookup, alternating). Tokens the mask forces (one allowed
+id) are taken without a pass, and a position where only EOS is allowed ends generation without
+one.
 
-Which sampling methods compose: masked sampling at any temperature (here, exact). Greedy
-(exact). Top-k / top-p / min-p truncation compose the same way (the rule holds for any target
+Masks: a greedy decision checks the target's top-scoring tokens one at a time
+(:meth:`Matcher.check_token`) and builds a mask only when none of them is allowed; sampling
+builds the mask of each position it reaches (never past a rejection).
+
+Which sampling methods compose: greedy and masked sampling at any temperature (both here,
+exact). Top-k / top-p / min-p truncation compose the same way (the rule holds for any target
 distribution computed position by position from the target's logits and the mask), but are not
-implemented here. Sampling from the exact conditional of the constrained language (importance
-or SMC methods, which reweight whole sequences) does not reduce to a per-token rule and does not
-compose with this loop.
+implemented here. Methods that sample the exact conditional of the constrained language by
+weighting whole sequences (importance sampling, SMC) are not a per-token rule on ``p``; a
+deterministic draft would still save their passes (their proposals are masked samples), but
+that is not implemented here.
 
 Nothing here imports torch.
 """
