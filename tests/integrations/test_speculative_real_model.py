@@ -6,7 +6,8 @@
   prompt computes only the prompt's last token again and gives the same output).
 - transformers' own speculative paths keep working under corral's ``LogitsProcessor``:
   ``model.generate(prompt_lookup_num_tokens=3)`` and ``model.generate(assistant_model=...)``
-  give constraint-valid output.
+  give constraint-valid output, the same as its plain greedy decoding, which is also what
+  ``speculative_generate`` gives with and without a draft.
 """
 
 from __future__ import annotations
@@ -112,15 +113,18 @@ def _chat(tok: Any, prompt: str) -> torch.Tensor:
     return tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
 
 
-@pytest.mark.parametrize("variant", ["prompt_lookup", "assistant_model"])
-def test_transformers_speculative_generation_under_the_logits_processor(smollm2: tuple[Any, Any], variant: str) -> None:
+@pytest.fixture(scope="module")
+def tool_greedy(smollm2: tuple[Any, Any]) -> list[int]:
+    """transformers' plain greedy decoding of the tool prompt under the processor."""
+    return _hf_generate(smollm2, {})
+
+
+def _hf_generate(smollm2: tuple[Any, Any], kwargs: dict[str, Any]) -> list[int]:
     model, tok = smollm2
     vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)
     grammar = corral.compile_json_schema(TOOL, vocab)
-    ids = _chat(tok, CASES["tool"][0])
+    ids = _chat(tok, TOOL_PROMPT)
     eos = sorted(vocab.eos_token_ids)
-    kwargs: dict[str, Any] = {"prompt_lookup_num_tokens": 3} if variant == "prompt_lookup" else {
-        "assistant_model": copy.deepcopy(model)}
     with torch.no_grad():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), logits_processor=[LogitsProcessor(grammar)],
                              max_new_tokens=40, do_sample=False, eos_token_id=eos, pad_token_id=eos[0], **kwargs)
@@ -128,5 +132,24 @@ def test_transformers_speculative_generation_under_the_logits_processor(smollm2:
     while new and new[-1] in vocab.eos_token_ids:
         new.pop()
     assert _valid(grammar, new), vocab.decode_bytes(new)
-    value = json.loads(vocab.decode_bytes(new))
-    assert value["name"] == "get_weather"
+    assert json.loads(vocab.decode_bytes(new))["name"] == "get_weather"
+    return new
+
+
+@pytest.mark.parametrize("variant", ["prompt_lookup", "assistant_model"])
+def test_transformers_speculative_generation_under_the_logits_processor(
+    smollm2: tuple[Any, Any], tool_greedy: list[int], variant: str
+) -> None:
+    model, _ = smollm2
+    kwargs: dict[str, Any] = {"prompt_lookup_num_tokens": 3} if variant == "prompt_lookup" else {
+        "assistant_model": copy.deepcopy(model)}
+    assert _hf_generate(smollm2, kwargs) == tool_greedy  # valid, and the same greedy output
+
+
+def test_runtime_greedy_equals_transformers_greedy(lm: HFLanguageModel, tool_greedy: list[int]) -> None:
+    grammar = corral.compile_json_schema(TOOL, lm.vocabulary)
+    encode = lambda text: lm.tokenizer.encode(text, add_special_tokens=False)
+    for draft in (None, "auto"):
+        lm.reset()
+        got = speculative_generate(lm, grammar, lm.encode(TOOL_PROMPT), draft=draft, max_tokens=40, encode=encode)
+        assert got.token_ids == tool_greedy
