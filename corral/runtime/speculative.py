@@ -284,8 +284,10 @@ class ModelDraft:
     """A smaller model with the same vocabulary, decoding greedily under the mask.
 
     Deterministic (the draft model's masked argmax), so the sampling rule stays exact at any
-    temperature. Each proposed token costs one call of the draft model; give it a model whose
-    ``logprobs_along`` reuses a KV cache (as the transformers adapter does).
+    temperature. Each proposed token costs one call of the draft model's ``next_token_logprobs``;
+    give it a model that reuses its KV cache for a context extending one it has seen (as
+    :class:`~corral.integrations.hf_lm.HFLanguageModel` does). Greedy decisions check the top
+    tokens one by one before building a mask, as the verification does.
 
     Parameters
     ----------
@@ -314,16 +316,12 @@ class ModelDraft:
         """Up to ``k`` greedy tokens of the draft model under the mask (see :meth:`Draft.propose`)."""
         ctx = list(context_ids)
         out: list[int] = []
-        size = matcher.grammar.vocab.size
         eos = matcher.grammar.vocab.eos_token_ids
         while len(out) < k and not matcher.is_finished():
-            allowed = bitmask_to_bool(matcher.next_token_mask(), size)
-            if not allowed.any():
-                break
             lp = _score(self.lm, ctx, [])[0]
             self.calls += 1
-            t = int(np.argmax(np.where(allowed, lp, -np.inf)))
-            if not matcher.accept_token(t):  # pragma: no cover - t is allowed by the mask
+            t = _greedy_choice(lp, matcher, None)
+            if not matcher.accept_token(t):  # nothing is allowed
                 break
             out.append(t)
             ctx.append(t)
