@@ -74,7 +74,8 @@ mask (compile and first mask apart). Causes are corral's, read (untimed) from it
 counters around each step: ``mask-store hit``, ``mask-store miss: N vocab scan(s)`` (per-state
 layers computed, one numba pass over the vocabulary each), ``mask-store miss: earley +
 candidates`` (only the closure and the crossing candidates), ``first mask: engine setup + N vocab
-scan(s)``; the peers' are ``n/a``; passing per subset; corral's unsupported keywords (by keyword, schemas using it) and
+scan(s)``, prefixed with ``gc pause N ms`` when Python's garbage collector ran during the step; the
+peers' are ``n/a``; passing per subset; corral's unsupported keywords (by keyword, schemas using it) and
 compile errors (messages grouped with numbers and quoted names blanked); the peers' refusals
 grouped the same way; corral's false negatives and false positives with the text around the token
 that decided (and whether the peers got the same instance right).
@@ -231,6 +232,20 @@ class Engine:
         raise NotImplementedError
 
 
+GC_PAUSE_NS = [0]  # total time spent in Python's garbage collector (gc.callbacks)
+_gc_start = [0]
+
+
+def _gc_callback(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_start[0] = time.perf_counter_ns()
+    else:
+        GC_PAUSE_NS[0] += time.perf_counter_ns() - _gc_start[0]
+
+
+gc.callbacks.append(_gc_callback)
+
+
 def _counts(store: Any) -> tuple[int, int, int]:
     return (getattr(store, "hits", 0), getattr(store, "misses", 0), getattr(store, "state_scans", 0))
 
@@ -281,6 +296,7 @@ class CorralEngine(Engine):
         self._walked = compiled
         prev = (0, 0, 0) if store is None else _counts(store)
         for i, t in enumerate(tokens):
+            gc0 = GC_PAUSE_NS[0]
             t0 = clock()
             mask = m.next_token_mask()
             t1 = clock()
@@ -290,7 +306,10 @@ class CorralEngine(Engine):
             if first:
                 store = mask_store_for(compiled)
             now = _counts(store)
-            causes.append(step_cause(now, prev, first))
+            why = step_cause(now, prev, first)
+            if GC_PAUSE_NS[0] > gc0:
+                why = f"gc pause {(GC_PAUSE_NS[0] - gc0) / 1e6:.0f} ms; {why}"
+            causes.append(why)
             prev = now
             if not _bit(mask, t):
                 return Outcome("rejected", i)

@@ -340,7 +340,7 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
     tables = EarleyTables(
         nonterminals=list(nts), terminals=list(terms), lhs=lhs_l, rhs=bodies, prods_of=prods_of,
         nullable=nullable.tolist(), start_prod=start_prod, trans=trans, accepting=acc,
-        trans_rows=trans.tolist(), accepting_list=acc.tolist(), term_start=tstart.tolist(),
+        accepting_list=acc.tolist(), term_start=tstart.tolist(),
         term_nullable=[bool(acc[s]) for s in tstart.tolist()], term_of_state=owner, term_dfas=term_dfas,
         term_filters=filters, follow=[frozenset(fl[ffp[t]:ffp[t + 1]]) for t in range(n_t)],
         seconds=float(info["seconds"]),

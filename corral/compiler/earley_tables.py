@@ -114,8 +114,9 @@ class EarleyTables:
     start_prod:
         The production ``$start -> start [trailing ignored]``.
     trans, accepting:
-        Stacked terminal automata over global state ids (``int32[n, 256]`` and ``bool[n]``);
-        ``trans_rows`` is the same table as lists for the interpreter.
+        Stacked terminal automata over global state ids (``int32[n, 256]`` and ``bool[n]``).
+        The runtime's interpreter turns the rows it visits into lists on first use: converting
+        the whole table here cost seconds (and gigabytes) for long length counters.
     term_start, term_nullable, term_of_state:
         Per terminal: its DFA's start state, whether it matches the empty string; per global
         state: its terminal.
@@ -137,7 +138,6 @@ class EarleyTables:
     start_prod: int
     trans: np.ndarray
     accepting: np.ndarray
-    trans_rows: list[list[int]]
     accepting_list: list[bool]
     term_start: list[int]
     term_nullable: list[bool]
@@ -279,7 +279,6 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
     first = first_sets(by_nt, nullable_syms, check=check_time)
     follow = follow_sets(by_nt, nullable_syms, first, check=check_time)
     follow_t = [{-2 - s for s in follow.get(-2 - t, ())} for t in range(len(terminals))]
-    rows = trans.tolist()
     return EarleyTables(
         nonterminals=nts,
         terminals=terminals,
@@ -290,7 +289,6 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
         start_prod=start_prod,
         trans=trans,
         accepting=acc,
-        trans_rows=rows,
         accepting_list=acc.tolist(),
         term_start=term_start,
         term_nullable=term_nullable,

@@ -79,13 +79,23 @@ class Recognizer:
         self._nullable = tables.nullable
         self._tstart = tables.term_start
         self._tnull = tables.term_nullable
-        self._trans = tables.trans_rows
+        # rows of the stacked automata as lists (fast to index), made on first visit: most states
+        # of a big grammar (long length counters) are never reached
+        self._trans_np = tables.trans
+        self._trans: list[list[int] | None] = [None] * int(tables.trans.shape[0])
         self._acc = tables.accepting_list
         self._start_prod = tables.start_prod
         self._intern: dict[frozenset[tuple[int, ...]], int] = {}
         self._next_sig = 0
         self._max_sigs = max_signatures
         self._templates: dict[int, tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]] = {}
+
+    def _row(self, g: int) -> list[int]:
+        """Row ``g`` of the transition table as a list (made once; a race makes two equal ones)."""
+        row = self._trans[g]
+        if row is None:
+            row = self._trans[g] = self._trans_np[g].tolist()
+        return row
 
     # -- construction -------------------------------------------------------------------------------
     def _template(self, a: int) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]:
@@ -230,7 +240,10 @@ class Recognizer:
         agenda: list[Item] = []
         tscan = s.tscan
         for g, group in s.scan.items():
-            g2 = trans[g][byte]
+            row = trans[g]
+            if row is None:
+                row = self._row(g)
+            g2 = row[byte]
             if g2 < 0:
                 continue
             chunks = tscan.get(g)
@@ -291,7 +304,10 @@ class Recognizer:
             for g in cur.scan:
                 k = i
                 while k < n:
-                    g = trans[g][data[k]]
+                    row = trans[g]
+                    if row is None:
+                        row = self._row(g)
+                    g = row[data[k]]
                     if g < 0:
                         break
                     k += 1
@@ -306,7 +322,7 @@ class Recognizer:
         """The bytes that can come next (sorted)."""
         out: set[int] = set()
         for g in s.scan:
-            row = self._trans[g]
+            row = self._row(g)
             out.update(b for b in range(256) if row[b] >= 0)
         return sorted(out)
 
