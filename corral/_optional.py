@@ -14,7 +14,7 @@ from corral.errors import MissingDependencyError
 
 __all__ = ["EXTRAS", "require"]
 
-EXTRAS = {"torch": "transformers", "transformers": "transformers"}
+EXTRAS = {"torch": "transformers", "transformers": "transformers", "vllm": "vllm"}
 """The extra that installs each optional module."""
 
 

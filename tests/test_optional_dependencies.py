@@ -15,6 +15,7 @@ BLOCKED = """
 import sys
 sys.modules["torch"] = None
 sys.modules["transformers"] = None
+sys.modules["vllm"] = None
 import corral
 vocab = corral.Vocabulary([b"a", b"b", None], eos_token_ids=[2])
 m = corral.compile_json_schema({"type": "string", "maxLength": 2}, vocab).matcher()
@@ -33,6 +34,8 @@ except corral.MissingDependencyError as e:
      "pip install 'corral[transformers]'"),
     ("corral.generate(None, None, 'hi', regex='a')",
      "corral.generate needs torch, which is not installed; install it with: pip install 'corral[transformers]'"),
+    ("from corral.integrations.vllm import CorralLogitsProcessor; CorralLogitsProcessor(None, None, False)",
+     "corral.integrations.vllm needs vllm, which is not installed; install it with: pip install 'corral[vllm]'"),
 ])
 def test_compiling_needs_no_torch_and_helpers_name_the_extra(call: str, message: str) -> None:
     res = subprocess.run([sys.executable, "-c", BLOCKED.replace("{call}", call)], capture_output=True, text=True,
