@@ -203,7 +203,7 @@ def sample_counts(grammar: corral.CompiledGrammar, lm: Any, prompt: list[int], d
     return counts, proposed, accepted
 
 
-N_SAMPLES = 2000
+N_SAMPLES = 1500
 
 
 @pytest.mark.parametrize("draft_kind", ["none", "auto", "model"])
