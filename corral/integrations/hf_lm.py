@@ -355,10 +355,11 @@ class HFLanguageModel:
         source = self._blocks[bid] if bid is not None else None
         block, logprobs = self._extend(source, [row], keep, [full], positions=positions)
         self._store([block], {id(source)} if source is not None else set())
+        rows = logprobs[0].reshape(positions, -1)  # _extend drops the position axis when it is 1
         if keep == len(ctx):
             assert stored is not None  # keep == len(ctx) only when the context is stored
-            return np.concatenate([stored[None, :], logprobs[0]])
-        return logprobs[0][-(len(toks) + 1) :]
+            return np.concatenate([stored[None, :], rows])
+        return rows[-(len(toks) + 1) :]
 
     # -- internals -------------------------------------------------------------------------
 

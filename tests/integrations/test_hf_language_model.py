@@ -169,6 +169,20 @@ def test_logprobs_along_equals_step_by_step_in_one_pass(lm: HFLanguageModel, smo
     assert lm.forward_passes == passes + 2
 
 
+def test_logprobs_along_one_token_and_none(lm: HFLanguageModel, smollm2: tuple) -> None:
+    """A one-token draft on a stored context, and an empty draft on a context not stored."""
+    model, _ = smollm2
+    p = _prompt(lm)
+    lm.next_token_logprobs([p])
+    one = lm.logprobs_along(p, [330])
+    assert one.shape == (2, lm.vocab_size)
+    _check(model, one, [p, p + [330]])
+    fresh = lm.encode("Name a fruit.")
+    none = lm.logprobs_along(fresh, [])
+    assert none.shape == (1, lm.vocab_size)
+    _check(model, none, [fresh])
+
+
 def test_rejected_draft_crops_the_cache_and_keeps_it_intact(lm: HFLanguageModel, smollm2: tuple) -> None:
     model, _ = smollm2
     p = _prompt(lm)
