@@ -40,16 +40,14 @@ def default_threads() -> int:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """The shared pool, grown to at least ``workers`` threads (never shrunk; threads are idle
-    when unused)."""
+    """The shared pool, with at least ``workers`` threads (idle when unused). A bigger request
+    replaces it; the old pool is not shut down (a fill running in another thread may still be
+    submitting to it) and its threads end once it is no longer referenced."""
     global _POOL, _POOL_SIZE
     with _POOL_LOCK:
         if _POOL is None or _POOL_SIZE < workers:
-            old = _POOL
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="corral-mask")
             _POOL_SIZE = workers
-            if old is not None:
-                old.shutdown(wait=False)
         return _POOL
 
 

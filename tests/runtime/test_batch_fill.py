@@ -9,6 +9,7 @@ and several for one grammar, not copied from a cache.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -135,6 +136,30 @@ def test_rows_of_mixed_kinds_and_cold_grammars(vocab: Vocabulary) -> None:
     corral.fill_next_token_bitmask(ms, bm, threads=2)
     for i in range(len(ms)):
         assert np.array_equal(bm[i], want[i])
+
+
+def test_fills_from_several_threads_at_once(vocab: Vocabulary) -> None:
+    rng = np.random.default_rng(11)
+    grammar = COMPILERS["schema"](vocab)
+    jobs = [matchers_at(grammar, "schema", vocab, rng, 6) for _ in range(4)]
+    out = [corral.allocate_token_bitmask(6, vocab.size) for _ in jobs]
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            corral.fill_next_token_bitmask(jobs[k][0], out[k], threads=2 + k)  # the pool grows meanwhile
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for (_, want), bm in zip(jobs, out):
+        for i, w in enumerate(want):
+            assert np.array_equal(bm[i], w)
 
 
 @pytest.mark.parametrize("kind", KINDS)
