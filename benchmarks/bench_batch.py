@@ -16,10 +16,16 @@ masks are dropped (``CFGMaskStore.clear()``; ``--cold`` also drops the per-state
 row is a miss. The fill is timed ``--reps`` times per thread count, alternating, and the median
 is reported with the speedup of N threads over one; the rows are checked against one-thread rows.
 
+With ``--gil-share`` it also profiles the one-thread fills and prints the share of their time
+spent in the numba kernels that release the GIL (``scan_state``, ``remainder_step``,
+``follow_passes``) and the 2-thread speedup that share allows (Amdahl): on a machine whose cores
+are busy with other work, the wall-clock speedup says little, the share still holds.
+
 Run from the repository root::
 
     python benchmarks/bench_batch.py
     python benchmarks/bench_batch.py --threads 2 --reps 9 --cold
+    python benchmarks/bench_batch.py --gil-share
 """
 
 from __future__ import annotations
@@ -135,6 +141,27 @@ def measure(matchers: list[corral.Matcher], threads: int, reps: int, cold: bool)
             "speedup": one / many}
 
 
+KERNELS = ("scan_state", "remainder_step", "follow_passes")
+
+
+def gil_share(matchers: list[corral.Matcher], reps: int, cold: bool) -> tuple[float, float]:
+    """One-thread fill time (ms) and the share of it inside GIL-free kernels (cProfile)."""
+    import cProfile
+    import pstats
+
+    bm = corral.allocate_token_bitmask(len(matchers), matchers[0].grammar.vocab.size)
+    pr = cProfile.Profile()
+    for _ in range(reps):
+        clear(matchers, cold)
+        pr.enable()
+        corral.fill_next_token_bitmask(matchers, bm, threads=1)
+        pr.disable()
+    stats = pstats.Stats(pr).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
+    kernels = sum(v[2] for k, v in stats.items() if k[2] in KERNELS)
+    return total / reps * 1e3, kernels / total if total else 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tokenizer", default=DEFAULT_TOKENIZER)
@@ -144,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cold", action="store_true", help="also drop the per-state layers before each fill")
     ap.add_argument("--scenarios", default="json8,json1,sql,python,json")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gil-share", action="store_true", help="also print the GIL-free share of a fill")
     args = ap.parse_args(argv)
 
     from transformers import AutoTokenizer
@@ -162,13 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpus available: {len(os.sched_getaffinity(0))}; batch {BATCH}; {args.reps} reps; "
           f"{'cold stores' if args.cold else 'mask cache dropped, per-state layers warm'}")
     header = f"{'scenario':16} {'serial ms':>10} {'1 thread ms':>12} {f'{args.threads} threads ms':>14} {'speedup':>8}"
+    if args.gil_share:
+        header += f" {'nogil share':>12} {'2-thread bound':>15}"
     print(header)
     print("-" * len(header))
     for key in args.scenarios.split(","):
         label, build = builders[key]
         ms = build()
         r = measure(ms, args.threads, args.reps, args.cold)
-        print(f"{label:16} {r['serial_ms']:10.2f} {r['t1_ms']:12.2f} {r['tn_ms']:14.2f} {r['speedup']:7.2f}x")
+        line = f"{label:16} {r['serial_ms']:10.2f} {r['t1_ms']:12.2f} {r['tn_ms']:14.2f} {r['speedup']:7.2f}x"
+        if args.gil_share:
+            _, p = gil_share(ms, 3, args.cold)
+            line += f" {p:12.1%} {1 / ((1 - p) + p / 2):14.2f}x"
+        print(line)
     print("\nserial: the same misses as 8 next_token_mask() calls in a row; speedup: 1 thread / N threads")
     return 0
 
