@@ -512,12 +512,21 @@ def build_smollm2_folder(dest: str | os.PathLike[str]) -> str:
 
     from corral.integrations.packaged import load_smollm2
 
+    from corral._optional import require
+
+    transformers = require("transformers", "corral.integrations.vllm.build_smollm2_folder")
     out = Path(dest)
     if (out / "config.json").exists() and any(out.glob("*.safetensors")):
         return str(out)
     model, tok = load_smollm2()
-    model.config.architectures = ["LlamaForCausalLM"]
+    # transformers flags a model read from GGUF as quantised and refuses to save it: rebuild it from
+    # its config without the quantisation entry, with the de-quantised weights
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config["architectures"] = ["LlamaForCausalLM"]
+    plain = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(**config))
+    plain.load_state_dict(model.state_dict())
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    plain.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     return str(out)
