@@ -17,7 +17,9 @@ Importing corral does not import torch or transformers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
+from typing import Literal as _Literal
+from typing import overload as _overload
 
 from corral import grammars as grammars  # the bundled grammars: corral.grammars.load(name)
 from corral.compiler.cfg import compile_grammar
@@ -49,9 +51,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-@overload
-def generate(model: Any, tokenizer: Any, prompt: str, *, num_samples: Literal[1] = 1, **kwargs: Any) -> GenerationResult: ...
-@overload
+@_overload
+def generate(model: Any, tokenizer: Any, prompt: str, *, num_samples: _Literal[1] = 1, **kwargs: Any) -> GenerationResult: ...
+@_overload
 def generate(
     model: Any, tokenizer: Any, prompt: str, *, num_samples: int, **kwargs: Any
 ) -> GenerationResult | list[GenerationResult]: ...

@@ -8,7 +8,7 @@
     corral compile FILE --tokenizer PATH [--start RULE] [--lenient]
     corral generate (--regex PATTERN | --grammar FILE | --schema FILE) [--start RULE] [--model ID]
                     [--max-new-tokens N] [--method masked|asap|awrs|smc] [-n N] [--temperature T]
-                    [--seed S] [--draft forced|lookup|auto] PROMPT
+                    [--seed S] [--draft auto|forced|lookup|none] PROMPT
 
 Exit status: 0 when nothing is wrong (warnings and notes allowed), 1 when errors were found, 2 for
 a usage error.
@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=None,
                    help="0 is greedy (default for masked with one output); the samplers default to 1")
     g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--draft", choices=("forced", "lookup", "auto"), default=None,
-                   help="speculative drafting (masked, one output): same output, fewer forward passes")
+    g.add_argument("--draft", choices=("auto", "forced", "lookup", "none"), default="auto",
+                   help="speculative drafting (masked, one output): same output, fewer forward passes; "
+                        "none: transformers' model.generate")
     return ap
 
 

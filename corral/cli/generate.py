@@ -82,7 +82,9 @@ def cmd_generate(args: argparse.Namespace, out: TextIO) -> int:
     if temperature is None:
         temperature = 0.0 if method == "masked" and n == 1 else 1.0
     options: dict[str, Any] = {"method": method, "num_samples": n, "temperature": temperature,
-                               "seed": getattr(args, "seed", None), "draft": getattr(args, "draft", None)}
+                               "seed": getattr(args, "seed", None)}
+    draft = getattr(args, "draft", "auto")
+    options["draft"] = None if draft == "none" else draft
     try:
         got = corral.generate(model, tok, args.prompt, max_new_tokens=args.max_new_tokens, **options, **constraint)
     except corral.CorralError as e:

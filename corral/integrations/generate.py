@@ -120,7 +120,7 @@ def generate(
     compiler: Compiler | None = None,
     method: str = "masked",
     num_samples: Literal[1] = 1,
-    draft: Any = None,
+    draft: Any = "auto",
     num_draft_tokens: int = 8,
 ) -> GenerationResult: ...
 @overload
@@ -139,7 +139,7 @@ def generate(
     compiler: Compiler | None = None,
     method: str = "masked",
     num_samples: int,
-    draft: Any = None,
+    draft: Any = "auto",
     num_draft_tokens: int = 8,
 ) -> GenerationResult | list[GenerationResult]: ...
 def generate(
@@ -157,7 +157,7 @@ def generate(
     compiler: Compiler | None = None,
     method: str = "masked",
     num_samples: int = 1,
-    draft: Any = None,
+    draft: Any = "auto",
     num_draft_tokens: int = 8,
 ) -> GenerationResult | list[GenerationResult]:
     """Generate text from ``model`` that satisfies one constraint.
@@ -199,11 +199,14 @@ def generate(
         How many outputs (a list is returned when more than 1). For ``"smc"``, the number of
         particles: one output is drawn from them by weight, all on ``result.samples``.
     draft:
-        Speculative drafting for ``method="masked"`` with one output: ``"forced"`` (jump over
-        text the constraint forces), ``"lookup"`` (n-grams of the prompt), ``"auto"`` (both)
-        or a :class:`corral.runtime.speculative.Draft`. The output is the same as without
-        drafting (token for token when greedy, in distribution when sampling), with fewer
-        forward passes.
+        Speculative drafting for ``method="masked"`` with one output: ``"auto"`` (the default:
+        the text the constraint forces, spelled as the tokenizer spells it, then n-grams of the
+        prompt and output), ``"forced"``, ``"lookup"`` or a
+        :class:`corral.runtime.speculative.Draft`. The output is the same as without drafting
+        (token for token when greedy, in distribution when sampling), with fewer forward passes
+        (about half on schema outputs; ``benchmarks/bench_speculative.py``). ``None`` runs
+        transformers' own ``model.generate`` with corral's ``LogitsProcessor``. ``"auto"`` is
+        ignored by the other methods.
     num_draft_tokens:
         The most tokens drafted per forward pass.
 
@@ -254,8 +257,8 @@ def generate(
         raise CorralError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise CorralError(f"num_samples must be a positive int, not {num_samples!r}")
-    if draft is not None and (method != "masked" or num_samples != 1):
-        raise CorralError("draft= works with method='masked' and num_samples=1")
+    if draft not in (None, "auto") and (method != "masked" or num_samples != 1):
+        raise CorralError("draft= works with method='masked' and num_samples=1 (draft='auto' is ignored otherwise)")
     if method != "masked" or num_samples > 1 or draft is not None:
         return _generate_lm(
             model, tokenizer, prompt, grammar, schema_dict if schema is not None else None, model_class,
@@ -333,7 +336,8 @@ def _generate_lm(
         stats = GenerationStats(spec.forward_passes, len(got.token_ids) + int(got.complete), spec.seconds,
                                 spec.draft_proposed, spec.draft_accepted)
         text = got.data.decode("utf-8", errors="replace")
-        if not got.complete:
+        check = grammar.matcher()
+        if not got.complete and not (check.accept_tokens(list(got.token_ids)) and check.is_accepting()):
             raise IncompleteGenerationError(
                 f"the token budget (max_new_tokens={max_new_tokens}) ran out before the output was "
                 f"complete; partial output: {text!r}",
