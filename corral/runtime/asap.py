@@ -15,9 +15,12 @@ estimate of ``EFG`` for every prefix it has sampled, in a trie:
   model's mass that was found to lead outside the constraint is taken away.
 
 Each estimate only decreases, toward the true value, and the samples' distribution converges to
-the conditional one. Per prefix the trie keeps a few numbers (the allowed mass ``z`` and the sum
-of its visited children's deficits); the allowed tokens' probabilities, needed to draw at a
-prefix again without a forward pass, sit in a cache bounded by ``max_memory_bytes``.
+the conditional one. Estimates are kept as logarithms and recomputed from the children (a
+running difference would cancel once they fall below the rounding error of the allowed mass,
+and long prefixes' estimates underflow a float). Per prefix the trie keeps a few numbers (the
+allowed masses of EOS and of the other tokens, their number); the allowed tokens'
+log-probabilities, needed to draw at a prefix again without a forward pass, sit in a cache
+bounded by ``max_memory_bytes``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ DEFAULT_MAX_MEMORY = 512 << 20
 
 _NODE_BYTES = 200  # a node's own bookkeeping (object, slots, dict entry), estimated
 
+_ARRAYS = ("parent", "token", "log_p", "log_open", "log_eos", "n_open", "log_value", "dead")  # per node, in a saved file
+
 
 def grammar_fingerprint(grammar: CompiledGrammar) -> str:
     """A SHA-256 of what defines ``grammar``'s language: kind, source, options and vocabulary."""
@@ -79,36 +84,71 @@ def grammar_fingerprint(grammar: CompiledGrammar) -> str:
 
 
 class _Node:
-    """A sampled prefix: ``p`` = p(token | parent), ``z`` = allowed mass (None until visited),
-    ``deficit`` = Σ over visited children of p(c)·(1 - value(c)), ``value`` = the EFG estimate."""
+    """A sampled prefix, in log space (the estimates of long prefixes underflow floats).
 
-    __slots__ = ("children", "deficit", "p", "parent", "token", "value", "z")
+    ``log_p`` = log p(token | parent). Set on the first visit: ``log_open`` (log of the allowed
+    mass of non-EOS tokens), ``log_eos`` (log of the allowed EOS mass: complete outputs, whose
+    estimate is exactly 1) and ``n_open`` (how many non-EOS tokens are allowed). ``log_value``
+    is the log of the EFG estimate (0 until visited: the mask's optimism); ``dead`` marks a
+    prefix from which nothing can be drawn."""
 
-    def __init__(self, parent: _Node | None, token: int, p: float) -> None:
+    __slots__ = ("children", "dead", "log_eos", "log_open", "log_p", "log_value", "n_open", "parent", "token")
+
+    def __init__(self, parent: _Node | None, token: int, log_p: float) -> None:
         self.parent = parent
         self.token = token
-        self.p = p
-        self.z: float | None = None
-        self.deficit = 0.0
-        self.value = 1.0
+        self.log_p = log_p
+        self.log_open: float | None = None
+        self.log_eos = -math.inf
+        self.n_open = 0
+        self.log_value = 0.0
+        self.dead = False
         self.children: dict[int, _Node] = {}
+
+    def recompute(self) -> float:
+        """``log EFG = log(eos mass + unvisited open mass + Σ_children p(c)·EFG(c))``, from the
+        children's current estimates (no running sums: they would cancel catastrophically)."""
+        if self.log_open is None:
+            return self.log_value
+        if self.dead:
+            return -math.inf
+        terms = [self.log_eos]
+        kids = self.children
+        if kids:
+            lps = np.fromiter((c.log_p for c in kids.values()), dtype=np.float64, count=len(kids))
+            vals = np.fromiter((c.log_value for c in kids.values()), dtype=np.float64, count=len(kids))
+            terms.extend((lps + vals).tolist())
+        else:
+            lps = np.empty(0)
+        if len(kids) < self.n_open and self.log_open > -math.inf:
+            rest = 1.0 - float(np.exp(lps - self.log_open).sum()) if kids else 1.0
+            if rest > 0.0:
+                terms.append(self.log_open + math.log(rest))
+        return _logsumexp(terms)
+
+
+def _logsumexp(terms: list[float]) -> float:
+    m = max(terms)
+    if m == -math.inf:
+        return -math.inf
+    return m + math.log(math.fsum(math.exp(t - m) for t in terms))
 
 
 class _Dist:
-    """A visited prefix's allowed tokens (sorted ids), their probabilities, and the current
-    estimates of the children they lead to (1 where unvisited; EOS stays 1)."""
+    """A visited prefix's allowed tokens (sorted ids), their log-probabilities, and the logs of
+    the current estimates of the children they lead to (0 where unvisited; EOS stays 0)."""
 
-    __slots__ = ("efg", "eos", "ids", "probs")
+    __slots__ = ("eos", "ids", "log_efg", "logp")
 
-    def __init__(self, ids: np.ndarray, probs: np.ndarray, eos: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray, logp: np.ndarray, eos: np.ndarray) -> None:
         self.ids = ids
-        self.probs = probs
-        self.efg = np.ones(ids.shape[0], dtype=np.float64)
+        self.logp = logp
+        self.log_efg = np.zeros(ids.shape[0], dtype=np.float64)
         self.eos = eos  # bool per id: an EOS id
 
     @property
     def nbytes(self) -> int:
-        return int(self.ids.nbytes + self.probs.nbytes + self.efg.nbytes + self.eos.nbytes) + 200
+        return int(self.ids.nbytes + self.logp.nbytes + self.log_efg.nbytes + self.eos.nbytes) + 200
 
     def index(self, token: int) -> int:
         return int(np.searchsorted(self.ids, token))
@@ -207,13 +247,17 @@ class ASAp:
         For the empty prefix it estimates the probability that the tempered model's output
         satisfies the constraint. Prefixes never sampled return 1 (the mask's optimism).
         """
+        return math.exp(self.log_estimate(token_ids))
+
+    def log_estimate(self, token_ids: Sequence[int] = ()) -> float:
+        """The natural log of :meth:`estimate` (exact where the estimate underflows a float)."""
         node = self.root
         for t in token_list(list(token_ids)):
             child = node.children.get(t)
             if child is None:
-                return 1.0
+                return 0.0
             node = child
-        return node.value
+        return node.log_value
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n: int = 1, *, seed: int | None = None, batch_size: int = 1) -> Samples:
@@ -263,21 +307,21 @@ class ASAp:
                 node = w.node
                 dist = self._dist(node)
                 assert dist is not None
-                weights = dist.probs * dist.efg
-                total = float(weights.sum())
-                if not total > 0.0:
-                    node.deficit = node.z if node.z is not None else 0.0
-                    self._update(w.path)  # a dead end: its value is 0 now, exactly
-                    if self.root.value <= 0.0:
+                lw = dist.logp + dist.log_efg
+                top = float(lw.max()) if lw.shape[0] else -math.inf
+                if top == -math.inf:
+                    node.dead = True
+                    self._update(w.path)  # a dead end: its estimate is 0 now, exactly
+                    if self.root.log_value == -math.inf:
                         raise CorralError(
                             "no output that satisfies the constraint has positive probability under the model"
                         )
                     continue  # dropped; another walk replaces it
-                c = np.cumsum(weights)
+                c = np.cumsum(np.exp(lw - top))
                 k = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), c.shape[0] - 1)
                 t = int(dist.ids[k])
-                lp = math.log(float(dist.probs[k]))
-                q = math.log(float(weights[k]) / total)
+                lp = float(dist.logp[k])
+                q = float(lw[k]) - top - math.log(float(c[-1]))
                 counter.tokens += 1
                 if dist.eos[k]:
                     self._update(w.path)
@@ -289,7 +333,7 @@ class ASAp:
                     continue
                 child = node.children.get(t)
                 if child is None:
-                    child = node.children[t] = _Node(node, t, float(dist.probs[k]))
+                    child = node.children[t] = _Node(node, t, lp)
                     self._nodes += 1
                     if self._nodes * _NODE_BYTES > self.max_memory_bytes:
                         raise CorralError(
@@ -331,13 +375,16 @@ class ASAp:
         counter.checks += len(todo)
         for j, w in enumerate(todo):
             ids = np.flatnonzero(masks[j]).astype(np.int32)
-            probs = np.exp(lp[j, ids])
-            dist = _Dist(ids, probs, np.isin(ids, self._eos))
+            logp = lp[j, ids]
+            eos = np.isin(ids, self._eos)
+            dist = _Dist(ids, logp, eos)
             node = w.node
             for t, child in node.children.items():
-                dist.efg[dist.index(t)] = child.value
-            if node.z is None:
-                node.z = float(probs.sum())
+                dist.log_efg[dist.index(t)] = child.log_value
+            if node.log_open is None:
+                node.log_open = _logsumexp(logp[~eos].tolist() or [-math.inf])
+                node.log_eos = _logsumexp(logp[eos].tolist() or [-math.inf])
+                node.n_open = int((~eos).sum())
             self._store(node, dist)
 
     def _store(self, node: _Node, dist: _Dist) -> None:
@@ -351,17 +398,17 @@ class ASAp:
     def _update(self, path: list[_Node]) -> None:
         """Recompute the estimates along ``path`` (deepest first) from their children."""
         for node in reversed(path):
-            if node.z is None:
+            if node.log_open is None:
                 continue
-            old = node.value
-            new = max(0.0, node.z - node.deficit)
-            node.value = new
+            new = node.recompute()
+            if new == node.log_value:
+                continue
+            node.log_value = new
             parent = node.parent
-            if parent is not None and new != old:
-                parent.deficit += node.p * (old - new)
+            if parent is not None:
                 got = self._dists.get(id(parent))
                 if got is not None:
-                    got[1].efg[got[1].index(node.token)] = new
+                    got[1].log_efg[got[1].index(node.token)] = new
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -393,10 +440,12 @@ class ASAp:
             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
             parent=np.array(parents, dtype=np.int64),
             token=np.array([nd.token for nd in nodes], dtype=np.int64),
-            p=np.array([nd.p for nd in nodes], dtype=np.float64),
-            z=np.array([np.nan if nd.z is None else nd.z for nd in nodes], dtype=np.float64),
-            deficit=np.array([nd.deficit for nd in nodes], dtype=np.float64),
-            value=np.array([nd.value for nd in nodes], dtype=np.float64),
+            log_p=np.array([nd.log_p for nd in nodes], dtype=np.float64),
+            log_open=np.array([np.nan if nd.log_open is None else nd.log_open for nd in nodes], dtype=np.float64),
+            log_eos=np.array([nd.log_eos for nd in nodes], dtype=np.float64),
+            n_open=np.array([nd.n_open for nd in nodes], dtype=np.int64),
+            log_value=np.array([nd.log_value for nd in nodes], dtype=np.float64),
+            dead=np.array([nd.dead for nd in nodes], dtype=np.bool_),
         )
         with open(path, "wb") as f:
             f.write(buf.getvalue())
@@ -416,7 +465,7 @@ class ASAp:
         """
         try:
             with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in ("header", "parent", "token", "p", "z", "deficit", "value")}
+                arrays = {k: data[k] for k in ("header", *_ARRAYS)}
             header = json.loads(arrays["header"].tobytes().decode())
         except (OSError, ValueError, KeyError, UnicodeDecodeError) as e:
             raise CorralError(f"{os.fspath(path)} is not an ASAp state file: {e}") from None
@@ -434,7 +483,7 @@ class ASAp:
         self.samples_drawn = int(header.get("samples_drawn", 0))
         parent, token = arrays["parent"], arrays["token"]
         n = parent.shape[0]
-        if not (n >= 1 and all(arrays[k].shape == (n,) for k in ("token", "p", "z", "deficit", "value"))):
+        if not (n >= 1 and all(arrays[k].shape == (n,) for k in _ARRAYS)):
             raise CorralError(f"{os.fspath(path)} is damaged (array shapes differ)")
         nodes: list[_Node] = [self.root]
         for i in range(n):
@@ -444,12 +493,14 @@ class ASAp:
                 pi = int(parent[i])
                 if not 0 <= pi < i:
                     raise CorralError(f"{os.fspath(path)} is damaged (node {i} has parent {pi})")
-                nd = _Node(nodes[pi], int(token[i]), float(arrays["p"][i]))
+                nd = _Node(nodes[pi], int(token[i]), float(arrays["log_p"][i]))
                 nodes[pi].children[nd.token] = nd
                 nodes.append(nd)
-            z = float(arrays["z"][i])
-            nd.z = None if math.isnan(z) else z
-            nd.deficit = float(arrays["deficit"][i])
-            nd.value = float(arrays["value"][i])
+            log_open = float(arrays["log_open"][i])
+            nd.log_open = None if math.isnan(log_open) else log_open
+            nd.log_eos = float(arrays["log_eos"][i])
+            nd.n_open = int(arrays["n_open"][i])
+            nd.log_value = float(arrays["log_value"][i])
+            nd.dead = bool(arrays["dead"][i])
         self._nodes = n
         return self

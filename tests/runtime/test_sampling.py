@@ -177,12 +177,12 @@ def test_asap_save_and_load_resume_with_the_same_estimates(tmp_path: Any) -> Non
     assert b.num_nodes == a.num_nodes and b.samples_drawn == 300 and b.temperature == 0.8
 
     def walk(node: Any, prefix: tuple[int, ...] = ()) -> Any:
-        yield prefix, node.value
+        yield prefix, node.log_value
         for t, child in node.children.items():
             yield from walk(child, prefix + (t,))
 
     for prefix, value in walk(a.root):
-        assert b.estimate(prefix) == value
+        assert b.log_estimate(prefix) == value
     # Same state, same seed: the same continuation (b recomputes the distributions a cached).
     assert _ids(a.sample(100, seed=9)) == _ids(b.sample(100, seed=9))
 
@@ -215,6 +215,21 @@ def test_asap_memory_bound_evicts_without_changing_samples() -> None:
     tiny = corral.ASAp(lm, GRAMMARS["regex"], max_tokens=MAX_TOKENS, max_memory_bytes=1000)
     with pytest.raises(corral.CorralError, match="max_memory_bytes"):
         tiny.sample(300, seed=2)
+
+
+def test_asap_estimates_stay_exact_far_below_float_rounding() -> None:
+    """Valid outputs of probability e^-922 and below: their estimate neither cancels to 0 nor underflows
+    (estimates are logs recomputed from the children)."""
+    p = [1e-300] * 15
+    p[0], p[2], p[14] = 0.5, 1e-200, 0.5  # "a" and EOS likely, "c" almost never
+    lm = RandomTableLM(VOCAB.size, overrides={(): p})
+    sampler = corral.ASAp(lm, corral.compile_regex("c{4}|cca", VOCAB), max_tokens=6)
+    out = sampler.sample(20, seed=0)
+    assert {s.text for s in out} <= {"cccc", "cca"}
+    c, half = math.log(1e-200), math.log(0.5)
+    exact = float(np.logaddexp(4 * c + half, 2 * c + 2 * half))  # "cccc" then EOS, "cca" then EOS
+    assert sampler.log_estimate() == pytest.approx(exact, rel=1e-9)
+    assert math.isfinite(sampler.log_estimate()) and sampler.estimate() == 0.0
 
 
 def test_asap_dead_ends_are_learned_and_unsatisfiable_constraints_raise() -> None:
