@@ -79,6 +79,9 @@ def test_readme_cli_commands_run(tmp_path: Path) -> None:
             samples = [json.loads(line) for line in res.stdout.splitlines()]  # JSON strings, one a line
             assert len(samples) == 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", x) for x in samples), res.stdout
         if command.startswith("corral generate"):
-            assert re.fullmatch(r"\d{4}", res.stdout.strip()), res.stdout
+            args = shlex.split(command)
+            n = int(args[args.index("-n") + 1]) if "-n" in args else 1
+            lines = res.stdout.splitlines()
+            assert len(lines) == n and all(re.fullmatch(r"\d{4}", x) for x in lines), res.stdout
             assert "Warning" not in res.stderr, res.stderr
     assert list((tmp_path / "cache").iterdir()), "corral compile wrote nothing to the cache"
