@@ -147,6 +147,7 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
         except (ValueError, jsonschema.ValidationError):
             pass
     lat_sorted = sorted(lat)
+    llm.llm_engine.engine_core.shutdown()  # else the process waits for the engine core at exit
     return {"engine": engine, "engine_start_s": start_s, "wall_s": wall, "tokens": tokens,
             "tokens_per_s": tokens / wall, "latency_p50_s": statistics.median(lat),
             "latency_p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "valid": valid, "requests": len(outs),
@@ -172,7 +173,8 @@ def main() -> None:
         result = run_one(args.one, folder, args.max_tokens, args.dtype)
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f)
-        return
+        sys.stdout.flush()
+        os._exit(0)  # vLLM's engine processes can keep the interpreter's exit waiting
     results = []
     for engine in args.engines.split(","):
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
