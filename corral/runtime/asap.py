@@ -62,7 +62,8 @@ ASAP_FORMAT = 1
 
 #: Default bound on the trie and its cached distributions (bytes). A prefix inside a JSON string
 #: allows most of a vocabulary: about 20 bytes per allowed token, 1 MB for SmolLM2's 49,152.
-DEFAULT_MAX_MEMORY = 512 << 20
+#: With SmolLM2 (0.5 GB) and HFLanguageModel's default cache (0.5 GB) the process stays under 2 GB.
+DEFAULT_MAX_MEMORY = 256 << 20
 
 _NODE_BYTES = 200  # a node's own bookkeeping (object, slots, dict entry), estimated
 
