@@ -284,13 +284,15 @@ class CorralLogitsProcessor(_Base):  # type: ignore[misc]
 
     Notes
     -----
-    Installed with corral, the class is also registered under vLLM's ``vllm.logits_processors``
-    entry point, so an engine loads it even when it is not named; when it is named too, the second
-    instance in the engine stands aside (one compile and one mask per row, not two).
+    Name the class (``logits_processors=`` or ``--logits-processors``): corral declares no
+    ``vllm.logits_processors`` entry point, since vLLM would load it into every engine and its V2
+    model runner refuses V1-interface processors. If an engine gets the class twice (named twice,
+    or through an entry point a user declares), the second instance stands aside (one compile and
+    one mask per row, not two).
     """
 
-    # the engines (by their config) that already have an active instance: vLLM builds one from the
-    # entry point and one more when the class is also named
+    # the engines (by their config) that already have an active instance: a second instance of the
+    # class in one engine (named twice, or also through a user's entry point) stands aside
     _active: dict[int, weakref.ref[Any]] = {}
 
     def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None:
