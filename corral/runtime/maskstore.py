@@ -99,14 +99,10 @@ class DFAMaskStore:
 
     def mask(self, state: int) -> np.ndarray:
         """The read-only mask of ``state`` (EOS included when accepting)."""
+        row = self.cached(state)
+        if row is not None:
+            return row
         c = int(self.classes[state])
-        if self._all is not None:
-            return self._all[c]  # type: ignore[no-any-return]
-        with self._lock:
-            row = self._lru.get(c)
-            if row is not None:
-                self._lru.move_to_end(c)
-                return row
         masks, counts, single = state_masks(self.dfa, self.vocab, self._rep[np.array([c], dtype=np.int64)])
         row = masks[0]
         row.setflags(write=False)
