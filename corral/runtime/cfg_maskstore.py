@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -378,11 +379,7 @@ class CFGMaskStore:
             self._states.move_to_end(g)
             return hit
         self.state_scans += 1
-        self._states[g] = entry
-        self._state_bytes += entry.nbytes
-        while self._state_bytes > self.max_bytes and len(self._states) > 1:
-            _, old = self._states.popitem(last=False)
-            self._state_bytes -= old.nbytes
+        self._state_bytes = _put_bounded(self._states, g, entry, self._state_bytes, self.max_bytes)
         return entry
 
     # -- masks ------------------------------------------------------------------------------------
@@ -437,11 +434,7 @@ class CFGMaskStore:
         self.misses += 1
         out = self._compute(s)
         out.setflags(write=False)
-        self._masks[sig] = out
-        self._mask_bytes += out.nbytes
-        while self._mask_bytes > self.max_bytes and len(self._masks) > 1:
-            _, old = self._masks.popitem(last=False)
-            self._mask_bytes -= old.nbytes
+        self._mask_bytes = _put_bounded(self._masks, sig, out, self._mask_bytes, self.max_bytes)
         return out
 
     def _compute(self, s: ESet) -> np.ndarray:
@@ -549,3 +542,15 @@ class CFGMaskStore:
     def cached_masks(self) -> int:
         """Finished masks cached by signature."""
         return len(self._masks)
+
+
+def _put_bounded(lru: OrderedDict[Any, Any], key: Any, value: Any, used: int, limit: int) -> int:
+    """Store ``value`` (anything with ``nbytes``) under ``key`` in the LRU ``lru``, evict the least
+    recently used entries while ``used`` passes ``limit`` (always keeping one), and return the new
+    ``used``."""
+    lru[key] = value
+    used += value.nbytes
+    while used > limit and len(lru) > 1:
+        _, old = lru.popitem(last=False)
+        used -= old.nbytes
+    return used
