@@ -115,9 +115,7 @@ def _number_set(self: _Compiler, schema: dict[str, Any], integer: bool, pointer:
 
 
 def _string_set(self: _Compiler, schema: dict[str, Any], pointer: str) -> Any:
-    from corral.compiler.json_schema.errors import Inexpressible
     from corral.compiler.json_schema.formats import format_pattern
-    from corral.compiler.json_schema.json_strings import json_string_dfa
 
     kws = {k: schema[k] for k in STRING_KW if k in schema}
     pattern = kws.get("pattern")
@@ -144,25 +142,70 @@ def _string_set(self: _Compiler, schema: dict[str, Any], pointer: str) -> Any:
     max_len = None if kws.get("maxLength") is None else int(kws["maxLength"])
     if pattern is None and not fmt_ok and not min_len and max_len is None:
         return True
-    dfa = self._length_dfa(min_len, max_len, pointer) if (min_len or max_len is not None) else None
+    memo = self.__dict__.setdefault("_string_sets", {})  # one set (and terminal) per distinct constraint
+    key = (pattern, fmt if fmt_ok else None, min_len, max_len)
+    got = memo.get(key)
+    if got is None:
+        got, ok = _new_string_set(self, pattern, str(fmt) if fmt_ok else None, min_len, max_len, pointer)
+        if ok:
+            memo[key] = got
+    return got
+
+
+def _new_string_set(self: _Compiler, pattern: str | None, fmt: str | None, min_len: int, max_len: int | None,
+                    pointer: str) -> tuple[Any, bool]:
+    """The set of :func:`_string_set`, and whether it may be shared (no problem was reported)."""
+    from corral.compiler.json_schema.errors import Inexpressible
+    from corral.compiler.json_schema.json_strings import json_string_dfa
+
+    long = _long_bounds(min_len, max_len)
+    dfa = self._length_dfa(min_len, max_len, pointer) if (min_len or max_len is not None) and not long else None
     try:
         if pattern is not None:
             p = json_string_dfa(pattern)
             dfa = p if dfa is None else product(dfa, p)
         complete = True
-        if fmt_ok:
-            f = _format_dfa(str(fmt))
+        if fmt is not None:
+            f = _format_dfa(fmt)
             complete = fmt != "hostname"  # host names only spelled plainly (see _format_dfa)
             dfa = f if dfa is None else product(dfa, f)
     except (Inexpressible, CompileLimitError) as e:
         if isinstance(e, CompileLimitError) and ends_compile(e):
             raise
         self.problem(pointer, "pattern" if pattern is not None else "format", str(e))
-        return self.opt.lenient
+        return self.opt.lenient, False
     except GrammarError as e:
         raise GrammarError(f"{pointer}/pattern: {e.message}") from None
+    if long:  # the bounds stay beside the automaton (long_strings)
+        from corral.compiler.json_schema.algebra import universe
+        from corral.compiler.json_schema.long_strings import LongStr, feasible, long_string_set
+
+        d = dfa if dfa is not None else universe("str", True)
+        with current_budget().at(pointer or "/"):
+            got = long_string_set(d, complete, min_len, max_len)
+            if not isinstance(got, LongStr) or feasible(got):
+                return got, True
+        # the pattern's automaton has too many states at chunk boundaries: unrolled, as before
+        length = self._length_dfa(min_len, max_len, pointer)
+        try:
+            dfa = product(length, d)
+        except CompileLimitError as e:
+            if ends_compile(e):
+                raise
+            self.problem(pointer, "pattern" if pattern is not None else "format", str(e))
+            return self.opt.lenient, False
     assert dfa is not None
-    return DSet(dfa, complete) if dfa.accepting.any() else False
+    return (DSet(dfa, complete) if dfa.accepting.any() else False), True
+
+
+def _long_bounds(min_len: int, max_len: int | None) -> bool:
+    """Whether length bounds are kept beside the automaton rather than unrolled into it
+    (:mod:`.long_strings`): above ``LONG_THRESHOLD`` code points, up to ``MAX_LONG_BOUND``."""
+    from corral.compiler.json_schema.long_strings import LONG_THRESHOLD, MAX_LONG_BOUND
+
+    if min_len > MAX_LONG_BOUND or (max_len is not None and max_len > MAX_LONG_BOUND):
+        return False  # unrolled: the limit error names the keyword, as before
+    return min_len > LONG_THRESHOLD or (max_len is not None and max_len > LONG_THRESHOLD)
 
 
 def _length_dfa(self: _Compiler, min_len: int, max_len: int | None, pointer: str) -> ByteDFA:

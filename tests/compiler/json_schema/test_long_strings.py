@@ -1,0 +1,269 @@
+"""Long ``minLength``/``maxLength`` (issue 20, item 2): bounds kept beside the automaton and
+lowered as chunks of code points (:mod:`corral.compiler.json_schema.long_strings`).
+
+Oracles: the unrolled automaton of :func:`json_string_dfa` (an independent construction, for
+bounds it can still build), ``jsonschema``'s verdicts, and the brute-force mask over a real
+tokenizer's vocabulary walked through the recogniser.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+import corral
+from corral.compiler.json_schema.json_strings import json_string_dfa
+from corral.compiler.json_schema.long_strings import CHUNK, LongStr
+from corral.errors import CompileLimitError
+from corral.runtime.engine import mask_store_for, recognizer_for
+from tests.compiler.json_schema.test_strings import respell
+from tests.oracles import brute_force_mask, grammar_accepts, schema_valid
+
+VOCAB = corral.Vocabulary([bytes([i]) for i in range(32, 127)] + [b"\n", None], eos_token_ids=[96])
+
+_compiled: dict[str, Any] = {}
+
+
+def compiled(schema: Any, vocab: corral.Vocabulary = VOCAB) -> Any:
+    key = json.dumps(schema, sort_keys=True) + str(id(vocab))
+    if key not in _compiled:
+        _compiled[key] = corral.compile_json_schema(schema, vocab, whitespace="compact")
+    return _compiled[key]
+
+
+def _value(n: int, last: str, fill: str = "b") -> str:
+    """``n`` code points: ``fill`` then ``last`` (the last allowed position)."""
+    return fill * (n - 1) + last if n > 0 else ""
+
+
+# --- boundaries -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lo,hi", [(0, 100_000), (99_990, 100_000), (1000, None)])
+def test_lengths_at_the_bounds_count_code_points(lo: int, hi: int | None) -> None:
+    schema: dict[str, Any] = {"type": "string", "minLength": lo}
+    if hi is not None:
+        schema["maxLength"] = hi
+    g = compiled(schema)
+    top = hi if hi is not None else lo + 5
+    rng = random.Random(lo)
+    for n in sorted({max(lo - 1, 0), lo, top, top + 1}):
+        ok = lo <= n and (hi is None or n <= hi)
+        for last in ("a", "é", "€", "😀", "\n", '"'):
+            v = _value(n, last)
+            spellings = [json.dumps(v), json.dumps(v, ensure_ascii=False)]
+            if last in ("😀", "€"):
+                spellings.append(json.dumps(v[:-1], ensure_ascii=False)[:-1] + respell(last, rng)[1:])
+            for text in spellings:
+                assert grammar_accepts(g, text) == ok, (n, last, text[-20:])
+
+
+def test_boundaries_with_a_pattern() -> None:
+    schema = {"type": "string", "maxLength": 8192, "minLength": 300, "pattern": "^[a-z0-9-]*$"}
+    g = compiled(schema)
+    for n in (299, 300, 8191, 8192, 8193):
+        for last in ("a", "-", "A", "é"):
+            v = _value(n, last, "x")
+            want = 300 <= n <= 8192 and last in "a-"
+            assert want == schema_valid(schema, v)
+            assert grammar_accepts(g, json.dumps(v)) == want, (n, last)
+    v = "x" * 8191
+    assert grammar_accepts(g, '"' + v + '\\u0061"')  # an escaped letter at the last position
+    assert not grammar_accepts(g, '"' + v + '\\u0041"')
+    assert not grammar_accepts(g, '"' + v + 'a\\u0061"')
+
+
+def test_boundaries_with_formats() -> None:
+    g = compiled({"type": "string", "format": "date", "maxLength": 10_000})
+    assert grammar_accepts(g, '"2024-02-29"') and not grammar_accepts(g, '"2023-02-29"')
+    g = compiled({"type": "string", "format": "date-time", "maxLength": 8192})
+    base = "2024-01-31T12:00:00."
+    for n in (8191, 8192, 8193):
+        v = base + "1" * (n - len(base) - 1) + "Z"
+        assert grammar_accepts(g, json.dumps(v)) == (n <= 8192), n
+    assert not grammar_accepts(g, json.dumps(base + "1" * 100 + "Q"))
+
+
+def test_agrees_with_the_unrolled_automaton() -> None:
+    """Every prefix of random literals: the chunked grammar is viable exactly when the unrolled
+    automaton is (bounds it can still build)."""
+    rng = random.Random(7)
+    alphabet = ["a", "b", "-", "é", "€", "😀", '"', "\\", "\n", "z"]
+    for pattern, lo, hi in [(None, 0, 300), (None, 270, 330), ("^[a-z0-9-]*$", 0, 400), ("a", 100, 300),
+                            ("^(ab)*c?$", 0, 333), (None, 300, None), ("^(?:[a-b]{3})*$", 258, 500)]:
+        schema: dict[str, Any] = {"type": "string", "minLength": lo}
+        if hi is not None:
+            schema["maxLength"] = hi
+        if pattern is not None:
+            schema["pattern"] = pattern
+        g = compiled(schema)
+        rec = recognizer_for(g)
+        dfa = json_string_dfa(pattern, min_length=lo, max_length=hi)
+        for _ in range(12):
+            n = rng.choice([lo - 1, lo, lo + 1, (hi or lo + 70) - 1, hi or lo + 70, (hi or lo + 70) + 1, rng.randint(0, 500)])
+            n = max(n, 0)
+            if pattern is not None and rng.random() < 0.7:
+                unit = {"^[a-z0-9-]*$": "ab-9", "a": "ba", "^(ab)*c?$": "ab", "^(?:[a-b]{3})*$": "aba"}[pattern]
+                v = (unit * n)[:n]
+                if rng.random() < 0.5 and v:
+                    v = v[:-1] + rng.choice(alphabet)
+            else:
+                v = "".join(rng.choice(alphabet) for _ in range(n))
+            data = rng.choice([json.dumps(v), json.dumps(v, ensure_ascii=False), respell(v, rng)]).encode()
+            s = rec.initial()
+            q = dfa.start
+            for i, b in enumerate(data):
+                s = rec.step(s, b)
+                q = int(dfa.trans[q, b]) if q >= 0 else -1
+                assert (s is not None) == (q >= 0), (schema, data[: i + 1][-30:])
+                if s is None:
+                    break
+            else:
+                assert s.accepting == bool(dfa.accepting[q]), (schema, data[-30:])
+
+
+# --- the algebra ----------------------------------------------------------------------------------
+
+ALGEBRA = [
+    {"type": "string", "not": {"maxLength": 1000}},
+    {"type": "string", "anyOf": [{"maxLength": 300}, {"minLength": 2000}]},
+    {"type": "string", "allOf": [{"maxLength": 5000}, {"minLength": 4990}]},
+    {"type": "string", "oneOf": [{"maxLength": 1000}, {"pattern": "^a*$"}]},
+    {"type": "string", "if": {"maxLength": 500}, "then": {"pattern": "^a"}, "else": {"pattern": "b$"}},
+    {"type": "string", "allOf": [{"maxLength": 1000}, {"pattern": "^[ab]*$"}], "not": {"minLength": 700}},
+    {"anyOf": [{"type": "string", "maxLength": 2000}, {"type": "null"}], "not": {"const": "ab"}},
+    {"allOf": [{"maxLength": 1000}, {"enum": ["x", "y" * 999, "y" * 1001, 5]}]},
+    {"type": "string", "not": {"anyOf": [{"maxLength": 400}, {"minLength": 600}]}},
+]
+
+
+@pytest.mark.parametrize("schema", ALGEBRA, ids=range(len(ALGEBRA)))
+def test_combinations_agree_with_jsonschema(schema: dict[str, Any]) -> None:
+    g = compiled(schema)
+    cuts = [int(x) for x in json.dumps(schema).replace("}", " ").replace(",", " ").split() if x.isdigit()]
+    values: list[Any] = [None, 5, "ab", "x", "y" * 999, "y" * 1001]
+    for c in cuts + [0, 1]:
+        for n in (c - 1, c, c + 1, c + 2):
+            if n < 0:
+                continue
+            for fill, last in (("a", "a"), ("a", "b"), ("b", "b"), ("a", "😀")):
+                values.append(_value(n, last, fill))
+    for v in values:
+        assert grammar_accepts(g, json.dumps(v)) == schema_valid(schema, v), (schema, v if not isinstance(v, str) else (len(v), v[-3:]))
+
+
+def test_sets_stay_exact_and_small_bounds_unrolled() -> None:
+    from corral.compiler.json_schema.algebra import (
+        DSet,
+        dset_join,
+        dset_meet,
+        dset_not,
+        universe,
+    )
+    from corral.compiler.json_schema.long_strings import long_string_set
+
+    def cuts(x: Any) -> list[tuple[int, int | None]]:
+        return [(lo, hi) for lo, hi, _ in x.intervals()]
+
+    u = universe("str", True)
+    a = long_string_set(u, True, 0, 1000)
+    b = long_string_set(u, True, 900, None)
+    assert isinstance(a, LongStr) and isinstance(b, LongStr)
+    assert cuts(dset_meet(a, b)) == [(900, 1000)]
+    j = dset_join(a, b)  # every string: one plain automaton again
+    assert type(j) is DSet and j.dfa.matches(b'"abc"')
+    n = dset_not(a, "str")
+    assert cuts(n) == [(1001, None)]
+    assert cuts(dset_not(n, "str")) == [(0, 1000)]
+    assert dset_meet(a, long_string_set(u, True, 2000, None)) is False
+    # what is left of a long bound below the threshold is unrolled into the automaton
+    small = dset_meet(a, dset_not(long_string_set(u, True, 200, None), "str"))
+    assert type(small) is DSet and small.dfa.matches(b'"' + b"a" * 199 + b'"') and not small.dfa.matches(b'"' + b"a" * 200 + b'"')
+    # a bound that every string of the automaton meets is dropped (dates have 10 characters)
+    from corral.compiler.json_schema.scalars import _format_dfa
+
+    d = long_string_set(_format_dfa("date"), True, 0, 10_000)
+    assert type(d) is DSet and d.dfa is _format_dfa("date")
+
+
+# --- compile time and masks -------------------------------------------------------------------------
+
+
+def test_compile_time_is_bounded() -> None:
+    for schema in ({"type": "string", "maxLength": 100_000}, {"type": "string", "minLength": 100_000},
+                   {"type": "string", "maxLength": 32767, "pattern": "^[a-z0-9-]*$"},
+                   {"type": "string", "maxLength": 1_000_000}):
+        t0 = time.monotonic()
+        g = corral.compile_json_schema(schema, VOCAB, whitespace="flexible")
+        assert time.monotonic() - t0 < 20, schema
+        m = g.matcher()
+        assert m.accept_bytes(b' "ab')
+        assert m.next_token_mask() is not None
+
+
+def test_too_many_pattern_states_keep_the_limit_error() -> None:
+    with pytest.raises(CompileLimitError) as e:
+        corral.compile_json_schema({"type": "string", "format": "email", "maxLength": 100_000}, VOCAB)
+    assert "maxLength=100000 needs a length counter" in str(e.value)
+    with pytest.raises(CompileLimitError):
+        corral.compile_json_schema({"type": "string", "maxLength": 10**9}, VOCAB)
+
+
+def test_property_names_with_long_bounds_are_unrolled_or_refused() -> None:
+    g = compiled({"type": "object", "propertyNames": {"maxLength": 1000}})
+    assert grammar_accepts(g, json.dumps({"a" * 1000: 1}, separators=(",", ":")))
+    assert not grammar_accepts(g, json.dumps({"a" * 1001: 1}, separators=(",", ":")))
+    with pytest.raises(CompileLimitError):
+        corral.compile_json_schema({"type": "object", "propertyNames": {"maxLength": 100_000}}, VOCAB)
+
+
+def _states(rec: Any, texts: list[bytes]) -> list[Any]:
+    out = []
+    for t in texts:
+        s = rec.feed(rec.initial(), t)
+        assert s is not None, t[-20:]
+        out.append(s)
+    return out
+
+
+def test_masks_equal_brute_force_on_llama3(llama3: tuple[Any, corral.Vocabulary]) -> None:
+    _, vocab = llama3
+    hi = 100_000
+    g = corral.compile_json_schema({"type": "string", "maxLength": hi}, vocab, whitespace="compact")
+    rec = recognizer_for(g)
+    store = mask_store_for(g)
+    a = b'"' + b"a" * (hi - 3)
+    texts = [
+        a,                                     # three to go
+        b'"' + b"a" * (hi - 1),                # the last allowed position
+        b'"' + b"a" * hi,                      # only the quote
+        b'"' + b"a" * (hi - 1) + "😀".encode()[:2],  # inside the last character's UTF-8
+        b'"' + b"a" * (hi - 1) + b"\\ud83d\\ude",  # inside its surrogate pair escape
+        b'"' + b"a" * (hi - 2) + b"\\u00",     # inside a \\u escape of the second to last one
+        b'"' + b"a" * (CHUNK * 7 - 2),         # two before a chunk boundary
+        b'"' + b"a" * (CHUNK * 7) + "é".encode()[:1],  # a character straddling nothing, after one
+        b'"' + b"a" * (CHUNK * 7 - 1) + "€".encode()[:2],  # the chunk's last character, mid-UTF-8
+    ]
+    for s in _states(rec, texts):
+        got = corral.bitmask_to_bool(store.mask(s), vocab.size)
+        want = brute_force_mask(rec, s, vocab)
+        assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
+
+
+def test_masks_with_a_pattern_equal_brute_force_on_llama3(llama3: tuple[Any, corral.Vocabulary]) -> None:
+    _, vocab = llama3
+    g = corral.compile_json_schema({"type": "string", "maxLength": 8192, "minLength": 8000,
+                                    "pattern": "^[a-z0-9-]*$"}, vocab, whitespace="compact")
+    rec = recognizer_for(g)
+    store = mask_store_for(g)
+    texts = [b'"' + b"ab-" * 2666, b'"' + b"a" * 7999, b'"' + b"a" * 8000, b'"' + b"a" * 8190,
+             b'"' + b"a" * 8191 + b"\\u00", b'"' + b"a" * (CHUNK * 5 - 1)]
+    for s in _states(rec, texts):
+        got = corral.bitmask_to_bool(store.mask(s), vocab.size)
+        want = brute_force_mask(rec, s, vocab)
+        assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
