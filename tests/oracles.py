@@ -23,7 +23,6 @@ from lark.exceptions import LarkError
 import corral
 from corral.compiler.program import EarleyProgram
 from corral.runtime.earley import Recognizer
-from corral.runtime.engine import recognizer_for
 
 __all__ = ["lark_parser", "lark_accepts", "recognizer_accepts", "grammar_accepts", "brute_force_mask",
            "schema_validator", "schema_valid"]
@@ -55,10 +54,12 @@ def recognizer_accepts(rec: Recognizer, data: bytes) -> bool:
 
 def grammar_accepts(grammar: corral.CompiledGrammar, text: str) -> bool:
     """Does the compiled grammar or JSON Schema accept the whole of ``text`` (UTF-8)? Decided by
-    its runtime recogniser (:func:`corral.runtime.engine.recognizer_for`), not by its masks;
-    the grammar must hold an :class:`~corral.compiler.program.EarleyProgram`."""
+    a matcher fed the bytes at once (the runtime recogniser plus the run-time checks such as
+    ``uniqueItems``), not by its masks; the grammar must hold an
+    :class:`~corral.compiler.program.EarleyProgram`."""
     assert isinstance(grammar.program, EarleyProgram)
-    return recognizer_accepts(recognizer_for(grammar), text.encode("utf-8"))
+    m = grammar.matcher()
+    return m.accept_bytes(text.encode("utf-8")) and m.is_accepting()
 
 
 def brute_force_mask(rec: Recognizer, state: object, vocab: corral.Vocabulary) -> np.ndarray:

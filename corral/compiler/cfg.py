@@ -131,6 +131,11 @@ def _embed_schema(rules: dict[str, list[tuple[str, ...]]], terminals: dict[str, 
     from corral.compiler.json_schema.compiler import SchemaOptions, schema_to_ir
 
     sub, _ = schema_to_ir(schema, SchemaOptions())
+    if sub.guards:
+        from corral.errors import UnsupportedSchemaError
+
+        raise UnsupportedSchemaError([("", "uniqueItems", "not supported in a schema embedded in a grammar (%json): "
+                                           "the check runs on JSON text alone")])
     prefix = marker.lower() + "__"
     rename = {name: prefix + name for name in list(sub.rules) + list(sub.terminals)}
     top = sub.rules[sub.start][0][0]  # the value itself, without the trailing whitespace

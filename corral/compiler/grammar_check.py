@@ -438,6 +438,7 @@ def reachable_part(ir: GrammarIR) -> GrammarIR:
         ignore=ir.ignore,
         source=ir.source,
         rule_positions={n: p for n, p in ir.rule_positions.items() if n in keep},
+        guards={n: g for n, g in ir.guards.items() if n in keep},
     )
 
 

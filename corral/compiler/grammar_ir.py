@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from corral.compiler.automaton import ByteDFA
 
-__all__ = ["GrammarIR", "TerminalDef", "source_offset"]
+__all__ = ["GrammarIR", "TerminalDef", "UniqueItems", "source_offset"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,34 @@ class TerminalDef:
     follow_dfa: ByteDFA | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class UniqueItems:
+    """A run-time check attached to a rule deriving JSON arrays: their items must be pairwise
+    distinct JSON values (``uniqueItems: true``). No grammar can say this; the matcher enforces it
+    (``corral/runtime/guards.py``) and the compiler only describes the items.
+
+    Attributes
+    ----------
+    strings:
+        Every spelling (quotes included) of the items' string values, when they are finitely many:
+        the matcher refuses a string item that can only end as a value already written. ``None``:
+        infinitely many string values from every prefix, or none at all.
+    n_values:
+        How many values an item can take in all, when that is finite (the matcher refuses a
+        separator once every one is written); ``None``: infinitely many.
+    literals, numbers, strings_any, containers:
+        Which kinds of values an item can be (``true``/``false``/``null``; numbers; strings;
+        arrays or objects): the matcher only looks at tokens that can complete such an item.
+    """
+
+    strings: tuple[bytes, ...] | None = None
+    n_values: int | None = None
+    literals: bool = False
+    numbers: bool = False
+    strings_any: bool = False
+    containers: bool = False
+
+
 @dataclass
 class GrammarIR:
     """A context-free grammar over regular terminals (see the module docstring).
@@ -74,6 +102,8 @@ class GrammarIR:
         The grammar text it came from (for error messages).
     rule_positions:
         Nonterminal name -> (line, column) of its definition, when known.
+    guards:
+        Nonterminal name -> a run-time check on the text it derives (:class:`UniqueItems`).
     """
 
     start: str
@@ -82,6 +112,7 @@ class GrammarIR:
     ignore: tuple[str, ...] = ()
     source: str = ""
     rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    guards: dict[str, UniqueItems] = field(default_factory=dict)
 
 
 def source_offset(source: str, line: int, column: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from corral.compiler.compiled import CompiledGrammar, register_matcher_factory
 from corral.compiler.program import DFAProgram
 from corral.runtime.cfg_matcher import CFGMatcher
+from corral.runtime.guards import UniqueCFGMatcher, guards_of
 from corral.runtime.matcher import Matcher, RegexMatcher
 
 __all__ = ["new_matcher"]
@@ -18,7 +19,8 @@ __all__ = ["new_matcher"]
 
 def new_matcher(grammar: CompiledGrammar) -> Matcher:
     """A fresh matcher at the start of ``grammar``: a :class:`~corral.runtime.matcher.RegexMatcher`
-    for a regular constraint, a :class:`~corral.runtime.cfg_matcher.CFGMatcher` otherwise.
+    for a regular constraint, a :class:`~corral.runtime.cfg_matcher.CFGMatcher` otherwise (a
+    :class:`~corral.runtime.guards.UniqueCFGMatcher` for a JSON Schema with ``uniqueItems``).
 
     Parameters
     ----------
@@ -31,6 +33,9 @@ def new_matcher(grammar: CompiledGrammar) -> Matcher:
     """
     if isinstance(grammar.program, DFAProgram):
         return RegexMatcher(grammar)
+    guards = guards_of(grammar)
+    if guards is not None:
+        return UniqueCFGMatcher(grammar, guards)
     return CFGMatcher(grammar)
 
 

@@ -64,7 +64,6 @@ from pathlib import Path
 from typing import Any
 
 import corral
-from corral.runtime.engine import recognizer_for
 
 SUITE = Path(__file__).resolve().parents[1] / "data" / "json-schema-test-suite"
 BASELINE = Path(__file__).resolve().parents[1] / "data" / "json-schema-baseline.json"
@@ -226,9 +225,8 @@ def run_draft(
             if grammar is None:
                 continue
             try:
-                rec = recognizer_for(grammar)
-                state = rec.feed(rec.initial(), text.encode("utf-8"))
-                accepted = state is not None and state.accepting
+                m = grammar.matcher()  # the recogniser plus the run-time checks (uniqueItems)
+                accepted = m.accept_bytes(text.encode("utf-8")) and m.is_accepting()
                 if tokenizer is not None and _sampled(test_id, TOKEN_SAMPLE):
                     by_token, mask_ok = _token_decision(grammar, tokenizer, text, _sampled(test_id, MASK_SAMPLE))
                     r.token_check = by_token == accepted

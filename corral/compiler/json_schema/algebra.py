@@ -275,16 +275,34 @@ Moves = tuple[tuple[Any, int], ...]  # (guard, next state); guards partition all
 
 @dataclass(frozen=True, eq=False)
 class ArrC:
-    """A deterministic, complete symbolic automaton over an array's items."""
+    """A deterministic, complete symbolic automaton over an array's items.
+
+    ``unique``: :data:`PLAIN` (the automaton's arrays), :data:`UNIQUE` (those of them whose items
+    are pairwise distinct JSON values: ``uniqueItems``, checked by the matcher at run time, not by
+    the automaton) or :data:`INEXPRESSIBLE` (a union or complement mixing the two, which no
+    automaton with one flag describes; lowering such a set is an unsupported-keyword error).
+    """
 
     start: int
     accepting: tuple[bool, ...]
     trans: tuple[Moves, ...]
+    unique: int = 0
 
     @property
     def n_states(self) -> int:
         """Number of states."""
         return len(self.accepting)
+
+
+PLAIN, UNIQUE, INEXPRESSIBLE = 0, 1, 2  # ArrC.unique
+
+
+def _unique_meet(a: int, b: int) -> int:
+    return max(a, b)  # unique(A) and B = unique(A and B); INEXPRESSIBLE stays so
+
+
+def _unique_join(a: int, b: int) -> int:
+    return a if a == b else INEXPRESSIBLE  # unique(A) or unique(B) = unique(A or B); mixed: none
 
 
 def live_states(accepting: tuple[bool, ...], succ: Sequence[Iterable[int]]) -> set[int]:
@@ -375,12 +393,14 @@ def arr_product(a: ArrC, b: ArrC, union: bool = False) -> ArrC:
     dead_b = _dead(b.accepting, [{t for _, t in m} for m in b.trans])
     acc, trans = _pair_product((a.start, b.start), [(m,) for m in a.trans], [(m,) for m in b.trans], 1, [0], [0],
                                a.accepting, b.accepting, dead_a, dead_b, union, "an array constraint")
-    return ArrC(0, acc, tuple(t[0] for t in trans))
+    unique = _unique_join(a.unique, b.unique) if union else _unique_meet(a.unique, b.unique)
+    return ArrC(0, acc, tuple(t[0] for t in trans), unique)
 
 
 def arr_not(a: ArrC) -> ArrC:
-    """Complement of an array automaton."""
-    return ArrC(a.start, tuple(not x for x in a.accepting), a.trans)
+    """Complement of an array automaton (the complement of a ``uniqueItems`` set, "some item
+    repeats", is :data:`INEXPRESSIBLE`)."""
+    return ArrC(a.start, tuple(not x for x in a.accepting), a.trans, INEXPRESSIBLE if a.unique else PLAIN)
 
 
 def arr_is_empty(a: ArrC) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from corral.compiler.json_schema.algebra import (
-    FLAT_ALL, TRUE, ArrC, Atom, Expr, Flat, Moves, Node, disj, neg,
+    FLAT_ALL, TRUE, UNIQUE, ArrC, Atom, Expr, Flat, Moves, Node, disj, neg,
 )
 from corral.errors import GrammarError
 from corral.compiler.json_schema.keywords import MAX_COUNTED_ITEMS
@@ -35,9 +35,11 @@ def _array(self: _Compiler, n: Node) -> Expr:
             prefix_kw, prefix, rest_kw, rest = "items", rest, "additionalItems", schema.get("additionalItems", True)
     if not isinstance(prefix, list):
         raise GrammarError(f"{pointer}/{prefix_kw}: must be an array")
-    if schema.get("uniqueItems") is True:
-        self.problem(pointer, "uniqueItems", "uniqueness is not a context-free constraint")
     parts: list[ArrC] = []
+    if schema.get("uniqueItems") is True:
+        # every array, its items pairwise distinct: the flag travels through the algebra and the
+        # matcher enforces it at run time (see corral/runtime/guards.py)
+        parts.append(ArrC(0, (True,), (((TRUE, 0),),), UNIQUE))
     k = len(prefix)
     guards = [self.sub(n, p, prefix_kw, i) for i, p in enumerate(prefix)]
     rest_g = self.sub(n, rest, rest_kw)

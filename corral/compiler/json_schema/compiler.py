@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urldefrag
 
 from corral.compiler.diagnostics import RELAXED, Diagnostic
-from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.compiler.grammar_ir import GrammarIR, TerminalDef, UniqueItems
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, Atom, Const, Expr, Flat, Node, Not, OneOf, Or,
     complement, conj, disj, join, meet, neg,
@@ -129,10 +129,12 @@ class _Out:
     terminals: dict[str, TerminalDef] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    guards: dict[str, UniqueItems] = field(default_factory=dict)
 
 
 class _Compiler:
     indent_cut = False  # the "indent" layout's depth limit removed containers somewhere
+    _lowering_at = "/"  # the JSON pointer of the set being lowered (for messages from lowering)
 
     def __init__(self, root: Any, options: SchemaOptions, draft: str) -> None:
         self.root = root
@@ -372,6 +374,7 @@ class _Compiler:
     _colon = _lower._colon
     _alternatives = _lower._alternatives
     _lower_array = _lower._lower_array
+    _unique_array = _lower._unique_array
     _lower_term = _lower._lower_term
     _rest_term = _lower._rest_term
     _key_term = _lower._key_term
@@ -433,7 +436,8 @@ def _schema_to_ir(schema: Any, options: SchemaOptions) -> tuple[GrammarIR, list[
         comp.out.terminals["WS_END"] = TerminalDef("WS_END", comp._ws_pattern)
         trail = ["WS_END"]
     comp.out.rules[start] = [(top, *trail)]
-    ir = GrammarIR(start=start, rules=comp.out.rules, terminals=comp.out.terminals, source=json.dumps(schema, default=str)[:10000])
+    ir = GrammarIR(start=start, rules=comp.out.rules, terminals=comp.out.terminals, source=json.dumps(schema, default=str)[:10000],
+                   guards=comp.out.guards)
     return ir, comp.out.warnings, comp
 
 

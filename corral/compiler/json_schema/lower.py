@@ -18,7 +18,7 @@ from corral.compiler.automaton import ByteDFA, concat, difference, trim
 from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.grammar_ir import TerminalDef
 from corral.compiler.json_schema.algebra import (
-    FALSE, TRUE, ArrC, DSet, Expr, Flat, Node, ObjC, KeySet, Term, live_states, literal_keys_dfa,
+    FALSE, INEXPRESSIBLE, TRUE, UNIQUE, ArrC, DSet, Expr, Flat, Node, ObjC, KeySet, Term, live_states, literal_keys_dfa,
 )
 from corral.compiler.json_schema.tries import words_dfa
 from corral.compiler.regex import regex_to_dfa
@@ -150,6 +150,7 @@ def lower(self: _Compiler, e: Expr, label: str = "v", depth: int = 0) -> str:
         return name
     self._flat_rules[(id(f), depth)] = name
     self._keepalive.append(f)
+    self._lowering_at = _where(e)
     self.out.rules[name] = self._alternatives(f, depth)
     return name
 
@@ -209,8 +210,13 @@ def _alternatives(self: _Compiler, f: Flat, depth: int) -> list[tuple[str, ...]]
 
 
 def _lower_array(self: _Compiler, a: ArrC, depth: int) -> str:
+    where = self._lowering_at
     live = live_states(a.accepting, [[t for _, t in m] for m in a.trans])
     if a.start not in live:
+        return self.rule("never", [])
+    if a.unique == INEXPRESSIBLE:
+        self.problem(where, "uniqueItems", "arrays with unique items combined with arrays without by anyOf, "
+                     "oneOf, not or if/then/else: no single check describes the result")
         return self.rule("never", [])
     first = {q: self.fresh(f"a{q}f") for q in live}
     rest = {q: self.fresh(f"a{q}r") for q in live}
@@ -226,7 +232,26 @@ def _lower_array(self: _Compiler, a: ArrC, depth: int) -> str:
                 ra.append(sep + (v, rest[t]))
         self.out.rules[first[q]] = fa
         self.out.rules[rest[q]] = ra
+    if a.unique == UNIQUE:
+        return self._unique_array(a, live, where, first[a.start])
     return self.rule("array", [(self.lit("["), first[a.start])])
+
+
+def _unique_array(self: _Compiler, a: ArrC, live: set[int], where: str, body: str) -> str:
+    """The rule of a ``uniqueItems`` array, with its run-time check (:mod:`.unique`)."""
+    from corral.compiler.json_schema.unique import NotDescribable, describe_items, min_items
+
+    guards = list(dict.fromkeys(g for q in sorted(live) for g, t in a.trans[q] if t in live and g != FALSE))
+    try:
+        spec = describe_items(list({id(f): f for f in (self.flat(g) for g in guards)}.values()))
+    except NotDescribable as e:
+        self.problem(where, "uniqueItems", f"cannot be enforced exactly on these items: {e}")
+        return self.rule("never", [])
+    if spec.n_values is not None and spec.n_values < min_items(a):
+        return self.rule("never", [])  # fewer distinct values than items required: no such array
+    name = self.rule("unique_array", [(self.lit("["), body)])
+    self.out.guards[name] = spec
+    return name
 
 
 def _lower_term(self: _Compiler, t: Term, depth: int) -> str:

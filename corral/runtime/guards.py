@@ -1,0 +1,537 @@
+"""Run-time checks that no grammar can express: ``uniqueItems`` (pairwise distinct array items).
+
+The compiled grammar derives a ``uniqueItems`` array as if its items could repeat, and marks the
+array's rule with a :class:`~corral.compiler.grammar_ir.UniqueItems` description of the items.
+:class:`UniqueCFGMatcher` runs the grammar as :class:`~corral.runtime.cfg_matcher.CFGMatcher`
+does and, beside the chart, a small JSON reader over the text so far (:func:`advance`): a stack of
+open containers and, for each checked array, the values of the items completed so far.
+
+A token is refused exactly when, after it, the array can no longer end with distinct items:
+
+* it completes an item equal, as a JSON value, to an earlier one (``1`` and ``1.0`` are equal;
+  objects whatever their key order; strings after decoding their escapes): at a string's closing
+  quote, the byte after a number, the first letter of ``true``/``false``/``null``, or a
+  container's closing bracket;
+* for items with finitely many values (:mod:`corral.compiler.json_schema.unique` proves every
+  other item set has infinitely many completions from every prefix): a string prefix that only
+  ends as values written already, or a separator once every value is written.
+
+Whether a ``[`` opens a checked array is read off the chart: the set after it holds the checked
+rule's production with its dot past the bracket. Masks: the grammar's mask (cached by the chart
+set, shared) is computed as usual, and only its tokens that *can* complete an item here (a
+closing quote inside a string item, a non-number byte after a number, ...; bitsets per
+vocabulary) are read through the JSON reader, in Python. An array with no item yet reads only
+tokens with a comma (two items in one token). The check's cost per step is measured in
+``docs/json_schema.md``.
+
+Assumption (stated, tested on the conformance suite): a ``[`` is either a checked array on every
+parse of the text or on none. The JSON Schema lowering gives each set of values one rule, so two
+parses of one text differ only where the schema's own cases overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from corral.compiler.grammar_ir import UniqueItems
+from corral.runtime.arguments import byte_string, token_index, token_int
+from corral.runtime.cfg_matcher import CFGMatcher
+from corral.runtime.earley import ESet
+
+if TYPE_CHECKING:
+    from corral.compiler.compiled import CompiledGrammar
+    from corral.compiler.vocabulary import Vocabulary
+
+__all__ = ["UniqueCFGMatcher", "advance", "canonical_value", "guards_of"]
+
+# reader modes: between values, in a string, after a backslash in one, in a number, in a literal
+VAL, STR, ESC, NUM, LIT = range(5)
+_NUM_BYTES = frozenset(b"0123456789+-.eE")
+_LOWER = frozenset(range(0x61, 0x7B))
+_UNKNOWN: Any = object()  # a "[" opened inside a token being tried: whether it is checked is not known
+
+
+class _NeedChart(Exception):
+    """A tried token opened an array and completed two items in it: the chart must say whether it is checked."""
+
+
+# A frame: (is_array, check (UniqueItems, None or _UNKNOWN), values so far, start of the item in
+# progress: its offset in the text, -1 none, -2 a literal already counted).
+Frame = tuple[bool, Any, frozenset, int]
+State = tuple[int, tuple[Frame, ...]]
+START: State = (VAL, ())
+
+
+def _freeze(v: Any) -> Any:
+    if v is None:
+        return ("z",)
+    if isinstance(v, bool):
+        return ("b", v)
+    if isinstance(v, Decimal):
+        return ("n", v)  # Decimal equality and hash are by value: 1 == 1.0 == 10e-1
+    if isinstance(v, str):
+        return ("s", v)
+    if isinstance(v, list):
+        return ("a", tuple(_freeze(x) for x in v))
+    return ("o", frozenset((k, _freeze(x)) for k, x in v.items()))
+
+
+def canonical_value(text: bytes) -> Any:
+    """A hashable key of the JSON value ``text``, equal for values the JSON Schema spec calls equal.
+
+    Examples
+    --------
+    >>> canonical_value(b"1") == canonical_value(b"1.0e0")
+    True
+    >>> canonical_value(b'{"a": 1, "b": [true]}') == canonical_value(b'{"b":[true],"a":1.00}')
+    True
+    >>> canonical_value(b"1") == canonical_value(b"true"), canonical_value(b'"\\\\u0061"') == canonical_value(b'"a"')
+    (False, True)
+    """
+    return _freeze(json.loads(text, parse_float=Decimal, parse_int=Decimal))
+
+
+_LITERAL = {0x74: ("b", True), 0x66: ("b", False), 0x6E: ("z",)}
+
+
+def _text(text: bytearray | bytes, data: bytes, base: int, start: int, end: int) -> bytes:
+    """Bytes ``start:end`` of the text so far (``text``) followed by ``data`` (which starts at ``base``)."""
+    if start >= base:
+        return data[start - base:end - base]
+    return bytes(text[start:base]) + data[:end - base]
+
+
+def _pool(check: UniqueItems) -> tuple[tuple[bytes, Any], ...]:
+    pool = _POOLS.get(check)
+    if pool is None:
+        pool = _POOLS[check] = tuple((s, canonical_value(s)) for s in check.strings or ())
+    return pool
+
+
+_POOLS: dict[UniqueItems, tuple[tuple[bytes, Any], ...]] = {}
+
+
+def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _UNKNOWN) -> State | None:
+    """The reader's state after ``data``, or ``None`` when ``data`` makes a checked array's items
+    impossible to keep distinct (see the module docstring).
+
+    Parameters
+    ----------
+    state:
+        The state after ``text``.
+    data:
+        The new bytes (already accepted by the grammar: the reader trusts the JSON syntax).
+    text:
+        Everything before ``data`` (item values are read from it).
+    opener:
+        A function of the offset of ``data``'s ``[`` bytes returning that array's check (or
+        ``None``); by default such arrays are of unknown kind, and completing a second item in
+        one raises :class:`_NeedChart`.
+    """
+    mode, frozen = state
+    frames = list(frozen)
+    base = len(text)
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if mode == STR:
+            if b == 0x5C:
+                mode = ESC
+            elif b == 0x22:
+                mode = VAL
+                if not _end(frames, text, data, base, base + i + 1):
+                    return None
+            i += 1
+            continue
+        if mode == ESC:
+            mode = STR
+            i += 1
+            continue
+        if mode == NUM:
+            if b in _NUM_BYTES:
+                i += 1
+                continue
+            mode = VAL
+            if not _end(frames, text, data, base, base + i):
+                return None
+            continue  # the byte is read again between values
+        if mode == LIT:
+            if b in _LOWER:
+                i += 1
+                continue
+            mode = VAL
+            _end(frames, text, data, base, base + i)
+            continue
+        # between values
+        if b == 0x22:
+            mode = STR
+            _start(frames, base + i)
+        elif b == 0x2D or 0x30 <= b <= 0x39:
+            mode = NUM
+            _start(frames, base + i)
+        elif b in _LITERAL:
+            mode = LIT
+            if frames and frames[-1][0] and frames[-1][1] is not None:
+                arr, check, values, _ = frames[-1]
+                v = _LITERAL[b]
+                if v in values:
+                    if check is _UNKNOWN:
+                        raise _NeedChart()
+                    return None
+                frames[-1] = (arr, check, values | {v}, -2)
+        elif b == 0x5B or b == 0x7B:
+            _start(frames, base + i)
+            check = None
+            if b == 0x5B:
+                check = opener(base + i) if callable(opener) else opener
+            frames.append((b == 0x5B, check, frozenset(), -1))
+        elif b == 0x5D or b == 0x7D:
+            if frames:
+                frames.pop()
+            if not _end(frames, text, data, base, base + i + 1):
+                return None
+        elif b == 0x2C and frames:
+            arr, check, values, _ = frames[-1]
+            if arr and check is not None:
+                if check is _UNKNOWN:
+                    if values:
+                        raise _NeedChart()
+                elif check.n_values is not None and len(values) >= check.n_values:
+                    return None  # every value is written: no further item can be new
+        i += 1
+    if mode == STR and frames:
+        arr, check, values, start = frames[-1]
+        if arr and check is not None and start >= 0 and values:
+            if check is _UNKNOWN:
+                raise _NeedChart()
+            if check.strings is not None:
+                prefix = _text(text, data, base, start, base + n)
+                if not any(s.startswith(prefix) and v not in values for s, v in _pool(check)):
+                    return None
+    return (mode, tuple(frames))
+
+
+def _start(frames: list[Frame], at: int) -> None:
+    if frames:
+        arr, check, values, _ = frames[-1]
+        if arr and check is not None:
+            frames[-1] = (arr, check, values, at)
+
+
+def _end(frames: list[Frame], text: bytearray | bytes, data: bytes, base: int, end: int) -> bool:
+    """A value directly inside ``frames[-1]`` ended at ``end``: count it; ``False`` for a repeat."""
+    if not frames:
+        return True
+    arr, check, values, start = frames[-1]
+    if not arr or check is None or start == -1:
+        return True
+    if start == -2:  # a literal, counted at its first letter
+        frames[-1] = (arr, check, values, -1)
+        return True
+    v = canonical_value(_text(text, data, base, start, end))
+    if v in values:
+        if check is _UNKNOWN:
+            raise _NeedChart()
+        return False
+    frames[-1] = (arr, check, values | {v}, -1)
+    return True
+
+
+# -- per-vocabulary byte classes -------------------------------------------------------------------
+class _Classes:
+    """Bitsets over a vocabulary (one bit per token, the masks' layout) of tokens by the bytes they hold."""
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        size = vocab.size
+        words = (size + 31) // 32
+        flags = np.zeros((8, words * 32), dtype=bool)
+        for t, data in enumerate(vocab.token_bytes):
+            if not data:
+                continue
+            q = data.count(0x22)
+            flags[0, t] = q >= 1
+            flags[1, t] = q >= 2
+            flags[2, t] = 0x5D in data or 0x7D in data
+            flags[3, t] = 0x74 in data or 0x66 in data or 0x6E in data
+            nonnum = any(c not in _NUM_BYTES for c in data)
+            flags[4, t] = nonnum
+            flags[5, t] = nonnum and any(c == 0x2D or 0x30 <= c <= 0x39 for c in data)
+            flags[6, t] = any(c not in _LOWER for c in data)
+            flags[7, t] = 0x2C in data
+        packed = np.packbits(flags, axis=1, bitorder="little")
+        bits = np.ascontiguousarray(packed).view(np.uint32)
+        self.quote1, self.quote2, self.close, self.letters, self.nonnum, self.number_end, self.nonletter, \
+            self.comma = (bits[k] for k in range(8))
+        self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
+        self.nothing = np.zeros(words, dtype=np.uint32)
+
+
+_CLASSES: dict[Any, _Classes] = {}  # by vocabulary (hashable, immutable); the last few kept
+_CLASSES_LOCK = threading.Lock()
+_MAX_VOCABULARIES = 4
+
+
+def _classes(vocab: Vocabulary) -> _Classes:
+    with _CLASSES_LOCK:
+        hit = _CLASSES.pop(vocab, None)
+        if hit is None:
+            hit = _Classes(vocab)
+            while len(_CLASSES) >= _MAX_VOCABULARIES:
+                del _CLASSES[next(iter(_CLASSES))]
+        _CLASSES[vocab] = hit
+        return hit
+
+
+def _candidates(state: State, c: _Classes) -> np.ndarray | None:
+    """The tokens the reader must try in ``state`` (``None``: none can be refused)."""
+    mode, frames = state
+    need: np.ndarray | None = None
+    last = len(frames) - 1
+    for k, (arr, check, values, _) in enumerate(frames):
+        if not arr or check is None:
+            continue
+        if k < last:
+            cls = c.close  # the item is a container in progress: it ends at a closing bracket
+        elif check is not _UNKNOWN and values and (check.strings is not None or check.n_values is not None):
+            return c.everything  # finitely many values: every prefix matters
+        elif mode == STR or mode == ESC:
+            cls = c.quote1
+        elif mode == NUM:
+            cls = c.nonnum
+        elif mode == LIT:
+            cls = c.nonletter
+        else:
+            cls = c.nothing
+            if check.strings_any:
+                cls = cls | c.quote2
+            if check.literals:
+                cls = cls | c.letters
+            if check.numbers:
+                cls = cls | c.number_end
+            if check.containers:
+                cls = cls | c.close
+        if not values:
+            cls = cls & c.comma  # nothing written yet: only a token holding two items can repeat one
+        need = cls if need is None else need | cls
+    return need
+
+
+# -- the guard table of a grammar ------------------------------------------------------------------
+class Guards:
+    """The checked productions of one compiled grammar (the production of each ``uniqueItems``
+    rule, with its :class:`UniqueItems`)."""
+
+    def __init__(self, by_production: dict[int, UniqueItems]) -> None:
+        self.by_production = by_production
+
+    def opened(self, s: ESet) -> UniqueItems | None:
+        """The check of the array whose ``[`` the last byte read, per chart set ``s``."""
+        found = None
+        for p, d, _ in s.items:
+            if d == 1:
+                hit = self.by_production.get(p)
+                if hit is not None:
+                    found = hit
+        return found
+
+
+_GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()
+
+
+def guards_of(grammar: CompiledGrammar) -> Guards | None:
+    """The :class:`Guards` of ``grammar`` (made once per grammar), or ``None`` when it checks
+    nothing at run time."""
+    try:
+        return _GUARDS[grammar]
+    except KeyError:
+        pass
+    made = _make_guards(grammar)
+    _GUARDS[grammar] = made
+    return made
+
+
+def _make_guards(grammar: CompiledGrammar) -> Guards | None:
+    from corral.compiler.program import EarleyProgram
+
+    program = grammar.program
+    if not isinstance(program, EarleyProgram) or not program.ir.guards:
+        return None
+    tables = program.tables
+    index = {name: i for i, name in enumerate(tables.nonterminals)}
+    by_production: dict[int, UniqueItems] = {}
+    for name, check in program.ir.guards.items():
+        nt = index.get(name)
+        if nt is not None:
+            for p in tables.prods_of[nt]:
+                by_production[p] = check
+    return Guards(by_production) if by_production else None
+
+
+# -- the matcher -----------------------------------------------------------------------------------
+class UniqueCFGMatcher(CFGMatcher):
+    """A :class:`~corral.runtime.cfg_matcher.CFGMatcher` that also enforces ``uniqueItems`` (see the
+    module docstring); what :meth:`CompiledGrammar.matcher <corral.CompiledGrammar.matcher>` gives
+    for a JSON Schema using it."""
+
+    __slots__ = ("_guards", "_classes", "_states", "_text", "_ends")
+
+    def __init__(self, grammar: CompiledGrammar, guards: Guards) -> None:
+        super().__init__(grammar)
+        self._guards = guards
+        self._classes = _classes(grammar.vocab)
+        self._states: list[State] = [START]
+        self._text = bytearray()
+        self._ends: list[int] = [0]
+
+    # -- reading -------------------------------------------------------------------------------
+    def _feed(self, data: bytes) -> tuple[ESet, State] | None:
+        """Chart set and reader state after ``data`` (the chart says which arrays are checked)."""
+        s = self._sets[-1]
+        assert s is not None
+        base = len(self._text)
+        opened: dict[int, Any] = {}
+        cur: ESet | None = s
+        for i, b in enumerate(data):
+            cur = self._rec.step(cur, b)  # type: ignore[arg-type]
+            if cur is None:
+                return None
+            if b == 0x5B:
+                opened[base + i] = self._guards.opened(cur)
+        if cur is None:
+            return None
+        state = advance(self._states[-1], data, self._text, lambda at: opened.get(at))
+        if state is None:
+            return None
+        return cur, state
+
+    def _allowed_by_reader(self, data: bytes) -> bool:
+        """Whether the reader lets ``data`` through (``data`` already allowed by the grammar)."""
+        try:
+            return advance(self._states[-1], data, self._text) is not None
+        except _NeedChart:
+            return self._feed(data) is not None
+
+    def _filter(self, base: np.ndarray) -> np.ndarray:
+        need = _candidates(self._states[-1], self._classes)
+        if need is None:
+            return base
+        cand = base & need[:base.shape[0]]
+        if not cand.any():
+            return base
+        ids = np.flatnonzero(np.unpackbits(cand.view(np.uint8), bitorder="little"))
+        out = base.copy()
+        tokens = self._tokens
+        for t in ids.tolist():
+            if t >= len(tokens):
+                continue
+            data = tokens[t]
+            if data and not self._allowed_by_reader(data):
+                out[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
+        return out
+
+    # -- the Matcher API -----------------------------------------------------------------------
+    def next_token_mask(self) -> np.ndarray:
+        """The allowed next tokens: the grammar's, less those that would repeat an item."""
+        s = self._sets[-1]
+        if s is None:
+            return self._store.zeros
+        return self._filter(self._store.mask(s))
+
+    def _mask_if_ready(self) -> np.ndarray | None:
+        s = self._sets[-1]
+        if s is None:
+            return self._store.zeros
+        if _candidates(self._states[-1], self._classes) is not None:
+            return None
+        return self._store.lookup(s)
+
+    def check_token(self, token_id: int) -> bool:
+        """Whether ``token_id`` is allowed next (see :meth:`CFGMatcher.check_token`)."""
+        t = token_index(token_id, self._size)
+        if not super().check_token(t):
+            return False
+        if t in self._eos or t >= len(self._tokens):
+            return True
+        data = self._tokens[t]
+        if not data:
+            return False
+        return self._allowed_by_reader(data)
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token if it is allowed (see :meth:`Matcher.accept_token`)."""
+        s = self._sets[-1]
+        if s is None:
+            return False
+        t = token_int(token_id)
+        if t in self._eos:
+            if s.accepting:
+                self._push(None, self._states[-1], b"")
+                return True
+            return False
+        if not 0 <= t < len(self._tokens):
+            return False
+        data = self._tokens[t]
+        if not data:
+            return False
+        return self._accept(data)
+
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw text; one step for :meth:`rollback` (see :meth:`Matcher.accept_bytes`)."""
+        if self._sets[-1] is None:
+            return False
+        return self._accept(byte_string(data))
+
+    def _accept(self, data: bytes) -> bool:
+        if not data:
+            self._push(self._sets[-1], self._states[-1], b"")
+            return True
+        got = self._feed(data)
+        if got is None:
+            return False
+        self._push(got[0], got[1], data)
+        return True
+
+    def _push(self, s: ESet | None, state: State, data: bytes) -> None:
+        self._sets.append(s)
+        self._states.append(state)
+        self._text += data
+        self._ends.append(len(self._text))
+
+    def rollback(self, n: int = 1) -> None:
+        """Undo the last ``n`` steps (see :meth:`Matcher.rollback`)."""
+        super().rollback(n)
+        if n:
+            del self._states[-n:]
+            del self._ends[-n:]
+            del self._text[self._ends[-1]:]
+
+    def reset(self) -> None:
+        """Back to the start of the grammar."""
+        super().reset()
+        del self._states[1:]
+        del self._ends[1:]
+        self._text.clear()
+
+    def fork(self) -> UniqueCFGMatcher:
+        """An independent copy (same grammar, same history)."""
+        other = UniqueCFGMatcher.__new__(UniqueCFGMatcher)
+        other._grammar = self._grammar
+        other._rec = self._rec
+        other._store = self._store
+        other._eos = self._eos
+        other._tokens = self._tokens
+        other._size = self._size
+        other._sets = list(self._sets)
+        other._guards = self._guards
+        other._classes = self._classes
+        other._states = list(self._states)
+        other._text = bytearray(self._text)
+        other._ends = list(self._ends)
+        return other

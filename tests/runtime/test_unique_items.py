@@ -1,0 +1,296 @@
+"""``uniqueItems: true``, enforced by the matcher at run time (``corral/runtime/guards.py``).
+
+Oracles:
+
+* whole documents: the matcher (fed the bytes, and token by token through its masks) accepts
+  exactly what ``jsonschema`` finds valid, for arrays whose items repeat under other spellings
+  (``1``/``1.0``/``1e0``, reordered objects, escaped strings), drawn by hypothesis;
+* every prefix of a small vocabulary's walk (brute force): each token the mask allows has a
+  completion that ``jsonschema`` validates (no dead end), and each token the grammar allows but
+  the mask refuses has none among the grammar's short completions (nothing valid is blocked);
+* finite item sets: the mask equals, token for token, the one computed from the enumerated
+  language (every sequence of distinct values);
+* ``rollback`` and ``fork`` keep the items written so far right.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import corral
+from corral.runtime.engine import recognizer_for
+from corral.runtime.guards import UniqueCFGMatcher
+
+BYTES = [bytes([b]) for b in b'[]{}",:ab1.0-etrufalsn \\u62']
+MULTI = [b'","', b'"a"', b'"b"', b'", "', b'true', b'null', b', ', b'"]', b'a"', b'1,', b'},{', b'"a":', b'[]', b'{}',
+         b'"ab', b'\\u0061']
+TOKENS = BYTES + MULTI
+EOS = len(TOKENS)
+VOCAB = corral.Vocabulary(TOKENS + [None], eos_token_ids=[EOS])
+
+
+def _allows(mask: np.ndarray, t: int) -> bool:
+    return bool((int(mask[t >> 5]) >> (t & 31)) & 1)
+
+
+def _valid(schema: Any, text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def _accepts(grammar: corral.CompiledGrammar, text: str) -> bool:
+    m = grammar.matcher()
+    return m.accept_bytes(text.encode()) and m.is_accepting()
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "strings": {"type": "array", "items": {"type": "string", "pattern": "^[ab]*$"}, "uniqueItems": True},
+    "enum": {"type": "array", "items": {"enum": ["a", "b", "ab"]}, "uniqueItems": True, "minItems": 1},
+    "literals": {"type": "array", "items": {"type": ["boolean", "null"]}, "uniqueItems": True},
+    "anything": {"type": "array", "uniqueItems": True, "maxItems": 4},
+    "numbers": {"type": "array", "items": {"type": "number"}, "uniqueItems": True},
+    "objects": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "uniqueItems": True},
+    "nested": {"type": "array", "items": {"type": "array", "items": {"type": "boolean"}}, "uniqueItems": True},
+    "inner": {"type": "object", "properties": {"a": {"type": "array", "items": {"enum": [True, False]},
+                                                     "uniqueItems": True}}},
+}
+
+
+@pytest.fixture(scope="module")
+def grammars() -> dict[str, corral.CompiledGrammar]:
+    return {k: corral.compile_json_schema(s, VOCAB, whitespace="compact") for k, s in SCHEMAS.items()}
+
+
+def test_the_matcher_enforces_it(grammars: dict[str, corral.CompiledGrammar]) -> None:
+    g = grammars["strings"]
+    assert isinstance(g.matcher(), UniqueCFGMatcher)
+    assert _accepts(g, '["a","b","ab",""]')
+    assert not _accepts(g, '["a","b","a"]')
+    assert not _accepts(g, '["a","\\u0061"]')  # equal after decoding
+    m = g.matcher()
+    assert m.accept_bytes(b'["a",')
+    assert m.accept_bytes(b'"a')
+    assert not m.check_token(TOKENS.index(b'"'))  # the quote would close a second "a"
+    assert m.check_token(TOKENS.index(b"b"))
+    assert not _allows(m.next_token_mask(), TOKENS.index(b'"'))
+
+
+@pytest.mark.parametrize(("name", "dup", "fine"), [
+    ("numbers", "[1,1.0]", "[1,1.5]"),
+    ("numbers", "[100,1e2]", "[100,1e3]"),
+    ("numbers", "[0,-0]", "[0,-0.1]"),
+    ("objects", '[{"a":1,"b":2},{"b":2,"a":1}]', '[{"a":1,"b":2},{"b":2}]'),
+    ("anything", '[[1,{"a":"x"}],[1.0,{"a":"\\u0078"}]]', '[[1,{"a":"x"}],[1,{"a":"y"}]]'),
+    ("anything", "[true,1,true]", "[true,1,false]"),
+    ("anything", '[1,true,1e0]', '[1,true,"1"]'),
+    ("nested", "[[true],[true]]", "[[true],[true,true]]"),
+    ("inner", '{"a":[true,true]}', '{"a":[true,false]}'),
+])
+def test_equal_values_in_other_spellings(grammars: dict[str, corral.CompiledGrammar], name: str, dup: str,
+                                         fine: str) -> None:
+    g = grammars[name]
+    assert _valid(SCHEMAS[name], fine) and _accepts(g, fine)
+    assert not _valid(SCHEMAS[name], dup) and not _accepts(g, dup)
+
+
+def test_finite_items_leave_no_dead_end(grammars: dict[str, corral.CompiledGrammar]) -> None:
+    m = grammars["literals"].matcher()
+    assert m.accept_bytes(b"[true,false,null")
+    assert not m.check_token(TOKENS.index(b","))  # no fourth distinct value exists
+    assert m.check_token(TOKENS.index(b"]"))
+    m = grammars["enum"].matcher()
+    assert m.accept_bytes(b'["ab","a",')
+    assert not m.check_token(TOKENS.index(b'"a"'))
+    assert m.accept_bytes(b'"')
+    assert not m.check_token(TOKENS.index(b"a"))  # "a" and "ab" are written: only "b" is left
+    assert m.check_token(TOKENS.index(b"b"))
+
+
+def test_unsupported_items_are_named() -> None:
+    for schema, why in [
+        ({"type": "array", "items": {"type": "integer", "maximum": 5}, "uniqueItems": True}, "bounded"),
+        ({"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                     "properties": {"a": {"type": "string"}}}, "uniqueItems": True}, "objects"),
+        ({"anyOf": [{"type": "array", "uniqueItems": True}, {"type": "array", "items": {"type": "string"}}]},
+         "combined"),
+    ]:
+        with pytest.raises(corral.UnsupportedSchemaError, match="uniqueItems") as e:
+            corral.compile_json_schema(schema, VOCAB)
+        assert why in str(e.value)
+    with pytest.raises(corral.GrammarError):  # three items from two values
+        corral.compile_json_schema({"type": "array", "items": {"type": "boolean"}, "minItems": 3,
+                                    "uniqueItems": True}, VOCAB)
+
+
+def test_rollback_and_fork_keep_the_items(grammars: dict[str, corral.CompiledGrammar]) -> None:
+    g = grammars["strings"]
+    m = g.matcher()
+    for piece in [b'[', b'"a"', b',', b'"b"', b',']:
+        assert m.accept_bytes(piece)
+    f = m.fork()
+    assert not m.accept_bytes(b'"b"')
+    m.rollback(2)  # back to ["a",
+    assert m.accept_bytes(b'"b"]')  # "b" is new again
+    assert not f.accept_bytes(b'"a"')  # the fork still remembers "a" and "b"
+    assert f.accept_bytes(b'"ab"]') and f.is_accepting()
+    m.reset()
+    assert m.accept_bytes(b'["b"]')
+
+
+# -- brute force over the small vocabulary ------------------------------------------------------------
+_PREFER = [b'"', b"]", b"}", b":", b"1", b"a", b"b", b"true"]
+
+
+def _complete(m: corral.Matcher, budget: int) -> bytes | None:
+    """Some completion of ``m`` (its bytes): iterative deepening through its masks, closing
+    tokens first (``budget`` forks per depth limit)."""
+    for limit in range(1, 13):
+        got = _complete_within(m, [budget], limit)
+        if got is not None:
+            return got
+    return None
+
+
+def _complete_within(m: corral.Matcher, budget: list[int], limit: int) -> bytes | None:
+    mask = m.next_token_mask()
+    if _allows(mask, EOS):
+        return b""
+    if limit == 0 or budget[0] <= 0:
+        return None
+    allowed = [t for t in range(EOS) if _allows(mask, t)]
+    order = sorted(allowed, key=lambda t: (_PREFER.index(TOKENS[t]) if TOKENS[t] in _PREFER else 99, t))
+    for t in order:
+        budget[0] -= 1
+        f = m.fork()
+        assert f.accept_token(t)
+        rest = _complete_within(f, budget, limit - 1)
+        if rest is not None:
+            return TOKENS[t] + rest
+    return None
+
+
+def _grammar_completions(grammar: corral.CompiledGrammar, data: bytes, max_len: int = 4) -> list[bytes]:
+    """Short completions of ``data`` under the grammar alone (no uniqueness), by breadth-first search."""
+    rec = recognizer_for(grammar)
+    start = rec.feed(rec.initial(), data)
+    out: list[bytes] = []
+    frontier = [(b"", start)]
+    for _ in range(max_len + 1):
+        nxt = []
+        for text, s in frontier:
+            if s.accepting:
+                out.append(text)
+            for b in rec.next_bytes(s):
+                s2 = rec.step(s, b)
+                if s2 is not None:
+                    nxt.append((text + bytes([b]), s2))
+        frontier = nxt[:600]
+    return out
+
+
+@pytest.mark.parametrize("name", ["strings", "enum", "literals", "nested", "objects"])
+def test_masks_by_brute_force(grammars: dict[str, corral.CompiledGrammar], name: str) -> None:
+    g = grammars[name]
+    schema = SCHEMAS[name]
+    rec = recognizer_for(g)
+    seen = refused = 0
+    frontier: list[tuple[bytes, corral.Matcher]] = [(b"", g.matcher())]
+    for _ in range(7):
+        nxt: list[tuple[bytes, corral.Matcher]] = []
+        for text, m in frontier:
+            mask = m.next_token_mask()
+            assert _allows(mask, EOS) == _valid(schema, text.decode()), text
+            s = rec.feed(rec.initial(), text)
+            for t in range(EOS):
+                data = TOKENS[t]
+                grammar_ok = rec.feed(s, data) is not None
+                if _allows(mask, t):
+                    assert grammar_ok
+                    f = m.fork()
+                    assert f.accept_token(t)
+                    rest = _complete(f, 60)
+                    assert rest is not None, (text, data)  # no dead end
+                    assert _valid(schema, (text + data + rest).decode()), (text, data, rest)
+                    nxt.append((text + data, f))
+                elif grammar_ok:
+                    refused += 1
+                    assert not m.check_token(t)
+                    for rest in _grammar_completions(g, text + data):
+                        assert not _valid(schema, (text + data + rest).decode()), (text, data, rest)
+            seen += 1
+        # keep the walk small: a deterministic spread of the next prefixes
+        nxt.sort(key=lambda x: x[0])
+        frontier = nxt[:: max(1, len(nxt) // 12)]
+    assert seen > 20 and refused > 0  # the walk met tokens only the uniqueness check refuses
+
+
+def test_finite_language_mask_is_exact(grammars: dict[str, corral.CompiledGrammar]) -> None:
+    values = ["a", "b", "ab"]
+    docs = {json.dumps(list(p), separators=(",", ":")).encode()
+            for k in range(1, 4) for p in itertools.permutations(values, k)}
+    prefixes = {d[:i] for d in docs for i in range(len(d) + 1)}
+    g = grammars["enum"]
+    for p in sorted(prefixes):
+        m = g.matcher()
+        assert m.accept_bytes(p)
+        mask = m.next_token_mask()
+        for t in range(EOS):
+            assert _allows(mask, t) == (p + TOKENS[t] in prefixes), (p, TOKENS[t])
+        assert _allows(mask, EOS) == (p in docs)
+
+
+# -- whole documents against jsonschema (hypothesis) ----------------------------------------------------
+_scalars = st.sampled_from([0, 1, 1.0, -0.0, 2.5, 10, "a", "b", "", "ab", True, False, None])
+
+
+def _spell(v: Any, draw: Any, exponents: bool = True) -> str:
+    """``v`` as JSON text, in one of several spellings of the same value (``exponents=False``:
+    numbers without exponent, where an integer is required: a documented departure)."""
+    if isinstance(v, bool) or v is None:
+        return json.dumps(v)
+    if isinstance(v, (int, float)) and not exponents:
+        return draw(st.sampled_from(sorted({json.dumps(v), f"{float(v)!r}"})))
+    if isinstance(v, (int, float)):
+        return draw(st.sampled_from(sorted({json.dumps(v), f"{float(v)!r}", f"{v}e0" if isinstance(v, int) else
+                                             json.dumps(v), "10e-1" if v == 1 else json.dumps(v)})))
+    if isinstance(v, str):
+        if v and draw(st.booleans()):
+            return '"' + "".join(f"\\u{ord(c):04x}" for c in v) + '"'
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ",".join(_spell(x, draw, exponents) for x in v) + "]"
+    keys = list(v)
+    keys = draw(st.permutations(keys))
+    return "{" + ",".join(json.dumps(k) + ":" + _spell(v[k], draw, exponents) for k in keys) + "}"
+
+
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=2)
+                       | st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2), max_leaves=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_documents_against_jsonschema(grammars: dict[str, corral.CompiledGrammar], data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(["anything", "numbers", "objects", "nested", "strings"]))
+    pool = {
+        "anything": _values,
+        "numbers": st.sampled_from([0, 1, 1.0, -0.0, 2.5, 10, 100]),
+        "objects": st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from([0, 1, 2]), max_size=2),
+        "nested": st.lists(st.booleans(), max_size=2),
+        "strings": st.sampled_from(["a", "b", "", "ab", "ba"]),
+    }[name]
+    items = data.draw(st.lists(pool, max_size=4))
+    text = "[" + ",".join(_spell(v, data.draw, name != "objects") for v in items) + "]"
+    assert _accepts(grammars[name], text) == _valid(SCHEMAS[name], text), text
