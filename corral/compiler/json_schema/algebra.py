@@ -242,6 +242,9 @@ def dset_meet(a: Part, b: Part) -> Part:
     if a is False or b is False:
         return False
     assert isinstance(a, DSet) and isinstance(b, DSet)
+    if hasattr(a, "pieces") or hasattr(b, "pieces"):  # a long length bound (long_strings.LongStr)
+        from corral.compiler.json_schema.long_strings import long_meet
+        return long_meet(a, b)
     d = product(a.dfa, b.dfa)
     return DSet(d, a.complete and b.complete) if _nonempty(d) else False
 
@@ -255,6 +258,9 @@ def dset_join(a: Part, b: Part) -> Part:
     if a is True or b is True:
         return True
     assert isinstance(a, DSet) and isinstance(b, DSet)
+    if hasattr(a, "pieces") or hasattr(b, "pieces"):
+        from corral.compiler.json_schema.long_strings import long_join
+        return long_join(a, b)
     return DSet(product(a.dfa, b.dfa, union=True), a.complete and b.complete)
 
 
@@ -265,6 +271,9 @@ def dset_not(a: Part, kind: str) -> Part:
     if a is False:
         return True
     assert isinstance(a, DSet)
+    if hasattr(a, "pieces"):
+        from corral.compiler.json_schema.long_strings import long_not
+        return long_not(a)  # type: ignore[arg-type]
     d = difference(universe(kind, a.complete), a.dfa)
     return DSet(d, a.complete) if _nonempty(d) else False
 

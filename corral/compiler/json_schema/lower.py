@@ -191,6 +191,9 @@ def _alternatives(self: _Compiler, f: Flat, depth: int) -> list[tuple[str, ...]]
         alts.append((self.dfa_term(f.num.dfa, "number", "a number"),))
     if f.str is True:
         alts.append((self.regex_term(ANY_STRING, "string"),))
+    elif hasattr(f.str, "pieces"):  # long length bounds (long_strings.LongStr)
+        from corral.compiler.json_schema.long_strings import lower_long_string
+        alts.append((lower_long_string(self, f.str),))
     elif isinstance(f.str, DSet):
         alts.append((self.dfa_term(f.str.emit if f.str.emit is not None else f.str.dfa, "string", "a string"),))
     if self._indent is not None and depth >= MAX_INDENT_DEPTH:

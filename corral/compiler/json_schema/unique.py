@@ -76,6 +76,8 @@ def _reach_cycle(nodes: set[int], succ: dict[int, set[int]]) -> set[int]:
 def _strings(d: DSet) -> tuple[bytes, ...] | None:
     """The spellings of a finite string set, or ``None`` when every prefix has infinitely many
     completions (raises :class:`NotDescribable` for a set that is neither)."""
+    if hasattr(d, "pieces"):  # long_strings.LongStr: a length bound in the hundreds or more
+        raise NotDescribable("its strings have a long length bound (a string at its maxLength has one completion)")
     dfa = d.emit if d.emit is not None else d.dfa
     live, succ = _live_graph(dfa)
     if dfa.start not in live:
