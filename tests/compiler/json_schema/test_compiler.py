@@ -113,19 +113,19 @@ def test_error_when_whitespace_mode_is_unknown() -> None:
 
 
 def test_unsupported_keywords_are_listed_with_pointers() -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "array", "uniqueItems": True},
+    schema = {"type": "object", "properties": {"a": {"type": "string", "format": "regex"},
                                                "b": {"$ref": "https://example.com/b.json"}}}
     with pytest.raises(UnsupportedSchemaError) as err:
         compile_json_schema(schema, VOCAB)
     assert str(err.value) == (
         "the schema uses what corral cannot enforce exactly:\n"
-        "  /properties/a: uniqueItems: uniqueness is not a context-free constraint\n"
+        "  /properties/a: format: format 'regex' is not supported\n"
         "  /properties/b/$ref: $ref: cannot resolve 'https://example.com/b.json' (remote references are not "
         "fetched; pass the document in registry=)"
     )
     g = compile_json_schema(schema, VOCAB, lenient=True)
-    assert any("uniqueItems" in str(w) for w in g.warnings)
-    assert grammar_accepts(g, '{"a": [1, 1]}')
+    assert any("format 'regex'" in str(w) for w in g.warnings)
+    assert grammar_accepts(g, '{"a": "(["}')  # relaxed: not a valid regex, accepted all the same
 
 
 def test_pydantic_model_and_json_text_inputs() -> None:
@@ -151,14 +151,14 @@ def test_malformed_schemas_are_grammar_errors() -> None:
 
 
 def test_a_malformed_schema_raises_one_error_carrying_every_problem() -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "strin"}, "b": {"type": "array", "uniqueItems": True},
+    schema = {"type": "object", "properties": {"a": {"type": "strin"}, "b": {"type": "string", "format": "regex"},
                                                "c": {"$ref": "https://example.com/c.json"}}}
     with pytest.raises(corral.GrammarError) as err:
         compile_json_schema(schema, VOCAB)
     assert str(err.value) == (
         "/properties/a/type: unknown type 'strin'\n"
         "and 2 more problem(s):\n"
-        "/properties/b: uniqueItems: uniqueness is not a context-free constraint\n"
+        "/properties/b: format: format 'regex' is not supported\n"
         "/properties/c/$ref: $ref: cannot resolve 'https://example.com/c.json' (remote references are not "
         "fetched; pass the document in registry=)"
     )
@@ -173,18 +173,25 @@ def test_a_malformed_schema_raises_one_error_carrying_every_problem() -> None:
 def test_warnings_are_diagnostics_worded_as_before() -> None:
     from corral.compiler.diagnostics import Diagnostic
 
-    g = compile_json_schema({"type": "array", "foo": 1, "uniqueItems": True,
+    g = compile_json_schema({"type": "array", "foo": 1, "prefixItems": [{"type": "string", "format": "regex"}],
                              "items": {"type": "string", "format": "zzz"}}, VOCAB, lenient=True)
     assert all(isinstance(w, Diagnostic) for w in g.warnings)
     assert sorted((w.location, w.keyword, w.severity, w.code) for w in g.warnings) == [
-        ("", "foo", "warning", "unknown-keyword"), ("", "uniqueItems", "warning", "relaxed"),
-        ("/items", "format", "warning", "unknown-format"),
+        ("", "foo", "warning", "unknown-keyword"), ("/items", "format", "warning", "unknown-format"),
+        ("/prefixItems/0", "format", "warning", "relaxed"),
     ]
     assert sorted(map(str, g.warnings)) == [
-        "/: uniqueItems: uniqueness is not a context-free constraint (relaxed: lenient=True)",
         "/: unknown keyword 'foo' ignored (as the spec says)",
         "/items: format 'zzz' is not defined by JSON Schema: ignored, as the specification says for unknown formats",
+        "/prefixItems/0: format: format 'regex' is not supported (relaxed: lenient=True)",
     ]
+
+
+def test_unique_items_compiles_exactly_without_warnings() -> None:
+    # uniqueItems used to be refused (not context-free); the matcher now enforces it at run time
+    g = compile_json_schema({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, VOCAB)
+    assert list(g.warnings) == []
+    assert grammar_accepts(g, '["a", "b"]') and not grammar_accepts(g, '["a", "a"]')
 
 
 def test_oneof_is_exact_with_a_discriminator_and_with_overlapping_branches() -> None:
