@@ -332,14 +332,29 @@ class Guards:
         self.by_production = by_production
 
     def opened(self, s: ESet) -> UniqueItems | None:
-        """The check of the array whose ``[`` the last byte read, per chart set ``s``."""
-        found = None
-        for p, d, _ in s.items:
-            if d == 1:
-                hit = self.by_production.get(p)
-                if hit is not None:
-                    found = hit
-        return found
+        """The check of the array whose ``[`` the last byte read, per chart set ``s``.
+
+        Several parses can open a checked array at one ``[`` (a schema's cases overlap, say an
+        object case that only allows ``[]`` there and one that allows a list): the checks are
+        merged so that a token one of them allows is allowed (each case's own items are still
+        the grammar's to decide)."""
+        found = [self.by_production[p] for p, d, _ in s.items if d == 1 and p in self.by_production]
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0]
+        return _merge(found)
+
+
+def _merge(checks: list[UniqueItems]) -> UniqueItems:
+    open_strings = any(c.strings_any and c.strings is None for c in checks)
+    pools = sorted({s for c in checks for s in (c.strings or ())})
+    return UniqueItems(
+        strings=None if open_strings or not pools else tuple(pools),
+        n_values=None if any(c.n_values is None for c in checks) else sum(c.n_values or 0 for c in checks),
+        literals=any(c.literals for c in checks), numbers=any(c.numbers for c in checks),
+        strings_any=any(c.strings_any for c in checks), containers=any(c.containers for c in checks),
+    )
 
 
 _GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()

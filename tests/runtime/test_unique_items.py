@@ -294,3 +294,30 @@ def test_documents_against_jsonschema(grammars: dict[str, corral.CompiledGrammar
     items = data.draw(st.lists(pool, max_size=4))
     text = "[" + ",".join(_spell(v, data.draw, name != "objects") for v in items) + "]"
     assert _accepts(grammars[name], text) == _valid(SCHEMAS[name], text), text
+
+
+def test_complements_and_mixed_unions_are_named_never_dropped() -> None:
+    for schema in [{"not": {"type": "array", "uniqueItems": True}},
+                   {"anyOf": [{"type": "string"}, {"type": "array", "not": {"uniqueItems": True}}]},
+                   {"anyOf": [{"type": "array", "uniqueItems": True}, {"type": "array", "items": {"type": "string"}}]}]:
+        with pytest.raises(corral.UnsupportedSchemaError, match="uniqueItems: arrays with unique items combined"):
+            corral.compile_json_schema(schema, VOCAB)
+
+
+def test_lenient_relaxes_to_a_looser_set() -> None:
+    for schema, dup in [({"type": "array", "items": {"type": "integer", "maximum": 5}, "uniqueItems": True}, b"[1,1]"),
+                        ({"not": {"type": "array", "uniqueItems": True}}, b"[1,1]")]:
+        g = corral.compile_json_schema(schema, VOCAB, lenient=True, whitespace="compact")
+        assert any(w.keyword == "uniqueItems" and w.code == "relaxed" for w in g.warnings)
+        m = g.matcher()
+        assert m.accept_bytes(dup) and m.is_accepting()
+
+
+def test_overlapping_cases_open_one_array() -> None:
+    # two object cases give "tags" different unique arrays (one only empty): the checks merge
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"enum": ["x", "y"]},
+                                                        "uniqueItems": True}},
+              "oneOf": [{"required": ["a"], "properties": {"tags": {"maxItems": 0}}}, {"required": ["b"]}]}
+    g = corral.compile_json_schema(schema, VOCAB, whitespace="compact", property_order="any")
+    for text in ['{"tags":["x","y"],"b":1}', '{"tags":["x","x"],"b":1}', '{"tags":[],"a":1}', '{"tags":["x"],"a":1}']:
+        assert _accepts(g, text) == _valid(schema, text), text

@@ -242,9 +242,13 @@ def dset_meet(a: Part, b: Part) -> Part:
     if a is False or b is False:
         return False
     assert isinstance(a, DSet) and isinstance(b, DSet)
+    if a is b and hasattr(a, "pieces"):
+        return a
     if hasattr(a, "pieces") or hasattr(b, "pieces"):  # a long length bound (long_strings.LongStr)
         from corral.compiler.json_schema.long_strings import long_meet
         return long_meet(a, b)
+    if a.dfa is b.dfa:  # x and x (the product would cost a copy of the automaton)
+        return DSet(a.dfa, a.complete and b.complete)
     d = product(a.dfa, b.dfa)
     return DSet(d, a.complete and b.complete) if _nonempty(d) else False
 
@@ -258,9 +262,13 @@ def dset_join(a: Part, b: Part) -> Part:
     if a is True or b is True:
         return True
     assert isinstance(a, DSet) and isinstance(b, DSet)
+    if a is b and hasattr(a, "pieces"):
+        return a
     if hasattr(a, "pieces") or hasattr(b, "pieces"):
         from corral.compiler.json_schema.long_strings import long_join
         return long_join(a, b)
+    if a.dfa is b.dfa:
+        return DSet(a.dfa, a.complete and b.complete)
     return DSet(product(a.dfa, b.dfa, union=True), a.complete and b.complete)
 
 
@@ -413,7 +421,10 @@ def arr_not(a: ArrC) -> ArrC:
 
 
 def arr_is_empty(a: ArrC) -> bool:
-    """No accepting state is reachable (guards are not checked: a sound "empty" only)."""
+    """No accepting state is reachable (guards are not checked: a sound "empty" only; never for
+    an :data:`INEXPRESSIBLE` set, whose automaton does not describe it)."""
+    if a.unique == INEXPRESSIBLE:
+        return False
     seen = {a.start}
     todo = [a.start]
     while todo:

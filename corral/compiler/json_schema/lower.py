@@ -215,11 +215,12 @@ def _alternatives(self: _Compiler, f: Flat, depth: int) -> list[tuple[str, ...]]
 def _lower_array(self: _Compiler, a: ArrC, depth: int) -> str:
     where = self._lowering_at
     live = live_states(a.accepting, [[t for _, t in m] for m in a.trans])
-    if a.start not in live:
-        return self.rule("never", [])
-    if a.unique == INEXPRESSIBLE:
+    if a.unique == INEXPRESSIBLE:  # before anything else: the automaton alone says nothing here
         self.problem(where, "uniqueItems", "arrays with unique items combined with arrays without by anyOf, "
                      "oneOf, not or if/then/else: no single check describes the result")
+        # relaxed (lenient): any array, looser than both a union and a complement of such sets
+        return self.any_kind("array", depth) if self.opt.lenient else self.rule("never", [])
+    if a.start not in live:
         return self.rule("never", [])
     first = {q: self.fresh(f"a{q}f") for q in live}
     rest = {q: self.fresh(f"a{q}r") for q in live}
@@ -249,6 +250,8 @@ def _unique_array(self: _Compiler, a: ArrC, live: set[int], where: str, body: st
         spec = describe_items(list({id(f): f for f in (self.flat(g) for g in guards)}.values()))
     except NotDescribable as e:
         self.problem(where, "uniqueItems", f"cannot be enforced exactly on these items: {e}")
+        if self.opt.lenient:  # relaxed: items may repeat
+            return self.rule("array", [(self.lit("["), body)])
         return self.rule("never", [])
     if spec.n_values is not None and spec.n_values < min_items(a):
         return self.rule("never", [])  # fewer distinct values than items required: no such array
