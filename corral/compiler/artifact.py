@@ -27,6 +27,7 @@ import numpy as np
 
 from corral.compiler.automaton import DEFAULT_MAX_STATES, ByteDFA
 from corral.compiler.diagnostics import Diagnostic
+from corral.compiler.grammar_ir import UniqueItems
 from corral.compiler.limits import Limits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["PROGRAM_ARRAYS", "BadArtifact", "program_members", "program_from_members", "pack", "unpack",
            "to_bytes", "from_bytes"]
 
-_FORMAT = 2  # 2: warnings are Diagnostic records
+_FORMAT = 3  # 2: warnings are Diagnostic records; 3: the IR's run-time checks (uniqueItems)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 PROGRAM_ARRAYS: dict[str, tuple[np.dtype[Any], int]] = {
@@ -156,6 +157,7 @@ def program_members(grammar: CompiledGrammar, key_payload: str) -> dict[str, np.
             "ignore": list(ir.ignore),
             "source": ir.source,
             "rule_positions": {k: list(v) for k, v in ir.rule_positions.items()},
+            "guards": {k: _guard_json(g) for k, g in ir.guards.items()},
         },
     }
     return {
@@ -191,6 +193,22 @@ def _loads(a: np.ndarray, what: str) -> Any:
 def _check_ptr(ptr: np.ndarray, n: int, total: int, what: str) -> None:
     if ptr.shape != (n + 1,) or int(ptr[0]) != 0 or int(ptr[-1]) != total or (np.diff(ptr) < 0).any():
         raise BadArtifact(f"its {what} offsets are inconsistent")
+
+
+def _guard_json(g: UniqueItems) -> dict[str, Any]:
+    return {"strings": None if g.strings is None else [s.hex() for s in g.strings], "n_values": g.n_values,
+            "literals": g.literals, "numbers": g.numbers, "strings_any": g.strings_any, "containers": g.containers}
+
+
+def _guard_of_json(d: Any) -> UniqueItems:
+    assert isinstance(d, dict)
+    strings = d["strings"]
+    assert strings is None or (isinstance(strings, list) and all(isinstance(x, str) for x in strings))
+    n = d["n_values"]
+    assert n is None or (isinstance(n, int) and n >= 0)
+    flags = [d[k] for k in ("literals", "numbers", "strings_any", "containers")]
+    assert all(isinstance(x, bool) for x in flags)
+    return UniqueItems(None if strings is None else tuple(bytes.fromhex(x) for x in strings), n, *flags)
 
 
 def _is_diagnostic_list(x: Any) -> bool:
@@ -304,6 +322,7 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
             ignore=tuple(str(s) for s in ir_d["ignore"]),
             source=str(ir_d["source"]),
             rule_positions={str(k): (int(v[0]), int(v[1])) for k, v in ir_d["rule_positions"].items()},
+            guards={str(k): _guard_of_json(v) for k, v in ir_d["guards"].items()},
         )
     except (AssertionError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise BadArtifact("its description lacks fields or has fields of the wrong type") from e

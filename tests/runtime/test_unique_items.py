@@ -321,3 +321,10 @@ def test_overlapping_cases_open_one_array() -> None:
     g = corral.compile_json_schema(schema, VOCAB, whitespace="compact", property_order="any")
     for text in ['{"tags":["x","y"],"b":1}', '{"tags":["x","x"],"b":1}', '{"tags":[],"a":1}', '{"tags":["x"],"a":1}']:
         assert _accepts(g, text) == _valid(schema, text), text
+
+
+def test_the_check_survives_serialisation(grammars: dict[str, corral.CompiledGrammar]) -> None:
+    for name in ("enum", "strings"):
+        g = corral.CompiledGrammar.from_bytes(grammars[name].to_bytes(), VOCAB)
+        assert g.program.ir.guards == grammars[name].program.ir.guards
+        assert not _accepts(g, '["a","a"]') and _accepts(g, '["a","b"]')
