@@ -411,9 +411,10 @@ class _Shape:
             if k is not None:
                 if k >= lo:
                     return False  # the sets cycle from k on, and no length of the cycle closes
-                if n < lo:  # they cycle with period n - k: jump to just below lo
-                    n += (lo - n) // (n - k) * (n - k)
                 seen = {}
+                if n < lo:  # they cycle with period n - k: jump to the last repeat before lo
+                    n += (lo - n) // (n - k) * (n - k)
+                    continue  # (the same set: check it at its new length)
             seen[cur] = n
             if (n & 1023) == 0:
                 budget.check()
@@ -506,21 +507,22 @@ def _chunk_dfas(sh: _Shape, x: int) -> dict[int, ByteDFA]:
     if len(ids) <= CHUNK:
         return out
     for y in sh.chunk_ends(x):
-        if ids[CHUNK][y] < 0:
-            continue
+        assert ids[CHUNK][y] >= 0, "the chunk automaton disagrees with the boundary steps"
         acc = np.zeros(table.shape[0], dtype=bool)
         acc[int(ids[CHUNK][y])] = True
-        d = minimize(trim(ByteDFA(table, acc, 0)))
-        if d.accepting.any():
-            out[y] = d
+        d = minimize(trim(ByteDFA(table, acc, int(ids[0][x]))))
+        assert d.accepting.any(), "the chunk automaton disagrees with the boundary steps"
+        out[y] = d
     return out
 
 
 def _tail_dfa(sh: _Shape, x: int, rlo: int, rhi: int) -> ByteDFA:
-    table, _, final_id = _layered(sh, x, rhi, rlo)
+    table, ids, final_id = _layered(sh, x, rhi, rlo)
     acc = np.zeros(table.shape[0], dtype=bool)
     acc[final_id] = True
-    return minimize(trim(ByteDFA(table, acc, 0)))
+    d = minimize(trim(ByteDFA(table, acc, int(ids[0][x]))))
+    assert d.accepting.any(), "the tail automaton disagrees with the boundary steps"
+    return d
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -706,11 +708,9 @@ def _lower_piece(self: _Compiler, d: ByteDFA, lo: int, hi: int | None) -> str | 
             names[(y, j)] = self.fresh(f"ls{j}")
     chunk_cache: dict[int, dict[int, ByteDFA]] = {}
 
-    def chunk(x: int, y: int) -> str | None:
+    def chunk(x: int, y: int) -> str:
         if x not in chunk_cache:
             chunk_cache[x] = _chunk_dfas(sh, x)
-        if y not in chunk_cache[x]:
-            return None
         return _inner_term(self, ("lschunk", did, x, y), lambda: chunk_cache[x][y],
                            "string_chunk", f"{CHUNK} characters of a long string")
 
@@ -726,8 +726,7 @@ def _lower_piece(self: _Compiler, d: ByteDFA, lo: int, hi: int | None) -> str | 
                     if y not in sh.chunk_ends(x):
                         continue
                     c = chunk(x, y)
-                    if c is not None:
-                        alts.append((c,) if i == 0 else (names[(x, i)], c))
+                    alts.append((c,) if i == 0 else (names[(x, i)], c))
                 self.out.rules[names[(y, j)]] = alts
             if plan.tail_ok(y, j):
                 a, b = plan.rng(j)

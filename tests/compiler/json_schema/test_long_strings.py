@@ -267,3 +267,98 @@ def test_masks_with_a_pattern_equal_brute_force_on_llama3(llama3: tuple[Any, cor
         got = corral.bitmask_to_bool(store.mask(s), vocab.size)
         want = brute_force_mask(rec, s, vocab)
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
+
+
+def _random_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    r = rng.random()
+    if depth >= 2 or r < 0.4:
+        s: dict[str, Any] = {}
+        if rng.random() < 0.7:
+            s["maxLength"] = rng.choice([257, 300, 400, 512, 700])
+        if rng.random() < 0.5 or not s:
+            s["minLength"] = rng.choice([0, 5, 258, 300, 450, 600])
+        if rng.random() < 0.3:
+            s["pattern"] = rng.choice(["^a*$", "b", "^[ab]*$"])
+        return s
+    kw = rng.choice(["allOf", "anyOf", "oneOf", "not"])
+    if kw == "not":
+        return {"not": _random_schema(rng, depth + 1)}
+    return {kw: [_random_schema(rng, depth + 1) for _ in range(rng.randint(2, 3))]}
+
+
+def test_random_boolean_combinations_agree_with_jsonschema() -> None:
+    """Random allOf/anyOf/oneOf/not trees of long bounds: the verdict at every cut (and around it)
+    is ``jsonschema``'s."""
+    rng = random.Random(2020)
+    for _ in range(25):
+        schema = {"type": "string", **_random_schema(rng)}
+        cuts = sorted({int(x) for x in json.dumps(schema).replace("}", " ").replace(",", " ").replace("]", " ").split()
+                       if x.isdigit()} | {0})
+        try:
+            g = compiled(schema)
+        except corral.GrammarError as e:  # a schema nothing satisfies
+            assert "accepts no value" in str(e)
+            assert not any(schema_valid(schema, _value(n, "a", f)) for c in cuts for n in (c, c + 1) for f in "ab")
+            continue
+        for c in cuts:
+            for n in (c - 1, c, c + 1):
+                if n < 0:
+                    continue
+                for fill, last in (("a", "a"), ("a", "b"), ("b", "a"), ("a", "é")):
+                    v = _value(n, last, fill)
+                    assert grammar_accepts(g, json.dumps(v)) == schema_valid(schema, v), (schema, n, fill, last)
+
+
+def test_long_strings_inside_objects_in_every_layout() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 1000},
+                                               "b": {"type": "string", "minLength": 300}},
+              "required": ["a"]}
+    for ws, dump in (("pretty", lambda v: json.dumps(v)), ("indent", lambda v: json.dumps(v, indent=2)),
+                     ("compact", lambda v: json.dumps(v, separators=(",", ":"))),
+                     ("flexible", lambda v: json.dumps(v, indent=1))):
+        g = corral.compile_json_schema(schema, VOCAB, whitespace=ws)
+        for v, ok in (({"a": "x" * 1000}, True), ({"a": "x" * 1001}, False), ({"a": "", "b": "y" * 300}, True),
+                      ({"a": "", "b": "y" * 299}, False)):
+            assert grammar_accepts(g, dump(v)) == ok, (ws, ok)
+
+
+UNROLLED_CASES = [
+    {"type": "string", "maxLength": 300, "not": {"minLength": 5, "pattern": "^a*$"}},
+    {"type": "string", "maxLength": 400, "pattern": "^[a-c]*b[a-c]{2}$"},
+    {"type": "string", "minLength": 270, "pattern": "^(ab|ba)*é?$"},
+    {"type": "string", "anyOf": [{"maxLength": 280, "pattern": "^a"}, {"minLength": 330, "pattern": "b$"}]},
+    {"type": "string", "maxLength": 500, "minLength": 258, "not": {"pattern": "ab"}},
+    {"type": "string", "oneOf": [{"maxLength": 257}, {"minLength": 260, "pattern": "^[ab]*$"}]},
+]
+
+
+@pytest.mark.parametrize("schema", UNROLLED_CASES, ids=range(len(UNROLLED_CASES)))
+def test_chunked_grammar_agrees_with_the_unrolled_one(schema: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same schema compiled with its bounds unrolled into the automata (the construction used
+    below ``LONG_THRESHOLD``, and for every bound before): every prefix of random literals is
+    viable in one exactly when it is in the other."""
+    from corral.compiler.json_schema import long_strings
+
+    new = recognizer_for(corral.compile_json_schema(schema, VOCAB, whitespace="compact"))
+    monkeypatch.setattr(long_strings, "MAX_LONG_BOUND", -1)  # every bound unrolled
+    old = recognizer_for(corral.compile_json_schema(schema, VOCAB, whitespace="compact"))
+    rng = random.Random(json.dumps(schema))
+    alphabet = ["a", "b", "c", "é", "😀", '"', "\n"]
+    for _ in range(30):
+        n = rng.choice([0, 5, 63, 64, 65, 128, 256, 257, 258, 259, 260, 270, 280, 281, 300, 301, 329, 330, 400, 401,
+                        499, 500, 501, rng.randint(0, 600)])
+        unit = rng.choice(["a", "ab", "ba", "abc", "b"])
+        v = (unit * n)[:n]
+        for _ in range(rng.randint(0, 2)):
+            if v:
+                i = rng.randrange(len(v))
+                v = v[:i] + rng.choice(alphabet) + v[i + 1:]
+        data = rng.choice([json.dumps(v), json.dumps(v, ensure_ascii=False), respell(v, rng)]).encode()
+        s, t = new.initial(), old.initial()
+        for i, b in enumerate(data):
+            s, t = new.step(s, b), old.step(t, b)
+            assert (s is None) == (t is None), (schema, len(v), data[: i + 1][-30:])
+            if s is None:
+                break
+        else:
+            assert s.accepting == t.accepting, (schema, len(v), data[-30:])
