@@ -27,7 +27,7 @@ import numpy as np
 
 from corral.compiler.automaton import DEFAULT_MAX_STATES, ByteDFA
 from corral.compiler.diagnostics import Diagnostic
-from corral.compiler.grammar_ir import UniqueItems
+from corral.compiler.grammar_ir import Guard, ObjectKeys, UniqueItems
 from corral.compiler.limits import Limits
 from corral.compiler.vocabulary import Vocabulary
 from corral.errors import CorralError
@@ -195,13 +195,22 @@ def _check_ptr(ptr: np.ndarray, n: int, total: int, what: str) -> None:
         raise BadArtifact(f"its {what} offsets are inconsistent")
 
 
-def _guard_json(g: UniqueItems) -> dict[str, Any]:
-    return {"strings": None if g.strings is None else [s.hex() for s in g.strings], "n_values": g.n_values,
+def _guard_json(g: Guard) -> dict[str, Any]:
+    if isinstance(g, ObjectKeys):
+        return {"kind": "keys", "keys": list(g.keys), "must": list(g.must), "closed": g.closed,
+                "spellings": [[s.hex(), k] for s, k in g.spellings]}
+    return {"kind": "unique", "strings": None if g.strings is None else [s.hex() for s in g.strings], "n_values": g.n_values,
             "literals": g.literals, "numbers": g.numbers, "strings_any": g.strings_any, "containers": g.containers}
 
 
-def _guard_of_json(d: Any) -> UniqueItems:
+def _guard_of_json(d: Any) -> Guard:
     assert isinstance(d, dict)
+    if d["kind"] == "keys":
+        keys, must, sp = d["keys"], d["must"], d["spellings"]
+        assert all(isinstance(x, str) for x in [*keys, *must]) and isinstance(d["closed"], bool)
+        assert all(isinstance(a, str) and isinstance(b, str) for a, b in sp)
+        return ObjectKeys(tuple(keys), tuple(must), tuple((bytes.fromhex(a), b) for a, b in sp), d["closed"])
+    assert d["kind"] == "unique"
     strings = d["strings"]
     assert strings is None or (isinstance(strings, list) and all(isinstance(x, str) for x in strings))
     n = d["n_values"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from corral.compiler.automaton import ByteDFA
 
-__all__ = ["GrammarIR", "TerminalDef", "UniqueItems", "source_offset"]
+__all__ = ["GrammarIR", "ObjectKeys", "TerminalDef", "UniqueItems", "source_offset"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,36 @@ class UniqueItems:
     containers: bool = False
 
 
+@dataclass(frozen=True)
+class ObjectKeys:
+    """A run-time check attached to a rule deriving JSON objects whose named properties may come
+    in any order (``property_order="any"``): the grammar lets every named key come at every
+    place, and the matcher (``corral/runtime/guards.py``) allows each named key at most once and
+    the closing brace only once every required key is written, whatever the number of keys.
+
+    Attributes
+    ----------
+    keys:
+        The named keys the object may hold.
+    must:
+        The keys it must hold.
+    spellings:
+        Each named key's spellings (quotes included) with the key, when ``closed``: the matcher
+        refuses a key prefix that only ends as keys written already.
+    closed:
+        No other key may appear (``additionalProperties: false`` and no pattern applies).
+    """
+
+    keys: tuple[str, ...]
+    must: tuple[str, ...] = ()
+    spellings: tuple[tuple[bytes, str], ...] = ()
+    closed: bool = False
+
+
+Guard = UniqueItems | ObjectKeys
+"""A run-time check on the text a rule derives."""
+
+
 @dataclass
 class GrammarIR:
     """A context-free grammar over regular terminals (see the module docstring).
@@ -103,7 +133,8 @@ class GrammarIR:
     rule_positions:
         Nonterminal name -> (line, column) of its definition, when known.
     guards:
-        Nonterminal name -> a run-time check on the text it derives (:class:`UniqueItems`).
+        Nonterminal name -> a run-time check on the text it derives (:class:`UniqueItems`,
+        :class:`ObjectKeys`).
     """
 
     start: str
@@ -112,7 +143,7 @@ class GrammarIR:
     ignore: tuple[str, ...] = ()
     source: str = ""
     rule_positions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    guards: dict[str, UniqueItems] = field(default_factory=dict)
+    guards: dict[str, Guard] = field(default_factory=dict)
 
 
 def source_offset(source: str, line: int, column: int) -> int:

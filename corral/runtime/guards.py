@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from corral.compiler.grammar_ir import UniqueItems
+from corral.compiler.grammar_ir import Guard, ObjectKeys, UniqueItems
 from corral.runtime.arguments import byte_string, token_index, token_int
 from corral.runtime.cfg_matcher import CFGMatcher
 from corral.runtime.earley import ESet
@@ -54,7 +54,8 @@ __all__ = ["UniqueCFGMatcher", "advance", "canonical_value", "guards_of"]
 VAL, STR, ESC, NUM, LIT = range(5)
 _NUM_BYTES = frozenset(b"0123456789+-.eE")
 _LOWER = frozenset(range(0x61, 0x7B))
-_UNKNOWN: Any = object()  # a "[" opened inside a token being tried: whether it is checked is not known
+_UNKNOWN: Any = object()  # a container opened inside a token being tried: whether it is checked is not known
+_KEY = -3  # an object frame's "start" before a key (after "{" or ",")
 
 
 class _NeedChart(Exception):
@@ -172,7 +173,11 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
         # between values
         if b == 0x22:
             mode = STR
-            _start(frames, base + i)
+            if frames and not frames[-1][0] and frames[-1][1] is not None and frames[-1][3] == _KEY:
+                arr, check, keys, _ = frames[-1]
+                frames[-1] = (arr, check, keys, base + i)  # a key of a checked object begins
+            else:
+                _start(frames, base + i)
         elif b == 0x2D or 0x30 <= b <= 0x39:
             mode = NUM
             _start(frames, base + i)
@@ -188,27 +193,42 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
                 frames[-1] = (arr, check, values | {v}, -2)
         elif b == 0x5B or b == 0x7B:
             _start(frames, base + i)
-            check = None
-            if b == 0x5B:
-                check = opener(base + i) if callable(opener) else opener
-            frames.append((b == 0x5B, check, frozenset(), -1))
+            check = opener(base + i) if callable(opener) else opener
+            frames.append((b == 0x5B, check, frozenset(), -1 if b == 0x5B else _KEY))
         elif b == 0x5D or b == 0x7D:
             if frames:
-                frames.pop()
+                arr, check, keys, _ = frames.pop()
+                if not arr and check is not None:
+                    if check is _UNKNOWN:
+                        raise _NeedChart()
+                    if not all(k in keys for k in check.must):
+                        return None  # a required key is missing
             if not _end(frames, text, data, base, base + i + 1):
                 return None
         elif b == 0x2C and frames:
             arr, check, values, _ = frames[-1]
-            if arr and check is not None:
+            if check is not None:
                 if check is _UNKNOWN:
                     if values:
                         raise _NeedChart()
-                elif check.n_values is not None and len(values) >= check.n_values:
-                    return None  # every value is written: no further item can be new
+                elif arr:
+                    if check.n_values is not None and len(values) >= check.n_values:
+                        return None  # every value is written: no further item can be new
+                else:
+                    if check.closed and len(values) >= len(check.keys):
+                        return None  # every key is written: no further member can come
+                    frames[-1] = (arr, check, values, _KEY)
         i += 1
     if mode == STR and frames:
         arr, check, values, start = frames[-1]
-        if arr and check is not None and start >= 0 and values:
+        if not arr and check is not None and start >= 0 and values:  # inside a key
+            if check is _UNKNOWN:
+                raise _NeedChart()
+            if check.closed:
+                prefix = _text(text, data, base, start, base + n)
+                if not any(sp.startswith(prefix) and k not in values for sp, k in check.spellings):
+                    return None
+        elif arr and check is not None and start >= 0 and values:
             if check is _UNKNOWN:
                 raise _NeedChart()
             if check.strings is not None:
@@ -230,7 +250,18 @@ def _end(frames: list[Frame], text: bytearray | bytes, data: bytes, base: int, e
     if not frames:
         return True
     arr, check, values, start = frames[-1]
-    if not arr or check is None or start == -1:
+    if check is None or start < 0 and start != -2:
+        return True
+    if not arr:  # the key of a checked object ended
+        key = json.loads(_text(text, data, base, start, end))
+        if check is _UNKNOWN:
+            if values:
+                raise _NeedChart()
+        elif key in values:
+            return False
+        elif key not in check.keys:
+            key = None  # another key (the grammar says which): not counted
+        frames[-1] = (arr, check, values if key is None else values | {key}, -1)
         return True
     if start == -2:  # a literal, counted at its first letter
         frames[-1] = (arr, check, values, -1)
@@ -294,8 +325,21 @@ def _candidates(state: State, c: _Classes) -> np.ndarray | None:
     mode, frames = state
     need: np.ndarray | None = None
     last = len(frames) - 1
-    for k, (arr, check, values, _) in enumerate(frames):
-        if not arr or check is None:
+    for k, (arr, check, values, start) in enumerate(frames):
+        if check is None:
+            continue
+        if not arr:  # a checked object
+            if not (values or check.must):
+                continue
+            if k < last:
+                cls = c.close  # a value in progress: a token must close it first
+            elif check.closed and values and (start >= 0 and mode in (STR, ESC) or start == _KEY):
+                return c.everything  # at or inside a key: every prefix matters
+            elif mode in (STR, ESC):
+                cls = c.quote1
+            else:  # a closing brace (required keys), a whole key (repeated), a comma (no key left)
+                cls = c.close | c.quote2 | c.comma if check.closed else c.close | c.quote2
+            need = cls if need is None else need | cls
             continue
         if k < last:
             cls = c.close  # the item is a container in progress: it ends at a closing bracket
@@ -328,10 +372,10 @@ class Guards:
     """The checked productions of one compiled grammar (the production of each ``uniqueItems``
     rule, with its :class:`UniqueItems`)."""
 
-    def __init__(self, by_production: dict[int, UniqueItems]) -> None:
+    def __init__(self, by_production: dict[int, Guard]) -> None:
         self.by_production = by_production
 
-    def opened(self, s: ESet) -> UniqueItems | None:
+    def opened(self, s: ESet) -> Guard | None:
         """The check of the array whose ``[`` the last byte read, per chart set ``s``.
 
         Several parses can open a checked array at one ``[`` (a schema's cases overlap, say an
@@ -346,14 +390,20 @@ class Guards:
         return _merge(found)
 
 
-def _merge(checks: list[UniqueItems]) -> UniqueItems:
-    open_strings = any(c.strings_any and c.strings is None for c in checks)
-    pools = sorted({s for c in checks for s in (c.strings or ())})
+def _merge(checks: list[Guard]) -> Guard:
+    if all(isinstance(c, ObjectKeys) for c in checks):
+        objs = [c for c in checks if isinstance(c, ObjectKeys)]
+        must = set(objs[0].must).intersection(*(c.must for c in objs[1:]))
+        return ObjectKeys(tuple(dict.fromkeys(k for c in objs for k in c.keys)), tuple(sorted(must)),
+                          tuple(dict.fromkeys(x for c in objs for x in c.spellings)), all(c.closed for c in objs))
+    items = [c for c in checks if isinstance(c, UniqueItems)]
+    open_strings = any(c.strings_any and c.strings is None for c in items)
+    pools = sorted({s for c in items for s in (c.strings or ())})
     return UniqueItems(
         strings=None if open_strings or not pools else tuple(pools),
-        n_values=None if any(c.n_values is None for c in checks) else sum(c.n_values or 0 for c in checks),
-        literals=any(c.literals for c in checks), numbers=any(c.numbers for c in checks),
-        strings_any=any(c.strings_any for c in checks), containers=any(c.containers for c in checks),
+        n_values=None if any(c.n_values is None for c in items) else sum(c.n_values or 0 for c in items),
+        literals=any(c.literals for c in items), numbers=any(c.numbers for c in items),
+        strings_any=any(c.strings_any for c in items), containers=any(c.containers for c in items),
     )
 
 
@@ -380,7 +430,7 @@ def _make_guards(grammar: CompiledGrammar) -> Guards | None:
         return None
     tables = program.tables
     index = {name: i for i, name in enumerate(tables.nonterminals)}
-    by_production: dict[int, UniqueItems] = {}
+    by_production: dict[int, Guard] = {}
     for name, check in program.ir.guards.items():
         nt = index.get(name)
         if nt is not None:
@@ -417,7 +467,7 @@ class UniqueCFGMatcher(CFGMatcher):
             cur = self._rec.step(cur, b)  # type: ignore[arg-type]
             if cur is None:
                 return None
-            if b == 0x5B:
+            if b == 0x5B or b == 0x7B:
                 opened[base + i] = self._guards.opened(cur)
         if cur is None:
             return None

@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urldefrag
 
 from corral.compiler.diagnostics import RELAXED, Diagnostic
-from corral.compiler.grammar_ir import GrammarIR, TerminalDef, UniqueItems
+from corral.compiler.grammar_ir import Guard, GrammarIR, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_ALL, FLAT_NONE, TRUE, And, Atom, Const, Expr, Flat, Node, Not, OneOf, Or,
     complement, conj, disj, join, meet, neg,
@@ -129,7 +129,7 @@ class _Out:
     terminals: dict[str, TerminalDef] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
-    guards: dict[str, UniqueItems] = field(default_factory=dict)
+    guards: dict[str, Guard] = field(default_factory=dict)
 
 
 class _Compiler:

@@ -16,7 +16,7 @@ import numpy as np
 
 from corral.compiler.automaton import ByteDFA, concat, difference, trim
 from corral.compiler.diagnostics import Diagnostic
-from corral.compiler.grammar_ir import TerminalDef
+from corral.compiler.grammar_ir import ObjectKeys, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, INEXPRESSIBLE, TRUE, UNIQUE, ArrC, DSet, Expr, Flat, Node, ObjC, KeySet, Term, live_states, literal_keys_dfa,
 )
@@ -279,8 +279,13 @@ def _lower_term(self: _Compiler, t: Term, depth: int) -> str:
     order = range(n_lits)  # schema order: the automaton keeps the keys in the order named
     banned = {i for i, k in enumerate(d.lits) if k in t.absent}
     any_order = self.opt.property_order == "any"
+    keys_check = None
     if any_order and n_lits > MAX_ANY_ORDER:
+        keys_check = _keys_check(d, live, must, banned)
         any_order = False
+    if keys_check is not None:
+        pass  # any order, each named key at most once: checked by the matcher (ObjectKeys)
+    elif self.opt.property_order == "any" and n_lits > MAX_ANY_ORDER:
         self.out.warnings.append(Diagnostic(
             None, None, "warning",
             f"an object names {n_lits} properties (more than {MAX_ANY_ORDER}): they must come in schema order",
@@ -317,6 +322,14 @@ def _lower_term(self: _Compiler, t: Term, depth: int) -> str:
                 bit = 1 << c if c < n_lits else 0
                 for body, q2 in member(c, q, started):
                     alts.append(body + (st((q2, seen | bit, True)),))
+        elif keys_check is not None:  # one state: every class at every place
+            if d.accepting[q]:
+                alts.append(closing if started else ())
+            for c in range(d.n_classes):
+                if c < n_lits and c in banned:
+                    continue
+                for body, q2 in member(c, q, started):
+                    alts.append(body + (st((q2, 0, True)),))
         elif pos < n_lits:
             c = order[pos]
             if c not in must:
@@ -331,7 +344,35 @@ def _lower_term(self: _Compiler, t: Term, depth: int) -> str:
                 for body, q2 in member(c, q, started):
                     alts.append(body + (st((q2, pos, True)),))
         self.out.rules[names[key]] = alts
-    return self.rule("object", [(self.lit("{"), start, self.lit("}"))])
+    name = self.rule("object", [(self.lit("{"), start, self.lit("}"))])
+    if keys_check is not None:
+        self.out.guards[name] = keys_check
+    return name
+
+
+def _keys_check(d: Any, live: set[int], must: set[int], banned: set[int]) -> ObjectKeys | None:
+    """The :class:`ObjectKeys` check that lets an object's named keys come in any order, or
+    ``None`` when the object's automaton counts or orders something (``minProperties``,
+    ``maxProperties``, key classes with patterns) that the check cannot follow."""
+    if len(live) != 1:
+        return None
+    q = next(iter(live))
+    n_lits = len(d.lits)
+    keys = []
+    for c in range(d.n_classes):
+        moves = [(g, q2) for g, q2 in d.trans[q][c] if g != FALSE and q2 in live]
+        if c >= n_lits:
+            if moves and d.rests[c - n_lits].base is not None:
+                return None  # a key class cut by a pattern: its keys may run out
+        elif c not in banned and moves:
+            keys.append(d.lits[c])
+    closed = not any(g != FALSE and q2 in live for c in range(n_lits, d.n_classes) for g, q2 in d.trans[q][c])
+    spellings: list[tuple[bytes, str]] = []
+    if closed:
+        for k in keys:
+            for sp in sorted({json.dumps(k).encode(), json.dumps(k, ensure_ascii=False).encode()}):
+                spellings.append((sp, k))
+    return ObjectKeys(tuple(keys), tuple(d.lits[i] for i in sorted(must)), tuple(spellings), closed)
 
 
 def _rest_term(self: _Compiler, r: KeySet) -> str:

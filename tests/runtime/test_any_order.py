@@ -1,0 +1,113 @@
+"""``property_order="any"`` for objects naming any number of properties.
+
+Up to ``MAX_ANY_ORDER`` named properties the grammar itself remembers which keys were written
+(one rule per subset: exact, and the oracle here); above it a simple object (no property counts,
+no key classes cut by patterns) gets one rule that takes every named key at every place and the
+matcher's :class:`~corral.compiler.grammar_ir.ObjectKeys` check allows each at most once and the
+closing brace once every required key is written. The two must give the same mask at every
+prefix; documents with keys in random order must get ``jsonschema``'s verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import corral
+import corral.compiler.json_schema.lower as lower_module
+
+TOKENS = [bytes([b]) for b in b'{}[]",:abcxk01 '] + [b'"a"', b'"b":', b'"c', b'":', b',"', b'1,', b'1}', b'"x"', b'},{',
+                                                    b'"ab"', b'a"', b'b"', b'c"']
+EOS = len(TOKENS)
+VOCAB = corral.Vocabulary(TOKENS + [None], eos_token_ids=[EOS])
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "open": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"},
+                                              "ab": {"type": "integer"}}, "required": ["b"]},
+    "closed": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"},
+                                                "ab": {"type": "integer"}, "c": {"type": "integer"}},
+               "required": ["a"], "additionalProperties": False},
+    "nested": {"type": "object", "properties": {"a": {"type": "object", "properties": {
+        "b": {"type": "integer"}, "c": {"type": "integer"}}, "required": ["c"], "additionalProperties": False},
+        "b": {"type": "array", "items": {"type": "integer"}}}, "required": ["a", "b"]},
+    "unique": {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "integer"},
+                                                                          "b": {"type": "integer"}}},
+               "uniqueItems": True},
+}
+
+
+def _allows(mask: np.ndarray, t: int) -> bool:
+    return bool((int(mask[t >> 5]) >> (t & 31)) & 1)
+
+
+def _compile(schema: dict[str, Any], checked: bool, monkeypatch: pytest.MonkeyPatch) -> corral.CompiledGrammar:
+    with monkeypatch.context() as mp:
+        if checked:
+            mp.setattr(lower_module, "MAX_ANY_ORDER", 0)
+        return corral.compile_json_schema(schema, VOCAB, whitespace="compact", property_order="any")
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_same_masks_as_the_subset_grammar(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    exact = _compile(SCHEMAS[name], False, monkeypatch)
+    checked = _compile(SCHEMAS[name], True, monkeypatch)
+    assert not exact.program.ir.guards or name == "unique"
+    assert any(type(g).__name__ == "ObjectKeys" for g in checked.program.ir.guards.values())
+    frontier = [(b"", exact.matcher(), checked.matcher())]
+    compared = 0
+    for _ in range(9):
+        nxt = []
+        for text, m1, m2 in frontier:
+            a, b = m1.next_token_mask(), m2.next_token_mask()
+            assert np.array_equal(a, b), (text, [TOKENS[t] if t < EOS else "EOS" for t in range(EOS + 1)
+                                                 if _allows(a, t) != _allows(b, t)])
+            for t in range(EOS):
+                assert m2.check_token(t) == _allows(b, t), (text, TOKENS[t])
+                if _allows(a, t):
+                    f1, f2 = m1.fork(), m2.fork()
+                    assert f1.accept_token(t) and f2.accept_token(t)
+                    nxt.append((text + TOKENS[t], f1, f2))
+            compared += 1
+        nxt.sort(key=lambda x: x[0])
+        frontier = nxt[:: max(1, len(nxt) // 25)]
+    assert compared > 60
+
+
+def test_large_objects_need_no_warning() -> None:
+    props = {f"p{i}": {"type": "integer"} for i in range(40)}
+    g = corral.compile_json_schema({"type": "object", "properties": props, "required": ["p3", "p30"],
+                                    "additionalProperties": False}, VOCAB, property_order="any")
+    assert not g.warnings
+    counted = corral.compile_json_schema({"type": "object", "properties": props, "maxProperties": 5},
+                                         VOCAB, property_order="any")
+    assert any(w.code == "property-order" for w in counted.warnings)  # counts: schema order, said so
+
+
+_N = 24
+_BIG = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(_N)},
+        "required": ["p1", "p20"]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.integers(0, _N + 2), max_size=8), closed=st.booleans())
+def test_documents_in_any_order(keys: list[int], closed: bool) -> None:
+    schema = dict(_BIG, additionalProperties=not closed)
+    g = _grammars[closed]
+    names = [f"p{k}" for k in keys if k < _N] + list(dict.fromkeys(f"x{k}" for k in keys if k >= _N))
+    names.sort(key=lambda k: keys[len(k) % len(keys)] if keys else 0)  # interleave the other keys
+    text = "{" + ",".join(f'"{k}":{i}' for i, k in enumerate(names)) + "}"
+    m = g.matcher()
+    accepted = m.accept_bytes(text.encode()) and m.is_accepting()
+    valid = jsonschema.Draft202012Validator(schema).is_valid(json.loads(text)) and len(set(names)) == len(names)
+    assert accepted == valid, text
+
+
+_grammars = {closed: corral.compile_json_schema(dict(_BIG, additionalProperties=not closed), corral.Vocabulary(
+    [bytes([b]) for b in range(256)] + [None], eos_token_ids=[256]), whitespace="compact", property_order="any")
+    for closed in (False, True)}
