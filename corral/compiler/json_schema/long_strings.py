@@ -61,6 +61,7 @@ LONG_THRESHOLD = 256  # length bounds above this many code points are kept besid
 CHUNK = 64  # code points per chunk terminal
 MAX_LONG_BOUND = 1_000_000  # larger bounds take the unrolled path (and its limit error)
 MAX_LONG_RULES = 150_000  # (automaton state, chunk count) rules of one long string set
+MAX_SHAPE_STATES = 4000  # pattern automata larger than this are unrolled as before
 
 Piece = tuple[int, ByteDFA | None]  # (first length of the interval, automaton or None)
 
@@ -134,11 +135,16 @@ def _unroll(pieces: tuple[Piece, ...]) -> ByteDFA:
         if d is None:
             continue
         hi = pieces[i + 1][0] - 1 if i + 1 < len(pieces) else None
-        lo, hi = _shape(d).effective(lo, hi)
+        lo, hi = _effective(d, lo, hi)
         part = d if (lo == 0 and hi is None) else product(d, _length_dfa(lo, hi))
         out = part if out is None else product(out, part, union=True)
     assert out is not None
     return out
+
+
+def _effective(d: ByteDFA, lo: int, hi: int | None) -> tuple[int, int | None]:
+    """The bounds that matter for ``d`` (see :meth:`_Shape.effective`)."""
+    return _shape(d).effective(lo, hi) if d.n_states <= MAX_SHAPE_STATES else (lo, hi)
 
 
 def _small(lo: int, hi: int | None) -> bool:
@@ -151,8 +157,8 @@ def _make(pieces: list[Piece], complete: bool) -> Any:
     cleaned: list[list[Any]] = []
     for i, (lo, d) in enumerate(pieces):
         hi = pieces[i + 1][0] - 1 if i + 1 < len(pieces) else None
-        if d is not None and not _shape(d).has_length(lo, hi):
-            d = None
+        if d is not None and d.n_states <= MAX_SHAPE_STATES and not _shape(d).has_length(lo, hi):
+            d = None  # (a larger automaton keeps the piece: lowered unrolled, where emptiness shows)
         if cleaned and cleaned[-1][1] is d:
             continue
         cleaned.append([lo, d])
@@ -160,7 +166,7 @@ def _make(pieces: list[Piece], complete: bool) -> Any:
         return False
     out = tuple((lo, d) for lo, d in cleaned)
     s = LongStr(out, complete)
-    if all(_small(*_shape(d).effective(lo, hi)) for lo, hi, d in s.intervals()):
+    if all(_small(*_effective(d, lo, hi)) for lo, hi, d in s.intervals()):
         return DSet(s.dfa, complete)
     return s
 
@@ -431,7 +437,7 @@ def _shape(d: ByteDFA) -> _Shape:
     if hit is not None and hit[0] is d:
         return hit[1]
     s = _Shape(d)
-    if len(_shapes) > 256:
+    if len(_shapes) > 64:
         _shapes.clear()
     _shapes[id(d)] = (d, s)  # holding d keeps its id from being reused
     return s
@@ -591,7 +597,6 @@ class _TooBig(Exception):
 
 MAX_CHUNK_STARTS = 24  # boundary states a chunk may start from (each one's chunk automata are built)
 MAX_CHUNK_TERMS = 64  # chunk terminals of one piece
-MAX_SHAPE_STATES = 4000  # pattern automata larger than this are unrolled as before
 
 
 def _plan(d: ByteDFA, lo: int, hi: int | None) -> _Plan:
@@ -676,7 +681,7 @@ def _cached_plan(d: ByteDFA, lo: int, hi: int | None) -> _Plan | None:
         plan: _Plan | None = _plan(d, lo, hi)
     except _TooBig:
         plan = None
-    if len(_plans) > 256:
+    if len(_plans) > 64:
         _plans.clear()
     _plans[key] = (d, plan)
     return plan
