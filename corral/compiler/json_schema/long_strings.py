@@ -124,7 +124,8 @@ def _length_dfa(lo: int, hi: int | None) -> ByteDFA:
         kw = f"maxLength={hi}" if hi is not None else f"minLength={lo}"
         raise budget.error(
             f"{kw} needs a length counter of more than max_states={e.max_states} states (about {e.per} "
-            "per character of the bound) where the string set must be one automaton (propertyNames)",
+            "per character of the bound) where the string set must be one automaton (propertyNames, or a "
+            "pattern or format with too many states to count in chunks, such as email or uri)",
             "max_states", e.max_states,
         ) from None
 
@@ -557,7 +558,8 @@ def lower_long_string(self: _Compiler, s: Any) -> str:
         return name
     self._keepalive.append(s)
     if not feasible(s):  # too many pattern states at chunk boundaries: one unrolled automaton, as before
-        name = self.dfa_term(s.dfa, "string", "a string")
+        with current_budget().at(getattr(self, "_lowering_at", None)):
+            name = self.dfa_term(s.dfa, "string", "a string")
         self._terms[key] = name
         return name
     alts: list[tuple[str, ...]] = []

@@ -212,6 +212,11 @@ def test_too_many_pattern_states_keep_the_limit_error() -> None:
     assert "maxLength=100000 needs a length counter" in str(e.value)
     with pytest.raises(CompileLimitError):
         corral.compile_json_schema({"type": "string", "maxLength": 10**9}, VOCAB)
+    # the same combination met in the algebra (allOf) is unrolled at lowering, with the same error
+    schema = {"type": "object", "properties": {"a": {"allOf": [{"maxLength": 10_000}, {"format": "email"}]}}}
+    with pytest.raises(CompileLimitError) as e:
+        corral.compile_json_schema(schema, VOCAB)
+    assert "maxLength=10000 needs a length counter" in str(e.value) and " at /properties/a;" in str(e.value)
 
 
 def test_property_names_with_long_bounds_are_unrolled_or_refused() -> None:
