@@ -59,7 +59,7 @@ __all__ = ["CHUNK", "LONG_THRESHOLD", "MAX_LONG_BOUND", "LongStr", "long_join", 
 
 LONG_THRESHOLD = 256  # length bounds above this many code points are kept beside the automaton
 CHUNK = 64  # code points per chunk terminal
-MAX_LONG_BOUND = 1_000_000  # larger bounds take the unrolled path (and its limit error)
+MAX_LONG_BOUND = 1_000_000  # larger bounds (that the pattern does not make moot) are unrolled (a limit error)
 MAX_LONG_RULES = 150_000  # (automaton state, chunk count) rules of one long string set
 MAX_SHAPE_STATES = 4000  # pattern automata larger than this are unrolled as before
 
@@ -573,7 +573,8 @@ def lower_long_string(self: _Compiler, s: Any) -> str:
 
 
 class _Plan:
-    """The live ``(boundary, level)`` pairs of a piece (see :func:`_plan`)."""
+    """The live ``(boundary, level)`` pairs of a piece (see :func:`_plan`): ``live[j]`` holds the
+    boundaries ``y`` reachable after ``j`` chunks from which the string can still end in bounds."""
 
     def __init__(self, sh: _Shape, lo: int, hi: int | None, levels: list[set[int]], loop: int) -> None:
         self.sh, self.lo, self.hi, self.live, self.loop = sh, lo, hi, levels, loop
@@ -602,7 +603,7 @@ MAX_CHUNK_TERMS = 64  # chunk terminals of one piece
 
 
 def _plan(d: ByteDFA, lo: int, hi: int | None) -> _Plan:
-    """Which ``N[x, j]`` rules a piece needs; :class:`_TooBig` when its chunk terminals would be
+    """Which ``A[j, y]`` rules a piece needs; :class:`_TooBig` when its chunk terminals would be
     too many or too large (the caller then unrolls the bounds as before)."""
     if d.n_states > MAX_SHAPE_STATES:
         raise _TooBig
@@ -617,6 +618,8 @@ def _plan(d: ByteDFA, lo: int, hi: int | None) -> _Plan:
     else:
         jmax = max(1, -(-lo // k))  # from this level on every tail length is allowed: it repeats
         loop = jmax
+    if jmax > MAX_LONG_BOUND // k + 1:
+        raise _TooBig
     if sh.p0 < 0:
         return _Plan(sh, lo, hi, [set()], loop)
     starts: set[int] = set()

@@ -200,11 +200,10 @@ def _new_string_set(self: _Compiler, pattern: str | None, fmt: str | None, min_l
 
 def _long_bounds(min_len: int, max_len: int | None) -> bool:
     """Whether length bounds are kept beside the automaton rather than unrolled into it
-    (:mod:`.long_strings`): above ``LONG_THRESHOLD`` code points, up to ``MAX_LONG_BOUND``."""
-    from corral.compiler.json_schema.long_strings import LONG_THRESHOLD, MAX_LONG_BOUND
+    (:mod:`.long_strings`): above ``LONG_THRESHOLD`` code points (bounds the chunked form cannot
+    take, above ``MAX_LONG_BOUND`` and not made moot by the pattern, are unrolled after all)."""
+    from corral.compiler.json_schema.long_strings import LONG_THRESHOLD
 
-    if min_len > MAX_LONG_BOUND or (max_len is not None and max_len > MAX_LONG_BOUND):
-        return False  # unrolled: the limit error names the keyword, as before
     return min_len > LONG_THRESHOLD or (max_len is not None and max_len > LONG_THRESHOLD)
 
 

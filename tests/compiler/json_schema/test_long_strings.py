@@ -219,6 +219,15 @@ def test_too_many_pattern_states_keep_the_limit_error() -> None:
     assert "maxLength=10000 needs a length counter" in str(e.value) and " at /properties/a;" in str(e.value)
 
 
+def test_huge_bounds_moot_for_the_pattern_compile() -> None:
+    g = compiled({"type": "string", "pattern": "^(ab|c)$", "maxLength": 10**9, "minLength": 1})
+    assert grammar_accepts(g, '"ab"') and grammar_accepts(g, '"c"') and not grammar_accepts(g, '""')
+    g = compiled({"type": "string", "format": "date", "maxLength": 10**12})
+    assert grammar_accepts(g, '"2024-02-29"')
+    with pytest.raises(corral.GrammarError, match="accepts no value"):
+        corral.compile_json_schema({"type": "string", "format": "date", "minLength": 11}, VOCAB)
+
+
 def test_property_names_with_long_bounds_are_unrolled_or_refused() -> None:
     g = compiled({"type": "object", "propertyNames": {"maxLength": 1000}})
     assert grammar_accepts(g, json.dumps({"a" * 1000: 1}, separators=(",", ":")))
@@ -345,7 +354,7 @@ def test_chunked_grammar_agrees_with_the_unrolled_one(schema: dict[str, Any], mo
     from corral.compiler.json_schema import long_strings
 
     new = recognizer_for(corral.compile_json_schema(schema, VOCAB, whitespace="compact"))
-    monkeypatch.setattr(long_strings, "MAX_LONG_BOUND", -1)  # every bound unrolled
+    monkeypatch.setattr(long_strings, "LONG_THRESHOLD", 10**30)  # every bound unrolled
     old = recognizer_for(corral.compile_json_schema(schema, VOCAB, whitespace="compact"))
     rng = random.Random(json.dumps(schema))
     alphabet = ["a", "b", "c", "é", "😀", '"', "\n"]
