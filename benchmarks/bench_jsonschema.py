@@ -269,14 +269,16 @@ class CorralEngine(Engine):
 
     name = "corral"
 
-    def __init__(self, hf_tok: Any, timeout: float) -> None:
+    def __init__(self, hf_tok: Any, timeout: float, property_order: str = "schema") -> None:
         self.vocab = corral.Vocabulary.from_hf(hf_tok)
         self.timeout = timeout
+        self.property_order = property_order
         self._walked: Any = None  # the grammar walked last (its store exists)
 
     def compile(self, schema: Any) -> Any:
         try:
-            return corral.compile_json_schema(schema, self.vocab, whitespace="flexible", timeout=self.timeout)
+            return corral.compile_json_schema(schema, self.vocab, whitespace="flexible", timeout=self.timeout,
+                                              property_order=self.property_order)
         except corral.UnsupportedSchemaError as e:
             problems = [(kw, why) for _, kw, why in getattr(e, "problems", [])]
             raise CompileFailure("unsupported", str(e), problems) from e
@@ -951,6 +953,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--files", default=None,
                    help="comma-separated subsets (file stems like Github_easy) or .jsonl paths (default: all)")
     p.add_argument("--limit", type=int, default=None, help="first N schemas of the interleaved order")
+    p.add_argument("--property-order", default="schema", choices=("schema", "any"),
+                   help="corral's property_order (default: %(default)s)")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES), help="comma-separated (default: %(default)s)")
     p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="Hugging Face tokenizer directory")
     p.add_argument("--compile-timeout", type=float, default=10.0,
@@ -1009,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
     engines: list[Engine] = []
     setup: dict[str, float] = {}
     makers = {
-        "corral": lambda: CorralEngine(hf_tok, args.compile_timeout),
+        "corral": lambda: CorralEngine(hf_tok, args.compile_timeout, args.property_order),
         "llguidance": lambda: LLGuidanceEngine(hf_tok),
         "xgrammar": lambda: XGrammarEngine(hf_tok, args.compile_timeout),
     }

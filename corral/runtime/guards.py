@@ -31,9 +31,11 @@ parses of one text differ only where the schema's own cases overlap.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import weakref
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -111,14 +113,15 @@ def _text(text: bytearray | bytes, data: bytes, base: int, start: int, end: int)
 def _pool(check: UniqueItems) -> tuple[tuple[bytes, Any], ...]:
     pool = _POOLS.get(check)
     if pool is None:
-        pool = _POOLS[check] = tuple((s, canonical_value(s)) for s in check.strings or ())
+        pool = _POOLS[check] = tuple(sorted((s, canonical_value(s)) for s in check.strings or ()))
     return pool
 
 
 _POOLS: dict[UniqueItems, tuple[tuple[bytes, Any], ...]] = {}
 
 
-def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _UNKNOWN) -> State | None:
+def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _UNKNOWN,
+            closer: Any = None) -> State | None:
     """The reader's state after ``data``, or ``None`` when ``data`` makes a checked array's items
     impossible to keep distinct (see the module docstring).
 
@@ -131,9 +134,13 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
     text:
         Everything before ``data`` (item values are read from it).
     opener:
-        A function of the offset of ``data``'s ``[`` bytes returning that array's check (or
-        ``None``); by default such arrays are of unknown kind, and completing a second item in
-        one raises :class:`_NeedChart`.
+        A function of the offset of ``data``'s ``[`` and ``{`` bytes returning that container's
+        check (or ``None``); by default such containers are of unknown kind, and a check that
+        needs to know raises :class:`_NeedChart`.
+    closer:
+        A function of the offset of ``data``'s ``}`` bytes returning the object rules the chart
+        ends there (:meth:`Guards.ended`); by default an object opened by several rules raises
+        :class:`_NeedChart` at its ``}``.
     """
     mode, frozen = state
     frames = list(frozen)
@@ -201,8 +208,15 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
                 if not arr and check is not None:
                     if check is _UNKNOWN:
                         raise _NeedChart()
-                    if not all(k in keys for k in check.must):
-                        return None  # a required key is missing
+                    if check.must is not None:
+                        if not all(k in keys for k in check.must):
+                            return None  # a required key is missing
+                    else:
+                        if closer is None:
+                            raise _NeedChart()
+                        ended = closer(base + i)
+                        if not any(c is None or all(k in keys for k in c.must) for c in ended):
+                            return None  # every rule ending here misses a required key
             if not _end(frames, text, data, base, base + i + 1):
                 return None
         elif b == 0x2C and frames:
@@ -226,16 +240,31 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
                 raise _NeedChart()
             if check.closed:
                 prefix = _text(text, data, base, start, base + n)
-                if not any(sp.startswith(prefix) and k not in values for sp, k in check.spellings):
+                if not _open_prefix(check.spellings, prefix, values):
                     return None
         elif arr and check is not None and start >= 0 and values:
             if check is _UNKNOWN:
                 raise _NeedChart()
             if check.strings is not None:
                 prefix = _text(text, data, base, start, base + n)
-                if not any(s.startswith(prefix) and v not in values for s, v in _pool(check)):
+                if not _open_prefix(_pool(check), prefix, values):
                     return None
     return (mode, tuple(frames))
+
+
+def _open_prefix(pool: tuple[tuple[bytes, Any], ...], prefix: bytes, values: frozenset) -> bool:
+    """Whether some spelling in ``pool`` (sorted by spelling) starts with ``prefix`` and spells a
+    value not in ``values``."""
+    i = bisect.bisect_left(pool, (prefix,))
+    n = len(pool)
+    while i < n:
+        spelling, value = pool[i]
+        if not spelling.startswith(prefix):
+            return False
+        if value not in values:
+            return True
+        i += 1
+    return False
 
 
 def _start(frames: list[Frame], at: int) -> None:
@@ -276,13 +305,33 @@ def _end(frames: list[Frame], text: bytearray | bytes, data: bytes, base: int, e
 
 
 # -- per-vocabulary byte classes -------------------------------------------------------------------
+def _closing_head(data: bytes) -> bytes | None:
+    """The decoded text (UTF-8) ``data`` adds to a string before its first unescaped quote, read
+    from inside a string; ``None`` when no quote closes it or its escapes cannot be read alone."""
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if b == 0x22:
+            try:
+                return json.loads(b'"' + data[:i] + b'"').encode("utf-8")
+            except (ValueError, UnicodeError):
+                return None
+        if b == 0x5C:
+            i += 2
+            continue
+        i += 1
+    return None
+
+
 class _Classes:
     """Bitsets over a vocabulary (one bit per token, the masks' layout) of tokens by the bytes they hold."""
 
     def __init__(self, vocab: Vocabulary) -> None:
         size = vocab.size
         words = (size + 31) // 32
-        flags = np.zeros((8, words * 32), dtype=bool)
+        flags = np.zeros((12, words * 32), dtype=bool)
+        self.before_quote: dict[bytes, list[int]] = {}
         for t, data in enumerate(vocab.token_bytes):
             if not data:
                 continue
@@ -296,12 +345,37 @@ class _Classes:
             flags[5, t] = nonnum and any(c == 0x2D or 0x30 <= c <= 0x39 for c in data)
             flags[6, t] = any(c not in _LOWER for c in data)
             flags[7, t] = 0x2C in data
+            flags[8, t] = q >= 3
+            if q:
+                first = data.index(0x22)
+                head = _closing_head(data)
+                if head is not None:
+                    self.before_quote.setdefault(head, []).append(t)
+                elif 0x5C in data[:first]:
+                    flags[11, t] = True  # an escape we cannot read alone: read the token each time
+                after = data[first + 1:]
+                flags[9, t] = 0x5D in after or 0x7D in after
+                flags[10, t] = 0x2C in after
         packed = np.packbits(flags, axis=1, bitorder="little")
         bits = np.ascontiguousarray(packed).view(np.uint32)
         self.quote1, self.quote2, self.close, self.letters, self.nonnum, self.number_end, self.nonletter, \
-            self.comma = (bits[k] for k in range(8))
+            self.comma, self.quote3, self.quote_close, self.quote_comma, self.escape_quote = (bits[k] for k in range(12))
         self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
         self.nothing = np.zeros(words, dtype=np.uint32)
+        self._unions: dict[frozenset, np.ndarray] = {}
+
+    def union(self, names: frozenset) -> np.ndarray:
+        """The union of the named classes (each cut to tokens with a comma when its flag is set)."""
+        hit = self._unions.get(names)
+        if hit is None:
+            hit = self.nothing.copy()
+            for name, cut in names:
+                bits = getattr(self, name)
+                hit |= (bits & self.comma) if cut else bits
+            if len(self._unions) > 256:
+                self._unions.clear()
+            self._unions[names] = hit
+        return hit
 
 
 _CLASSES: dict[Any, _Classes] = {}  # by vocabulary (hashable, immutable); the last few kept
@@ -320,82 +394,188 @@ def _classes(vocab: Vocabulary) -> _Classes:
         return hit
 
 
-def _candidates(state: State, c: _Classes) -> np.ndarray | None:
-    """The tokens the reader must try in ``state`` (``None``: none can be refused)."""
+def _partial_string(text: bytearray | bytes, start: int) -> str | None:
+    """The decoded content of the string begun at ``start`` (still open), when it has no escape."""
+    raw = bytes(text[start + 1:])
+    if 0x5C in raw:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # a character split by the token boundary
+
+
+def _endings(values: frozenset, text: bytearray | bytes, start: int, tag: str | None) -> list[bytes] | None:
+    """How the string begun at ``start`` (still open) would end equal to one of ``values``: the
+    plain bytes of each remaining suffix (``values`` as ``(tag, s)`` pairs, or plain strings when
+    ``tag`` is ``None``); ``None`` when the string so far has an escape or a split character."""
+    part = _partial_string(text, start)
+    if part is None:
+        return None
+    out = []
+    for v in values:
+        if tag is None:
+            if isinstance(v, str) and v.startswith(part):
+                out.append(v[len(part):].encode("utf-8"))
+        elif v[0] == tag and v[1].startswith(part):
+            out.append(v[1][len(part):].encode("utf-8"))
+    return out
+
+
+def _ending_tokens(c: _Classes, endings: list[bytes]) -> list[int]:
+    """The tokens that could end a string as one of ``endings`` (its suffix, then the quote)."""
+    out: list[int] = []
+    for e in endings:
+        out.extend(c.before_quote.get(e, ()))
+    return out
+
+
+_EVERYTHING = ("everything", False)
+
+
+def _candidates(state: State, c: _Classes, text: bytearray | bytes) -> tuple[frozenset, list[int]] | None:
+    """The tokens the reader must try in ``state``: names of byte classes (each with whether it
+    is cut to tokens holding a comma) and single ids; ``None`` when no token can be refused."""
     mode, frames = state
-    need: np.ndarray | None = None
+    names: set[tuple[str, bool]] = set()
+    ids: list[int] = []
+    active = False
     last = len(frames) - 1
+    in_string = mode in (STR, ESC)
     for k, (arr, check, values, start) in enumerate(frames):
         if check is None:
             continue
         if not arr:  # a checked object
-            if not (values or check.must):
+            missing = check.must is None or not all(key in values for key in check.must)
+            if not (values or missing):
                 continue
+            active = True
             if k < last:
-                cls = c.close  # a value in progress: a token must close it first
-            elif check.closed and values and (start >= 0 and mode in (STR, ESC) or start == _KEY):
-                return c.everything  # at or inside a key: every prefix matters
-            elif mode in (STR, ESC):
-                cls = c.quote1
-            else:  # a closing brace (required keys), a whole key (repeated), a comma (no key left)
-                cls = c.close | c.quote2 | c.comma if check.closed else c.close | c.quote2
-            need = cls if need is None else need | cls
+                names.add(("quote_close" if in_string else "close", False))  # a value in progress
+            elif check.closed and values and (start >= 0 and in_string or start == _KEY):
+                return frozenset([_EVERYTHING]), []  # at or inside a key of a closed object
+            elif in_string and start >= 0:  # inside a key: it ends at the quote
+                ends = _endings(values, text, start, None) if values else []
+                if missing:
+                    names.add(("quote_close", False))
+                if ends is None:
+                    names.add(("quote1", False))
+                else:
+                    ids += _ending_tokens(c, ends)
+                    names.add(("escape_quote", False))
+            else:
+                # between members, or inside a value string (its quote comes first): a closing
+                # brace (required keys), a whole key (repeated), a comma (no key left)
+                if missing:
+                    names.add(("quote_close" if in_string else "close", False))
+                if values:
+                    names.add(("quote3" if in_string else "quote2", False))
+                    if check.closed:
+                        names.add(("quote_comma" if in_string else "comma", False))
             continue
-        if k < last:
-            cls = c.close  # the item is a container in progress: it ends at a closing bracket
-        elif check is not _UNKNOWN and values and (check.strings is not None or check.n_values is not None):
-            return c.everything  # finitely many values: every prefix matters
-        elif mode == STR or mode == ESC:
-            cls = c.quote1
+        active = True
+        cut = not values  # nothing written yet: only a token holding two items can repeat one
+        if k < last:  # the item is a container in progress: it ends at a closing bracket
+            names.add(("quote_close" if in_string else "close", cut))
+        elif values and (check.strings is not None or check.n_values is not None):
+            return frozenset([_EVERYTHING]), []  # finitely many values: every prefix matters
+        elif in_string:
+            ends = _endings(values, text, start, "s") if values and start >= 0 else None
+            if ends is None:
+                names.add(("quote1", cut))
+            else:  # this item ending as an earlier one, or a whole next item in the same token
+                ids += _ending_tokens(c, ends)
+                names.add(("escape_quote", False))
+                names.add(("quote3", False))
         elif mode == NUM:
-            cls = c.nonnum
+            names.add(("nonnum", cut))
         elif mode == LIT:
-            cls = c.nonletter
+            names.add(("nonletter", cut))
         else:
-            cls = c.nothing
             if check.strings_any:
-                cls = cls | c.quote2
+                names.add(("quote2", cut))
             if check.literals:
-                cls = cls | c.letters
+                names.add(("letters", cut))
             if check.numbers:
-                cls = cls | c.number_end
+                names.add(("number_end", cut))
             if check.containers:
-                cls = cls | c.close
-        if not values:
-            cls = cls & c.comma  # nothing written yet: only a token holding two items can repeat one
-        need = cls if need is None else need | cls
-    return need
+                names.add(("close", cut))
+    return (frozenset(names), ids) if active else None
+
+
+def _token_ids(bits: np.ndarray) -> list[int]:
+    """The ids whose bits are set (only the non-zero words are expanded)."""
+    words = np.flatnonzero(bits)
+    if not words.size:
+        return []
+    expanded = np.unpackbits(bits[words].view(np.uint8), bitorder="little").reshape(-1, 32)
+    rows, cols = np.nonzero(expanded)
+    return (words[rows] * 32 + cols).tolist()
 
 
 # -- the guard table of a grammar ------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Keys:
+    """The key check of one open object: the merge of the :class:`ObjectKeys` of the object rules
+    that opened at its ``{``. ``must`` is the required keys when exactly one rule opened there
+    (and it is checked); otherwise ``None``: at ``}`` the chart says which rules end there, and
+    the brace is allowed when one of them is unchecked or has its required keys."""
+
+    keys: frozenset[str]
+    spellings: tuple[tuple[bytes, str], ...]
+    closed: bool
+    must: tuple[str, ...] | None
+
+
 class Guards:
-    """The checked productions of one compiled grammar (the production of each ``uniqueItems``
-    rule, with its :class:`UniqueItems`)."""
+    """The checked productions of one compiled grammar (each checked rule's production, with its
+    :class:`UniqueItems` or :class:`ObjectKeys`), and every object production (checked or not:
+    ``objects`` maps each to its length)."""
 
-    def __init__(self, by_production: dict[int, Guard]) -> None:
+    def __init__(self, by_production: dict[int, Guard], objects: dict[int, int]) -> None:
         self.by_production = by_production
+        self.objects = objects
 
-    def opened(self, s: ESet) -> Guard | None:
-        """The check of the array whose ``[`` the last byte read, per chart set ``s``.
+    def opened(self, s: ESet) -> Any:
+        """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
 
-        Several parses can open a checked array at one ``[`` (a schema's cases overlap, say an
-        object case that only allows ``[]`` there and one that allows a list): the checks are
-        merged so that a token one of them allows is allowed (each case's own items are still
-        the grammar's to decide)."""
-        found = [self.by_production[p] for p, d, _ in s.items if d == 1 and p in self.by_production]
+        Several parses can open checked containers at one bracket (a schema's cases overlap, say
+        an object case that only allows ``[]`` there and one that allows a list). Arrays: the
+        checks are merged so that a token one of them allows is allowed (each case's own items
+        are still the grammar's to decide). Objects: see :class:`_Keys`."""
+        found: list[Guard] = []
+        plain_object = False
+        for p, d, _ in s.items:
+            if d == 1:
+                hit = self.by_production.get(p)
+                if hit is not None:
+                    found.append(hit)
+                elif p in self.objects:
+                    plain_object = True
         if not found:
             return None
+        if isinstance(found[0], ObjectKeys):
+            objs = [c for c in found if isinstance(c, ObjectKeys)]
+            single = len(objs) == 1 and not plain_object
+            return _Keys(frozenset(k for c in objs for k in c.keys), tuple(sorted(set(x for c in objs for x in c.spellings))),
+                         all(c.closed for c in objs) and not plain_object, objs[0].must if single else None)
         if len(found) == 1:
             return found[0]
         return _merge(found)
 
+    def ended(self, s: ESet) -> list[ObjectKeys | None]:
+        """The object rules the ``}`` the last byte read ends (per chart set ``s``): each one's
+        :class:`ObjectKeys`, ``None`` for an unchecked one."""
+        out: list[ObjectKeys | None] = []
+        objects = self.objects
+        for p, d, _ in s.items:
+            if d >= 2 and objects.get(p) == d:
+                hit = self.by_production.get(p)
+                out.append(hit if isinstance(hit, ObjectKeys) else None)
+        return out
 
-def _merge(checks: list[Guard]) -> Guard:
-    if all(isinstance(c, ObjectKeys) for c in checks):
-        objs = [c for c in checks if isinstance(c, ObjectKeys)]
-        must = set(objs[0].must).intersection(*(c.must for c in objs[1:]))
-        return ObjectKeys(tuple(dict.fromkeys(k for c in objs for k in c.keys)), tuple(sorted(must)),
-                          tuple(dict.fromkeys(x for c in objs for x in c.spellings)), all(c.closed for c in objs))
+
+def _merge(checks: list[Guard]) -> UniqueItems:
     items = [c for c in checks if isinstance(c, UniqueItems)]
     open_strings = any(c.strings_any and c.strings is None for c in items)
     pools = sorted({s for c in items for s in (c.strings or ())})
@@ -436,7 +616,20 @@ def _make_guards(grammar: CompiledGrammar) -> Guards | None:
         if nt is not None:
             for p in tables.prods_of[nt]:
                 by_production[p] = check
-    return Guards(by_production) if by_production else None
+    if not by_production:
+        return None
+    # every object production: "{" X "}" with "{" and "}" terminals that read exactly those bytes
+    # (possibly after whitespace)
+    def reads(sym: int, byte: int) -> bool:
+        if sym >= 0:
+            return False
+        g = tables.term_start[-2 - sym]
+        row = tables.trans[g]
+        g2 = int(row[byte])
+        return g2 >= 0 and bool(tables.accepting_list[g2]) and int((row >= 0).sum()) <= 5
+    objects = {p: len(body) for p, body in enumerate(tables.rhs)
+               if len(body) >= 2 and reads(body[0], 0x7B) and reads(body[-1], 0x7D)}
+    return Guards(by_production, objects)
 
 
 # -- the matcher -----------------------------------------------------------------------------------
@@ -462,6 +655,7 @@ class UniqueCFGMatcher(CFGMatcher):
         assert s is not None
         base = len(self._text)
         opened: dict[int, Any] = {}
+        ended: dict[int, list[ObjectKeys | None]] = {}
         cur: ESet | None = s
         for i, b in enumerate(data):
             cur = self._rec.step(cur, b)  # type: ignore[arg-type]
@@ -469,9 +663,11 @@ class UniqueCFGMatcher(CFGMatcher):
                 return None
             if b == 0x5B or b == 0x7B:
                 opened[base + i] = self._guards.opened(cur)
+            elif b == 0x7D:
+                ended[base + i] = self._guards.ended(cur)
         if cur is None:
             return None
-        state = advance(self._states[-1], data, self._text, lambda at: opened.get(at))
+        state = advance(self._states[-1], data, self._text, lambda at: opened.get(at), lambda at: ended.get(at, []))
         if state is None:
             return None
         return cur, state
@@ -484,16 +680,18 @@ class UniqueCFGMatcher(CFGMatcher):
             return self._feed(data) is not None
 
     def _filter(self, base: np.ndarray) -> np.ndarray:
-        need = _candidates(self._states[-1], self._classes)
-        if need is None:
+        found = _candidates(self._states[-1], self._classes, self._text)
+        if found is None:
             return base
-        cand = base & need[:base.shape[0]]
-        if not cand.any():
+        names, extra = found
+        ids = _token_ids(base & self._classes.union(names)[:base.shape[0]])
+        if extra:
+            ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
+        if not ids:
             return base
-        ids = np.flatnonzero(np.unpackbits(cand.view(np.uint8), bitorder="little"))
         out = base.copy()
         tokens = self._tokens
-        for t in ids.tolist():
+        for t in ids:
             if t >= len(tokens):
                 continue
             data = tokens[t]
@@ -513,7 +711,7 @@ class UniqueCFGMatcher(CFGMatcher):
         s = self._sets[-1]
         if s is None:
             return self._store.zeros
-        if _candidates(self._states[-1], self._classes) is not None:
+        if _candidates(self._states[-1], self._classes, self._text) is not None:
             return None
         return self._store.lookup(s)
 

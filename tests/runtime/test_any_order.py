@@ -1,11 +1,10 @@
 """``property_order="any"`` for objects naming any number of properties.
 
-Up to ``MAX_ANY_ORDER`` named properties the grammar itself remembers which keys were written
-(one rule per subset: exact, and the oracle here); above it a simple object (no property counts,
-no key classes cut by patterns) gets one rule that takes every named key at every place and the
-matcher's :class:`~corral.compiler.grammar_ir.ObjectKeys` check allows each at most once and the
-closing brace once every required key is written. The two must give the same mask at every
-prefix; documents with keys in random order must get ``jsonschema``'s verdict.
+A simple object (no property counts, no key classes cut by patterns) gets one rule that takes
+every named key at every place and the matcher's :class:`~corral.compiler.grammar_ir.ObjectKeys` check allows each at most once and the
+closing brace once every required key is written. Other objects, up to ``MAX_ANY_ORDER`` named
+properties, get a rule per subset of keys written (exact, and the oracle here: patched in with
+``CHECK_KEYS_ABOVE``). The two must give the same mask at every prefix; documents with keys in random order must get ``jsonschema``'s verdict.
 """
 
 from __future__ import annotations
@@ -36,6 +35,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "nested": {"type": "object", "properties": {"a": {"type": "object", "properties": {
         "b": {"type": "integer"}, "c": {"type": "integer"}}, "required": ["c"], "additionalProperties": False},
         "b": {"type": "array", "items": {"type": "integer"}}}, "required": ["a", "b"]},
+    "cases": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"},
+                                               "c": {"type": "object", "maxProperties": 0}},
+              "oneOf": [{"required": ["a"]}, {"required": ["b"], "properties": {"c": {"required": ["a"]}}}]},
     "unique": {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "integer"},
                                                                           "b": {"type": "integer"}}},
                "uniqueItems": True},
@@ -48,8 +50,7 @@ def _allows(mask: np.ndarray, t: int) -> bool:
 
 def _compile(schema: dict[str, Any], checked: bool, monkeypatch: pytest.MonkeyPatch) -> corral.CompiledGrammar:
     with monkeypatch.context() as mp:
-        if checked:
-            mp.setattr(lower_module, "MAX_ANY_ORDER", 0)
+        mp.setattr(lower_module, "CHECK_KEYS_ABOVE", 0 if checked else 99)
         return corral.compile_json_schema(schema, VOCAB, whitespace="compact", property_order="any")
 
 

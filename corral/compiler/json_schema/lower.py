@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from corral.compiler.json_schema.compiler import _Compiler
 
 
-MAX_ANY_ORDER = 8  # property_order="any" for objects naming at most this many properties
+MAX_ANY_ORDER = 8  # property_order="any" by a rule per subset of keys, up to this many named properties
+CHECK_KEYS_ABOVE = 0  # property_order="any" by the matcher's ObjectKeys check above this many (simple objects)
 
 
 MAX_RULES = 200_000  # nonterminals in one compiled schema (the default of Limits.max_rules)
@@ -280,12 +281,12 @@ def _lower_term(self: _Compiler, t: Term, depth: int) -> str:
     banned = {i for i, k in enumerate(d.lits) if k in t.absent}
     any_order = self.opt.property_order == "any"
     keys_check = None
-    if any_order and n_lits > MAX_ANY_ORDER:
+    if any_order and n_lits > CHECK_KEYS_ABOVE:
         keys_check = _keys_check(d, live, must, banned)
-        any_order = False
     if keys_check is not None:
-        pass  # any order, each named key at most once: checked by the matcher (ObjectKeys)
-    elif self.opt.property_order == "any" and n_lits > MAX_ANY_ORDER:
+        any_order = False  # any order, each named key at most once: checked by the matcher (ObjectKeys)
+    elif any_order and n_lits > MAX_ANY_ORDER:
+        any_order = False
         self.out.warnings.append(Diagnostic(
             None, None, "warning",
             f"an object names {n_lits} properties (more than {MAX_ANY_ORDER}): they must come in schema order",
