@@ -535,6 +535,7 @@ class Guards:
     def __init__(self, by_production: dict[int, Guard], objects: dict[int, int]) -> None:
         self.by_production = by_production
         self.objects = objects
+        self.refused: dict[Any, tuple[int, ...]] = {}  # see UniqueCFGMatcher._filter
 
     def opened(self, s: ESet) -> Any:
         """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
@@ -585,6 +586,9 @@ def _merge(checks: list[Guard]) -> UniqueItems:
         literals=any(c.literals for c in items), numbers=any(c.numbers for c in items),
         strings_any=any(c.strings_any for c in items), containers=any(c.containers for c in items),
     )
+
+
+_MAX_REFUSED = 100_000  # memoised reader verdicts per grammar (a few ids each)
 
 
 _GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()
@@ -674,29 +678,40 @@ class UniqueCFGMatcher(CFGMatcher):
 
     def _allowed_by_reader(self, data: bytes) -> bool:
         """Whether the reader lets ``data`` through (``data`` already allowed by the grammar)."""
+        if not data:
+            return True
         try:
             return advance(self._states[-1], data, self._text) is not None
         except _NeedChart:
             return self._feed(data) is not None
 
-    def _filter(self, base: np.ndarray) -> np.ndarray:
-        found = _candidates(self._states[-1], self._classes, self._text)
+    def _filter(self, base: np.ndarray, sig: int) -> np.ndarray:
+        state = self._states[-1]
+        found = _candidates(state, self._classes, self._text)
         if found is None:
             return base
-        names, extra = found
-        ids = _token_ids(base & self._classes.union(names)[:base.shape[0]])
-        if extra:
-            ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
-        if not ids:
+        # what the reader refuses depends on the chart set (its signature) and on the reader's
+        # state with each open item or key's text: memoised per grammar, as the refused ids
+        key = (sig, state[0], tuple((arr, check, values, start if start < 0 else bytes(self._text[start:]))
+                                    for arr, check, values, start in state[1]))
+        refused = self._guards.refused.get(key) if sig >= 0 else None
+        if refused is None:
+            names, extra = found
+            ids = _token_ids(base & self._classes.union(names)[:base.shape[0]])
+            if extra:
+                ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
+            tokens = self._tokens
+            refused = tuple(t for t in ids if t < len(tokens) and not self._allowed_by_reader(tokens[t] or b""))
+            if sig >= 0:
+                cache = self._guards.refused
+                if len(cache) >= _MAX_REFUSED:
+                    cache.clear()
+                cache[key] = refused
+        if not refused:
             return base
         out = base.copy()
-        tokens = self._tokens
-        for t in ids:
-            if t >= len(tokens):
-                continue
-            data = tokens[t]
-            if data and not self._allowed_by_reader(data):
-                out[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
+        for t in refused:
+            out[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
         return out
 
     # -- the Matcher API -----------------------------------------------------------------------
@@ -705,7 +720,8 @@ class UniqueCFGMatcher(CFGMatcher):
         s = self._sets[-1]
         if s is None:
             return self._store.zeros
-        return self._filter(self._store.mask(s))
+        base = self._store.mask(s)
+        return self._filter(base, s.sig)
 
     def _mask_if_ready(self) -> np.ndarray | None:
         s = self._sets[-1]
