@@ -3,8 +3,9 @@
 Each example is a small draft 2020-12 schema (nesting depth at most 3) drawn from a menu of
 keywords, and a handful of instances for it. The schema is compiled with
 ``compile_json_schema(schema, vocab, whitespace="compact", property_order="any")``; each instance is
-written with ``json.dumps(v, separators=(",", ":"))`` and fed to the grammar's byte-level recognizer
-(as ``tests/json_schema/conformance.py`` does), and the recognizer must accept exactly the instances
+written with ``json.dumps(v, separators=(",", ":"))`` and fed at once to a matcher (the byte-level
+recognizer plus the run-time checks, ``uniqueItems`` among them, which is generated too; as
+``tests/json_schema/conformance.py`` does), and it must accept exactly the instances
 ``Draft202012Validator`` finds valid. A schema corral cannot enforce exactly
 (``UnsupportedSchemaError``) is passed over; one it says "accepts no value" must have no valid
 instance.
@@ -22,8 +23,7 @@ place.
 
 Documented departures (``docs/json_schema.md``) are kept out of the generators rather than
 special-cased: no number is written with an exponent (the floats used are exact binary fractions
-that ``json.dumps`` writes plainly), no object repeats a key, and neither ``uniqueItems`` nor
-``format`` is generated.
+that ``json.dumps`` writes plainly), no object repeats a key, and ``format`` is not generated.
 """
 
 from __future__ import annotations
@@ -180,9 +180,11 @@ def _object(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
 
 def _array(draw: st.DrawFn, ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    keywords = ["prefixItems", "items", "contains", "minItems", "maxItems"]
+    keywords = ["prefixItems", "items", "contains", "minItems", "maxItems", "uniqueItems"]
     for kw in draw(st.lists(st.sampled_from(keywords), min_size=1, max_size=3, unique=True)):
-        if kw == "prefixItems":
+        if kw == "uniqueItems":
+            out[kw] = draw(st.booleans())
+        elif kw == "prefixItems":
             out[kw] = [_sub(draw, ctx, "any") for _ in range(draw(st.integers(1, 3)))]
         elif kw == "items":
             out[kw] = _sub(draw, ctx, "any")
