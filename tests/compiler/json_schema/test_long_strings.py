@@ -376,3 +376,27 @@ def test_chunked_grammar_agrees_with_the_unrolled_one(schema: dict[str, Any], mo
                 break
         else:
             assert s.accepting == t.accepting, (schema, len(v), data[-30:])
+
+
+def test_masks_with_several_pattern_states_equal_brute_force_on_llama3(llama3: tuple[Any, corral.Vocabulary]) -> None:
+    """A pattern whose automaton is in different states at chunk boundaries (all ``a`` so far or
+    not), around a boundary and at the last position."""
+    _, vocab = llama3
+    g = corral.compile_json_schema({"type": "string", "maxLength": 300, "not": {"minLength": 5, "pattern": "^a*$"}},
+                                   vocab, whitespace="compact")
+    rec = recognizer_for(g)
+    store = mask_store_for(g)
+    texts = [b'"' + b"a" * (CHUNK - 2), b'"' + b"a" * CHUNK, b'"' + b"a" * (CHUNK - 1) + b"b",
+             b'"' + b"a" * 299, b'"' + b"a" * 298 + "é".encode()[:1]]
+    for s in _states(rec, texts):
+        got = corral.bitmask_to_bool(store.mask(s), vocab.size)
+        want = brute_force_mask(rec, s, vocab)
+        assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
+    # after 299 "a": only one more character, not an "a" (the value must not be all "a")
+    ids = {b: t for t, b in enumerate(vocab.token_bytes) if b in (b'"', b"a", b"b", b'b"', b"ab", b"\\")}
+    allowed = corral.bitmask_to_bool(store.mask(_states(rec, [b'"' + b"a" * 299])[0]), vocab.size)
+    assert {b'"', b"a", b"b", b"ab"} <= ids.keys()
+    assert not allowed[ids[b'"']] and not allowed[ids[b"a"]] and not allowed[ids[b"ab"]] and allowed[ids[b"b"]]
+    for text in (b'b"', b"\\"):  # "\" starts an escape: one more character
+        if text in ids:
+            assert allowed[ids[text]], text
