@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["CFGMatcher"]
 
 _FINISHED = None
+_M = TypeVar("_M", bound="CFGMatcher")
 
 
 class CFGMatcher(Matcher):
@@ -146,9 +147,14 @@ class CFGMatcher(Matcher):
         """Back to the start of the grammar."""
         del self._sets[1:]
 
-    def fork(self) -> CFGMatcher:
+    def fork(self: _M) -> _M:
         """An independent copy (same grammar, same history; chart sets are shared, never mutated)."""
-        other = CFGMatcher.__new__(CFGMatcher)
+        other = type(self).__new__(type(self))
+        self._fork_into(other)
+        return other
+
+    def _fork_into(self, other: CFGMatcher) -> None:
+        """Copy this matcher's state into ``other`` (a new, empty instance of the same class)."""
         other._grammar = self._grammar
         other._rec = self._rec
         other._store = self._store
@@ -156,7 +162,6 @@ class CFGMatcher(Matcher):
         other._tokens = self._tokens
         other._size = self._size
         other._sets = list(self._sets)
-        return other
 
     def forced_bytes(self) -> bytes:
         """The text the grammar determines from here with no choice (see :meth:`Matcher.forced_bytes`)."""

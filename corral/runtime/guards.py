@@ -798,19 +798,11 @@ class UniqueCFGMatcher(CFGMatcher):
         del self._ends[1:]
         self._text.clear()
 
-    def fork(self) -> UniqueCFGMatcher:
-        """An independent copy (same grammar, same history)."""
-        other = UniqueCFGMatcher.__new__(UniqueCFGMatcher)
-        other._grammar = self._grammar
-        other._rec = self._rec
-        other._store = self._store
-        other._eos = self._eos
-        other._tokens = self._tokens
-        other._size = self._size
-        other._sets = list(self._sets)
+    def _fork_into(self, other: CFGMatcher) -> None:
+        super()._fork_into(other)
+        assert isinstance(other, UniqueCFGMatcher)
         other._guards = self._guards
         other._classes = self._classes
         other._states = list(self._states)
         other._text = bytearray(self._text)
         other._ends = list(self._ends)
-        return other

@@ -58,19 +58,8 @@ def _reach_cycle(nodes: set[int], succ: dict[int, set[int]]) -> set[int]:
                 alive.discard(q)
                 changed = True
     # every node of ``alive`` reaches a cycle; so does whatever reaches ``alive``
-    pred: dict[int, set[int]] = {q: set() for q in nodes}
-    for q in nodes:
-        for t in succ[q]:
-            pred[t].add(q)
-    out = set(alive)
-    todo = list(alive)
-    while todo:
-        t = todo.pop()
-        for q in pred[t]:
-            if q not in out:
-                out.add(q)
-                todo.append(q)
-    return out
+    n = max(nodes, default=-1) + 1
+    return live_states(tuple(q in alive for q in range(n)), [succ.get(q, ()) for q in range(n)])
 
 
 def _strings(d: DSet) -> tuple[bytes, ...] | None:
