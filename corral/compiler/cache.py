@@ -63,7 +63,7 @@ from corral.errors import CorralWarning
 
 __all__ = ["CacheKey", "default_cache_dir", "cache_key", "load", "store", "load_arrays", "store_arrays"]
 
-_FORMAT = 4  # 4: artifacts hold warnings as Diagnostic records
+_FORMAT = 5  # 4: artifacts hold warnings as Diagnostic records; 5: and the IR's run-time checks (uniqueItems, any key order)
 _KEY_FILE = "cache.key"
 _SECRET_BYTES = 32
 _MAC_DOMAIN = b"corral-cache-entry-v3\0"
