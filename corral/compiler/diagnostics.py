@@ -36,9 +36,8 @@ class Diagnostic:
 
     Examples
     --------
-    >>> str(Diagnostic("/a", "uniqueItems", "warning", "uniqueness is not a context-free constraint",
-    ...                code=RELAXED))
-    '/a: uniqueItems: uniqueness is not a context-free constraint (relaxed: lenient=True)'
+    >>> str(Diagnostic("/a", "format", "warning", "format 'regex' is not supported", code=RELAXED))
+    "/a: format: format 'regex' is not supported (relaxed: lenient=True)"
     >>> str(Diagnostic("", "foo", "warning", "unknown keyword 'foo' ignored (as the spec says)"))
     "/: unknown keyword 'foo' ignored (as the spec says)"
     """
