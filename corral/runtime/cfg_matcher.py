@@ -110,7 +110,7 @@ class CFGMatcher(Matcher):
         t = token_int(token_id)
         if t in self._eos:
             if s.accepting:
-                self._sets.append(_FINISHED)
+                self._finish()
                 return True
             return False
         if not 0 <= t < len(self._tokens):
@@ -118,22 +118,25 @@ class CFGMatcher(Matcher):
         data = self._tokens[t]
         if not data:
             return False
-        nxt = self._rec.feed(s, data)
+        return self._advance(data)
+
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw text; one step for :meth:`rollback` (see :meth:`Matcher.accept_bytes`)."""
+        if self._sets[-1] is None:
+            return False
+        return self._advance(byte_string(data))
+
+    def _advance(self, data: bytes) -> bool:
+        """One step by ``data`` (not finished), if the text stays a prefix of the language."""
+        nxt = self._rec.feed(self._sets[-1], data)  # type: ignore[arg-type]
         if nxt is None:
             return False
         self._sets.append(nxt)
         return True
 
-    def accept_bytes(self, data: bytes) -> bool:
-        """Advance by raw text; one step for :meth:`rollback` (see :meth:`Matcher.accept_bytes`)."""
-        s = self._sets[-1]
-        if s is None:
-            return False
-        nxt = self._rec.feed(s, byte_string(data))
-        if nxt is None:
-            return False
-        self._sets.append(nxt)
-        return True
+    def _finish(self) -> None:
+        """One step by an EOS id (the text is a sentence)."""
+        self._sets.append(_FINISHED)
 
     def rollback(self, n: int = 1) -> None:
         """Undo the last ``n`` steps (see :meth:`Matcher.rollback`)."""

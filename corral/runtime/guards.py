@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from corral.compiler.grammar_ir import Guard, ObjectKeys, UniqueItems
-from corral.runtime.arguments import byte_string, token_index, token_int
+from corral.runtime.arguments import token_index
 from corral.runtime.cfg_matcher import CFGMatcher
 from corral.runtime.earley import ESet
 
@@ -743,31 +743,8 @@ class UniqueCFGMatcher(CFGMatcher):
             return False
         return self._allowed_by_reader(data)
 
-    def accept_token(self, token_id: int) -> bool:
-        """Advance by one token if it is allowed (see :meth:`Matcher.accept_token`)."""
-        s = self._sets[-1]
-        if s is None:
-            return False
-        t = token_int(token_id)
-        if t in self._eos:
-            if s.accepting:
-                self._push(None, self._states[-1], b"")
-                return True
-            return False
-        if not 0 <= t < len(self._tokens):
-            return False
-        data = self._tokens[t]
-        if not data:
-            return False
-        return self._accept(data)
-
-    def accept_bytes(self, data: bytes) -> bool:
-        """Advance by raw text; one step for :meth:`rollback` (see :meth:`Matcher.accept_bytes`)."""
-        if self._sets[-1] is None:
-            return False
-        return self._accept(byte_string(data))
-
-    def _accept(self, data: bytes) -> bool:
+    def _advance(self, data: bytes) -> bool:
+        """One step by ``data``, if both the grammar and the reader allow it."""
         if not data:
             self._push(self._sets[-1], self._states[-1], b"")
             return True
@@ -776,6 +753,9 @@ class UniqueCFGMatcher(CFGMatcher):
             return False
         self._push(got[0], got[1], data)
         return True
+
+    def _finish(self) -> None:
+        self._push(None, self._states[-1], b"")
 
     def _push(self, s: ESet | None, state: State, data: bytes) -> None:
         self._sets.append(s)
