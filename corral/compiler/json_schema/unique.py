@@ -141,6 +141,7 @@ def describe_items(items: list[Flat]) -> UniqueItems:
     strings_any = any(f.str is not False for f in items)
     containers = any(f.arr is not False or f.obj is not False for f in items)
     finite_strings: set[bytes] = set()
+    spellings_of: dict[int, tuple[bytes, ...] | None] = {}  # per item set: its finite strings
     open_part = False
     for f in items:
         if isinstance(f.num, DSet):
@@ -151,7 +152,7 @@ def describe_items(items: list[Flat]) -> UniqueItems:
         if f.str is True:
             open_part = True
         elif isinstance(f.str, DSet):
-            spellings = _strings(f.str)
+            spellings = spellings_of[id(f)] = _strings(f.str)
             if spellings is None:
                 open_part = True
             else:
@@ -169,7 +170,7 @@ def describe_items(items: list[Flat]) -> UniqueItems:
             open_part = True
         elif f.obj is True:
             open_part = True
-    if len(items) > 1 and (finite_strings or not open_part) and len({_finite_key(f) for f in items}) > 1:
+    if len(items) > 1 and (finite_strings or not open_part) and len({_finite_key(f, spellings_of.get(id(f), ())) for f in items}) > 1:
         raise NotDescribable("its item positions differ (prefixItems, contains) and some run out of values")
     strings = tuple(sorted(finite_strings)) if finite_strings else None
     n_values: int | None = None
@@ -180,17 +181,17 @@ def describe_items(items: list[Flat]) -> UniqueItems:
                        strings_any=strings_any, containers=containers)
 
 
-def _finite_key(f: Flat) -> object:
-    """Equal for two item sets of the same finitely many values (literals and strings only)."""
+def _finite_key(f: Flat, strings: tuple[bytes, ...] | None) -> object:
+    """Equal for two item sets of the same finitely many values (literals and ``strings``, the
+    spellings :func:`_strings` found for the set, ``()`` for none)."""
     if f.num is not False or f.arr is not False or f.obj is not False or f.str is True:
         return id(f)
-    strings = _strings(f.str) if isinstance(f.str, DSet) else ()
     return (f.null, f.true, f.false, strings)
 
 
 def min_items(a: ArrC) -> int:
     """The fewest items an array of ``a`` can have (guards assumed non-empty)."""
-    dist = {a.start: 0}
+    seen = {a.start}
     frontier = [a.start]
     n = 0
     while frontier:
@@ -200,8 +201,8 @@ def min_items(a: ArrC) -> int:
         nxt = []
         for q in frontier:
             for g, t in a.trans[q]:
-                if g != FALSE and t not in dist:
-                    dist[t] = n
+                if g != FALSE and t not in seen:
+                    seen.add(t)
                     nxt.append(t)
         frontier = nxt
     return n
