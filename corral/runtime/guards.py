@@ -503,6 +503,21 @@ def _candidates(state: State, c: _Classes, text: bytearray | bytes) -> tuple[fro
     return (frozenset(names), ids) if active else None
 
 
+_NOTHING: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.intp), np.zeros(0, np.uint32))
+
+
+def _clearing(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Refused ids as (words, bits to keep in each): ``mask[words] &= keep`` clears them all in one
+    vector step (a Python loop over hundreds of refused ids cost more than the reader's check)."""
+    if not ids:
+        return _NOTHING
+    arr = np.asarray(ids, dtype=np.int64)
+    words, inverse = np.unique(arr >> 5, return_inverse=True)
+    cleared = np.zeros(words.shape[0], dtype=np.uint32)
+    np.bitwise_or.at(cleared, inverse, (np.uint32(1) << (arr & 31).astype(np.uint32)))
+    return words.astype(np.intp), ~cleared
+
+
 def _token_ids(bits: np.ndarray) -> list[int]:
     """The ids whose bits are set (only the non-zero words are expanded)."""
     words = np.flatnonzero(bits)
@@ -535,7 +550,7 @@ class Guards:
     def __init__(self, by_production: dict[int, Guard], objects: dict[int, int]) -> None:
         self.by_production = by_production
         self.objects = objects
-        self.refused: dict[Any, tuple[int, ...]] = {}  # see UniqueCFGMatcher._filter
+        self.refused: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # see UniqueCFGMatcher._filter
 
     def opened(self, s: ESet) -> Any:
         """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
@@ -588,7 +603,7 @@ def _merge(checks: list[Guard]) -> UniqueItems:
     )
 
 
-_MAX_REFUSED = 100_000  # memoised reader verdicts per grammar (a few ids each)
+_MAX_REFUSED = 100_000  # memoised reader verdicts per grammar (the words of a few refused ids each)
 
 
 _GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()
@@ -701,17 +716,17 @@ class UniqueCFGMatcher(CFGMatcher):
             if extra:
                 ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
             tokens = self._tokens
-            refused = tuple(t for t in ids if t < len(tokens) and not self._allowed_by_reader(tokens[t] or b""))
+            refused = _clearing([t for t in ids if t < len(tokens) and not self._allowed_by_reader(tokens[t] or b"")])
             if sig >= 0:
                 cache = self._guards.refused
                 if len(cache) >= _MAX_REFUSED:
                     cache.clear()
                 cache[key] = refused
-        if not refused:
+        if refused is _NOTHING:
             return base
+        words, keep = refused
         out = base.copy()
-        for t in refused:
-            out[t >> 5] &= np.uint32(~(1 << (t & 31)) & 0xFFFFFFFF)
+        out[words] &= keep
         return out
 
     # -- the Matcher API -----------------------------------------------------------------------
