@@ -137,7 +137,8 @@ def main() -> None:
         t0 = time.perf_counter()
         try:
             # The schema is compiled on the first call and cached for the next ones. Object
-            # properties come out in schema order: "name" first, then "arguments".
+            # properties may come in any order (property_order="any", the default); the model
+            # writes "name" first, as the system prompt's examples do.
             result = corral.generate(model, tok, f"{SYSTEM}\n\nUser: {question}", schema=SCHEMA,
                                      max_new_tokens=96)
         except corral.IncompleteGenerationError as e:

@@ -250,7 +250,7 @@ class Compiler:
         whitespace: str | None = None,
         max_whitespace: int = 64,
         lenient: bool = False,
-        property_order: str = "schema",
+        property_order: str = "any",
         registry: Mapping[str, Any] | None = None,
         indent: int = 2,
     ) -> CompiledGrammar:

@@ -244,7 +244,7 @@ def generate(
     front = compiler if compiler is not None else default_compiler(vocab)
     if schema is not None:
         schema_dict = _schema_dict(schema)
-        grammar = front.json_schema(schema_dict)  # key order kept: it is the output order
+        grammar = front.json_schema(schema_dict)  # key order kept: the order of property_order="schema"
     elif grammar is None:
         assert regex is not None
         grammar = front.regex(regex)

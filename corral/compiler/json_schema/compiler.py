@@ -23,10 +23,15 @@ warnings. Nothing is weakened silently.
 
 Layout of the generated text
 ----------------------------
-With ``property_order="schema"`` (the default) the properties a schema names come in the order it
-names them (optional ones may be skipped), then any other properties; with ``"any"`` the named
-properties may come in any order (up to :data:`~.lower.MAX_ANY_ORDER` of them; beyond that the schema
-order is kept and a warning says so). Whitespace between tokens follows the ``whitespace`` mode
+With ``property_order="any"`` (the default) the properties a schema names may come in any order,
+each at most once, with every required one present, as JSON Schema itself allows. Plain objects
+(no property counts, no key class cut by a pattern) take this at any size: small ones by a rule per
+subset of keys, larger ones by one rule and the matcher's run-time key check
+(:class:`~corral.compiler.grammar_ir.ObjectKeys`); other objects up to
+:data:`~.lower.MAX_ANY_ORDER` named properties, beyond which the schema order is kept and a warning
+says so. With ``"schema"`` they come in the order the schema names them (optional ones may be
+skipped), then any other properties: cheaper masks, and what a model prompted with the schema
+usually writes anyway. Whitespace between tokens follows the ``whitespace`` mode
 (:func:`whitespace_pattern`): by default (``"pretty"``) one space or a line break and indentation,
 what a pretty-printer writes, and nothing after the value, so a model can neither loop on
 whitespace nor trail it; ``"flexible"`` allows runs of up to ``max_whitespace`` characters (after
@@ -118,7 +123,7 @@ class SchemaOptions:
     whitespace: str = DEFAULT_WHITESPACE
     max_whitespace: int = 64
     lenient: bool = False
-    property_order: str = "schema"
+    property_order: str = "any"
     registry: Mapping[str, Any] | None = None
     indent: int = 2
 
@@ -482,7 +487,7 @@ def compile_json_schema(
     whitespace: str = DEFAULT_WHITESPACE,
     max_whitespace: int = 64,
     lenient: bool = False,
-    property_order: str = "schema",
+    property_order: str = "any",
     registry: Mapping[str, Any] | None = None,
     indent: int = 2,
     timeout: float | None = None,
@@ -514,9 +519,10 @@ def compile_json_schema(
         Relax what cannot be enforced exactly instead of raising; the relaxations are in the
         result's ``warnings``.
     property_order:
-        ``"schema"``: the properties a schema names come in the order it names them (then any
-        others); ``"any"``: in any order (objects naming up to 8 properties; larger ones keep the
-        schema order, with a warning).
+        ``"any"`` (default): the properties a schema names may come in any order, each at most
+        once (plain objects of any size; objects with property counts or patterned key classes up
+        to 8 named properties, larger ones keep the schema order, with a warning). ``"schema"``:
+        in the order the schema names them (then any others).
     registry:
         Documents that ``$ref`` may point at, by URI (``{"https://example.com/a.json": {...}}``);
         nothing is ever fetched.

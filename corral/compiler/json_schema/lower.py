@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 MAX_ANY_ORDER = 8  # property_order="any" by a rule per subset of keys, up to this many named properties
-CHECK_KEYS_ABOVE = 0  # property_order="any" by the matcher's ObjectKeys check above this many (simple objects)
+CHECK_KEYS_ABOVE = 4  # property_order="any" by the matcher's ObjectKeys check above this many (simple objects)
 
 
 MAX_RULES = 200_000  # nonterminals in one compiled schema (the default of Limits.max_rules)
