@@ -225,6 +225,77 @@ def reachable_rules(rules: Rules[S], start: S) -> set[S]:
     return seen
 
 
+def _bits_to_set(bits: int, names: list[S]) -> set[S]:
+    out: set[S] = set()
+    while bits:
+        low = bits & -bits
+        out.add(names[low.bit_length() - 1])
+        bits ^= low
+    return out
+
+
+def _reach_union(nodes: list[S], succ: Mapping[S, list[S]], base: Mapping[S, int],
+                 check: Callable[[], None] | None = None) -> dict[S, int]:
+    """Per node, the union (bitwise or) of ``base`` over every node reachable from it by ``succ``,
+    itself included.
+
+    Strongly connected components (Tarjan's algorithm, iterative) come out dependencies first,
+    so each component's union is its members' bases and its successors' finished unions: linear
+    in nodes plus edges, where a pass-until-stable loop takes as many passes as the longest chain.
+    """
+    index: dict[S, int] = {}
+    low: dict[S, int] = {}
+    on_stack: set[S] = set()
+    stack: list[S] = []
+    value: dict[S, int] = {}
+    counter = 0
+    done = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[S, int]] = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            edges = succ.get(v, ())
+            if i < len(edges):
+                work[-1] = (v, i + 1)
+                w = edges[i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] != index[v]:
+                continue
+            members: list[S] = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                members.append(w)
+                if w == v:
+                    break
+            bits = 0
+            for m in members:
+                bits |= base.get(m, 0)
+                for w in succ.get(m, ()):
+                    bits |= value.get(w, 0)  # a member's own value is not set yet: 0
+            for m in members:
+                value[m] = bits
+            done += len(members)
+            if check is not None and done & 1023 < len(members):
+                check()
+    return value
+
+
 def first_sets(
     rules: Rules[S], nullable: Collection[S], *, check: Callable[[], None] | None = None
 ) -> dict[S, set[S]]:
@@ -240,7 +311,7 @@ def first_sets(
     nullable:
         The nullable symbols, rules (:func:`nullable_rules`) and terminals alike.
     check:
-        Called at each pass and every 4096 alternatives; may raise to stop.
+        Called every 1024 alternatives and every 1024 rules of the closure; may raise to stop.
 
     Returns
     -------
@@ -257,30 +328,32 @@ def first_sets(
     >>> sorted(first["s"]), sorted(first["a"])
     (['A', 'B'], ['A'])
     """
-    first: dict[S, set[S]] = {a: set() for a in rules}
-    changed = True
-    while changed:
-        changed = False
-        if check is not None:
-            check()
-        k = 0
-        for a, alts in rules.items():
-            f = first[a]
-            for body in alts:
-                if check is not None and (k & 4095) == 0:
-                    check()
-                k += 1
-                before = len(f)
-                for sym in body:
-                    if sym in first:
-                        f |= first[sym]
-                    else:
-                        f.add(sym)
-                    if sym not in nullable:
-                        break
-                if len(f) != before:
-                    changed = True
-    return first
+    terms: list[S] = []
+    bit: dict[S, int] = {}
+    base: dict[S, int] = {}
+    succ: dict[S, list[S]] = {}
+    k = 0
+    for a, alts in rules.items():
+        b = 0
+        edges: list[S] = []
+        for body in alts:
+            if check is not None and (k & 1023) == 0:
+                check()
+            k += 1
+            for sym in body:
+                if sym in rules:
+                    edges.append(sym)
+                else:
+                    if sym not in bit:
+                        bit[sym] = 1 << len(terms)
+                        terms.append(sym)
+                    b |= bit[sym]
+                if sym not in nullable:
+                    break
+        base[a] = b
+        succ[a] = edges
+    value = _reach_union(list(rules), succ, base, check)
+    return {a: _bits_to_set(value.get(a, 0), terms) for a in rules}
 
 
 def follow_sets(
@@ -300,7 +373,7 @@ def follow_sets(
     first:
         :func:`first_sets` of ``rules``.
     check:
-        Called at each pass and every 1024 alternatives; may raise to stop.
+        Called every 1024 alternatives and every 1024 symbols of the closure; may raise to stop.
 
     Returns
     -------
@@ -318,41 +391,41 @@ def follow_sets(
     >>> sorted(follow["a"]), sorted(follow["A"]), sorted(follow["s"])
     (['B'], ['A', 'B'], [])
     """
-    follow: dict[S, set[S]] = {a: set() for a in rules}
-    for alts in rules.values():
+    terms: list[S] = []
+    bit: dict[S, int] = {}
+
+    def bits_of(syms: Collection[S]) -> int:
+        out = 0
+        for t in syms:
+            if t not in bit:
+                bit[t] = 1 << len(terms)
+                terms.append(t)
+            out |= bit[t]
+        return out
+
+    first_bits = {a: bits_of(f) for a, f in first.items()}
+    local: dict[S, int] = {a: 0 for a in rules}
+    succ: dict[S, list[S]] = {}  # sym -> the rules whose FOLLOW is part of sym's
+    k = 0
+    for a, alts in rules.items():
         for body in alts:
-            for sym in body:
-                follow.setdefault(sym, set())
-    changed = True
-    while changed:
-        changed = False
-        if check is not None:
-            check()
-        k = 0
-        for a, alts in rules.items():
-            for body in alts:
-                if check is not None and (k & 1023) == 0:
-                    check()
-                k += 1
-                for i, sym in enumerate(body):
-                    acc: set[S] = set()
-                    rest_nullable = True
-                    for s2 in body[i + 1:]:
-                        if s2 in first:
-                            acc |= first[s2]  # type: ignore[arg-type]
-                        else:
-                            acc.add(s2)
-                        if s2 not in nullable:
-                            rest_nullable = False
-                            break
-                    if rest_nullable:
-                        acc |= follow[a]
-                    target = follow[sym]
-                    before = len(target)
-                    target |= acc
-                    if len(target) != before:
-                        changed = True
-    return follow
+            if check is not None and (k & 1023) == 0:
+                check()
+            k += 1
+            acc = 0  # FIRST of the rest of the body, right to left
+            rest_nullable = True
+            for sym in reversed(body):
+                local[sym] = local.get(sym, 0) | acc
+                if rest_nullable:
+                    succ.setdefault(sym, []).append(a)
+                f = first_bits[sym] if sym in first_bits else bits_of((sym,))
+                if sym in nullable:
+                    acc |= f
+                else:
+                    acc = f
+                    rest_nullable = False
+    value = _reach_union(list(local), succ, local, check)
+    return {sym: _bits_to_set(value.get(sym, 0), terms) for sym in local}
 
 
 def min_heights(rules: Rules[S]) -> dict[S, int]:
