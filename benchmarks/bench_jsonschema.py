@@ -163,8 +163,9 @@ def data_files(spec: str | None, data_dir: str) -> list[str]:
     return sorted(out)
 
 
-def load_items(files: list[str], limit: int | None) -> list[Item]:
-    """Schemas of ``files`` interleaved (one of each file in turn), the first ``limit`` of them."""
+def load_items(files: list[str], limit: int | None, offset: int = 0) -> list[Item]:
+    """Schemas of ``files`` interleaved (one of each file in turn), ``limit`` of them after the
+    first ``offset``."""
     per_file: list[list[Item]] = []
     for path in files:
         subset = os.path.basename(path).rsplit(".", 1)[0]
@@ -180,6 +181,7 @@ def load_items(files: list[str], limit: int | None) -> list[Item]:
         for rows in per_file:
             if i < len(rows):
                 items.append(rows[i])
+    items = items[offset:]
     return items[:limit] if limit is not None else items
 
 
@@ -269,7 +271,7 @@ class CorralEngine(Engine):
 
     name = "corral"
 
-    def __init__(self, hf_tok: Any, timeout: float, property_order: str = "schema") -> None:
+    def __init__(self, hf_tok: Any, timeout: float, property_order: str = "any") -> None:
         self.vocab = corral.Vocabulary.from_hf(hf_tok)
         self.timeout = timeout
         self.property_order = property_order
@@ -949,12 +951,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=DEFAULT_DATA, help="directory of .jsonl files (default: %(default)s)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="directory of .jsonl files (default: %(default)s, corral's own default)")
     p.add_argument("--files", default=None,
                    help="comma-separated subsets (file stems like Github_easy) or .jsonl paths (default: all)")
     p.add_argument("--limit", type=int, default=None, help="first N schemas of the interleaved order")
-    p.add_argument("--property-order", default="schema", choices=("schema", "any"),
-                   help="corral's property_order (default: %(default)s)")
+    p.add_argument("--offset", type=int, default=0,
+                   help="skip the first N schemas of the interleaved order (another sample: --offset 300 --limit 300)")
+    p.add_argument("--property-order", default="any", choices=("schema", "any"),
+                   help="corral's property_order (default: %(default)s, corral's own default)")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES), help="comma-separated (default: %(default)s)")
     p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="Hugging Face tokenizer directory")
     p.add_argument("--compile-timeout", type=float, default=10.0,
@@ -1004,7 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown engine(s) {unknown}; known: {', '.join(ENGINE_NAMES)}")
     files = data_files(args.files, args.data)
-    items = load_items(files, args.limit)
+    items = load_items(files, args.limit, args.offset)
 
     from transformers import AutoTokenizer
 
@@ -1049,6 +1053,7 @@ def main(argv: list[str] | None = None) -> int:
           f"cpus={os.cpu_count()}  python {platform.python_version()}")
     print(f"# data {', '.join(os.path.basename(f) for f in files)}: {len(items)} schemas"
           + (f" (--limit {args.limit}, interleaved)" if args.limit else "")
+          + (f" (--offset {args.offset})" if args.offset else "")
           + f"; tokenizer {args.tokenizer}; versions {versions}")
     print("# setup: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in setup.items())
           + "; warm-up: " + ", ".join(f"{k} {v}" for k, v in warmup.items()))
@@ -1085,7 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tokenizer": args.tokenizer, "files": files, "limit": args.limit, "versions": versions,
+            "tokenizer": args.tokenizer, "files": files, "limit": args.limit, "offset": args.offset, "versions": versions,
             "options": {"compile_timeout": args.compile_timeout, "hard_timeout": args.hard_timeout,
                         "max_tokens": args.max_tokens, "schema_budget": args.schema_budget},
             "setup_seconds": setup, "warmup": warmup, "wall_seconds": wall,
