@@ -518,12 +518,12 @@ def test_check_schema_json_syntax_error(tmp_path: Path) -> None:
 
 
 def test_check_schema_unsupported_keyword_at_its_key(tmp_path: Path) -> None:
-    s = schema_file(tmp_path, '{\n  "type": "string",\n  "format": "regex"\n}\n')
+    s = schema_file(tmp_path, '{\n  "type": "string",\n  "format": "idn-hostname"\n}\n')
     code, out = run(["check", str(s)])
     assert code == 1
     assert out == (
-        f"{s}:3:3: error: /: format: format 'regex' is not supported (--lenient relaxes it)\n"
-        '    "format": "regex"\n'
+        f"{s}:3:3: error: /: format: format 'idn-hostname' is not supported (--lenient relaxes it)\n"
+        '    "format": "idn-hostname"\n'
         "    ^~~~~~~~\n"
         "1 file(s) checked: 1 error(s), 0 warning(s)\n"
     )
@@ -532,11 +532,11 @@ def test_check_schema_unsupported_keyword_at_its_key(tmp_path: Path) -> None:
 TWO_PROBLEMS = """{
   "type": "object",
   "properties": {
-    "kind": {"type": "string", "format": "regex"},
+    "kind": {"type": "string", "format": "idn-hostname"},
     "tags": {"$ref": "#/$defs/tags"},
     "next": {"$ref": "https://example.com/other.json"}
   },
-  "$defs": {"tags": {"type": "array", "items": {"type": "string", "format": "regex"}}}
+  "$defs": {"tags": {"type": "array", "items": {"type": "string", "format": "idn-hostname"}}}
 }
 """
 
@@ -547,15 +547,15 @@ def test_check_schema_reports_every_unsupported_keyword_in_order(tmp_path: Path)
     code, out = run(["check", str(s)])
     assert code == 1
     assert out == (
-        f"{s}:4:32: error: /properties/kind: format: format 'regex' is not supported (--lenient relaxes it)\n"
-        '      "kind": {"type": "string", "format": "regex"},\n'
+        f"{s}:4:32: error: /properties/kind: format: format 'idn-hostname' is not supported (--lenient relaxes it)\n"
+        '      "kind": {"type": "string", "format": "idn-hostname"},\n'
         "                                 ^~~~~~~~\n"
         f"{s}:6:14: error: /properties/next/$ref: cannot resolve 'https://example.com/other.json' (remote references "
         "are not fetched; pass the document in registry=) (--lenient relaxes it)\n"
         '      "next": {"$ref": "https://example.com/other.json"}\n'
         "               ^~~~~~\n"
-        f"{s}:8:67: error: /$defs/tags/items: format: format 'regex' is not supported (--lenient relaxes it)\n"
-        '    "$defs": {"tags": {"type": "array", "items": {"type": "string", "format": "regex"}}}\n'
+        f"{s}:8:67: error: /$defs/tags/items: format: format 'idn-hostname' is not supported (--lenient relaxes it)\n"
+        '    "$defs": {"tags": {"type": "array", "items": {"type": "string", "format": "idn-hostname"}}}\n'
         "                                                                    ^~~~~~~~\n"
         "1 file(s) checked: 3 error(s), 0 warning(s)\n"
     )
@@ -566,15 +566,15 @@ def test_check_schema_lenient_relaxations_are_warnings(tmp_path: Path) -> None:
     code, out = run(["check", str(s), "--lenient"])
     assert code == 0
     assert out.splitlines()[0] == (
-        f"{s}:4:32: warning: /properties/kind: format: format 'regex' is not supported (relaxed by --lenient)"
+        f"{s}:4:32: warning: /properties/kind: format: format 'idn-hostname' is not supported (relaxed by --lenient)"
     )
     assert out.splitlines()[3] == (
         f"{s}:6:14: warning: /properties/next/$ref: cannot resolve 'https://example.com/other.json' (remote "
         "references are not fetched; pass the document in registry=) (relaxed by --lenient)"
     )
     assert counts_masked(out).splitlines()[6:] == [
-        f"{s}:8:67: warning: /$defs/tags/items: format: format 'regex' is not supported (relaxed by --lenient)",
-        '    "$defs": {"tags": {"type": "array", "items": {"type": "string", "format": "regex"}}}',
+        f"{s}:8:67: warning: /$defs/tags/items: format: format 'idn-hostname' is not supported (relaxed by --lenient)",
+        '    "$defs": {"tags": {"type": "array", "items": {"type": "string", "format": "idn-hostname"}}}',
         "                                                                    ^~~~~~~~",
         f"{s}: json: rules=N, terminals=N",
         "1 file(s) checked: 0 error(s), 3 warning(s)",
@@ -582,12 +582,12 @@ def test_check_schema_lenient_relaxations_are_warnings(tmp_path: Path) -> None:
 
 
 def test_check_schema_keyword_inside_allof_is_placed_at_its_key(tmp_path: Path) -> None:
-    s = schema_file(tmp_path, '{"allOf": [{"type": "string"}, {"format": "regex"}]}\n')
+    s = schema_file(tmp_path, '{"allOf": [{"type": "string"}, {"format": "idn-hostname"}]}\n')
     code, out = run(["check", str(s)])
     assert code == 1
     assert out == (
-        f"{s}:1:33: error: /allOf/1: format: format 'regex' is not supported (--lenient relaxes it)\n"
-        '  {"allOf": [{"type": "string"}, {"format": "regex"}]}\n'
+        f"{s}:1:33: error: /allOf/1: format: format 'idn-hostname' is not supported (--lenient relaxes it)\n"
+        '  {"allOf": [{"type": "string"}, {"format": "idn-hostname"}]}\n'
         "                                  ^~~~~~~~\n"
         "1 file(s) checked: 1 error(s), 0 warning(s)\n"
     )
@@ -637,16 +637,16 @@ def test_check_schema_unknown_keyword_and_duplicate_key_warnings(tmp_path: Path)
 
 
 def test_check_schema_warnings_shown_beside_errors(tmp_path: Path) -> None:
-    s = schema_file(tmp_path, '{"type": "string", "format": "regex", "foo": 1}\n')
+    s = schema_file(tmp_path, '{"type": "string", "format": "idn-hostname", "foo": 1}\n')
     code, out = run(["check", str(s)])
     assert code == 1
     assert out == (
-        f"{s}:1:20: error: /: format: format 'regex' is not supported (--lenient relaxes it)\n"
-        '  {"type": "string", "format": "regex", "foo": 1}\n'
+        f"{s}:1:20: error: /: format: format 'idn-hostname' is not supported (--lenient relaxes it)\n"
+        '  {"type": "string", "format": "idn-hostname", "foo": 1}\n'
         "                     ^~~~~~~~\n"
-        f"{s}:1:39: warning: /: unknown keyword 'foo' ignored (as the spec says)\n"
-        '  {"type": "string", "format": "regex", "foo": 1}\n'
-        "                                        ^~~~~\n"
+        f"{s}:1:46: warning: /: unknown keyword 'foo' ignored (as the spec says)\n"
+        '  {"type": "string", "format": "idn-hostname", "foo": 1}\n'
+        "                                               ^~~~~\n"
         "1 file(s) checked: 1 error(s), 1 warning(s)\n"
     )
 
@@ -668,14 +668,14 @@ def test_check_schema_that_accepts_no_value(tmp_path: Path) -> None:
 
 
 def test_check_schema_json_format(tmp_path: Path) -> None:
-    s = schema_file(tmp_path, '{\n  "type": "string",\n  "format": "regex"\n}\n')
+    s = schema_file(tmp_path, '{\n  "type": "string",\n  "format": "idn-hostname"\n}\n')
     code, out = run(["check", str(s), "--format", "json"])
     assert code == 1
     assert json.loads(out) == {
         "diagnostics": [{
             "path": str(s), "line": 3, "column": 3, "severity": "error",
-            "message": "/: format: format 'regex' is not supported (--lenient relaxes it)",
-            "source_line": '  "format": "regex"', "length": 8,
+            "message": "/: format: format 'idn-hostname' is not supported (--lenient relaxes it)",
+            "source_line": '  "format": "idn-hostname"', "length": 8,
         }],
         "stats": [{"path": str(s), "kind": "json"}],
         "errors": 1,
@@ -753,12 +753,12 @@ def test_sample_schema_instances_are_valid(tmp_path: Path) -> None:
 
 
 def test_sample_schema_reports_problems(tmp_path: Path) -> None:
-    s = schema_file(tmp_path, '{"type": "string", "format": "regex"}\n')
+    s = schema_file(tmp_path, '{"type": "string", "format": "idn-hostname"}\n')
     code, out = run(["sample", str(s)])
     assert code == 1
     assert out == (
-        f"{s}:1:20: error: /: format: format 'regex' is not supported (--lenient relaxes it)\n"
-        '  {"type": "string", "format": "regex"}\n'
+        f"{s}:1:20: error: /: format: format 'idn-hostname' is not supported (--lenient relaxes it)\n"
+        '  {"type": "string", "format": "idn-hostname"}\n'
         "                     ^~~~~~~~\n"
     )
     code, out = run(["sample", str(s), "--lenient", "-n", "5", "--seed", "1"])
@@ -788,9 +788,9 @@ def test_compile_schema_with_tokenizer(tmp_path: Path) -> None:
         r"cache: \S+\n",
         out,
     )
-    bad = schema_file(tmp_path, '{"type": "string", "format": "regex"}\n', "bad.json")
+    bad = schema_file(tmp_path, '{"type": "string", "format": "idn-hostname"}\n', "bad.json")
     code, out = run(["compile", str(bad), "--tokenizer", "smollm2"])
-    assert code == 1 and out.startswith(f"{bad}:1:20: error: /: format: format 'regex' is not supported")
+    assert code == 1 and out.startswith(f"{bad}:1:20: error: /: format: format 'idn-hostname' is not supported")
 
 
 def test_generate_with_schema_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -811,10 +811,10 @@ def test_generate_with_schema_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert run(["generate", "--schema", str(s), "a person"]) == (0, '{"name": "é", "n": 3}\n')
     assert seen["schema"] == json.loads(OBJ_SCHEMA) and seen["prompt"] == "a person"
     # a schema corral cannot enforce is reported before any model is loaded
-    bad = schema_file(tmp_path, '{"type": "string", "format": "regex"}\n', "bad.json")
+    bad = schema_file(tmp_path, '{"type": "string", "format": "idn-hostname"}\n', "bad.json")
     loads.clear()
     code, out = run(["generate", "--schema", str(bad), "a list"])
-    assert code == 1 and out.startswith(f"{bad}:1:20: error: /: format: format 'regex' is not supported") and not loads
+    assert code == 1 and out.startswith(f"{bad}:1:20: error: /: format: format 'idn-hostname' is not supported") and not loads
 
 
 ODD_SCHEMAS: list[str] = [
@@ -991,7 +991,7 @@ SEVERAL_LARK = 'start: item+ missing\nitem: "a" | other\nunused: "u"\nB: "b"\not
 SEVERAL_GBNF = 'root ::= item missing\nitem ::= "a" | other\nunused ::= "u"\nother ::= undefined-too\n'
 SEVERAL_SCHEMA = (
     '{\n  "type": "object",\n  "properties": {\n    "a": {"type": "strin"},\n'
-    '    "b": {"type": "string", "format": "regex"},\n    "c": {"minLength": -1}\n  },\n  "foo": 1\n}\n'
+    '    "b": {"type": "string", "format": "idn-hostname"},\n    "c": {"minLength": -1}\n  },\n  "foo": 1\n}\n'
 )
 
 
@@ -1042,9 +1042,9 @@ def test_check_reports_every_malformed_and_unsupported_keyword_of_a_schema(tmp_p
         f"{tmp_path}/s.json:4:19: error: /properties/a/type: unknown type 'strin'\n"
         '      "a": {"type": "strin"},\n'
         "                    ^~~~~~~\n"
-        f"{tmp_path}/s.json:5:29: error: /properties/b: format: format 'regex' is not supported"
+        f"{tmp_path}/s.json:5:29: error: /properties/b: format: format 'idn-hostname' is not supported"
         " (--lenient relaxes it)\n"
-        '      "b": {"type": "string", "format": "regex"},\n'
+        '      "b": {"type": "string", "format": "idn-hostname"},\n'
         "                              ^~~~~~~~\n"
         f"{tmp_path}/s.json:6:24: error: /properties/c/minLength: must be a non-negative integer\n"
         '      "c": {"minLength": -1}\n'

@@ -36,8 +36,8 @@ class Diagnostic:
 
     Examples
     --------
-    >>> str(Diagnostic("/a", "format", "warning", "format 'regex' is not supported", code=RELAXED))
-    "/a: format: format 'regex' is not supported (relaxed: lenient=True)"
+    >>> str(Diagnostic("/a", "format", "warning", "format 'idn-hostname' is not supported", code=RELAXED))
+    "/a: format: format 'idn-hostname' is not supported (relaxed: lenient=True)"
     >>> str(Diagnostic("", "foo", "warning", "unknown keyword 'foo' ignored (as the spec says)"))
     "/: unknown keyword 'foo' ignored (as the spec says)"
     """

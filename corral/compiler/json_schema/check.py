@@ -14,7 +14,7 @@ severity   finding
 error      the file is not JSON (at the decoder's line and column)
 error      the schema is malformed (a ``type`` that is not a type, ``anyOf`` that is not an
            array, a ``pattern`` that does not compile, ...): each one, the check drops it and goes on
-error      every keyword corral cannot enforce exactly (``format: regex``, ``not``, ``oneOf``
+error      every keyword corral cannot enforce exactly (``format: idn-hostname``, ``not``, ``oneOf``
            whose branches may overlap, an unresolvable ``$ref`` ...); warnings with ``lenient``
 error      no JSON value satisfies the schema
 warning    an unknown keyword (ignored, as the spec says)
@@ -367,9 +367,9 @@ def schema_problems(schema: Any, options: Any, *, warnings: bool = False) -> Sch
     Examples
     --------
     >>> from corral.compiler.json_schema.compiler import SchemaOptions
-    >>> found = schema_problems({"type": 3, "format": "regex"}, SchemaOptions())
+    >>> found = schema_problems({"type": 3, "format": "idn-hostname"}, SchemaOptions())
     >>> [e.message for _, e in found.malformed], found.unsupported
-    (['/type: must be a string or an array of strings'], [('', 'format', "format 'regex' is not supported")])
+    (['/type: must be a string or an array of strings'], [('', 'format', "format 'idn-hostname' is not supported")])
     """
     import dataclasses
 
@@ -436,9 +436,9 @@ def check_schema(text: str, *, lenient: bool = False, whitespace: str = "flexibl
 
     Examples
     --------
-    >>> found = check_schema('{"type": "string",\\n "format": "regex"}')
+    >>> found = check_schema('{"type": "string",\\n "format": "idn-hostname"}')
     >>> [(i.line, i.column, i.message) for i in found.issues]  # doctest: +NORMALIZE_WHITESPACE
-    [(2, 2, "/: format: format 'regex' is not supported (--lenient relaxes it)")]
+    [(2, 2, "/: format: format 'idn-hostname' is not supported (--lenient relaxes it)")]
     """
     from corral.compiler.json_schema.compiler import SchemaOptions
 

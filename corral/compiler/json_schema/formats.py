@@ -1,8 +1,8 @@
 r"""The JSON Schema ``format`` automata: one regex per format name, matched against the decoded value.
 
 :data:`FORMATS` maps a ``format`` name to a regex in corral's dialect matched against the whole
-decoded value (:func:`format_pattern` returns ``None`` for names without one: ``regex`` is not a
-regular language, ``idn-hostname`` needs IDNA tables). Exact unless listed here:
+decoded value (:func:`format_pattern` returns ``None`` for names without one: ``idn-hostname``
+needs IDNA tables). Exact unless listed here:
 
 * ``date`` (RFC 3339 full-date): exact, including 30/31-day months and Feb 29 in leap years only
   (divisible by 4, and not by 100 unless by 400; year ``0000`` is a leap year; Python's
@@ -31,6 +31,20 @@ regular language, ``idn-hostname`` needs IDNA tables). Exact unless listed here:
   ``IPv6address``, all ``::`` forms and the embedded IPv4 form; exact (no zone id, no brackets).
 * ``uri``, ``uri-reference`` (RFC 3986) and ``iri``, ``iri-reference`` (RFC 3987, ``iprivate``
   in queries only): the ABNF, exact; ``uri-template`` (RFC 6570 level 4): exact.
+* ``regex``: a subset of the regular expressions that are valid both as ECMA-262 patterns (the
+  specification's dialect) and for Python's ``re`` (what ``jsonschema`` checks with), in the
+  syntax the two share, so that every accepted value compiles in both. Left out (rejected though
+  valid): groups nested more than :data:`REGEX_FORMAT_DEPTH` (4) deep (the full language nests
+  without bound, so it is context-free, not regular); named groups (ECMA ``(?<n>...)`` and
+  Python ``(?P<n>...)`` differ), backreferences, lookbehind, inline flags; escapes other than
+  ``\d \D \w \W \s \S \b \B \n \r \t \f \v \0``, ``\xHH``, ``\uHHHH`` and escaped syntax
+  characters; bare ``{``, ``}`` and ``]``; quantifiers ``{n,m}`` with more than 4 digits, or
+  with ``n`` and ``m`` of the same length above 1 digit unless ``n`` is 0 (``{2,5}``, ``{0,30}``
+  and ``{8,64}`` are in, ``{10,20}`` is not); in character classes, ranges other than from a
+  digit, ``a`` or ``A`` to an ASCII letter or digit (``[a-z]``, ``[0-9A-F]`` are in, ``[b-d]``
+  is not), ``-`` other than first or last, and unescaped ``[``, ``&``, ``~``, ``|``. Each of these
+  limits keeps the automaton small (every nesting level, range start and bound digit is a set of
+  states); together they keep it under 4,000 states.
 * ``uuid`` (RFC 4122 textual form, any version/variant), ``json-pointer`` (RFC 6901) and
   ``relative-json-pointer`` (draft-bhutton-relative-json-pointer-00, with the ``+``/``-`` index
   manipulation of draft 2020-12): exact.
@@ -41,7 +55,7 @@ from __future__ import annotations
 from corral.compiler.json_schema.ecma_regex import _py_set
 from corral.compiler.utf8 import MAX_CODE_POINT, from_intervals
 
-__all__ = ["FORMATS", "format_pattern"]
+__all__ = ["FORMATS", "REGEX_FORMAT_DEPTH", "format_pattern"]
 
 # ---------------------------------------------------------------------------------------------------
 # Formats
@@ -208,9 +222,59 @@ def _uri_template_pattern() -> str:
     return f"(?:{literals}|{expression})*"
 
 
+REGEX_FORMAT_DEPTH = 4
+"""``format: regex``: groups nest at most this deep (deeper nesting makes the language context-free)."""
+
+
+def _alnum_at_least(c: str) -> str:
+    """A class of the ASCII letters and digits from ``c`` on (in code point order)."""
+    spans = []
+    for lo, hi in (("0", "9"), ("A", "Z"), ("a", "z")):
+        if c <= hi:
+            spans.append(f"{max(c, lo)}-{hi}")
+    return "[" + "".join(spans) + "]"
+
+
+def _regex_format(depth: int = REGEX_FORMAT_DEPTH) -> str:
+    r"""``format: regex``: regular expressions valid both as ECMA-262 patterns and for Python's
+    ``re`` (which ``jsonschema``'s format check uses), in the syntax the two share.
+
+    A subset, so that every accepted value compiles in both (the module docstring lists what is
+    left out). Groups nest at most ``depth`` deep, which keeps the language regular: each level is
+    the level below inside parentheses.
+    """
+    hexdig = "[0-9A-Fa-f]"
+    literal = r"[^\\^$.*+?()\[\]{}|]"
+    syntax_escape = r"[\\^$.*+?()\[\]{}|/]"
+    escape = rf"\\(?:[dDwWsSnrtfv0]|{syntax_escape}|x{hexdig}{{2}}|u{hexdig}{{4}})"
+    # character classes: items are literals, escapes and ranges x-y (x <= y) from a digit, "a" or
+    # "A" to an ASCII letter or digit; '-' only first or last; '[', '&', '~' and '|' only escaped
+    # (Python warns on some pairs). Each range start is a state of the automaton: few starts.
+    ranges = "|".join(f"{c}-{_alnum_at_least(c)}" for c in "0123456789Aa")
+    class_literal = r"[^\\\]\[\-&~|]"
+    class_escape = rf"\\(?:[dDwWsSnrtfvb0]|{syntax_escape}|[\-&~]|x{hexdig}{{2}}|u{hexdig}{{4}})"
+    item = f"(?:{ranges}|{class_literal}|{class_escape})"
+    char_class = rf"\[\^?(?:-{item}*|{item}+-?)\]"
+    # quantifiers *, +, ?, {n}, {n,}, {n,m} with n <= m (at most 4 digits: n = 0, n and m of one
+    # digit each, or m longer than n), each optionally lazy
+    bounds = ["[0-9]{1,4},?", "0,[0-9]{1,4}", "[1-9],[1-9][0-9]{1,3}", "[1-9][0-9],[1-9][0-9]{2,3}",
+              "[1-9][0-9]{2},[1-9][0-9]{3}"]
+    bounds += [f"{a},[{a}-9]" for a in range(1, 10)]
+    quantifier = rf"(?:(?:[*+?]|\{{(?:{'|'.join(bounds)})\}})\??)"
+    anchor = r"(?:\^|\$|\\[bB])"
+    simple = rf"(?:{literal}|\.|{escape}|{char_class})"
+    level = rf"(?:{simple}{quantifier}?|{anchor}|\|)*"
+    for _ in range(depth):  # groups, lookaheads too (both compile them quantified)
+        group = rf"\((?:\?[:=!])?{level}\)"
+        level = rf"(?:(?:{simple}|{group}){quantifier}?|{anchor}|\|)*"
+    return level
+
+
 FORMATS: dict[str, str] = _build_formats()
+FORMATS["regex"] = _regex_format()
 """``format`` name -> regex (corral's dialect, full match on the decoded value); see the module
 docstring for what each one checks and every approximation."""
+FORMATS["regex"] = _regex_format()
 
 
 def format_pattern(name: str) -> str | None:
@@ -225,15 +289,15 @@ def format_pattern(name: str) -> str | None:
     -------
     str or None
         A pattern for :func:`~corral.compiler.json_schema.json_strings.json_string_dfa` with
-        ``ecma=False`` (full-match semantics); ``None`` for formats that are not regular
-        (``regex``) or not supported (``idn-hostname``, unknown names). The caller decides whether that is an error.
+        ``ecma=False`` (full-match semantics); ``None`` for formats corral does not support
+        (``idn-hostname``, unknown names). The caller decides whether that is an error.
 
     Examples
     --------
     >>> import re
     >>> bool(re.fullmatch(format_pattern("date"), "2024-02-29"))
     True
-    >>> format_pattern("regex") is None
+    >>> format_pattern("idn-hostname") is None
     True
     """
     return FORMATS.get(name)
