@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from corral.compiler.analysis import strongly_connected_components
+
 ROOT = Path(__file__).resolve().parent.parent / "corral"
 
 
@@ -110,48 +112,9 @@ def test_runtime_imports_no_integration_or_cli() -> None:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[list[str]] = []
-    counter = 0
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            v, children = work[-1]
-            for w in children:
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(sorted(graph[w]))))
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
-                if low[v] == index[v]:
-                    comp = []
-                    while True:
-                        w = stack.pop()
-                        on_stack.discard(w)
-                        comp.append(w)
-                        if w == v:
-                            break
-                    if len(comp) > 1:
-                        out.append(sorted(comp))
-    return out
+    """Strongly connected components of more than one module."""
+    succ = {v: sorted(ws) for v, ws in graph.items()}
+    return [sorted(c) for c in strongly_connected_components(sorted(graph), succ) if len(c) > 1]
 
 
 def test_cycle_finder_finds_a_cycle() -> None:

@@ -6,21 +6,22 @@ alternatives, each a sequence of symbols (the empty sequence is the empty string
 nonterminal when it is a key of the mapping, otherwise a terminal. Symbols may be any hashable
 values: the front ends use names, :mod:`~corral.compiler.earley_tables` uses integer ids.
 
-=================================  ===============================================================
-function                           computes
-=================================  ===============================================================
-:func:`deriving_rules`             rules with a derivation made only of given terminals
-:func:`productive_rules`           rules with a finite derivation (the generating rules)
-:func:`nullable_rules`             rules that derive the empty string
-:func:`reachable_rules`            rules reachable from the start rule
-:func:`first_sets`                 FIRST: terminals a rule's derivations can begin with
-:func:`follow_sets`                FOLLOW: terminals that can come right after each symbol
-:func:`min_heights`                least derivation-tree height of each rule
-:func:`left_corner_graph`          ``a -> b`` when ``a`` can begin with ``b``
-:func:`left_recursion_cycle`       a shortest left-recursive cycle through a rule
-:func:`distance_to_accept`         per automaton state, bytes needed to reach acceptance
-:func:`shortest_prefixes`          per automaton state, a shortest byte string reaching it
-=================================  ===============================================================
+=======================================  ===============================================================
+function                                 computes
+=======================================  ===============================================================
+:func:`deriving_rules`                   rules with a derivation made only of given terminals
+:func:`productive_rules`                 rules with a finite derivation (the generating rules)
+:func:`nullable_rules`                   rules that derive the empty string
+:func:`reachable_rules`                  rules reachable from the start rule
+:func:`first_sets`                       FIRST: terminals a rule's derivations can begin with
+:func:`follow_sets`                      FOLLOW: terminals that can come right after each symbol
+:func:`min_heights`                      least derivation-tree height of each rule
+:func:`left_corner_graph`                ``a -> b`` when ``a`` can begin with ``b``
+:func:`left_recursion_cycle`             a shortest left-recursive cycle through a rule
+:func:`distance_to_accept`               per automaton state, bytes needed to reach acceptance
+:func:`shortest_prefixes`                per automaton state, a shortest byte string reaching it
+:func:`strongly_connected_components`    components of a graph, dependencies first (Tarjan, iterative)
+=======================================  ===============================================================
 
 Fixed points are least fixed points, so the results do not depend on the order rules are given
 in. The long ones take an optional ``check`` callable, called every so often so that a compile's
@@ -30,7 +31,7 @@ in. The long ones take an optional ``check`` callable, called every so often so 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -51,6 +52,7 @@ __all__ = [
     "productive_rules",
     "reachable_rules",
     "shortest_prefixes",
+    "strongly_connected_components",
 ]
 
 S = TypeVar("S", bound=Hashable)
@@ -234,22 +236,41 @@ def _bits_to_set(bits: int, names: list[S]) -> set[S]:
     return out
 
 
-def _reach_union(nodes: list[S], succ: Mapping[S, list[S]], base: Mapping[S, int],
-                 check: Callable[[], None] | None = None) -> dict[S, int]:
-    """Per node, the union (bitwise or) of ``base`` over every node reachable from it by ``succ``,
-    itself included.
+def strongly_connected_components(nodes: Iterable[S], succ: Mapping[S, Sequence[S]],
+                                  check: Callable[[], None] | None = None) -> list[list[S]]:
+    """The strongly connected components of the graph ``succ`` reachable from ``nodes``
+    (Tarjan's algorithm, iterative: no recursion limit).
 
-    Strongly connected components (Tarjan's algorithm, iterative) come out dependencies first,
-    so each component's union is its members' bases and its successors' finished unions: linear
-    in nodes plus edges, where a pass-until-stable loop takes as many passes as the longest chain.
+    Parameters
+    ----------
+    nodes:
+        Where to start, in this order; a node missing from ``succ`` has no edges.
+    succ:
+        Node -> its successors.
+    check:
+        Called every 1024 nodes placed; may raise to stop.
+
+    Returns
+    -------
+    list
+        The components, each a list of nodes, **dependencies first**: a component comes after
+        every component reachable from it.
+
+    Raises
+    ------
+    Whatever ``check`` raises.
+
+    Examples
+    --------
+    >>> strongly_connected_components(["a"], {"a": ["b"], "b": ["c", "a"], "c": []})
+    [['c'], ['b', 'a']]
     """
     index: dict[S, int] = {}
     low: dict[S, int] = {}
     on_stack: set[S] = set()
     stack: list[S] = []
-    value: dict[S, int] = {}
-    counter = 0
-    done = 0
+    out: list[list[S]] = []
+    placed = 0
     for root in nodes:
         if root in index:
             continue
@@ -257,8 +278,7 @@ def _reach_union(nodes: list[S], succ: Mapping[S, list[S]], base: Mapping[S, int
         while work:
             v, i = work[-1]
             if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
+                index[v] = low[v] = len(index)
                 stack.append(v)
                 on_stack.add(v)
             edges = succ.get(v, ())
@@ -283,16 +303,28 @@ def _reach_union(nodes: list[S], succ: Mapping[S, list[S]], base: Mapping[S, int
                 members.append(w)
                 if w == v:
                     break
-            bits = 0
-            for m in members:
-                bits |= base.get(m, 0)
-                for w in succ.get(m, ()):
-                    bits |= value.get(w, 0)  # a member's own value is not set yet: 0
-            for m in members:
-                value[m] = bits
-            done += len(members)
-            if check is not None and done & 1023 < len(members):
+            out.append(members)
+            placed += len(members)
+            if check is not None and placed & 1023 < len(members):
                 check()
+    return out
+
+
+def _reach_union(nodes: list[S], succ: Mapping[S, list[S]], base: Mapping[S, int],
+                 check: Callable[[], None] | None = None) -> dict[S, int]:
+    """Per node, the union (bitwise or) of ``base`` over every node reachable from it by ``succ``,
+    itself included: each strongly connected component, dependencies first, is its members'
+    bases and its successors' finished unions. Linear in nodes plus edges, where a
+    pass-until-stable loop takes as many passes as the longest chain."""
+    value: dict[S, int] = {}
+    for members in strongly_connected_components(nodes, succ, check):
+        bits = 0
+        for m in members:
+            bits |= base.get(m, 0)
+            for w in succ.get(m, ()):
+                bits |= value.get(w, 0)  # a member's own value is not set yet: 0
+        for m in members:
+            value[m] = bits
     return value
 
 
