@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -227,13 +227,37 @@ def reachable_rules(rules: Rules[S], start: S) -> set[S]:
     return seen
 
 
-def _bits_to_set(bits: int, names: list[S]) -> set[S]:
-    out: set[S] = set()
-    while bits:
-        low = bits & -bits
-        out.add(names[low.bit_length() - 1])
-        bits ^= low
-    return out
+class _TerminalBits:
+    """Terminals numbered as they are first met, and sets of them as Python-int bitsets (FIRST
+    and FOLLOW use them: a union is one ``|``)."""
+
+    def __init__(self) -> None:
+        self.bit: dict[Hashable, int] = {}
+        self.names: list[Hashable] = []
+
+    def of(self, t: Hashable) -> int:
+        """The bit of terminal ``t``."""
+        b = self.bit.get(t)
+        if b is None:
+            b = self.bit[t] = 1 << len(self.names)
+            self.names.append(t)
+        return b
+
+    def union(self, ts: Collection[Hashable]) -> int:
+        """The bitset of the terminals ``ts``."""
+        out = 0
+        for t in ts:
+            out |= self.of(t)
+        return out
+
+    def to_set(self, bits: int) -> set[Any]:
+        """The terminals of the bitset ``bits``."""
+        out = set()
+        while bits:
+            low = bits & -bits
+            out.add(self.names[low.bit_length() - 1])
+            bits ^= low
+        return out
 
 
 def strongly_connected_components(nodes: Iterable[S], succ: Mapping[S, Sequence[S]],
@@ -360,8 +384,7 @@ def first_sets(
     >>> sorted(first["s"]), sorted(first["a"])
     (['A', 'B'], ['A'])
     """
-    terms: list[S] = []
-    bit: dict[S, int] = {}
+    terms = _TerminalBits()
     base: dict[S, int] = {}
     succ: dict[S, list[S]] = {}
     k = 0
@@ -376,16 +399,13 @@ def first_sets(
                 if sym in rules:
                     edges.append(sym)
                 else:
-                    if sym not in bit:
-                        bit[sym] = 1 << len(terms)
-                        terms.append(sym)
-                    b |= bit[sym]
+                    b |= terms.of(sym)
                 if sym not in nullable:
                     break
         base[a] = b
         succ[a] = edges
     value = _reach_union(list(rules), succ, base, check)
-    return {a: _bits_to_set(value.get(a, 0), terms) for a in rules}
+    return {a: terms.to_set(value.get(a, 0)) for a in rules}
 
 
 def follow_sets(
@@ -423,19 +443,8 @@ def follow_sets(
     >>> sorted(follow["a"]), sorted(follow["A"]), sorted(follow["s"])
     (['B'], ['A', 'B'], [])
     """
-    terms: list[S] = []
-    bit: dict[S, int] = {}
-
-    def bits_of(syms: Collection[S]) -> int:
-        out = 0
-        for t in syms:
-            if t not in bit:
-                bit[t] = 1 << len(terms)
-                terms.append(t)
-            out |= bit[t]
-        return out
-
-    first_bits = {a: bits_of(f) for a, f in first.items()}
+    terms = _TerminalBits()
+    first_bits = {a: terms.union(f) for a, f in first.items()}
     local: dict[S, int] = {a: 0 for a in rules}
     succ: dict[S, list[S]] = {}  # sym -> the rules whose FOLLOW is part of sym's
     k = 0
@@ -450,14 +459,16 @@ def follow_sets(
                 local[sym] = local.get(sym, 0) | acc
                 if rest_nullable:
                     succ.setdefault(sym, []).append(a)
-                f = first_bits[sym] if sym in first_bits else bits_of((sym,))
+                f = first_bits.get(sym)
+                if f is None:  # a terminal: its FIRST is itself
+                    f = first_bits[sym] = terms.of(sym)
                 if sym in nullable:
                     acc |= f
                 else:
                     acc = f
                     rest_nullable = False
     value = _reach_union(list(local), succ, local, check)
-    return {sym: _bits_to_set(value.get(sym, 0), terms) for sym in local}
+    return {sym: terms.to_set(value.get(sym, 0)) for sym in local}
 
 
 def min_heights(rules: Rules[S]) -> dict[S, int]:
