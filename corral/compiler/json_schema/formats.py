@@ -139,6 +139,7 @@ def _build_formats() -> dict[str, str]:
         "uuid": f"{hexdig}{{8}}-{hexdig}{{4}}-{hexdig}{{4}}-{hexdig}{{4}}-{hexdig}{{12}}",
         "json-pointer": json_pointer,
         "relative-json-pointer": relative_json_pointer,
+        "regex": _regex_format(),
     }
 
 
@@ -271,10 +272,8 @@ def _regex_format(depth: int = REGEX_FORMAT_DEPTH) -> str:
 
 
 FORMATS: dict[str, str] = _build_formats()
-FORMATS["regex"] = _regex_format()
 """``format`` name -> regex (corral's dialect, full match on the decoded value); see the module
 docstring for what each one checks and every approximation."""
-FORMATS["regex"] = _regex_format()
 
 
 def format_pattern(name: str) -> str | None:
