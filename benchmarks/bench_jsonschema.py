@@ -951,7 +951,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=DEFAULT_DATA, help="directory of .jsonl files (default: %(default)s, corral's own default)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="directory of .jsonl files (default: %(default)s)")
     p.add_argument("--files", default=None,
                    help="comma-separated subsets (file stems like Github_easy) or .jsonl paths (default: all)")
     p.add_argument("--limit", type=int, default=None, help="first N schemas of the interleaved order")
