@@ -19,12 +19,17 @@ For a chart set ``E`` the allowed tokens are found in three layers:
 3. **Exact check of the candidates** by running the recognizer on their bytes from ``E``
    (candidates sorted, so shared prefixes are parsed once).
 
+Layers 1 and 2 of a state depend only on what the automaton can do from it and on the follow
+filter, so they are also kept tokenizer-wide, keyed by that content (:class:`SharedStates`): the
+string bodies, numbers and whitespace of every grammar of one vocabulary share their scans.
+
 Finished masks are cached by the set's signature (equal signatures, equal futures; see
 :mod:`corral.runtime.earley`), in an LRU bounded in bytes. Both caches report their size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -40,10 +45,11 @@ from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
 
-__all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "follow_passes", "scan_state"]
+__all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
+MAX_SHARED_RESIDUAL = 512  # states whose residual automaton is bigger than this are not shared
 
 
 def _coarse(dfa: ByteDFA) -> ByteDFA:
@@ -93,42 +99,204 @@ def follow_passes(ftrans, facc, fptr, fstarts, flat, a, e):  # type: ignore[no-u
 
 
 @njit(cache=True, nogil=True)
-def scan_state(trans, acc, g, ftrans, facc, fptr, fstarts, flat, offsets, first_order, first_ptr, out, cands, cand_ks):  # type: ignore[no-untyped-def]
+def scan_state(trans, acc, loops, g, ftrans, facc, fptr, fstarts, node_byte, node_depth, node_skip, below, tok_ptr, tok_ids, flat, offsets, max_depth, out, cands, cand_ks):  # type: ignore[no-untyped-def]
     """Layers 1 and 2 for automaton state ``g`` (see the module docstring).
 
     Sets in ``out`` the bit of each token read entirely inside the terminal; writes to
     ``cands``/``cand_ks`` the pairs (token, k) where the terminal accepts after the token's first
     ``k`` bytes (``0 < k < len``) and some follower automaton does not reject the rest
-    (:func:`follow_passes`). Tokens already inside are not listed.
+    (:func:`follow_passes`). Tokens read entirely inside are not listed.
     Returns the number of pairs, or -1 when the buffers are too small.
+
+    Plain-Python equivalent, token by token (``tests/runtime/test_cfg_scan.py`` holds it as the
+    oracle)::
+
+        for t, b in enumerate(token_bytes):
+            s, pairs = g, []
+            for i, byte in enumerate(b):
+                s = trans[s, byte]
+                if s < 0:
+                    break
+                if has_follow and acc[s] and i + 1 < len(b) and passes(b[i + 1:]):
+                    pairs.append((t, i + 1))
+            if s >= 0 and b:
+                out[t] = 1          # inside: its crossings are not needed
+            else:
+                cands += pairs
+
+    The tokens are walked as the vocabulary's byte trie in preorder (``node_*``, ``tok_*``: see
+    :class:`~corral.compiler.maskstore.TokenTrie`), so each shared prefix is read once (Llama-3:
+    275k trie nodes for 831k token bytes) and a byte the automaton rejects skips its whole
+    subtree. The accepting depths of the current path are kept on a stack: a dead subtree lists
+    crossing pairs only when its path accepted somewhere above it.
+
+    A subtree the automaton cannot leave is not walked either: when every byte below node ``i``
+    (``below[i]``, 256 bits) loops on the state reached at ``i`` (``loops[s]``, its self-loop
+    bytes), each token of the subtree ends in that state, so all are inside and none crosses.
+    This is what makes a string body cheap: most of the vocabulary lies in subtrees whose bytes
+    all loop on it. ``loops`` rows left at zero only turn the shortcut off.
     """
     has_follow = fstarts.shape[0] > 0
+    stack = np.empty(max_depth + 1, np.int32)  # automaton state after d bytes of the path
+    nacc = np.empty(max_depth + 1, np.int32)  # accepting depths among 1..d on the path
+    accd = np.empty(max_depth + 1, np.int32)  # those depths, shallowest first
+    stack[0] = g
+    nacc[0] = 0
+    n = node_byte.shape[0]
     nc = 0
-    for b0 in range(256):
-        if trans[g, b0] < 0:
+    i = 0
+    while i < n:
+        d = node_depth[i]
+        s = trans[stack[d - 1], node_byte[i]]
+        if s < 0:
+            skip = node_skip[i]
+            m = nacc[d - 1]
+            if has_follow and m > 0:
+                for q in range(tok_ptr[i], tok_ptr[skip]):
+                    t = tok_ids[q]
+                    a = offsets[t]
+                    e = offsets[t + 1]
+                    for r in range(m):
+                        k = accd[r]
+                        if follow_passes(ftrans, facc, fptr, fstarts, flat, a + k, e):
+                            if nc >= cands.shape[0]:
+                                return -1
+                            cands[nc] = t
+                            cand_ks[nc] = k
+                            nc += 1
+            i = skip
             continue
-        for k in range(first_ptr[b0], first_ptr[b0 + 1]):
-            t = first_order[k]
-            a = offsets[t]
-            e = offsets[t + 1]
-            s = g
-            alive = True
-            first = nc
-            for i in range(a, e):
-                s = trans[s, flat[i]]
-                if s < 0:
-                    alive = False
-                    break
-                if has_follow and acc[s] and i + 1 < e and follow_passes(ftrans, facc, fptr, fstarts, flat, i + 1, e):
-                    if nc >= cands.shape[0]:
-                        return -1
-                    cands[nc] = t
-                    cand_ks[nc] = i + 1 - a
-                    nc += 1
-            if alive:
-                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-                nc = first
+        nxt = node_skip[i]
+        if nxt > i + 1 and (loops[s, 0] | loops[s, 1] | loops[s, 2] | loops[s, 3]) != 0:
+            if ((below[i, 0] & ~loops[s, 0]) | (below[i, 1] & ~loops[s, 1])
+                    | (below[i, 2] & ~loops[s, 2]) | (below[i, 3] & ~loops[s, 3])) == 0:
+                for q in range(tok_ptr[i], tok_ptr[nxt]):
+                    t = tok_ids[q]
+                    out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                i = nxt
+                continue
+        stack[d] = s
+        if acc[s]:
+            accd[nacc[d - 1]] = d
+            nacc[d] = nacc[d - 1] + 1
+        else:
+            nacc[d] = nacc[d - 1]
+        for q in range(tok_ptr[i], tok_ptr[i + 1]):
+            t = tok_ids[q]
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        i += 1
     return nc
+
+
+@njit(cache=True, nogil=True)
+def subtree_bytes(node_byte, node_skip):  # type: ignore[no-untyped-def]
+    """Per trie node, the set of bytes on the edges strictly below it (``uint64[n_nodes, 4]``, bit
+    ``b`` of the 256): a child's byte and everything below the child, children being ``i + 1``,
+    then each one's ``node_skip``, up to ``node_skip[i]``."""
+    n = node_byte.shape[0]
+    below = np.zeros((n, 4), dtype=np.uint64)
+    for i in range(n - 1, -1, -1):
+        c = i + 1
+        end = node_skip[i]
+        while c < end:
+            b = node_byte[c]
+            below[i, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+            for w in range(4):
+                below[i, w] |= below[c, w]
+            c = node_skip[c]
+    return below
+
+
+def self_loops(trans: np.ndarray) -> np.ndarray:
+    """Per automaton state, the bytes that lead back to it (``uint64[n, 4]``, bit ``b`` of 256)."""
+    n = trans.shape[0]
+    bits = np.packbits(trans == np.arange(n, dtype=trans.dtype)[:, None], axis=1, bitorder="little")
+    return np.ascontiguousarray(bits).view(np.uint64).reshape(n, 4)
+
+
+@njit(cache=True, nogil=True)
+def residual_table(trans, acc, lo, hi, g, limit):  # type: ignore[no-untyped-def]
+    """The automaton from state ``g`` on, relabelled canonically: states numbered breadth first
+    from ``g`` (bytes in order), as ``(int32[m, 256] table, uint8[m] acceptance)``. Two states with
+    equal results read every byte string alike (the labels are a function of the strings). The
+    states reachable from ``g`` lie in ``[lo, hi)`` (its terminal); more than ``limit`` of them
+    give an empty table."""
+    idx = np.full(hi - lo, -1, np.int32)
+    queue = np.empty(min(hi - lo, limit), np.int32)
+    idx[g - lo] = 0
+    queue[0] = g
+    m = 1
+    head = 0
+    while head < m:
+        s = queue[head]
+        head += 1
+        for b in range(256):
+            t = trans[s, b]
+            if t >= 0 and idx[t - lo] < 0:
+                if m >= limit:
+                    return np.empty((0, 256), np.int32), np.empty(0, np.uint8)
+                idx[t - lo] = m
+                queue[m] = t
+                m += 1
+    table = np.empty((m, 256), np.int32)
+    accepting = np.empty(m, np.uint8)
+    for r in range(m):
+        s = queue[r]
+        accepting[r] = 1 if acc[s] else 0
+        for b in range(256):
+            t = trans[s, b]
+            table[r, b] = idx[t - lo] if t >= 0 else -1
+    return table, accepting
+
+
+def _digest(table: np.ndarray, accepting: np.ndarray, *more: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.int64(table.shape[0]).tobytes())
+    h.update(table.tobytes())
+    h.update(accepting.tobytes())
+    for m in more:
+        h.update(m)
+    return h.digest()
+
+
+class SharedStates:
+    """Per-state layers kept for every grammar of one vocabulary, keyed by content (see the
+    module docstring): what the automaton does from the state (:func:`residual_table`) and the
+    followers' automata. An LRU bounded in bytes, thread-safe; the entries are read-only.
+    ``CFGMaskStore`` gets it from ``vocab.derived``."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CFG_MASK_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, _StateEntry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, key: bytes) -> _StateEntry | None:
+        """The layers stored under ``key``, or ``None``."""
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            return hit
+
+    def put(self, key: bytes, entry: _StateEntry) -> None:
+        """Store ``entry`` under ``key`` (the least recently used entries go past the budget)."""
+        with self._lock:
+            if key not in self._entries:
+                self._bytes = _put_bounded(self._entries, key, entry, self._bytes, self.max_bytes)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held now."""
+        return self._bytes
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
 
 @njit(cache=True, nogil=True)
@@ -203,6 +371,9 @@ def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks,
     return nex
 
 
+_ScanInput = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], bytes | None]
+
+
 @dataclass(frozen=True)
 class _StateEntry:
     inside: np.ndarray
@@ -245,15 +416,17 @@ class CFGMaskStore:
         self.limits = limits
         self.n_words = n_words(vocab.size)
         trie = token_trie(vocab)
+        self._trie = trie
+        self._below = vocab.derived("cfg_maskstore.below", lambda v: subtree_bytes(trie.node_byte, trie.node_skip))
+        # per automaton state, its self-loop bytes: filled a terminal at a time, on its first scan
+        self._loops = np.zeros((tables.n_states, 4), dtype=np.uint64)
+        self._loops_done = np.zeros(len(tables.terminals), dtype=np.bool_)
+        # per-state layers of every grammar of this vocabulary, by content
+        self._shared: SharedStates = vocab.derived("cfg_maskstore.shared", lambda v: SharedStates())
+        self._follow_key: dict[int, bytes] = {}
+        self._filter_keys: dict[int, bytes] = {}
         self._flat = trie.flat
         self._offsets = trie.offsets
-        firsts = np.full(vocab.size, 256, dtype=np.int64)
-        lengths = np.diff(trie.offsets)
-        has = np.flatnonzero(lengths > 0)
-        firsts[has] = trie.flat[trie.offsets[has]]
-        order = np.argsort(firsts, kind="stable").astype(np.int32)
-        self._first_order = order
-        self._first_ptr = np.searchsorted(firsts[order], np.arange(257)).astype(np.int64)
         self._token_bytes = vocab.token_bytes
         # per terminal, the bytes that can start a terminal of its FOLLOW set
         starts = tables.trans[np.asarray(tables.term_start, dtype=np.int64)] >= 0  # [terminal, byte]
@@ -281,6 +454,7 @@ class CFGMaskStore:
         self.hits = 0
         self.misses = 0
         self.state_scans = 0  # per-state layers computed (each one numba pass over the vocabulary)
+        self.shared_states = 0  # per-state layers found in the tokenizer-wide cache instead
         self._lock = threading.RLock()
 
     # -- per-terminal follow automata -------------------------------------------------------------
@@ -347,11 +521,64 @@ class CFGMaskStore:
         if hit is not None:
             self._states.move_to_end(g)
             return hit
-        return self._put_state(g, self._scan(g, self._follow_dfa(int(self.tables.term_of_state[g]))))
+        return self._put_state(g, *self._scan(g, self._prepare(g)))
 
-    def _scan(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
-        """Layers 1 and 2 of state ``g`` (see :func:`scan_state`); touches no shared state, so it
+    def _prepare(self, g: int) -> _ScanInput:
+        """What a scan of state ``g`` reads besides the grammar: its terminal's follow filter
+        and self-loop rows (filled here), and the tokenizer-wide key of its layers (``None`` when
+        its residual automaton is too big to share). Under the lock."""
+        tb = self.tables
+        term = int(tb.term_of_state[g])
+        self._fill_loops(term)
+        follow = self._follow_dfa(term)
+        fkey = self._follow_key.get(term)
+        if fkey is None:
+            fkey = self._follow_key[term] = b"".join(sorted({self._filter_key(f) for f in tb.follow[term]}))
+        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
+        hi = lo + int(tb.term_dfas[term].n_states)
+        table, accepting = residual_table(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
+        key = _digest(table, accepting, fkey) if table.shape[0] else None
+        return follow, key
+
+    def _filter_key(self, f: int) -> bytes:
+        """Content key of terminal ``f``'s follow filter automaton (as :func:`_coarse` makes it)."""
+        hit = self._filter_keys.get(f)
+        if hit is None:
+            d = _coarse(self.tables.term_filters[f])
+            trans = np.asarray(d.trans, dtype=np.int32)
+            table, accepting = residual_table(trans, np.asarray(d.accepting, dtype=np.bool_), 0, trans.shape[0],
+                                              int(d.start), trans.shape[0] + 1)
+            hit = self._filter_keys[f] = _digest(table, accepting)
+        return hit
+
+    def _fill_loops(self, term: int) -> None:
+        """Fill terminal ``term``'s rows of the self-loop table (under the lock, before its first
+        scan; a scan in another thread that reads rows still at zero only walks more)."""
+        if self._loops_done[term]:
+            return
+        tb = self.tables
+        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
+        hi = lo + int(tb.term_dfas[term].n_states)
+        rows = tb.trans[lo:hi] - lo
+        self._loops[lo:hi] = self_loops(rows)
+        self._loops_done[term] = True
+
+    def _scan(self, g: int, prepared: _ScanInput) -> tuple[_StateEntry, bool]:
+        """Layers 1 and 2 of state ``g`` (see :func:`scan_state`) and whether they were computed
+        (``False``: found in the tokenizer-wide cache). Touches none of the store's caches, so it
         runs outside the lock (the kernel releases the GIL), with this thread's buffers."""
+        follow, key = prepared
+        if key is not None:
+            hit = self._shared.get(key)
+            if hit is not None:
+                return hit, False
+        entry = self._scan_kernel(g, follow)
+        if key is not None:
+            self._shared.put(key, entry)
+        return entry, True
+
+    def _scan_kernel(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
+        """Layers 1 and 2 of state ``g`` by one walk of the vocabulary (see :func:`scan_state`)."""
         tb = self.tables
         ftrans, facc, fptr, fstarts = follow
         bufs = self._buffers
@@ -361,9 +588,11 @@ class CFGMaskStore:
             bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
         while True:
             out = np.zeros(self.n_words, dtype=np.uint32)
+            tr = self._trie
             nc = scan_state(
-                tb.trans, tb.accepting, g, ftrans, facc, fptr, fstarts, self._flat, self._offsets,
-                self._first_order, self._first_ptr, out, bufs.cands, bufs.ks,
+                tb.trans, tb.accepting, self._loops, g, ftrans, facc, fptr, fstarts, tr.node_byte,
+                tr.node_depth, tr.node_skip, self._below, tr.tok_ptr, tr.tok_ids, self._flat,
+                self._offsets, tr.max_depth, out, bufs.cands, bufs.ks,
             )
             if nc >= 0:
                 break
@@ -372,13 +601,17 @@ class CFGMaskStore:
         out.setflags(write=False)
         return _StateEntry(out, bufs.cands[:nc].copy(), bufs.ks[:nc].copy())
 
-    def _put_state(self, g: int, entry: _StateEntry) -> _StateEntry:
-        """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays)."""
+    def _put_state(self, g: int, entry: _StateEntry, scanned: bool = True) -> _StateEntry:
+        """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays);
+        ``scanned``: computed here, not found in the tokenizer-wide cache."""
         hit = self._states.get(g)
         if hit is not None:
             self._states.move_to_end(g)
             return hit
-        self.state_scans += 1
+        if scanned:
+            self.state_scans += 1
+        else:
+            self.shared_states += 1
         self._state_bytes = _put_bounded(self._states, g, entry, self._state_bytes, self.max_bytes)
         return entry
 
@@ -398,12 +631,12 @@ class CFGMaskStore:
                 self._masks.move_to_end(s.sig)
                 self.hits += 1
                 return hit
-            todo = [(g, self._follow_dfa(int(self.tables.term_of_state[g])))
+            todo = [(g, self._prepare(g))
                     for g in s.scan if g not in self._states]
-        fresh = [(g, self._scan(g, f)) for g, f in todo]
+        fresh = [(g, *self._scan(g, f)) for g, f in todo]
         with self._lock:
-            for g, e in fresh:
-                self._put_state(g, e)
+            for g, e, scanned in fresh:
+                self._put_state(g, e, scanned)
             return self._mask_locked(s)
 
     def cached_mask(self, s: ESet) -> np.ndarray | None:
@@ -516,8 +749,9 @@ class CFGMaskStore:
                 work.append((self.recognizer.exit_set(cur, int(gs)), ex_toks[sel], ex_ks[sel]))
 
     def clear(self, *, states: bool = False) -> None:
-        """Drop the finished masks (and the per-terminal-state layers when ``states``), so that
-        the next masks are computed again; for benchmarks that measure cache misses."""
+        """Drop the finished masks (and the per-terminal-state layers when ``states``, the
+        tokenizer-wide ones included), so that the next masks are computed again; for benchmarks
+        that measure cache misses."""
         with self._lock:
             self._masks.clear()
             self._mask_bytes = 0
@@ -526,6 +760,7 @@ class CFGMaskStore:
             if states:
                 self._states.clear()
                 self._state_bytes = 0
+                self._shared.clear()
 
     # -- reporting --------------------------------------------------------------------------------
     @property

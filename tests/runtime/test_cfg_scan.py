@@ -1,0 +1,162 @@
+"""The grammar mask store's per-state scan walks the token trie and gives what a token-by-token scan gives.
+
+:func:`corral.runtime.cfg_maskstore.scan_state` computes layers 1 and 2 of a mask (tokens read
+inside a terminal from an automaton state; tokens that cross the terminal's end into a possible
+follower) by walking the vocabulary's byte trie, sharing prefixes and skipping dead subtrees.
+The oracle is the plain definition, one token at a time over the whole vocabulary (the store's
+kernel before the trie walk), compiled here with numba only so that the whole Llama-3 vocabulary
+can be checked for hundreds of states: the inside bits and the set of crossing pairs must be equal.
+
+The layers are also shared by every grammar of one vocabulary, keyed by the state's content (its
+residual automaton and its terminal's followers): states of different grammars with one key must
+have equal layers, computed afresh.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+import corral
+import corral.grammars
+from corral import Vocabulary
+from corral.compiler.maskstore import n_words
+from corral.runtime.cfg_maskstore import follow_passes
+from corral.runtime.engine import earley_engine
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 8},
+        "kind": {"enum": ["a", "b", "ab"]},
+        "n": {"type": "integer", "minimum": -5},
+        "x": {"type": "number"},
+        "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+-[0-9]{2}$"}},
+    },
+    "required": ["name"],
+}
+
+LARK = r"""
+start: expr
+expr: term (("+" | "-" | "+=") term)*
+term: NUMBER | NAME | STRING | "(" expr ")"
+NUMBER: /[0-9]+(\.[0-9]+)?/
+NAME: /[a-zé_]+/
+STRING: /"[^"]{0,6}"/
+%ignore " "
+"""
+
+
+@njit(cache=False)
+def token_by_token(trans, acc, g, ftrans, facc, fptr, fstarts, flat, offsets, out, cands, cand_ks):  # type: ignore[no-untyped-def]
+    """The reference: every token read from ``g`` on its own (see ``scan_state``'s docstring)."""
+    has_follow = fstarts.shape[0] > 0
+    nc = 0
+    for t in range(offsets.shape[0] - 1):
+        a = offsets[t]
+        e = offsets[t + 1]
+        if a == e:
+            continue
+        s = g
+        first = nc
+        for i in range(a, e):
+            s = trans[s, flat[i]]
+            if s < 0:
+                break
+            if has_follow and acc[s] and i + 1 < e and follow_passes(ftrans, facc, fptr, fstarts, flat, i + 1, e):
+                cands[nc] = t
+                cand_ks[nc] = i + 1 - a
+                nc += 1
+        if s >= 0:
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            nc = first
+    return nc
+
+
+def _grammar(kind: str, vocab: Vocabulary) -> corral.CompiledGrammar:
+    if kind == "sql":
+        return corral.compile_grammar(corral.grammars.load("sql"), vocab)
+    if kind == "schema":
+        return corral.compile_json_schema(SCHEMA, vocab)
+    return corral.compile_grammar(LARK, vocab)
+
+
+@pytest.mark.parametrize("kind", ["sql", "schema", "lark"])
+def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind: str) -> None:
+    vocab = llama3[1]
+    store = earley_engine(_grammar(kind, vocab)).store
+    tb = store.tables
+    rng = np.random.default_rng(1)
+    states = sorted(set(tb.term_start) | set(rng.choice(tb.n_states, size=min(tb.n_states, 150), replace=False).tolist()))
+    size = len(vocab)
+    cands = np.empty(8 * size, dtype=np.int32)
+    ks = np.empty(8 * size, dtype=np.int32)
+    seen_inside = seen_pairs = 0
+    for g in states:
+        (ftrans, facc, fptr, fstarts), _ = store._prepare(g)
+        entry = store._scan_kernel(g, (ftrans, facc, fptr, fstarts))
+        want = np.zeros(n_words(size), dtype=np.uint32)
+        nc = token_by_token(tb.trans, tb.accepting, g, ftrans, facc, fptr, fstarts, store._flat, store._offsets,
+                            want, cands, ks)
+        assert np.array_equal(entry.inside, want), (kind, g, tb.terminals[int(tb.term_of_state[g])])
+        got_pairs = sorted(zip(entry.candidates.tolist(), entry.ks.tolist()))
+        want_pairs = sorted(zip(cands[:nc].tolist(), ks[:nc].tolist()))
+        assert got_pairs == want_pairs, (kind, g, tb.terminals[int(tb.term_of_state[g])])
+        seen_inside += int(np.unpackbits(want.view(np.uint8)).sum() > 0)
+        seen_pairs += nc
+    # the check means something: states with inside tokens and with crossing pairs were met
+    assert seen_inside > len(states) // 2
+    assert seen_pairs > 100
+
+
+OTHER = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "v": {"type": "number"}}}}
+
+
+def test_states_with_one_content_key_have_equal_layers(llama3: tuple[object, Vocabulary]) -> None:
+    vocab = llama3[1]
+    by_key: dict[bytes, tuple[str, int, np.ndarray, list[tuple[int, int]]]] = {}
+    grammars = {kind: _grammar(kind, vocab) for kind in ("sql", "schema", "lark")}
+    grammars["other"] = corral.compile_json_schema(OTHER, vocab)
+    grammars["other, closed"] = corral.compile_json_schema({**OTHER, "items": {**OTHER["items"], "additionalProperties": False}}, vocab)
+    shared_across = compared = 0
+    for kind, grammar in grammars.items():
+        store = earley_engine(grammar).store
+        tb = store.tables
+        rng = np.random.default_rng(2)
+        states = sorted(set(tb.term_start) | set(rng.choice(tb.n_states, size=min(tb.n_states, 120), replace=False).tolist()))
+        for g in states:
+            follow, key = store._prepare(g)
+            if key is None:
+                continue
+            entry = store._scan_kernel(g, follow)
+            pairs = sorted(zip(entry.candidates.tolist(), entry.ks.tolist()))
+            seen = by_key.get(key)
+            if seen is None:
+                by_key[key] = (kind, g, entry.inside, pairs)
+                continue
+            assert np.array_equal(seen[2], entry.inside), (seen[:2], kind, g)
+            assert seen[3] == pairs, (seen[:2], kind, g)
+            compared += 1
+            shared_across += seen[0] != kind
+    assert compared > 20 and shared_across > 5, (compared, shared_across)
+
+
+def test_second_grammar_reuses_the_first_ones_string_body(llama3: tuple[object, Vocabulary]) -> None:
+    vocab = llama3[1]
+    # two grammars whose strings have the same body and the same followers (FOLLOW is grammar-wide)
+    a = corral.compile_json_schema({"type": "array", "items": {"type": "string"}, "maxItems": 3}, vocab)
+    b = corral.compile_json_schema({"type": "array", "items": {"type": "string"}, "minItems": 1}, vocab)
+    ma = a.matcher()
+    assert ma.accept_bytes(b'["hello')
+    ma.next_token_mask()
+    mb = b.matcher()
+    assert mb.accept_bytes(b'["hello')
+    store = earley_engine(b).store
+    got = mb.next_token_mask().copy()
+    assert store.shared_states > 0  # the string body's layers came from grammar a's scan
+    store.clear(states=True)  # drops the tokenizer-wide layers too
+    before = store.state_scans
+    fresh = mb.next_token_mask()
+    assert store.state_scans > before
+    assert np.array_equal(got, fresh)
