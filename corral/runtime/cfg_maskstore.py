@@ -215,12 +215,15 @@ def self_loops(trans: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def residual_table(trans, acc, lo, hi, g, limit):  # type: ignore[no-untyped-def]
-    """The automaton from state ``g`` on, relabelled canonically: states numbered breadth first
-    from ``g`` (bytes in order), as ``(int32[m, 256] table, uint8[m] acceptance)``. Two states with
-    equal results read every byte string alike (the labels are a function of the strings). The
-    states reachable from ``g`` lie in ``[lo, hi)`` (its terminal); more than ``limit`` of them
-    give an empty table."""
+def residual_code(trans, acc, lo, hi, g, limit):  # type: ignore[no-untyped-def]
+    """The automaton from state ``g`` on, relabelled canonically and written as ``int32`` runs.
+
+    States are numbered breadth first from ``g`` (bytes in order), so the labels depend only on
+    the byte strings that reach each state: two states with equal codes read every byte string
+    alike. The code is the number of states, then per state its acceptance, its number of runs
+    and each run of equal targets as (first byte, target label or -1). The states reachable from
+    ``g`` lie in ``[lo, hi)`` (its terminal); more than ``limit`` of them give an empty code.
+    """
     idx = np.full(hi - lo, -1, np.int32)
     queue = np.empty(min(hi - lo, limit), np.int32)
     idx[g - lo] = 0
@@ -234,26 +237,35 @@ def residual_table(trans, acc, lo, hi, g, limit):  # type: ignore[no-untyped-def
             t = trans[s, b]
             if t >= 0 and idx[t - lo] < 0:
                 if m >= limit:
-                    return np.empty((0, 256), np.int32), np.empty(0, np.uint8)
+                    return np.empty(0, np.int32)
                 idx[t - lo] = m
                 queue[m] = t
                 m += 1
-    table = np.empty((m, 256), np.int32)
-    accepting = np.empty(m, np.uint8)
+    code = np.empty(1 + m * (2 + 2 * 256), np.int32)
+    code[0] = m
+    n = 1
     for r in range(m):
         s = queue[r]
-        accepting[r] = 1 if acc[s] else 0
+        code[n] = 1 if acc[s] else 0
+        at = n + 1
+        n += 2
+        runs = 0
+        prev = -2
         for b in range(256):
             t = trans[s, b]
-            table[r, b] = idx[t - lo] if t >= 0 else -1
-    return table, accepting
+            lab = idx[t - lo] if t >= 0 else -1
+            if lab != prev:
+                code[n] = b
+                code[n + 1] = lab
+                n += 2
+                runs += 1
+                prev = lab
+        code[at] = runs
+    return code[:n].copy()
 
 
-def _digest(table: np.ndarray, accepting: np.ndarray, *more: bytes) -> bytes:
-    h = hashlib.blake2b(digest_size=20)
-    h.update(np.int64(table.shape[0]).tobytes())
-    h.update(table.tobytes())
-    h.update(accepting.tobytes())
+def _digest(code: np.ndarray, *more: bytes) -> bytes:
+    h = hashlib.blake2b(code.tobytes(), digest_size=20)
     for m in more:
         h.update(m)
     return h.digest()
@@ -261,7 +273,7 @@ def _digest(table: np.ndarray, accepting: np.ndarray, *more: bytes) -> bytes:
 
 class SharedStates:
     """Per-state layers kept for every grammar of one vocabulary, keyed by content (see the
-    module docstring): what the automaton does from the state (:func:`residual_table`) and the
+    module docstring): what the automaton does from the state (:func:`residual_code`) and the
     followers' automata. An LRU bounded in bytes, thread-safe; the entries are read-only.
     ``CFGMaskStore`` gets it from ``vocab.derived``."""
 
@@ -536,8 +548,8 @@ class CFGMaskStore:
             fkey = self._follow_key[term] = b"".join(sorted({self._filter_key(f) for f in tb.follow[term]}))
         lo = tb.term_start[term] - int(tb.term_dfas[term].start)
         hi = lo + int(tb.term_dfas[term].n_states)
-        table, accepting = residual_table(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
-        key = _digest(table, accepting, fkey) if table.shape[0] else None
+        code = residual_code(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
+        key = _digest(code, fkey) if code.shape[0] else None
         return follow, key
 
     def _filter_key(self, f: int) -> bytes:
@@ -546,9 +558,9 @@ class CFGMaskStore:
         if hit is None:
             d = _coarse(self.tables.term_filters[f])
             trans = np.asarray(d.trans, dtype=np.int32)
-            table, accepting = residual_table(trans, np.asarray(d.accepting, dtype=np.bool_), 0, trans.shape[0],
-                                              int(d.start), trans.shape[0] + 1)
-            hit = self._filter_keys[f] = _digest(table, accepting)
+            code = residual_code(trans, np.asarray(d.accepting, dtype=np.bool_), 0, trans.shape[0],
+                                 int(d.start), trans.shape[0] + 1)
+            hit = self._filter_keys[f] = _digest(code)
         return hit
 
     def _fill_loops(self, term: int) -> None:
