@@ -49,7 +49,7 @@ __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "foll
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
-MAX_SHARED_RESIDUAL = 512  # states whose residual automaton is bigger than this are not shared
+MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this are not shared
 
 
 def _coarse(dfa: ByteDFA) -> ByteDFA:

@@ -328,3 +328,38 @@ def test_the_check_survives_serialisation(grammars: dict[str, corral.CompiledGra
         g = corral.CompiledGrammar.from_bytes(grammars[name].to_bytes(), VOCAB)
         assert g.program.ir.guards == grammars[name].program.ir.guards
         assert not _accepts(g, '["a","a"]') and _accepts(g, '["a","b"]')
+
+
+def _reference_flags(data: bytes) -> list[bool]:
+    """The reader's byte classes of one token, read the plain way (the order of ``_Classes``'s
+    twelve classes); the oracle for the vectorised build."""
+    from corral.runtime.guards import _LOWER, _NUM_BYTES, _closing_head
+    q = data.count(0x22)
+    nonnum = any(c not in _NUM_BYTES for c in data)
+    flags = [q >= 1, q >= 2, 0x5D in data or 0x7D in data, 0x74 in data or 0x66 in data or 0x6E in data,
+             nonnum, nonnum and any(c == 0x2D or 0x30 <= c <= 0x39 for c in data),
+             any(c not in _LOWER for c in data), 0x2C in data, q >= 3, False, False, False]
+    if q:
+        first = data.index(0x22)
+        after = data[first + 1:]
+        flags[9] = 0x5D in after or 0x7D in after
+        flags[10] = 0x2C in after
+        flags[11] = _closing_head(data) is None and 0x5C in data[:first]
+    return flags
+
+
+def test_byte_classes_match_a_token_by_token_reading(llama3: tuple[object, corral.Vocabulary]) -> None:
+    from corral.runtime.guards import _Classes, _closing_head
+    vocab = llama3[1]
+    c = _Classes(vocab)
+    names = ("quote1", "quote2", "close", "letters", "nonnum", "number_end", "nonletter", "comma", "quote3",
+             "quote_close", "quote_comma", "escape_quote")
+    bits = np.stack([np.unpackbits(getattr(c, n).view(np.uint8), bitorder="little")[:vocab.size] for n in names])
+    heads: dict[bytes, list[int]] = {}
+    for t, data in enumerate(vocab.token_bytes):
+        want = _reference_flags(data) if data else [False] * 12
+        assert bits[:, t].astype(bool).tolist() == want, (t, data)
+        if data and 0x22 in data and (head := _closing_head(data)) is not None:
+            heads.setdefault(head, []).append(t)
+    assert heads == c.before_quote
+    assert bits.sum(axis=1).min() > 0  # every class has members in a real vocabulary
