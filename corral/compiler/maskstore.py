@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ from corral.compiler.vocabulary import Vocabulary
 __all__ = [
     "TokenTrie",
     "token_trie",
+    "token_tries_by_length",
     "MaskTable",
     "build_mask_table",
     "class_representatives",
@@ -170,13 +172,26 @@ def token_trie(vocab: Vocabulary) -> TokenTrie:
     return vocab.derived("trie", _build_token_trie)
 
 
-def _build_token_trie(vocab: Vocabulary) -> TokenTrie:
+def token_tries_by_length(vocab: Vocabulary, split: int) -> tuple[TokenTrie, TokenTrie]:
+    """The (memoised) tries of ``vocab``'s text tokens of at most ``split`` bytes and of the
+    longer ones; together they hold every token of :func:`token_trie` (same ``flat`` and
+    ``offsets``)."""
+    return vocab.derived(f"trie.split{split}", lambda v: _split_tries(v, split))
+
+
+def _split_tries(vocab: Vocabulary, split: int) -> tuple[TokenTrie, TokenTrie]:
+    lengths = [len(b) if b else 0 for b in vocab.token_bytes]
+    return (_build_token_trie(vocab, lambda i: lengths[i] <= split),
+            _build_token_trie(vocab, lambda i: lengths[i] > split))
+
+
+def _build_token_trie(vocab: Vocabulary, keep: Callable[[int], bool] | None = None) -> TokenTrie:
     tb = vocab.token_bytes
     lengths = np.fromiter((len(b) if b else 0 for b in tb), dtype=np.int64, count=len(tb))
     offsets = np.zeros(len(tb) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     flat = np.frombuffer(b"".join(b for b in tb if b), dtype=np.uint8).copy()
-    text_ids = [i for i, b in enumerate(tb) if b]
+    text_ids = [i for i, b in enumerate(tb) if b and (keep is None or keep(i))]
     text_ids.sort(key=tb.__getitem__)  # type: ignore[arg-type]
     order = np.asarray(text_ids, dtype=np.int64)
     node_byte, node_depth, node_skip, pair_node, max_len = _build_trie(

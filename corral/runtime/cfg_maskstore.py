@@ -33,6 +33,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from numba import njit
 
 from corral.compiler.automaton import ByteDFA
 from corral.compiler.earley_tables import EarleyTables
-from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, n_words, token_trie
+from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n_words, token_trie, token_tries_by_length
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
@@ -49,7 +50,11 @@ __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "foll
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
-MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this are not shared
+MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this get a layered key, or none
+SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longer ones are walked per state
+MAX_LAYERED_STATES = 4096  # states over all unrolled layers past which a state gets no layered key
+MAX_LAYERED_TERMINAL = 20_000  # terminals bigger than this give their states no layered key
+WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key
 
 
 def _coarse(dfa: ByteDFA) -> ByteDFA:
@@ -271,6 +276,123 @@ def _digest(code: np.ndarray, *more: bytes) -> bytes:
     return h.digest()
 
 
+@njit(cache=True, nogil=True)
+def layered_code(ctrans, lo, acc, g, depth, limit):  # type: ignore[no-untyped-def]
+    """What the automaton does from state ``g`` on byte strings of at most ``depth`` bytes, as an
+    ``int64`` code; empty past ``limit`` states.
+
+    ``ctrans`` is the terminal's transition table with one column per byte class (bytes every
+    state of the terminal treats alike; the caller adds the class partition to the key), its row
+    ``i`` for state ``lo + i``. The automaton is unrolled into layers (layer ``k``: the states
+    ``k`` bytes from ``g``); then, from the last layer up, the states of a layer are merged when
+    they accept alike and go to merged states alike. The code lists, per layer, its merged states'
+    rows (acceptance, then per byte class the merged successor or -1), so two states with equal
+    codes are dead, alive and accepting alike after every string of at most ``depth`` bytes: all
+    that a walk of tokens that short sees. Rows are numbered in the order of a hash of their
+    content, so equal behaviours give equal codes (but for hash collisions, which only cost a
+    cache miss: the code itself holds the rows). A length counter's states far from the bound
+    merge into one code.
+    """
+    n_loc = ctrans.shape[0]
+    ncls = ctrans.shape[1]
+    empty = np.empty(0, np.int64)
+    stamp = np.full(n_loc, -1, np.int64)
+    pos = np.empty(n_loc, np.int64)
+    states = np.empty(limit, np.int64)
+    ptr = np.zeros(depth + 2, np.int64)
+    states[0] = g
+    ptr[1] = 1
+    total = 1
+    nl = 1
+    for k in range(depth):
+        start = total
+        for i in range(ptr[k], ptr[k + 1]):
+            s = states[i]
+            for c in range(ncls):
+                t = ctrans[s - lo, c]
+                if t >= 0 and stamp[t - lo] != k + 1:
+                    if total >= limit:
+                        return empty
+                    stamp[t - lo] = k + 1
+                    states[total] = t
+                    total += 1
+        if total == start:
+            break
+        ptr[k + 2] = total
+        nl += 1
+    cls = np.empty(total, np.int64)
+    hashes = np.empty(total, np.uint64)
+    code = np.empty(3 + nl + total * (1 + ncls), np.int64)
+    code[0] = depth
+    code[1] = nl
+    code[2] = ncls
+    n = 3
+    for k in range(nl - 1, -1, -1):
+        a = ptr[k]
+        b = ptr[k + 1]
+        if k + 1 < nl:
+            for i in range(ptr[k + 1], ptr[k + 2]):
+                pos[states[i] - lo] = i
+        for i in range(a, b):
+            s = states[i]
+            h = np.uint64(1469598103934665603) ^ np.uint64(1 if acc[s] else 0)
+            for c in range(ncls):
+                v = -1
+                if k + 1 < nl:  # (no next layer: past the depth, or every byte dies)
+                    t = ctrans[s - lo, c]
+                    if t >= 0:
+                        v = cls[pos[t - lo]]
+                h = (h ^ np.uint64(v + 3)) * np.uint64(1099511628211)
+                h ^= h >> np.uint64(29)
+            hashes[i] = h
+        order = np.argsort(hashes[a:b], kind="mergesort") + a
+        # merge equal rows: walk in hash order; a row equal to the previous class's row joins it
+        m = 0
+        first = np.empty(b - a, np.int64)  # representative node of each class
+        for r in range(b - a):
+            i = order[r]
+            same = -1
+            # rows with the same hash sit together: compare with the classes of that run
+            q = m - 1
+            while q >= 0 and hashes[first[q]] == hashes[i]:
+                j = first[q]
+                eq = acc[states[i]] == acc[states[j]]
+                if eq and k + 1 < nl:
+                    for c in range(ncls):
+                        ti = ctrans[states[i] - lo, c]
+                        tj = ctrans[states[j] - lo, c]
+                        vi = cls[pos[ti - lo]] if ti >= 0 else -1
+                        vj = cls[pos[tj - lo]] if tj >= 0 else -1
+                        if vi != vj:
+                            eq = False
+                            break
+                if eq:
+                    same = q
+                    break
+                q -= 1
+            if same < 0:
+                first[m] = i
+                same = m
+                m += 1
+            cls[i] = same
+        # this layer's rows, in class order
+        code[n] = m
+        n += 1
+        for q in range(m):
+            j = first[q]
+            code[n] = 1 if acc[states[j]] else 0
+            n += 1
+            for c in range(ncls):
+                v = -1
+                if k + 1 < nl:
+                    t = ctrans[states[j] - lo, c]
+                    if t >= 0:
+                        v = cls[pos[t - lo]]
+                code[n] = v
+                n += 1
+    return code[:n].copy()
+
+
 class SharedStates:
     """Per-state layers kept for every grammar of one vocabulary, keyed by content (see the
     module docstring): what the automaton does from the state (:func:`residual_code`) and the
@@ -383,7 +505,21 @@ def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks,
     return nex
 
 
-_ScanInput = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], bytes | None]
+_ScanInput = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], bytes | None, bool]
+
+
+def _below_of(trie: TokenTrie, vocab: Vocabulary) -> np.ndarray:
+    """:func:`subtree_bytes` of ``trie`` (built once per vocabulary through ``vocab.derived``)."""
+    return subtree_bytes(trie.node_byte, trie.node_skip)  # type: ignore[no-any-return]
+
+
+def _merge(a: _StateEntry, b: _StateEntry) -> _StateEntry:
+    """The layers of two disjoint sets of tokens together."""
+    if not b.candidates.shape[0] and not b.inside.any():
+        return a
+    inside = a.inside | b.inside
+    inside.setflags(write=False)
+    return _StateEntry(inside, np.concatenate([a.candidates, b.candidates]), np.concatenate([a.ks, b.ks]))
 
 
 @dataclass(frozen=True)
@@ -429,7 +565,13 @@ class CFGMaskStore:
         self.n_words = n_words(vocab.size)
         trie = token_trie(vocab)
         self._trie = trie
-        self._below = vocab.derived("cfg_maskstore.below", lambda v: subtree_bytes(trie.node_byte, trie.node_skip))
+        self._below = vocab.derived("cfg_maskstore.below", partial(_below_of, trie))
+        # the tokens in two tries (up to SHORT_TOKEN_BYTES, longer), for states with a layered key
+        self._parts: list[tuple[TokenTrie, np.ndarray]] = [
+            (part, vocab.derived(f"cfg_maskstore.below{SHORT_TOKEN_BYTES}.{i}", partial(_below_of, part)))
+            for i, part in enumerate(token_tries_by_length(vocab, SHORT_TOKEN_BYTES))
+        ]
+        self._byte_classes: dict[int, tuple[bytes, np.ndarray] | None] = {}
         # per automaton state, its self-loop bytes: filled a terminal at a time, on its first scan
         self._loops = np.zeros((tables.n_states, 4), dtype=np.uint64)
         self._loops_done = np.zeros(len(tables.terminals), dtype=np.bool_)
@@ -537,8 +679,11 @@ class CFGMaskStore:
 
     def _prepare(self, g: int) -> _ScanInput:
         """What a scan of state ``g`` reads besides the grammar: its terminal's follow filter
-        and self-loop rows (filled here), and the tokenizer-wide key of its layers (``None`` when
-        its residual automaton is too big to share). Under the lock."""
+        and self-loop rows (filled here); the tokenizer-wide key of its layers, ``None`` when it
+        has none; and whether that key is layered (it covers the tokens of at most
+        ``SHORT_TOKEN_BYTES`` bytes: :func:`layered_code`) rather than whole (its residual
+        automaton: :func:`residual_code`). A layered key is made only for wide states whose
+        residual is too big, length counters mostly. Under the lock."""
         tb = self.tables
         term = int(tb.term_of_state[g])
         self._fill_loops(term)
@@ -549,8 +694,42 @@ class CFGMaskStore:
         lo = tb.term_start[term] - int(tb.term_dfas[term].start)
         hi = lo + int(tb.term_dfas[term].n_states)
         code = residual_code(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
-        key = _digest(code, fkey) if code.shape[0] else None
-        return follow, key
+        if code.shape[0]:
+            return follow, _digest(code, b"whole", fkey), False
+        if int((tb.trans[g] >= 0).sum()) < WIDE_STATE_BYTES:
+            return follow, None, False
+        classes = self._classes_of(term)
+        if classes is None:
+            return follow, None, False
+        partition, ctrans = classes
+        layered = layered_code(ctrans, lo, tb.accepting, g, SHORT_TOKEN_BYTES, MAX_LAYERED_STATES)
+        if not layered.shape[0]:
+            return follow, None, False
+        return follow, _digest(layered, b"short", partition, fkey), True
+
+    def _classes_of(self, term: int) -> tuple[bytes, np.ndarray] | None:
+        """Terminal ``term``'s byte classes (bytes all its states treat alike), numbered by first
+        byte, as (the partition's bytes, its rows of the transition table with one column per
+        class); ``None``
+        for terminals too big for layered keys. Under the lock."""
+        if term in self._byte_classes:
+            return self._byte_classes[term]
+        tb = self.tables
+        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
+        hi = lo + int(tb.term_dfas[term].n_states)
+        out: tuple[bytes, np.ndarray] | None = None
+        if hi - lo <= MAX_LAYERED_TERMINAL:
+            block = tb.trans[lo:hi]
+            cols = np.ascontiguousarray(block.T)
+            _, first, inverse = np.unique(cols.view(np.dtype((np.void, cols.itemsize * cols.shape[1]))).reshape(-1),
+                                          return_index=True, return_inverse=True)
+            order = np.argsort(first)  # classes by their first byte
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.shape[0])
+            of_byte = rank[inverse.reshape(-1)].astype(np.int16)
+            out = (of_byte.tobytes(), np.ascontiguousarray(block[:, np.sort(first)]))
+        self._byte_classes[term] = out
+        return out
 
     def _filter_key(self, f: int) -> bytes:
         """Content key of terminal ``f``'s follow filter automaton (as :func:`_coarse` makes it)."""
@@ -577,20 +756,34 @@ class CFGMaskStore:
 
     def _scan(self, g: int, prepared: _ScanInput) -> tuple[_StateEntry, bool]:
         """Layers 1 and 2 of state ``g`` (see :func:`scan_state`) and whether they were computed
-        (``False``: found in the tokenizer-wide cache). Touches none of the store's caches, so it
-        runs outside the lock (the kernel releases the GIL), with this thread's buffers."""
-        follow, key = prepared
-        if key is not None:
+        (``False``: found in the tokenizer-wide cache; with a layered key, the few long tokens
+        are walked anyway). Touches none of the store's caches, so it runs outside the lock (the
+        kernel releases the GIL), with this thread's buffers."""
+        follow, key, layered = prepared
+        if key is None:
+            return self._walk(g, follow, self._trie, self._below), True
+        if not layered:
             hit = self._shared.get(key)
             if hit is not None:
                 return hit, False
-        entry = self._scan_kernel(g, follow)
-        if key is not None:
+            entry = self._walk(g, follow, self._trie, self._below)
             self._shared.put(key, entry)
-        return entry, True
+            return entry, True
+        (short, short_below), (long, long_below) = self._parts
+        part = self._shared.get(key)
+        scanned = part is None
+        if part is None:
+            part = self._walk(g, follow, short, short_below)
+            self._shared.put(key, part)
+        return _merge(part, self._walk(g, follow, long, long_below)), scanned
 
     def _scan_kernel(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
         """Layers 1 and 2 of state ``g`` by one walk of the vocabulary (see :func:`scan_state`)."""
+        return self._walk(g, follow, self._trie, self._below)
+
+    def _walk(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tr: TokenTrie,
+              below: np.ndarray) -> _StateEntry:
+        """Layers 1 and 2 of state ``g`` over the tokens of trie ``tr`` (one :func:`scan_state`)."""
         tb = self.tables
         ftrans, facc, fptr, fstarts = follow
         bufs = self._buffers
@@ -600,10 +793,9 @@ class CFGMaskStore:
             bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
         while True:
             out = np.zeros(self.n_words, dtype=np.uint32)
-            tr = self._trie
             nc = scan_state(
                 tb.trans, tb.accepting, self._loops, g, ftrans, facc, fptr, fstarts, tr.node_byte,
-                tr.node_depth, tr.node_skip, self._below, tr.tok_ptr, tr.tok_ids, self._flat,
+                tr.node_depth, tr.node_skip, below, tr.tok_ptr, tr.tok_ids, self._flat,
                 self._offsets, tr.max_depth, out, bufs.cands, bufs.ks,
             )
             if nc >= 0:

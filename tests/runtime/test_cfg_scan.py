@@ -8,8 +8,10 @@ kernel before the trie walk), compiled here with numba only so that the whole Ll
 can be checked for hundreds of states: the inside bits and the set of crossing pairs must be equal.
 
 The layers are also shared by every grammar of one vocabulary, keyed by the state's content (its
-residual automaton and its terminal's followers): states of different grammars with one key must
-have equal layers, computed afresh.
+residual automaton, or for a wide state with a big residual such as a length counter's, what it
+does on strings of at most ``SHORT_TOKEN_BYTES`` bytes, and its terminal's followers): states with
+one key, of one grammar or of different ones, must have equal layers (over the short tokens for the
+second kind), computed afresh.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import corral
 import corral.grammars
 from corral import Vocabulary
 from corral.compiler.maskstore import n_words
-from corral.runtime.cfg_maskstore import follow_passes
+from corral.runtime.cfg_maskstore import _merge, follow_passes
 from corral.runtime.engine import earley_engine
 
 SCHEMA = {
@@ -94,8 +96,13 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
     ks = np.empty(8 * size, dtype=np.int32)
     seen_inside = seen_pairs = 0
     for g in states:
-        (ftrans, facc, fptr, fstarts), _ = store._prepare(g)
-        entry = store._scan_kernel(g, (ftrans, facc, fptr, fstarts))
+        (ftrans, facc, fptr, fstarts), _, _ = store._prepare(g)
+        follow = (ftrans, facc, fptr, fstarts)
+        entry = store._scan_kernel(g, follow)
+        # the short and the long tokens' tries, walked apart, give the same together
+        split = _merge(store._walk(g, follow, *store._parts[0]), store._walk(g, follow, *store._parts[1]))
+        assert np.array_equal(split.inside, entry.inside)
+        assert sorted(zip(split.candidates.tolist(), split.ks.tolist())) == sorted(zip(entry.candidates.tolist(), entry.ks.tolist()))
         want = np.zeros(n_words(size), dtype=np.uint32)
         nc = token_by_token(tb.trans, tb.accepting, g, ftrans, facc, fptr, fstarts, store._flat, store._offsets,
                             want, cands, ks)
@@ -110,7 +117,8 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
     assert seen_pairs > 100
 
 
-OTHER = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "v": {"type": "number"}}}}
+OTHER = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string", "maxLength": 100},
+                                                                    "v": {"type": "number"}}}}
 
 
 def test_states_with_one_content_key_have_equal_layers(llama3: tuple[object, Vocabulary]) -> None:
@@ -119,27 +127,32 @@ def test_states_with_one_content_key_have_equal_layers(llama3: tuple[object, Voc
     grammars = {kind: _grammar(kind, vocab) for kind in ("sql", "schema", "lark")}
     grammars["other"] = corral.compile_json_schema(OTHER, vocab)
     grammars["other, closed"] = corral.compile_json_schema({**OTHER, "items": {**OTHER["items"], "additionalProperties": False}}, vocab)
-    shared_across = compared = 0
+    shared_across = compared = counted = 0
+    kinds = [0, 0]
     for kind, grammar in grammars.items():
         store = earley_engine(grammar).store
         tb = store.tables
         rng = np.random.default_rng(2)
         states = sorted(set(tb.term_start) | set(rng.choice(tb.n_states, size=min(tb.n_states, 120), replace=False).tolist()))
         for g in states:
-            follow, key = store._prepare(g)
+            follow, key, layered = store._prepare(g)
             if key is None:
                 continue
-            entry = store._scan_kernel(g, follow)
+            # a layered key covers the short tokens (the long ones are walked per state)
+            entry = store._walk(g, follow, *store._parts[0]) if layered else store._scan_kernel(g, follow)
+            kinds[layered] += 1
             pairs = sorted(zip(entry.candidates.tolist(), entry.ks.tolist()))
             seen = by_key.get(key)
             if seen is None:
                 by_key[key] = (kind, g, entry.inside, pairs)
                 continue
             assert np.array_equal(seen[2], entry.inside), (seen[:2], kind, g)
+            counted += layered
             assert seen[3] == pairs, (seen[:2], kind, g)
             compared += 1
             shared_across += seen[0] != kind
     assert compared > 20 and shared_across > 5, (compared, shared_across)
+    assert counted > 5, kinds  # a length counter's states: different states, one layered key
 
 
 def test_second_grammar_reuses_the_first_ones_string_body(llama3: tuple[object, Vocabulary]) -> None:
