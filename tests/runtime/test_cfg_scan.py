@@ -26,6 +26,7 @@ from corral import Vocabulary
 from corral.compiler.maskstore import n_words
 from corral.runtime.cfg_maskstore import _merge, follow_passes
 from corral.runtime.engine import earley_engine
+from tests.runtime.test_cfg_follow_filter import LARK
 
 SCHEMA = {
     "type": "object",
@@ -39,15 +40,6 @@ SCHEMA = {
     "required": ["name"],
 }
 
-LARK = r"""
-start: expr
-expr: term (("+" | "-" | "+=") term)*
-term: NUMBER | NAME | STRING | "(" expr ")"
-NUMBER: /[0-9]+(\.[0-9]+)?/
-NAME: /[a-zé_]+/
-STRING: /"[^"]{0,6}"/
-%ignore " "
-"""
 
 
 @njit(cache=False)
