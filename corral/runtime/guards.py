@@ -35,9 +35,10 @@ import bisect
 import json
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -267,6 +268,87 @@ def _open_prefix(pool: tuple[tuple[bytes, Any], ...], prefix: bytes, values: fro
             return True
         i += 1
     return False
+
+
+def _plain_verdicts(state: State, text: bytearray | bytes) -> Callable[[bytes], bool | None] | None:
+    """What :func:`advance` says of the simplest tokens, without reading them: a function of a
+    token's bytes giving ``True`` (allowed), ``False`` (refused) or ``None`` (read it); ``None``
+    when nothing here applies (read every token). Exact: each case below is what the reader does.
+
+    * **Inside a string**, a *plain* token (no quote, no backslash) changes nothing but the
+      string's text, and the reader's only check at its end is that the text so far, as a prefix
+      of a closed object's key or of a finite string item, can still end as a key or value not
+      written yet (:func:`_open_prefix`). So the plain tokens allowed are the pieces, after the
+      text so far, of the spellings that start with it and spell a new key or value (every plain
+      token, where no such check applies).
+    * **Before a key of a closed object** with keys written (after its ``{`` or a comma),
+      whitespace changes nothing, and whitespace then a quote then plain bytes opens the key and
+      is judged as above from the quote.
+
+    One set per mask miss instead of one reading per token (``docs/performance.md``, cause 12).
+    """
+    mode, frames = state
+    if mode not in (STR, VAL):
+        return None
+    if not frames:
+        return _plain_any if mode == STR else None
+    arr, check, values, start = frames[-1]
+    if mode == VAL:
+        if arr or start != _KEY or check is None or check is _UNKNOWN or not values or not check.closed:
+            return None
+        pieces = _pieces(check.spellings, b'"', values)
+        return partial(_before_key, pieces)
+    if check is None or start < 0 or not values:
+        return _plain_any
+    if check is _UNKNOWN:
+        return None
+    if not arr:
+        if not check.closed:
+            return _plain_any
+        pool: tuple[tuple[bytes, Any], ...] = check.spellings
+    else:
+        if check.strings is None:
+            return _plain_any
+        pool = _pool(check)
+    return partial(_plain_in, _pieces(pool, bytes(text[start:]), values))
+
+
+def _pieces(pool: tuple[tuple[bytes, Any], ...], head: bytes, values: frozenset) -> frozenset[bytes]:
+    """Every non-empty piece that follows ``head`` in a spelling of ``pool`` (sorted) that starts
+    with ``head`` and spells a value not in ``values``."""
+    cut = len(head)
+    out: set[bytes] = set()
+    i = bisect.bisect_left(pool, (head,))
+    while i < len(pool) and pool[i][0].startswith(head):
+        spelling, value = pool[i]
+        if value not in values:
+            out.update(spelling[cut:j] for j in range(cut + 1, len(spelling) + 1))
+        i += 1
+    return frozenset(out)
+
+
+def _plain(data: bytes) -> bool:
+    return 0x22 not in data and 0x5C not in data
+
+
+def _plain_any(data: bytes) -> bool | None:
+    return True if _plain(data) else None
+
+
+def _plain_in(pieces: frozenset[bytes], data: bytes) -> bool | None:
+    return data in pieces if _plain(data) else None
+
+
+_WHITESPACE = b" \t\n\r"
+
+
+def _before_key(pieces: frozenset[bytes], data: bytes) -> bool | None:
+    rest = data.lstrip(_WHITESPACE)
+    if not rest:
+        return True
+    if rest[0] != 0x22 or not _plain(rest[1:]):
+        return None
+    return bool(pieces) if len(rest) == 1 else rest[1:] in pieces
 
 
 def _start(frames: list[Frame], at: int) -> None:
@@ -734,7 +816,18 @@ class UniqueCFGMatcher(CFGMatcher):
             if extra:
                 ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
             tokens = self._tokens
-            refused = _clearing([t for t in ids if t < len(tokens) and not self._allowed_by_reader(tokens[t] or b"")])
+            plain = _plain_verdicts(state, self._text)
+            out_ids = []
+            for t in ids:
+                if t >= len(tokens):
+                    continue
+                data = tokens[t] or b""
+                ok = plain(data) if plain is not None and data else None
+                if ok is None:
+                    ok = self._allowed_by_reader(data)
+                if not ok:
+                    out_ids.append(t)
+            refused = _clearing(out_ids)
             if sig >= 0:
                 cache = self._guards.refused
                 if len(cache) >= _MAX_REFUSED:

@@ -363,3 +363,40 @@ def test_byte_classes_match_a_token_by_token_reading(llama3: tuple[object, corra
             heads.setdefault(head, []).append(t)
     assert heads == c.before_quote
     assert bits.sum(axis=1).min() > 0  # every class has members in a real vocabulary
+
+
+def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral.Vocabulary],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a closed object's key or a finite string item, tokens without a quote or backslash,
+    and before a closed object's key, whitespace and a quote then such bytes, are judged by one
+    set per miss (``_plain_verdicts``); the refusals must equal reading every token through the
+    reader, at every step of real documents on Llama-3."""
+    from corral.runtime import guards
+    from tests.conftest import encode
+    tok, vocab = llama3
+    keys = ["alpha", "alpine", "beta", "gamma", "delta", "epsilon"]
+    closed = {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "additionalProperties": False}
+    colours = {"type": "array", "items": {"enum": ["red", "green", "blue", "greenish", "cyan"]}, "uniqueItems": True}
+    docs = [(closed, '{"alpha": "x", "alpine": "y", "beta": "z", "gamma": "w", "epsilon": "v"}'),
+            (closed, '{"gamma": "x", "alpha": "y", "alpine": "z"}'),
+            (colours, '["green", "greenish", "blue", "red", "cyan"]')]
+    checked = [0, 0]  # steps where a set decided: inside a key or item, before a key
+    for schema, text in docs:
+        g = corral.compile_json_schema(schema, vocab)
+        m = g.matcher()
+        assert isinstance(m, UniqueCFGMatcher)
+        for t in encode(tok, text):
+            s = m._sets[-1]
+            assert s is not None
+            base = m._store.mask(s)
+            fast = m._filter(base, -1)  # -1: no memo, computed each time
+            with monkeypatch.context() as mp:
+                mp.setattr(guards, "_plain_verdicts", lambda state, text: None)
+                slow = m._filter(base, -1)
+            assert np.array_equal(fast, slow), (text, m._text)
+            plain = guards._plain_verdicts(m._states[-1], m._text)
+            if plain is not None and plain is not guards._plain_any:
+                checked[m._states[-1][0] == guards.VAL] += 1
+            assert m.accept_token(t)
+        assert m.is_accepting()
+    assert checked[0] >= 4 and checked[1] >= 3, checked
