@@ -27,19 +27,14 @@ from corral.compiler.maskstore import n_words
 from corral.runtime.cfg_maskstore import _merge, follow_passes
 from corral.runtime.engine import earley_engine
 from tests.runtime.test_cfg_follow_filter import LARK
+from tests.runtime.test_cfg_follow_filter import SCHEMA as FOLLOW_SCHEMA
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 8},
-        "kind": {"enum": ["a", "b", "ab"]},
-        "n": {"type": "integer", "minimum": -5},
-        "x": {"type": "number"},
-        "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+-[0-9]{2}$"}},
-    },
-    "required": ["name"],
-}
-
+# the follow filter's schema, with a number and a patterned string array besides
+SCHEMA = {**FOLLOW_SCHEMA, "properties": {
+    **FOLLOW_SCHEMA["properties"],
+    "x": {"type": "number"},
+    "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+-[0-9]{2}$"}},
+}}
 
 
 @njit(cache=False)
