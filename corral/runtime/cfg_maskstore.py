@@ -691,8 +691,7 @@ class CFGMaskStore:
         fkey = self._follow_key.get(term)
         if fkey is None:
             fkey = self._follow_key[term] = b"".join(sorted({self._filter_key(f) for f in tb.follow[term]}))
-        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
-        hi = lo + int(tb.term_dfas[term].n_states)
+        lo, hi = self._term_range(term)
         code = residual_code(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:
             return follow, _digest(code, b"whole", fkey), False
@@ -707,16 +706,20 @@ class CFGMaskStore:
             return follow, None, False
         return follow, _digest(layered, b"short", partition, fkey), True
 
+    def _term_range(self, term: int) -> tuple[int, int]:
+        """The global state ids ``[lo, hi)`` of terminal ``term``'s automaton in the stacked table."""
+        tb = self.tables
+        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
+        return lo, lo + int(tb.term_dfas[term].n_states)
+
     def _classes_of(self, term: int) -> tuple[bytes, np.ndarray] | None:
         """Terminal ``term``'s byte classes (bytes all its states treat alike), numbered by first
         byte, as (the partition's bytes, its rows of the transition table with one column per
-        class); ``None``
-        for terminals too big for layered keys. Under the lock."""
+        class); ``None`` for terminals too big for layered keys. Under the lock."""
         if term in self._byte_classes:
             return self._byte_classes[term]
         tb = self.tables
-        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
-        hi = lo + int(tb.term_dfas[term].n_states)
+        lo, hi = self._term_range(term)
         out: tuple[bytes, np.ndarray] | None = None
         if hi - lo <= MAX_LAYERED_TERMINAL:
             block = tb.trans[lo:hi]
@@ -748,8 +751,7 @@ class CFGMaskStore:
         if self._loops_done[term]:
             return
         tb = self.tables
-        lo = tb.term_start[term] - int(tb.term_dfas[term].start)
-        hi = lo + int(tb.term_dfas[term].n_states)
+        lo, hi = self._term_range(term)
         rows = tb.trans[lo:hi] - lo
         self._loops[lo:hi] = self_loops(rows)
         self._loops_done[term] = True
@@ -761,21 +763,16 @@ class CFGMaskStore:
         kernel releases the GIL), with this thread's buffers."""
         follow, key, layered = prepared
         if key is None:
-            return self._walk(g, follow, self._trie, self._below), True
-        if not layered:
-            hit = self._shared.get(key)
-            if hit is not None:
-                return hit, False
-            entry = self._walk(g, follow, self._trie, self._below)
-            self._shared.put(key, entry)
-            return entry, True
-        (short, short_below), (long, long_below) = self._parts
+            return self._scan_kernel(g, follow), True
+        tr, below = self._parts[0] if layered else (self._trie, self._below)
         part = self._shared.get(key)
         scanned = part is None
         if part is None:
-            part = self._walk(g, follow, short, short_below)
+            part = self._walk(g, follow, tr, below)
             self._shared.put(key, part)
-        return _merge(part, self._walk(g, follow, long, long_below)), scanned
+        if layered:  # the key covers the short tokens: the long ones are this state's own
+            part = _merge(part, self._walk(g, follow, *self._parts[1]))
+        return part, scanned
 
     def _scan_kernel(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
         """Layers 1 and 2 of state ``g`` by one walk of the vocabulary (see :func:`scan_state`)."""
