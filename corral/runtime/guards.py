@@ -35,7 +35,7 @@ import bisect
 import json
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -255,19 +255,19 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
     return (mode, tuple(frames))
 
 
+def _spelled_from(pool: tuple[tuple[bytes, Any], ...], prefix: bytes) -> Iterator[tuple[bytes, Any]]:
+    """The (spelling, value) pairs of ``pool`` (sorted by spelling) whose spelling starts with
+    ``prefix``."""
+    i = bisect.bisect_left(pool, (prefix,))
+    while i < len(pool) and pool[i][0].startswith(prefix):
+        yield pool[i]
+        i += 1
+
+
 def _open_prefix(pool: tuple[tuple[bytes, Any], ...], prefix: bytes, values: frozenset) -> bool:
     """Whether some spelling in ``pool`` (sorted by spelling) starts with ``prefix`` and spells a
     value not in ``values``."""
-    i = bisect.bisect_left(pool, (prefix,))
-    n = len(pool)
-    while i < n:
-        spelling, value = pool[i]
-        if not spelling.startswith(prefix):
-            return False
-        if value not in values:
-            return True
-        i += 1
-    return False
+    return any(value not in values for _, value in _spelled_from(pool, prefix))
 
 
 def _plain_verdicts(state: State, text: bytearray | bytes) -> Callable[[bytes], bool | None] | None:
@@ -317,14 +317,8 @@ def _pieces(pool: tuple[tuple[bytes, Any], ...], head: bytes, values: frozenset)
     """Every non-empty piece that follows ``head`` in a spelling of ``pool`` (sorted) that starts
     with ``head`` and spells a value not in ``values``."""
     cut = len(head)
-    out: set[bytes] = set()
-    i = bisect.bisect_left(pool, (head,))
-    while i < len(pool) and pool[i][0].startswith(head):
-        spelling, value = pool[i]
-        if value not in values:
-            out.update(spelling[cut:j] for j in range(cut + 1, len(spelling) + 1))
-        i += 1
-    return frozenset(out)
+    return frozenset(spelling[cut:j] for spelling, value in _spelled_from(pool, head) if value not in values
+                     for j in range(cut + 1, len(spelling) + 1))
 
 
 def _plain(data: bytes) -> bool:
