@@ -18,7 +18,7 @@ is reported with the speedup of N threads over one; the rows are checked against
 
 With ``--gil-share`` it also profiles the one-thread fills and prints the share of their time
 spent in the numba kernels that release the GIL (``scan_state``, ``remainder_step``,
-``follow_passes``) and the 2-thread speedup that share allows (Amdahl): on a machine whose cores
+``follow_passes``, and layer 3's ``close_set``, ``groups_of``, ``resolve_exits``) and the 2-thread speedup that share allows (Amdahl): on a machine whose cores
 are busy with other work, the wall-clock speedup says little, the share still holds.
 
 Run from the repository root::
@@ -141,7 +141,7 @@ def measure(matchers: list[corral.Matcher], threads: int, reps: int, cold: bool)
             "speedup": one / many}
 
 
-KERNELS = ("scan_state", "remainder_step", "follow_passes")
+KERNELS = ("scan_state", "remainder_step", "follow_passes", "close_set", "groups_of", "resolve_exits")
 
 
 def gil_share(matchers: list[corral.Matcher], reps: int, cold: bool) -> tuple[float, float]:

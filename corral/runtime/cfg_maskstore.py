@@ -45,6 +45,7 @@ from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
+from corral.runtime.earley_closure import ClosureTables, close_set, closure_tables, encode_chart, groups_of, remainder_step, resolve_exits
 
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
 
@@ -433,78 +434,6 @@ class SharedStates:
             self._bytes = 0
 
 
-@njit(cache=True, nogil=True)
-def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks, ks, out, ex_pair, ex_group, ex_k):  # type: ignore[no-untyped-def]
-    """One level of layer 3: try each pair's rest (token ``toks[i]`` from byte ``ks[i]``) inside
-    each group state of one chart set.
-
-    A pair whose rest some group reads to the end without dying is allowed: its bit is set in
-    ``out``. For the others, every place where a group's terminal ends strictly inside the rest is
-    written as ``(pair index, group index, bytes consumed)`` to ``ex_*``, for the caller to follow
-    into the set after that terminal, unless the next byte cannot start any terminal of FOLLOW
-    (``follow_first[terminal, byte]``, with ``owner`` mapping states to terminals). Pairs whose
-    token is already allowed are skipped.
-    Returns the number of such exits, or -1 when the exit buffers are too small.
-    """
-    # groups indexed by the first byte they accept, so a pair only tries the groups it can enter
-    # (only the bytes that start some pair's rest are indexed)
-    ng = groups.shape[0]
-    wanted = np.zeros(256, np.bool_)
-    for i in range(toks.shape[0]):
-        wanted[flat[offsets[toks[i]] + ks[i]]] = True
-    counts = np.zeros(257, np.int64)
-    for b in range(256):
-        if wanted[b]:
-            for gi in range(ng):
-                if trans[groups[gi], b] >= 0:
-                    counts[b + 1] += 1
-    for b in range(256):
-        counts[b + 1] += counts[b]
-    by_byte = np.empty(counts[256], np.int32)
-    for b in range(256):
-        if wanted[b]:
-            q = counts[b]
-            for gi in range(ng):
-                if trans[groups[gi], b] >= 0:
-                    by_byte[q] = gi
-                    q += 1
-    nex = 0
-    cap = ex_pair.shape[0]
-    for i in range(toks.shape[0]):
-        t = toks[i]
-        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
-            continue
-        base = offsets[t]
-        a = base + ks[i]
-        e = offsets[t + 1]
-        first = nex
-        survived = False
-        b0 = flat[a]
-        for q in range(counts[b0], counts[b0 + 1]):
-            gi = by_byte[q]
-            s = groups[gi]
-            j = a
-            while j < e:
-                s = trans[s, flat[j]]
-                if s < 0:
-                    break
-                j += 1
-                if acc[s] and j < e and follow_first[owner[s], flat[j]]:
-                    if nex >= cap:
-                        return -1
-                    ex_pair[nex] = i
-                    ex_group[nex] = gi
-                    ex_k[nex] = j - base
-                    nex += 1
-            if s >= 0:
-                survived = True
-                break
-        if survived:
-            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-            nex = first
-    return nex
-
-
 _ScanInput = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], bytes | None, bool]
 
 
@@ -600,7 +529,8 @@ class CFGMaskStore:
         self._states: OrderedDict[int, _StateEntry] = OrderedDict()
         self._state_bytes = 0
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._level1: OrderedDict[tuple[int, frozenset[int]], tuple[np.ndarray, ...]] = OrderedDict()
+        self._level1: OrderedDict[tuple[int, bytes], tuple[np.ndarray, ...]] = OrderedDict()
+        self._closure: ClosureTables | None = None  # the grammar's productions as arrays, for layer 3
         self._level_bytes = 0
         self._mask_bytes = 0
         self.zeros = np.zeros(self.n_words, dtype=np.uint32)
@@ -876,43 +806,91 @@ class CFGMaskStore:
         out = entries[0][1].inside.copy() if entries else np.zeros(self.n_words, dtype=np.uint32)
         for _, e in entries[1:]:
             np.bitwise_or(out, e.inside, out=out)
-        for g, e in entries:
-            if not e.candidates.shape[0]:
-                continue
-            # Every token leaving the terminal from ``g`` continues from the same set: the items of
-            # group ``g`` moved past their terminal. Which candidates that set's terminals then hold
-            # to the end, and where they leave them, depends only on its group states: cached.
-            after = self.recognizer.exit_set(s, g)
-            key = (g, frozenset(after.scan))
-            level = self._level1.get(key)
-            if level is None:
-                tmp = np.zeros(self.n_words, dtype=np.uint32)
-                groups = np.array(sorted(after.scan), dtype=np.int32)
-                ex_toks, ex_states, ex_ks = self._level(groups, e.candidates, e.ks, tmp)
-                hit = ((tmp[e.candidates >> 5] >> (e.candidates & 31).astype(np.uint32)) & 1) == 1
-                level = (np.unique(e.candidates[hit]), ex_toks, ex_states, ex_ks)
-                self._level1[key] = level
-                self._level_bytes += sum(a.nbytes for a in level) + 200
-                while self._level_bytes > self.max_bytes and len(self._level1) > 1:
-                    _, old = self._level1.popitem(last=False)
-                    self._level_bytes -= sum(a.nbytes for a in old) + 200
-            else:
-                self._level1.move_to_end(key)
-            allowed, ex_toks, ex_states, ex_ks = level
-            if allowed.shape[0]:
-                np.bitwise_or.at(out, allowed >> 5, np.left_shift(np.uint32(1), (allowed & 31).astype(np.uint32)))
-            if ex_toks.shape[0]:
-                open_ = ((out[ex_toks >> 5] >> (ex_toks & 31).astype(np.uint32)) & 1) == 0
-                if open_.any():
-                    work = []
-                    for gs in np.unique(ex_states[open_]).tolist():
-                        sel = open_ & (ex_states == gs)
-                        work.append((self.recognizer.exit_set(after, int(gs)), ex_toks[sel], ex_ks[sel]))
-                    self._resolve_work(work, out)
+        crossing = [(g, e) for g, e in entries if e.candidates.shape[0]]
+        if crossing:
+            self._crossing(s, crossing, out)
         if s.accepting:
             for t in self._eos:
                 out[t >> 5] |= np.uint32(1 << (t & 31))
         return out
+
+    def _crossing(self, s: ESet, crossing: list[tuple[int, _StateEntry]], out: np.ndarray) -> None:
+        """Layer 3: set the bits of the candidates that cross a terminal's end (of ``s``'s groups
+        ``crossing``) and can go on in what follows, walking them through the sets after each
+        terminal end in numba (:mod:`corral.runtime.earley_closure`).
+
+        Every token leaving the terminal from group ``g`` continues from the same set: the items
+        of group ``g`` moved past their terminal. Which candidates that set's terminals then hold
+        to the end, and where they leave them, depends only on its groups: cached (``_level1``).
+        """
+        ct = self._closure
+        if ct is None:
+            ct = self._closure = closure_tables(self.tables)
+        cargs = ct.as_args()
+        pos_off = ct.pos_off
+        arena_sets, arena_items = 256, 4096
+        seeds: list[tuple[np.ndarray, np.ndarray]] = []
+        while True:
+            arena, index = encode_chart(ct, s, arena_sets, arena_items)
+            if not seeds:
+                for g, _ in crossing:
+                    items = s.group_items(g)
+                    seeds.append((np.array([pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32),
+                                  np.array([index[id(o)] for _, _, o in items], dtype=np.int32)))
+            aargs = arena.as_args()
+            roots = [close_set(*cargs, *aargs, ag_pos, ag_org) for ag_pos, ag_org in seeds]  # type: ignore[call-arg]
+            if min(roots) < 0:
+                arena_sets, arena_items = 2 * arena.max_sets, 2 * arena.item_pos.shape[0]
+                continue
+            open_sets: list[np.ndarray] = []
+            open_groups: list[np.ndarray] = []
+            open_toks: list[np.ndarray] = []
+            open_ks: list[np.ndarray] = []
+            for (g, e), j in zip(crossing, roots):
+                groups = groups_of(ct.pos_sym, ct.term_start, ct.groups_off, ct.groups, arena.pred, arena.lo,
+                                   arena.hi, arena.item_pos, j)
+                allowed, ex_toks, ex_states, ex_ks = self._first_level(g, groups, e)
+                if allowed.shape[0]:
+                    np.bitwise_or.at(out, allowed >> 5, np.left_shift(np.uint32(1), (allowed & 31).astype(np.uint32)))
+                if ex_toks.shape[0]:
+                    open_ = ((out[ex_toks >> 5] >> (ex_toks & 31).astype(np.uint32)) & 1) == 0
+                    if open_.any():
+                        open_sets.append(np.full(int(open_.sum()), j, dtype=np.int64))
+                        open_groups.append(ex_states[open_])
+                        open_toks.append(ex_toks[open_])
+                        open_ks.append(ex_ks[open_])
+            if not open_sets:
+                return
+            ex_set = np.concatenate(open_sets)
+            ex_group = np.concatenate(open_groups)
+            order = np.lexsort((ex_group, ex_set))
+            tb = self.tables
+            status = resolve_exits(*cargs, *aargs, tb.trans, tb.accepting, tb.term_of_state, self._follow_first,
+                                   self._flat, self._offsets, ex_set[order], ex_group[order],
+                                   np.concatenate(open_toks)[order], np.concatenate(open_ks)[order], out)  # type: ignore[call-arg]
+            if status >= 0:
+                return
+            arena_sets, arena_items = 2 * arena.max_sets, 2 * arena.item_pos.shape[0]
+
+    def _first_level(self, g: int, groups: np.ndarray, e: _StateEntry) -> tuple[np.ndarray, ...]:
+        """Layer 3's first level for the candidates of state ``g`` in the set with scanning groups
+        ``groups`` after their terminal: the candidates held to the end there, and the exits
+        (tokens, group states, bytes consumed); cached by ``(g, groups)``."""
+        key = (g, groups.tobytes())
+        level = self._level1.get(key)
+        if level is not None:
+            self._level1.move_to_end(key)
+            return level
+        tmp = np.zeros(self.n_words, dtype=np.uint32)
+        ex_toks, ex_states, ex_ks = self._level(groups, e.candidates, e.ks, tmp)
+        hit = ((tmp[e.candidates >> 5] >> (e.candidates & 31).astype(np.uint32)) & 1) == 1
+        level = (np.unique(e.candidates[hit]), ex_toks, ex_states, ex_ks)
+        self._level1[key] = level
+        self._level_bytes += sum(a.nbytes for a in level) + 200
+        while self._level_bytes > self.max_bytes and len(self._level1) > 1:
+            _, old = self._level1.popitem(last=False)
+            self._level_bytes -= sum(a.nbytes for a in old) + 200
+        return level
 
     def _level(self, groups: np.ndarray, toks: np.ndarray, ks: np.ndarray,
                out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -930,24 +908,6 @@ class CFGMaskStore:
                 break
             cap *= 4
         return toks[ex_pair[:nex]], groups[ex_group[:nex]], ex_k[:nex].copy()
-
-    def _resolve_work(self, work: list[tuple[ESet, np.ndarray, np.ndarray]], out: np.ndarray) -> None:
-        """Layer 3, deeper levels: pairs (token, k) whose bytes from ``k`` must follow a set.
-
-        Rests held by a terminal of the set are settled by the numba walk; a rest that leaves a
-        terminal part-way continues from the set after that terminal, shared by every pair leaving
-        from the same group. ``k`` grows at each level, so it ends; a worklist, not recursion,
-        since a token of n bytes can go n levels deep.
-        """
-        while work:
-            cur, toks, ks = work.pop()
-            groups = np.fromiter(cur.scan, dtype=np.int32, count=len(cur.scan))
-            ex_toks, ex_states, ex_ks = self._level(groups, toks, ks, out)
-            if not ex_toks.shape[0]:
-                continue
-            for gs in np.unique(ex_states).tolist():
-                sel = ex_states == gs
-                work.append((self.recognizer.exit_set(cur, int(gs)), ex_toks[sel], ex_ks[sel]))
 
     def clear(self, *, states: bool = False) -> None:
         """Drop the finished masks (and the per-terminal-state layers when ``states``, the

@@ -1,0 +1,583 @@
+"""Layer 3 of a grammar's mask in numba: Earley closures over chart sets encoded as arrays.
+
+A token that leaves a terminal part-way continues in the set reached when that terminal ends
+(:meth:`corral.runtime.earley.Recognizer.exit_set`), and from there maybe leaves another terminal,
+and so on: one closure per distinct terminal path among the candidates, hundreds per mask on
+grammars with many short terminals (Python, SQL). This module runs those closures, and the walk of
+the candidates' remaining bytes through them, in one numba call, with the same semantics as the
+Python recogniser (its closure is the reference of the tests).
+
+Encoding
+--------
+An item ``(production, dot, origin)`` is a *position* (``pos_off[production] + dot``) and the
+index of its origin set in an *arena* of sets. A set keeps:
+
+- its *predicted* nonterminals, as a row of flags: the items predicted in the set itself (origin:
+  the set) are exactly the positions of these nonterminals' productions whose symbols before the
+  dot are all nullable, so they are never stored;
+- its other items whose dot is before a symbol (*explicit* items), as a range of the arena's item
+  arrays;
+- whether it accepts.
+
+The Python chart sets the mask's set can reach through origins are encoded first (a few dozen for
+the bundled grammars); the sets after terminal ends are then built in the arena.
+
+The closure of a set is a union of the closures of its agenda items, since with nullable symbols
+advanced at prediction (Aycock and Horspool) an item only completes into an *earlier* set: a
+completed item looks up its origin's explicit items and the predicted positions waiting for its
+nonterminal there. Items are deduplicated in one hash table per call, keyed by (set, position,
+origin).
+
+Arrays run out of room rather than growing inside the kernels: a kernel then returns -1 and the
+caller runs it again with twice the room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from corral.compiler.earley_tables import EarleyTables
+from corral.runtime.earley import ESet
+
+__all__ = ["COMPLETE", "ClosureTables", "Arena", "closure_tables", "encode_chart", "close_set", "exit_set", "groups_of",
+           "remainder_step", "resolve_exits"]
+
+COMPLETE = -1  # the next symbol of a position whose dot is at the end of its production
+_GOLDEN = np.uint64(11400714819323198485)  # 2**64 / golden ratio: multiplicative hashing
+
+
+@dataclass(frozen=True)
+class ClosureTables:
+    """One grammar's productions as flat arrays (built once per grammar by :func:`closure_tables`).
+
+    Attributes
+    ----------
+    pos_off:
+        Per production, its first position (``int32[n_productions + 1]``).
+    pos_sym, pos_prod:
+        Per position: the symbol after the dot (nonterminal ``>= 0``, terminal ``t`` as ``-2 - t``,
+        :data:`COMPLETE` at the end) and its production.
+    lhs, nullable, term_nullable, term_start:
+        As in :class:`~corral.compiler.earley_tables.EarleyTables`, as arrays.
+    pred_off, pred:
+        Per nonterminal ``A``: the nonterminals predicting ``A`` predicts (``A`` included).
+    groups_off, groups:
+        Per nonterminal ``X``: the start states of the terminals that ``X``'s predicted positions
+        scan.
+    wait_off, wait:
+        Per nonterminal ``B``: the predicted positions whose next symbol is ``B``.
+    term_pos_off, term_pos:
+        Per terminal ``t``: the predicted positions whose next symbol is ``t``.
+    start_prod:
+        The production ``$start -> ...``; completing it makes a set accept.
+    """
+
+    pos_off: np.ndarray
+    pos_sym: np.ndarray
+    pos_prod: np.ndarray
+    lhs: np.ndarray
+    nullable: np.ndarray
+    term_nullable: np.ndarray
+    term_start: np.ndarray
+    pred_off: np.ndarray
+    pred: np.ndarray
+    groups_off: np.ndarray
+    groups: np.ndarray
+    wait_off: np.ndarray
+    wait: np.ndarray
+    term_pos_off: np.ndarray
+    term_pos: np.ndarray
+    start_prod: int
+
+    @property
+    def n_nonterminals(self) -> int:
+        """Number of nonterminals (the length of a set's row of predicted flags)."""
+        return int(self.nullable.shape[0])
+
+    @property
+    def n_positions(self) -> int:
+        """Number of positions (items without their origin)."""
+        return int(self.pos_sym.shape[0])
+
+    def as_args(self) -> tuple[np.ndarray | int, ...]:
+        """The arrays in the order the kernels take them."""
+        return (self.pos_off, self.pos_sym, self.pos_prod, self.lhs, self.nullable, self.term_nullable,
+                self.term_start, self.pred_off, self.pred, self.groups_off, self.groups, self.wait_off,
+                self.wait, self.term_pos_off, self.term_pos, self.start_prod)
+
+
+def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    off = np.zeros(len(lists) + 1, dtype=np.int32)
+    off[1:] = np.cumsum([len(x) for x in lists])
+    flat = np.array([v for x in lists for v in x], dtype=np.int32)
+    return off, flat
+
+
+def closure_tables(tables: EarleyTables) -> ClosureTables:
+    """The :class:`ClosureTables` of a grammar."""
+    n_nt = len(tables.nonterminals)
+    n_t = len(tables.terminals)
+    nullable = np.array(tables.nullable, dtype=np.bool_)
+    tnull = np.array(tables.term_nullable, dtype=np.bool_)
+    pos_off = np.zeros(len(tables.rhs) + 1, dtype=np.int32)
+    pos_off[1:] = np.cumsum([len(body) + 1 for body in tables.rhs])
+    pos_sym = np.full(int(pos_off[-1]), COMPLETE, dtype=np.int32)
+    pos_prod = np.zeros(int(pos_off[-1]), dtype=np.int32)
+    # a position is *predicted* (it can be an item whose origin is its own set) when every symbol
+    # before its dot is nullable
+    direct: list[list[int]] = [[] for _ in range(n_nt)]  # per nonterminal: its predicted positions
+    for p, body in enumerate(tables.rhs):
+        base = int(pos_off[p])
+        pos_prod[base:base + len(body) + 1] = p
+        open_ = True
+        for d, sym in enumerate(body):
+            pos_sym[base + d] = sym
+            if open_:
+                direct[tables.lhs[p]].append(base + d)
+                open_ = bool(nullable[sym]) if sym >= 0 else bool(tnull[-2 - sym])
+    pred_lists: list[list[int]] = []
+    for a in range(n_nt):
+        seen = {a}
+        todo = [a]
+        while todo:
+            x = todo.pop()
+            for q in direct[x]:
+                b = int(pos_sym[q])
+                if b >= 0 and b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        pred_lists.append(sorted(seen))
+    groups_lists = [sorted({tables.term_start[-2 - int(pos_sym[q])] for q in direct[x] if pos_sym[q] < COMPLETE})
+                    for x in range(n_nt)]
+    wait_lists: list[list[int]] = [[] for _ in range(n_nt)]
+    term_lists: list[list[int]] = [[] for _ in range(n_t)]
+    for x in range(n_nt):
+        for q in direct[x]:
+            sym = int(pos_sym[q])
+            if sym >= 0:
+                wait_lists[sym].append(q)
+            elif sym < COMPLETE:
+                term_lists[-2 - sym].append(q)
+    pred_off, pred = _csr(pred_lists)
+    groups_off, groups = _csr(groups_lists)
+    wait_off, wait = _csr(wait_lists)
+    term_pos_off, term_pos = _csr(term_lists)
+    return ClosureTables(
+        pos_off=pos_off, pos_sym=pos_sym, pos_prod=pos_prod, lhs=np.array(tables.lhs, dtype=np.int32),
+        nullable=nullable, term_nullable=tnull, term_start=np.array(tables.term_start, dtype=np.int32),
+        pred_off=pred_off, pred=pred, groups_off=groups_off, groups=groups, wait_off=wait_off, wait=wait,
+        term_pos_off=term_pos_off, term_pos=term_pos, start_prod=int(tables.start_prod))
+
+
+class Arena:
+    """The chart sets of one layer-3 computation, as arrays (see the module docstring).
+
+    ``counts`` holds the numbers of sets, items and hashed items in use; the kernels append to
+    the arrays and return -1 when one is full (:meth:`grown` then gives an arena with twice the
+    room and the same content).
+    """
+
+    __slots__ = ("pred", "lo", "hi", "accepting", "item_pos", "item_org", "keys", "counts", "n_nt")
+
+    def __init__(self, n_nt: int, max_sets: int, max_items: int) -> None:
+        self.n_nt = n_nt
+        self.pred = np.zeros(max_sets * n_nt, dtype=np.uint8)
+        self.lo = np.zeros(max_sets, dtype=np.int32)
+        self.hi = np.zeros(max_sets, dtype=np.int32)
+        self.accepting = np.zeros(max_sets, dtype=np.bool_)
+        self.item_pos = np.zeros(max_items, dtype=np.int32)
+        self.item_org = np.zeros(max_items, dtype=np.int32)
+        size = 1
+        while size < 4 * max_items:
+            size *= 2
+        self.keys = np.full(size, -1, dtype=np.int64)
+        self.counts = np.zeros(3, dtype=np.int64)  # sets, items, hashed items
+
+    @property
+    def max_sets(self) -> int:
+        """Room for this many sets."""
+        return int(self.lo.shape[0])
+
+    def as_args(self) -> tuple[np.ndarray, ...]:
+        """The arrays in the order the kernels take them."""
+        return (self.pred, self.lo, self.hi, self.accepting, self.item_pos, self.item_org, self.keys, self.counts)
+
+
+def encode_chart(ct: ClosureTables, s: ESet, arena_sets: int = 256, arena_items: int = 4096) -> tuple[Arena, dict[int, int]]:
+    """An :class:`Arena` holding ``s`` (index 0) and every Python chart set reachable from it
+    through items' origins, and the map from ``id(set)`` to arena index.
+
+    Only what a completion looks up is encoded: a set's predicted nonterminals and its items
+    waiting for a nonterminal (scanning items of earlier sets can no longer move).
+    """
+    order: list[ESet] = [s]
+    index = {id(s): 0}
+    i = 0
+    while i < len(order):
+        x = order[i]
+        i += 1
+        origins = [o for group in x.scan.values() for _, _, o in group] if x is s else []
+        origins += [o for w in x.waiting.values() for _, _, o in w]
+        for o in origins:
+            if id(o) not in index:
+                index[id(o)] = len(order)
+                order.append(o)
+    n_items = sum(len(w) for x in order for w in x.waiting.values())
+    arena = Arena(ct.n_nonterminals, max(arena_sets, 2 * len(order)), max(arena_items, 2 * n_items))
+    n_nt = ct.n_nonterminals
+    k = 0
+    pos_off = ct.pos_off
+    for j, x in enumerate(order):
+        if x.predicted:
+            arena.pred[j * n_nt + np.fromiter(x.predicted, dtype=np.int64, count=len(x.predicted))] = 1
+        arena.lo[j] = k
+        for w in x.waiting.values():
+            for p, d, o in w:
+                arena.item_pos[k] = pos_off[p] + d
+                arena.item_org[k] = index[id(o)]
+                k += 1
+        arena.hi[j] = k
+        arena.accepting[j] = x.accepting
+    arena.counts[0] = len(order)
+    arena.counts[1] = k
+    return arena, index
+
+
+@njit(cache=True, nogil=True)
+def _add(j, pos, org, n_pos, max_sets, keys, counts, st_pos, st_org, top):  # type: ignore[no-untyped-def]
+    """Push item (pos, org) of set ``j`` on the agenda unless it is already in the set.
+    Returns the new agenda size, or -1 when the hash table or the agenda is full."""
+    key = (np.int64(j) * n_pos + pos) * max_sets + org
+    size = keys.shape[0]
+    if 2 * (counts[2] + 1) > size or top >= st_pos.shape[0]:
+        return -1
+    h = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(33)) & (size - 1)
+    while True:
+        k = keys[h]
+        if k == key:
+            return top
+        if k < 0:
+            break
+        h = (h + 1) & (size - 1)
+    keys[h] = key
+    counts[2] += 1
+    st_pos[top] = pos
+    st_org[top] = org
+    return top + 1
+
+
+@njit(cache=True, nogil=True)
+def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
+              wait_off, wait, term_pos_off, term_pos, start_prod,
+              spred, slo, shi, sacc, ipos, iorg, keys, counts, ag_pos, ag_org):
+    """A new set of the arena: the closure of the agenda items ``(ag_pos[i], ag_org[i])``.
+    Returns its index, or -1 when the arena is full."""
+    n_nt = nullable.shape[0]
+    n_pos = pos_sym.shape[0]
+    max_sets = slo.shape[0]
+    j = counts[0]
+    if j >= max_sets:
+        return -1
+    counts[0] += 1
+    sacc[j] = False
+    row = j * n_nt
+    spred[row:row + n_nt] = 0
+    cap = ipos.shape[0]
+    st_pos = np.empty(cap, np.int32)
+    st_org = np.empty(cap, np.int32)
+    top = 0
+    for i in range(ag_pos.shape[0]):
+        top = _add(j, ag_pos[i], ag_org[i], n_pos, max_sets, keys, counts, st_pos, st_org, top)
+        if top < 0:
+            return -1
+    k = counts[1]
+    slo[j] = k
+    while top > 0:
+        top -= 1
+        pos = st_pos[top]
+        o = st_org[top]
+        sym = pos_sym[pos]
+        if sym == -1:
+            p = pos_prod[pos]
+            if p == start_prod:
+                sacc[j] = True
+                continue
+            if o == j:
+                continue
+            b = lhs[p]
+            for q in range(slo[o], shi[o]):
+                if pos_sym[ipos[q]] == b:
+                    top = _add(j, ipos[q] + 1, iorg[q], n_pos, max_sets, keys, counts, st_pos, st_org, top)
+                    if top < 0:
+                        return -1
+            orow = o * n_nt
+            for q in range(wait_off[b], wait_off[b + 1]):
+                w = wait[q]
+                if spred[orow + lhs[pos_prod[w]]]:
+                    top = _add(j, w + 1, o, n_pos, max_sets, keys, counts, st_pos, st_org, top)
+                    if top < 0:
+                        return -1
+            continue
+        if k >= cap:
+            return -1
+        ipos[k] = pos
+        iorg[k] = o
+        k += 1
+        if sym >= 0:
+            if not spred[row + sym]:
+                for q in range(pred_off[sym], pred_off[sym + 1]):
+                    spred[row + pred[q]] = 1
+            skip = nullable[sym]
+        else:
+            skip = tnull[-2 - sym]
+        if skip:
+            top = _add(j, pos + 1, o, n_pos, max_sets, keys, counts, st_pos, st_org, top)
+            if top < 0:
+                return -1
+    shi[j] = k
+    counts[1] = k
+    return j
+
+
+@njit(cache=True, nogil=True)
+def groups_of(pos_sym, tstart, groups_off, groups, spred, slo, shi, ipos, j):  # type: ignore[no-untyped-def]
+    """The scanning groups of set ``j`` (start states of the terminals it expects), sorted."""
+    n_nt = groups_off.shape[0] - 1
+    row = j * n_nt
+    n = 0
+    for q in range(slo[j], shi[j]):
+        if pos_sym[ipos[q]] < -1:
+            n += 1
+    for x in range(n_nt):
+        if spred[row + x]:
+            n += groups_off[x + 1] - groups_off[x]
+    out = np.empty(n, np.int32)
+    n = 0
+    for q in range(slo[j], shi[j]):
+        sym = pos_sym[ipos[q]]
+        if sym < -1:
+            out[n] = tstart[-2 - sym]
+            n += 1
+    for x in range(n_nt):
+        if spred[row + x]:
+            for q in range(groups_off[x], groups_off[x + 1]):
+                out[n] = groups[q]
+                n += 1
+    return np.unique(out)
+
+
+@njit(cache=True, nogil=True)
+def exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
+             wait_off, wait, term_pos_off, term_pos, start_prod,
+             spred, slo, shi, sacc, ipos, iorg, keys, counts, j, t):
+    """A new set of the arena: set ``j``'s items scanning terminal ``t`` moved past it and closed
+    (the set where a token continues when ``t`` ends). Returns its index, or -1 when full."""
+    n_nt = nullable.shape[0]
+    row = j * n_nt
+    n = 0
+    for q in range(slo[j], shi[j]):
+        if pos_sym[ipos[q]] == -2 - t:
+            n += 1
+    for q in range(term_pos_off[t], term_pos_off[t + 1]):
+        if spred[row + lhs[pos_prod[term_pos[q]]]]:
+            n += 1
+    ag_pos = np.empty(n, np.int32)
+    ag_org = np.empty(n, np.int32)
+    n = 0
+    for q in range(slo[j], shi[j]):
+        if pos_sym[ipos[q]] == -2 - t:
+            ag_pos[n] = ipos[q] + 1
+            ag_org[n] = iorg[q]
+            n += 1
+    for q in range(term_pos_off[t], term_pos_off[t + 1]):
+        w = term_pos[q]
+        if spred[row + lhs[pos_prod[w]]]:
+            ag_pos[n] = w + 1
+            ag_org[n] = j
+            n += 1
+    return close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
+                     wait_off, wait, term_pos_off, term_pos, start_prod,
+                     spred, slo, shi, sacc, ipos, iorg, keys, counts, ag_pos, ag_org)
+
+
+@njit(cache=True, nogil=True)
+def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks, ks, out, ex_pair, ex_group, ex_k):  # type: ignore[no-untyped-def]
+    """One level of layer 3: try each pair's rest (token ``toks[i]`` from byte ``ks[i]``) inside
+    each group state of one chart set.
+
+    A pair whose rest some group reads to the end without dying is allowed: its bit is set in
+    ``out``. For the others, every place where a group's terminal ends strictly inside the rest is
+    written as ``(pair index, group index, bytes consumed)`` to ``ex_*``, for the caller to follow
+    into the set after that terminal, unless the next byte cannot start any terminal of FOLLOW
+    (``follow_first[terminal, byte]``, with ``owner`` mapping states to terminals). Pairs whose
+    token is already allowed are skipped.
+    Returns the number of such exits, or -1 when the exit buffers are too small.
+    """
+    # groups indexed by the first byte they accept, so a pair only tries the groups it can enter
+    # (only the bytes that start some pair's rest are indexed)
+    ng = groups.shape[0]
+    wanted = np.zeros(256, np.bool_)
+    for i in range(toks.shape[0]):
+        wanted[flat[offsets[toks[i]] + ks[i]]] = True
+    counts = np.zeros(257, np.int64)
+    for b in range(256):
+        if wanted[b]:
+            for gi in range(ng):
+                if trans[groups[gi], b] >= 0:
+                    counts[b + 1] += 1
+    for b in range(256):
+        counts[b + 1] += counts[b]
+    by_byte = np.empty(counts[256], np.int32)
+    for b in range(256):
+        if wanted[b]:
+            q = counts[b]
+            for gi in range(ng):
+                if trans[groups[gi], b] >= 0:
+                    by_byte[q] = gi
+                    q += 1
+    nex = 0
+    cap = ex_pair.shape[0]
+    for i in range(toks.shape[0]):
+        t = toks[i]
+        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
+            continue
+        base = offsets[t]
+        a = base + ks[i]
+        e = offsets[t + 1]
+        first = nex
+        survived = False
+        b0 = flat[a]
+        for q in range(counts[b0], counts[b0 + 1]):
+            gi = by_byte[q]
+            s = groups[gi]
+            j = a
+            while j < e:
+                s = trans[s, flat[j]]
+                if s < 0:
+                    break
+                j += 1
+                if acc[s] and j < e and follow_first[owner[s], flat[j]]:
+                    if nex >= cap:
+                        return -1
+                    ex_pair[nex] = i
+                    ex_group[nex] = gi
+                    ex_k[nex] = j - base
+                    nex += 1
+            if s >= 0:
+                survived = True
+                break
+        if survived:
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            nex = first
+    return nex
+
+
+@njit(cache=True, nogil=True)
+def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
+                  wait_off, wait, term_pos_off, term_pos, start_prod,
+                  spred, slo, shi, sacc, ipos, iorg, keys, counts,
+                  trans, acc, owner, follow_first, flat, offsets, ex_set, ex_group, ex_tok, ex_k, out):
+    """Layer 3 past its first level: every pair (token ``ex_tok[i]``, bytes consumed ``ex_k[i]``)
+    continues in the set where arena set ``ex_set[i]``'s group ``ex_group[i]`` (a terminal's
+    start state) ends. A pair whose rest some terminal of that set holds to the end sets its
+    token's bit in ``out``; a rest that leaves a terminal part-way goes on from the set after that
+    terminal, one set per (set, group) shared by all its pairs, until it dies or is held.
+
+    Pairs must come sorted by (``ex_set``, ``ex_group``). Returns 0, or -1 when the arena is full
+    (the bits already set are right; run again with more room).
+    """
+    # a stack of (set, first pair, end) over pair arrays used as a stack too: the last work item
+    # pushed owns the tail of the pair arrays
+    cap = max(1024, 2 * ex_tok.shape[0])
+    w_set = np.empty(64, np.int64)
+    w_lo = np.empty(64, np.int64)
+    w_hi = np.empty(64, np.int64)
+    p_tok = np.empty(cap, np.int32)
+    p_k = np.empty(cap, np.int32)
+    nw = 0
+    npairs = 0
+    i = 0
+    n = ex_tok.shape[0]
+    while i < n:
+        e = i
+        while e < n and ex_set[e] == ex_set[i] and ex_group[e] == ex_group[i]:
+            e += 1
+        nxt = exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
+                       wait_off, wait, term_pos_off, term_pos, start_prod,
+                       spred, slo, shi, sacc, ipos, iorg, keys, counts, ex_set[i], owner[ex_group[i]])
+        if nxt < 0:
+            return -1
+        if nw >= w_set.shape[0]:
+            w_set = _grown(w_set, 2 * nw)
+            w_lo = _grown(w_lo, 2 * nw)
+            w_hi = _grown(w_hi, 2 * nw)
+        w_set[nw] = nxt
+        w_lo[nw] = npairs
+        for q in range(i, e):
+            p_tok[npairs] = ex_tok[q]
+            p_k[npairs] = ex_k[q]
+            npairs += 1
+        w_hi[nw] = npairs
+        nw += 1
+        i = e
+    while nw > 0:
+        nw -= 1
+        j = w_set[nw]
+        lo = w_lo[nw]
+        hi = w_hi[nw]
+        toks = p_tok[lo:hi].copy()
+        ks = p_k[lo:hi].copy()
+        npairs = lo
+        grp = groups_of(pos_sym, tstart, groups_off, groups, spred, slo, shi, ipos, j)
+        if grp.shape[0] == 0:
+            continue
+        m = max(1024, 4 * toks.shape[0])
+        while True:
+            e_pair = np.empty(m, np.int32)
+            e_group = np.empty(m, np.int32)
+            e_k = np.empty(m, np.int32)
+            nex = remainder_step(trans, acc, owner, follow_first, grp, flat, offsets, toks, ks, out, e_pair, e_group, e_k)
+            if nex >= 0:
+                break
+            m *= 4
+        if nex == 0:
+            continue
+        order = np.argsort(e_group[:nex], kind="mergesort")
+        a = 0
+        while a < nex:
+            gi = e_group[order[a]]
+            b = a
+            while b < nex and e_group[order[b]] == gi:
+                b += 1
+            nxt = exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
+                           wait_off, wait, term_pos_off, term_pos, start_prod,
+                           spred, slo, shi, sacc, ipos, iorg, keys, counts, j, owner[grp[gi]])
+            if nxt < 0:
+                return -1
+            if nw >= w_set.shape[0]:
+                w_set = _grown(w_set, 2 * nw)
+                w_lo = _grown(w_lo, 2 * nw)
+                w_hi = _grown(w_hi, 2 * nw)
+            if npairs + (b - a) > p_tok.shape[0]:
+                p_tok = _grown(p_tok, 2 * (npairs + b - a))
+                p_k = _grown(p_k, 2 * (npairs + b - a))
+            w_set[nw] = nxt
+            w_lo[nw] = npairs
+            for q in range(a, b):
+                p_tok[npairs] = toks[e_pair[order[q]]]
+                p_k[npairs] = e_k[order[q]]
+                npairs += 1
+            w_hi[nw] = npairs
+            nw += 1
+            a = b
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, n):  # type: ignore[no-untyped-def]
+    out = np.empty(n, a.dtype)
+    out[:a.shape[0]] = a
+    return out

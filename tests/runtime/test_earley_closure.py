@@ -1,0 +1,132 @@
+"""Layer 3's Earley closures in numba equal the Python recogniser's, set for set.
+
+:mod:`corral.runtime.earley_closure` rebuilds the sets reached when a terminal ends (what
+``Recognizer.exit_set`` computes in Python) over array-encoded chart sets. Along the corpus
+documents of the bundled grammars and instances of a JSON Schema, at every byte, every group's
+exit set and the exit sets after those, three levels deep, must hold the same items, predict the
+same nonterminals, scan the same groups and accept alike. The masks built on them are checked
+against brute force in ``tests/grammars/test_bundled_masks.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import corral
+import corral.grammars
+from corral import Vocabulary
+from corral.runtime.earley import ESet, Recognizer
+from corral.runtime.earley_closure import Arena, ClosureTables, close_set, closure_tables, encode_chart, exit_set, groups_of
+from corral.runtime.engine import earley_engine
+
+from .test_cfg_follow_filter import SCHEMA
+
+DEPTH = 3
+BREADTH = 4  # exit sets followed per set below the first level
+
+
+def documents(name: str, n: int) -> list[bytes]:
+    """The first ``n`` documents of a bundled grammar's corpus."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "data" / "grammars" / name / "valid.txt").read_text(encoding="utf-8")
+    docs = [d.strip() for d in text.split("\n----\n") if d.strip()]
+    return [(d + "\n" if name == "python" else d).encode() for d in docs[:n]]
+
+
+class Pair:
+    """A Python set and its arena twin, with the map from Python sets to arena indices."""
+
+    def __init__(self, ct: ClosureTables, arena: Arena, where: dict[int, int]) -> None:
+        self.ct = ct
+        self.arena = arena
+        self.where = where
+
+    def check(self, py: ESet, j: int) -> None:
+        """``py`` and arena set ``j`` are the same set."""
+        ct, a = self.ct, self.arena
+        self.where[id(py)] = j
+        want = set()
+        for group in list(py.scan.values()) + list(py.waiting.values()):
+            for p, d, o in group:
+                want.add((int(ct.pos_off[p]) + d, self.where[id(o)]))
+        got = {(int(a.item_pos[q]), int(a.item_org[q])) for q in range(int(a.lo[j]), int(a.hi[j]))}
+        assert got == want
+        n = ct.n_nonterminals
+        assert set(np.flatnonzero(a.pred[j * n:(j + 1) * n]).tolist()) == py.predicted
+        assert bool(a.accepting[j]) == py.accepting
+        groups = groups_of(ct.pos_sym, ct.term_start, ct.groups_off, ct.groups, a.pred, a.lo, a.hi, a.item_pos, j)
+        assert groups.tolist() == sorted(py.scan)
+
+
+def compare_exits(rec: Recognizer, ct: ClosureTables, s: ESet, owner: np.ndarray) -> int:
+    """Compare every exit set of ``s`` (and those below, :data:`DEPTH` levels) in both
+    implementations; returns how many sets were compared."""
+    arena, index = encode_chart(ct, s, 1024, 16384)
+    pair = Pair(ct, arena, dict(index))
+    compared = 0
+    for g in sorted(s.scan):
+        items = s.group_items(g)
+        ag_pos = np.array([ct.pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32)
+        ag_org = np.array([index[id(o)] for _, _, o in items], dtype=np.int32)
+        j = close_set(*ct.as_args(), *arena.as_args(), ag_pos, ag_org)
+        assert j >= 0
+        after = rec.exit_set(s, g)
+        pair.check(after, j)
+        compared += 1
+        level = [(after, j)]
+        for _ in range(DEPTH - 1):
+            below = []
+            for py, jj in level:
+                for gs in sorted(py.scan)[:BREADTH]:
+                    k = exit_set(*ct.as_args(), *arena.as_args(), jj, int(owner[gs]))
+                    assert k >= 0
+                    nxt = rec.exit_set(py, gs)
+                    pair.check(nxt, k)
+                    compared += 1
+                    below.append((nxt, k))
+            level = below
+    return compared
+
+
+def grammar_and_texts(kind: str, vocab: Vocabulary) -> tuple[corral.CompiledGrammar, list[bytes]]:
+    if kind == "schema":
+        instances = [{"name": "ab", "kind": "ab", "n": -3, "tags": [1, 2.5e3]}, {"tags": [], "name": ""}]
+        return corral.compile_json_schema(SCHEMA, vocab), [json.dumps(x).encode() for x in instances]
+    return corral.compile_grammar(corral.grammars.load(kind), vocab), documents(kind, 4)
+
+
+@pytest.mark.parametrize("kind", ["sql", "python", "json", "arith", "schema"])
+def test_exit_sets_equal_the_python_recognizer(llama3: tuple[object, Vocabulary], kind: str) -> None:
+    g, texts = grammar_and_texts(kind, llama3[1])
+    engine = earley_engine(g)
+    rec = engine.recognizer
+    ct = closure_tables(engine.store.tables)
+    owner = engine.store.tables.term_of_state
+    compared = 0
+    for text in texts:
+        s: ESet | None = rec.initial()
+        for b in text:
+            assert s is not None
+            compared += compare_exits(rec, ct, s, owner)
+            s = rec.step(s, b)
+    assert compared > 200
+
+
+def test_a_full_arena_is_reported_not_overrun(llama3: tuple[object, Vocabulary]) -> None:
+    g = corral.compile_grammar(corral.grammars.load("sql"), llama3[1])
+    engine = earley_engine(g)
+    rec = engine.recognizer
+    ct = closure_tables(engine.store.tables)
+    s = rec.feed(rec.initial(), b"SELECT a FROM t WHERE ")
+    assert s is not None
+    arena, index = encode_chart(ct, s, 1, 1)  # room for what is encoded, nothing more
+    g0 = sorted(s.scan)[0]
+    items = s.group_items(g0)
+    ag_pos = np.array([ct.pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32)
+    ag_org = np.array([index[id(o)] for _, _, o in items], dtype=np.int32)
+    results = [close_set(*ct.as_args(), *arena.as_args(), ag_pos, ag_org) for _ in range(arena.max_sets + 1)]
+    assert results[-1] == -1
