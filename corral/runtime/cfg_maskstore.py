@@ -45,7 +45,7 @@ from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
-from corral.runtime.earley_closure import ClosureTables, close_set, closure_tables, encode_chart, groups_of, remainder_step, resolve_exits
+from corral.runtime.earley_closure import Arena, ClosureTables, close_set, closure_tables, encode_chart, remainder_step, resolve_exits
 
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
 
@@ -531,6 +531,7 @@ class CFGMaskStore:
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._level1: OrderedDict[tuple[int, bytes], tuple[np.ndarray, ...]] = OrderedDict()
         self._closure: ClosureTables | None = None  # the grammar's productions as arrays, for layer 3
+        self._arena: Arena | None = None  # layer 3's sets, reused (under the lock); doubled when a mask needs more
         self._level_bytes = 0
         self._mask_bytes = 0
         self.zeros = np.zeros(self.n_words, dtype=np.uint32)
@@ -828,10 +829,10 @@ class CFGMaskStore:
             ct = self._closure = closure_tables(self.tables)
         cargs = ct.as_args()
         pos_off = ct.pos_off
-        arena_sets, arena_items = 256, 4096
         seeds: list[tuple[np.ndarray, np.ndarray]] = []
         while True:
-            arena, index = encode_chart(ct, s, arena_sets, arena_items)
+            arena, index = encode_chart(ct, s, self._arena)
+            self._arena = arena
             if not seeds:
                 for g, _ in crossing:
                     items = s.group_items(g)
@@ -840,18 +841,16 @@ class CFGMaskStore:
             aargs = arena.as_args()
             roots = [close_set(*cargs, *aargs, ag_pos, ag_org) for ag_pos, ag_org in seeds]  # type: ignore[call-arg]
             if min(roots) < 0:
-                arena_sets, arena_items = 2 * arena.max_sets, 2 * arena.item_pos.shape[0]
+                self._arena = arena.bigger()
                 continue
             open_sets: list[np.ndarray] = []
             open_groups: list[np.ndarray] = []
             open_toks: list[np.ndarray] = []
             open_ks: list[np.ndarray] = []
             for (g, e), j in zip(crossing, roots):
-                groups = groups_of(ct.pos_sym, ct.term_start, ct.groups_off, ct.groups, arena.pred, arena.lo,
-                                   arena.hi, arena.item_pos, j)
-                allowed, ex_toks, ex_states, ex_ks = self._first_level(g, groups, e)
-                if allowed.shape[0]:
-                    np.bitwise_or.at(out, allowed >> 5, np.left_shift(np.uint32(1), (allowed & 31).astype(np.uint32)))
+                groups = arena.groups(ct, j)
+                words, bits, ex_toks, ex_states, ex_ks = self._first_level(g, groups, e)
+                out[words] |= bits
                 if ex_toks.shape[0]:
                     open_ = ((out[ex_toks >> 5] >> (ex_toks & 31).astype(np.uint32)) & 1) == 0
                     if open_.any():
@@ -870,12 +869,13 @@ class CFGMaskStore:
                                    np.concatenate(open_toks)[order], np.concatenate(open_ks)[order], out)  # type: ignore[call-arg]
             if status >= 0:
                 return
-            arena_sets, arena_items = 2 * arena.max_sets, 2 * arena.item_pos.shape[0]
+            self._arena = arena.bigger()
 
     def _first_level(self, g: int, groups: np.ndarray, e: _StateEntry) -> tuple[np.ndarray, ...]:
         """Layer 3's first level for the candidates of state ``g`` in the set with scanning groups
-        ``groups`` after their terminal: the candidates held to the end there, and the exits
-        (tokens, group states, bytes consumed); cached by ``(g, groups)``."""
+        ``groups`` after their terminal: the candidates held to the end there (as the nonzero words
+        of their mask and those words), and the exits (tokens, group states, bytes consumed);
+        cached by ``(g, groups)``."""
         key = (g, groups.tobytes())
         level = self._level1.get(key)
         if level is not None:
@@ -883,8 +883,8 @@ class CFGMaskStore:
             return level
         tmp = np.zeros(self.n_words, dtype=np.uint32)
         ex_toks, ex_states, ex_ks = self._level(groups, e.candidates, e.ks, tmp)
-        hit = ((tmp[e.candidates >> 5] >> (e.candidates & 31).astype(np.uint32)) & 1) == 1
-        level = (np.unique(e.candidates[hit]), ex_toks, ex_states, ex_ks)
+        words = np.flatnonzero(tmp)
+        level = (words, tmp[words], ex_toks, ex_states, ex_ks)
         self._level1[key] = level
         self._level_bytes += sum(a.nbytes for a in level) + 200
         while self._level_bytes > self.max_bytes and len(self._level1) > 1:

@@ -173,42 +173,85 @@ def closure_tables(tables: EarleyTables) -> ClosureTables:
 
 
 class Arena:
-    """The chart sets of one layer-3 computation, as arrays (see the module docstring).
+    """The chart sets of layer-3 computations, as arrays (see the module docstring); reused from
+    one mask to the next (:func:`encode_chart` empties it first).
 
-    ``counts`` holds the numbers of sets, items and hashed items in use; the kernels append to
-    the arrays and return -1 when one is full (:meth:`grown` then gives an arena with twice the
-    room and the same content).
+    ``counts`` holds the numbers of sets, items, hashed items and predicted entries in use, and
+    the hash table's generation (a slot is empty unless its stamp is the generation, so emptying
+    the table is one increment). The kernels append to the arrays and return -1 when one is full;
+    the caller then makes an arena with twice the room.
     """
 
-    __slots__ = ("pred", "lo", "hi", "accepting", "item_pos", "item_org", "keys", "counts", "n_nt")
+    __slots__ = ("pred", "lo", "hi", "plo", "phi", "accepting", "item_pos", "item_org", "plist", "keys", "stamps",
+                 "counts", "st_pos", "st_org", "n_nt")
 
     def __init__(self, n_nt: int, max_sets: int, max_items: int) -> None:
         self.n_nt = n_nt
         self.pred = np.zeros(max_sets * n_nt, dtype=np.uint8)
         self.lo = np.zeros(max_sets, dtype=np.int32)
         self.hi = np.zeros(max_sets, dtype=np.int32)
+        self.plo = np.zeros(max_sets, dtype=np.int32)
+        self.phi = np.zeros(max_sets, dtype=np.int32)
         self.accepting = np.zeros(max_sets, dtype=np.bool_)
         self.item_pos = np.zeros(max_items, dtype=np.int32)
         self.item_org = np.zeros(max_items, dtype=np.int32)
+        self.plist = np.zeros(max_items, dtype=np.int32)
         size = 1
         while size < 4 * max_items:
             size *= 2
-        self.keys = np.full(size, -1, dtype=np.int64)
-        self.counts = np.zeros(3, dtype=np.int64)  # sets, items, hashed items
+        self.keys = np.zeros(size, dtype=np.int64)
+        self.stamps = np.zeros(size, dtype=np.int32)
+        self.counts = np.zeros(5, dtype=np.int64)  # sets, items, hashed items, predicted entries, generation
+        self.counts[4] = 1
+        self.st_pos = np.zeros(max_items, dtype=np.int32)  # the closure's agenda (scratch)
+        self.st_org = np.zeros(max_items, dtype=np.int32)
 
     @property
     def max_sets(self) -> int:
         """Room for this many sets."""
         return int(self.lo.shape[0])
 
+    @property
+    def max_items(self) -> int:
+        """Room for this many items (and predicted entries) over all sets."""
+        return int(self.item_pos.shape[0])
+
+    def groups(self, ct: ClosureTables, j: int) -> np.ndarray:
+        """The scanning groups of set ``j`` (:func:`groups_of`)."""
+        return groups_of(ct.pos_sym, ct.term_start, ct.groups_off, ct.groups, self.lo, self.hi,  # type: ignore[no-any-return]
+                         self.plo, self.phi, self.item_pos, self.plist, j)
+
+    def bigger(self) -> Arena:
+        """An empty arena with twice the room."""
+        return Arena(self.n_nt, 2 * self.max_sets, 2 * self.max_items)
+
     def as_args(self) -> tuple[np.ndarray, ...]:
         """The arrays in the order the kernels take them."""
-        return (self.pred, self.lo, self.hi, self.accepting, self.item_pos, self.item_org, self.keys, self.counts)
+        return (self.pred, self.lo, self.hi, self.plo, self.phi, self.accepting, self.item_pos, self.item_org,
+                self.plist, self.keys, self.stamps, self.counts, self.st_pos, self.st_org)
 
 
-def encode_chart(ct: ClosureTables, s: ESet, arena_sets: int = 256, arena_items: int = 4096) -> tuple[Arena, dict[int, int]]:
-    """An :class:`Arena` holding ``s`` (index 0) and every Python chart set reachable from it
-    through items' origins, and the map from ``id(set)`` to arena index.
+@njit(cache=True, nogil=True)
+def _empty(n_nt, spred, plo, phi, plist, stamps, counts):  # type: ignore[no-untyped-def]
+    """Empty an arena: clear the predicted flags set, start a new hash generation."""
+    for j in range(counts[0]):
+        row = j * n_nt
+        for q in range(plo[j], phi[j]):
+            spred[row + plist[q]] = 0
+    counts[0] = 0
+    counts[1] = 0
+    counts[2] = 0
+    counts[3] = 0
+    counts[4] += 1
+    if counts[4] >= 2**30:
+        stamps[:] = 0
+        counts[4] = 1
+
+
+def encode_chart(ct: ClosureTables, s: ESet, arena: Arena | None = None) -> tuple[Arena, dict[int, int]]:
+    """``arena`` (emptied; a new one when it is ``None`` or too small) holding ``s`` (index 0) and
+    every Python chart set reachable from it through items' origins, and the map from
+    ``id(set)`` to arena index.
 
     Only what a completion looks up is encoded: a set's predicted nonterminals and its items
     waiting for a nonterminal (scanning items of earlier sets can no longer move).
@@ -225,14 +268,25 @@ def encode_chart(ct: ClosureTables, s: ESet, arena_sets: int = 256, arena_items:
             if id(o) not in index:
                 index[id(o)] = len(order)
                 order.append(o)
-    n_items = sum(len(w) for x in order for w in x.waiting.values())
-    arena = Arena(ct.n_nonterminals, max(arena_sets, 2 * len(order)), max(arena_items, 2 * n_items))
     n_nt = ct.n_nonterminals
+    n_items = sum(len(w) for x in order for w in x.waiting.values())
+    n_pred = sum(len(x.predicted) for x in order)
+    if arena is None or arena.max_sets < 2 * len(order) or arena.max_items < 2 * max(n_items, n_pred):
+        room = (256, 4096) if arena is None else (arena.max_sets, arena.max_items)
+        arena = Arena(n_nt, max(room[0], 2 * len(order)), max(room[1], 2 * n_items, 2 * n_pred))
+    else:
+        _empty(n_nt, arena.pred, arena.plo, arena.phi, arena.plist, arena.stamps, arena.counts)
     k = 0
+    kp = 0
     pos_off = ct.pos_off
     for j, x in enumerate(order):
+        arena.plo[j] = kp
         if x.predicted:
-            arena.pred[j * n_nt + np.fromiter(x.predicted, dtype=np.int64, count=len(x.predicted))] = 1
+            pred = np.fromiter(x.predicted, dtype=np.int32, count=len(x.predicted))
+            arena.pred[j * n_nt + pred] = 1
+            arena.plist[kp:kp + pred.shape[0]] = pred
+            kp += pred.shape[0]
+        arena.phi[j] = kp
         arena.lo[j] = k
         for w in x.waiting.values():
             for p, d, o in w:
@@ -243,26 +297,26 @@ def encode_chart(ct: ClosureTables, s: ESet, arena_sets: int = 256, arena_items:
         arena.accepting[j] = x.accepting
     arena.counts[0] = len(order)
     arena.counts[1] = k
+    arena.counts[3] = kp
     return arena, index
 
 
 @njit(cache=True, nogil=True)
-def _add(j, pos, org, n_pos, max_sets, keys, counts, st_pos, st_org, top):  # type: ignore[no-untyped-def]
+def _add(j, pos, org, n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top):  # type: ignore[no-untyped-def]
     """Push item (pos, org) of set ``j`` on the agenda unless it is already in the set.
     Returns the new agenda size, or -1 when the hash table or the agenda is full."""
     key = (np.int64(j) * n_pos + pos) * max_sets + org
     size = keys.shape[0]
     if 2 * (counts[2] + 1) > size or top >= st_pos.shape[0]:
         return -1
+    gen = counts[4]
     h = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(33)) & (size - 1)
-    while True:
-        k = keys[h]
-        if k == key:
+    while stamps[h] == gen:
+        if keys[h] == key:
             return top
-        if k < 0:
-            break
         h = (h + 1) & (size - 1)
     keys[h] = key
+    stamps[h] = gen
     counts[2] += 1
     st_pos[top] = pos
     st_org[top] = org
@@ -272,7 +326,7 @@ def _add(j, pos, org, n_pos, max_sets, keys, counts, st_pos, st_org, top):  # ty
 @njit(cache=True, nogil=True)
 def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
               wait_off, wait, term_pos_off, term_pos, start_prod,
-              spred, slo, shi, sacc, ipos, iorg, keys, counts, ag_pos, ag_org):
+              spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, ag_pos, ag_org):
     """A new set of the arena: the closure of the agenda items ``(ag_pos[i], ag_org[i])``.
     Returns its index, or -1 when the arena is full."""
     n_nt = nullable.shape[0]
@@ -284,17 +338,16 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
     counts[0] += 1
     sacc[j] = False
     row = j * n_nt
-    spred[row:row + n_nt] = 0
     cap = ipos.shape[0]
-    st_pos = np.empty(cap, np.int32)
-    st_org = np.empty(cap, np.int32)
     top = 0
     for i in range(ag_pos.shape[0]):
-        top = _add(j, ag_pos[i], ag_org[i], n_pos, max_sets, keys, counts, st_pos, st_org, top)
+        top = _add(j, ag_pos[i], ag_org[i], n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
         if top < 0:
             return -1
     k = counts[1]
+    kp = counts[3]
     slo[j] = k
+    plo[j] = kp
     while top > 0:
         top -= 1
         pos = st_pos[top]
@@ -310,14 +363,14 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
             b = lhs[p]
             for q in range(slo[o], shi[o]):
                 if pos_sym[ipos[q]] == b:
-                    top = _add(j, ipos[q] + 1, iorg[q], n_pos, max_sets, keys, counts, st_pos, st_org, top)
+                    top = _add(j, ipos[q] + 1, iorg[q], n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
                     if top < 0:
                         return -1
             orow = o * n_nt
             for q in range(wait_off[b], wait_off[b + 1]):
                 w = wait[q]
                 if spred[orow + lhs[pos_prod[w]]]:
-                    top = _add(j, w + 1, o, n_pos, max_sets, keys, counts, st_pos, st_org, top)
+                    top = _add(j, w + 1, o, n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
                     if top < 0:
                         return -1
             continue
@@ -329,31 +382,37 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
         if sym >= 0:
             if not spred[row + sym]:
                 for q in range(pred_off[sym], pred_off[sym + 1]):
-                    spred[row + pred[q]] = 1
+                    a = pred[q]
+                    if not spred[row + a]:
+                        if kp >= cap:
+                            return -1
+                        spred[row + a] = 1
+                        plist[kp] = a
+                        kp += 1
             skip = nullable[sym]
         else:
             skip = tnull[-2 - sym]
         if skip:
-            top = _add(j, pos + 1, o, n_pos, max_sets, keys, counts, st_pos, st_org, top)
+            top = _add(j, pos + 1, o, n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
             if top < 0:
                 return -1
     shi[j] = k
+    phi[j] = kp
     counts[1] = k
+    counts[3] = kp
     return j
 
 
 @njit(cache=True, nogil=True)
-def groups_of(pos_sym, tstart, groups_off, groups, spred, slo, shi, ipos, j):  # type: ignore[no-untyped-def]
+def groups_of(pos_sym, tstart, groups_off, groups, slo, shi, plo, phi, ipos, plist, j):  # type: ignore[no-untyped-def]
     """The scanning groups of set ``j`` (start states of the terminals it expects), sorted."""
-    n_nt = groups_off.shape[0] - 1
-    row = j * n_nt
     n = 0
     for q in range(slo[j], shi[j]):
         if pos_sym[ipos[q]] < -1:
             n += 1
-    for x in range(n_nt):
-        if spred[row + x]:
-            n += groups_off[x + 1] - groups_off[x]
+    for q in range(plo[j], phi[j]):
+        x = plist[q]
+        n += groups_off[x + 1] - groups_off[x]
     out = np.empty(n, np.int32)
     n = 0
     for q in range(slo[j], shi[j]):
@@ -361,18 +420,18 @@ def groups_of(pos_sym, tstart, groups_off, groups, spred, slo, shi, ipos, j):  #
         if sym < -1:
             out[n] = tstart[-2 - sym]
             n += 1
-    for x in range(n_nt):
-        if spred[row + x]:
-            for q in range(groups_off[x], groups_off[x + 1]):
-                out[n] = groups[q]
-                n += 1
+    for q in range(plo[j], phi[j]):
+        x = plist[q]
+        for r in range(groups_off[x], groups_off[x + 1]):
+            out[n] = groups[r]
+            n += 1
     return np.unique(out)
 
 
 @njit(cache=True, nogil=True)
 def exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
              wait_off, wait, term_pos_off, term_pos, start_prod,
-             spred, slo, shi, sacc, ipos, iorg, keys, counts, j, t):
+             spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, j, t):
     """A new set of the arena: set ``j``'s items scanning terminal ``t`` moved past it and closed
     (the set where a token continues when ``t`` ends). Returns its index, or -1 when full."""
     n_nt = nullable.shape[0]
@@ -400,7 +459,7 @@ def exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off,
             n += 1
     return close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
                      wait_off, wait, term_pos_off, term_pos, start_prod,
-                     spred, slo, shi, sacc, ipos, iorg, keys, counts, ag_pos, ag_org)
+                     spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, ag_pos, ag_org)
 
 
 @njit(cache=True, nogil=True)
@@ -478,7 +537,7 @@ def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks,
 @njit(cache=True, nogil=True)
 def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
                   wait_off, wait, term_pos_off, term_pos, start_prod,
-                  spred, slo, shi, sacc, ipos, iorg, keys, counts,
+                  spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org,
                   trans, acc, owner, follow_first, flat, offsets, ex_set, ex_group, ex_tok, ex_k, out):
     """Layer 3 past its first level: every pair (token ``ex_tok[i]``, bytes consumed ``ex_k[i]``)
     continues in the set where arena set ``ex_set[i]``'s group ``ex_group[i]`` (a terminal's
@@ -507,7 +566,7 @@ def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred
             e += 1
         nxt = exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
                        wait_off, wait, term_pos_off, term_pos, start_prod,
-                       spred, slo, shi, sacc, ipos, iorg, keys, counts, ex_set[i], owner[ex_group[i]])
+                       spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, ex_set[i], owner[ex_group[i]])
         if nxt < 0:
             return -1
         if nw >= w_set.shape[0]:
@@ -531,7 +590,7 @@ def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred
         toks = p_tok[lo:hi].copy()
         ks = p_k[lo:hi].copy()
         npairs = lo
-        grp = groups_of(pos_sym, tstart, groups_off, groups, spred, slo, shi, ipos, j)
+        grp = groups_of(pos_sym, tstart, groups_off, groups, slo, shi, plo, phi, ipos, plist, j)
         if grp.shape[0] == 0:
             continue
         m = max(1024, 4 * toks.shape[0])
@@ -554,7 +613,7 @@ def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred
                 b += 1
             nxt = exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
                            wait_off, wait, term_pos_off, term_pos, start_prod,
-                           spred, slo, shi, sacc, ipos, iorg, keys, counts, j, owner[grp[gi]])
+                           spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, j, owner[grp[gi]])
             if nxt < 0:
                 return -1
             if nw >= w_set.shape[0]:

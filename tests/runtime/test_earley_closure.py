@@ -19,7 +19,7 @@ import corral
 import corral.grammars
 from corral import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
-from corral.runtime.earley_closure import Arena, ClosureTables, close_set, closure_tables, encode_chart, exit_set, groups_of
+from corral.runtime.earley_closure import Arena, ClosureTables, close_set, closure_tables, encode_chart, exit_set
 from corral.runtime.engine import earley_engine
 
 from .test_cfg_follow_filter import SCHEMA
@@ -58,14 +58,14 @@ class Pair:
         n = ct.n_nonterminals
         assert set(np.flatnonzero(a.pred[j * n:(j + 1) * n]).tolist()) == py.predicted
         assert bool(a.accepting[j]) == py.accepting
-        groups = groups_of(ct.pos_sym, ct.term_start, ct.groups_off, ct.groups, a.pred, a.lo, a.hi, a.item_pos, j)
+        groups = a.groups(ct, j)
         assert groups.tolist() == sorted(py.scan)
 
 
 def compare_exits(rec: Recognizer, ct: ClosureTables, s: ESet, owner: np.ndarray) -> int:
     """Compare every exit set of ``s`` (and those below, :data:`DEPTH` levels) in both
     implementations; returns how many sets were compared."""
-    arena, index = encode_chart(ct, s, 1024, 16384)
+    arena, index = encode_chart(ct, s, Arena(ct.n_nonterminals, 1024, 16384))
     pair = Pair(ct, arena, dict(index))
     compared = 0
     for g in sorted(s.scan):
@@ -123,7 +123,7 @@ def test_a_full_arena_is_reported_not_overrun(llama3: tuple[object, Vocabulary])
     ct = closure_tables(engine.store.tables)
     s = rec.feed(rec.initial(), b"SELECT a FROM t WHERE ")
     assert s is not None
-    arena, index = encode_chart(ct, s, 1, 1)  # room for what is encoded, nothing more
+    arena, index = encode_chart(ct, s)
     g0 = sorted(s.scan)[0]
     items = s.group_items(g0)
     ag_pos = np.array([ct.pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32)
