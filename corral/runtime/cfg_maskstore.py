@@ -829,15 +829,13 @@ class CFGMaskStore:
             ct = self._closure = closure_tables(self.tables)
         cargs = ct.as_args()
         pos_off = ct.pos_off
-        seeds: list[tuple[np.ndarray, np.ndarray]] = []
         while True:
-            arena, index = encode_chart(ct, s, self._arena)
-            self._arena = arena
-            if not seeds:
-                for g, _ in crossing:
-                    items = s.group_items(g)
-                    seeds.append((np.array([pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32),
-                                  np.array([index[id(o)] for _, _, o in items], dtype=np.int32)))
+            arena = self._arena = encode_chart(ct, s, self._arena)
+            seeds = []
+            for g, _ in crossing:
+                items = s.group_items(g)
+                seeds.append((np.array([pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32),
+                              np.array([arena.index(o) for _, _, o in items], dtype=np.int32)))
             aargs = arena.as_args()
             roots = [close_set(*cargs, *aargs, ag_pos, ag_org) for ag_pos, ag_org in seeds]  # type: ignore[call-arg]
             if min(roots) < 0:

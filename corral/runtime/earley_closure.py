@@ -12,8 +12,9 @@ Encoding
 An item ``(production, dot, origin)`` is a *position* (``pos_off[production] + dot``) and the
 index of its origin set in an *arena* of sets. A set keeps:
 
-- its *predicted* nonterminals, as a row of flags: the items predicted in the set itself (origin:
-  the set) are exactly the positions of these nonterminals' productions whose symbols before the
+- its *predicted* nonterminals, as a sorted range of one list (a dense row of flags per set cost
+  sets x nonterminals bytes, hundreds of megabytes on big schemas): the items predicted in the set
+  itself (origin: the set) are exactly the positions of these nonterminals' productions whose symbols before the
   dot are all nullable, so they are never stored;
 - its other items whose dot is before a symbol (*explicit* items), as a range of the arena's item
   arrays;
@@ -34,6 +35,7 @@ caller runs it again with twice the room.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +65,8 @@ class ClosureTables:
     lhs, nullable, term_nullable, term_start:
         As in :class:`~corral.compiler.earley_tables.EarleyTables`, as arrays.
     pred_off, pred:
-        Per nonterminal ``A``: the nonterminals predicting ``A`` predicts (``A`` included).
+        Per nonterminal ``A``: the nonterminals right after the dot of ``A``'s predicted positions
+        (predicting ``A`` predicts them, and what they predict).
     groups_off, groups:
         Per nonterminal ``X``: the start states of the terminals that ``X``'s predicted positions
         scan.
@@ -94,7 +97,7 @@ class ClosureTables:
 
     @property
     def n_nonterminals(self) -> int:
-        """Number of nonterminals (the length of a set's row of predicted flags)."""
+        """Number of nonterminals."""
         return int(self.nullable.shape[0])
 
     @property
@@ -138,18 +141,10 @@ def closure_tables(tables: EarleyTables) -> ClosureTables:
             if open_:
                 direct[tables.lhs[p]].append(base + d)
                 open_ = bool(nullable[sym]) if sym >= 0 else bool(tnull[-2 - sym])
-    pred_lists: list[list[int]] = []
-    for a in range(n_nt):
-        seen = {a}
-        todo = [a]
-        while todo:
-            x = todo.pop()
-            for q in direct[x]:
-                b = int(pos_sym[q])
-                if b >= 0 and b not in seen:
-                    seen.add(b)
-                    todo.append(b)
-        pred_lists.append(sorted(seen))
+    # predicting a nonterminal predicts the nonterminals after the dot of its predicted positions,
+    # and so on: the kernel follows these edges (a table of whole closures is quadratic: chains
+    # of thousands of nonterminals in big schemas)
+    pred_lists = [sorted({int(pos_sym[q]) for q in direct[x] if pos_sym[q] >= 0}) for x in range(n_nt)]
     groups_lists = [sorted({tables.term_start[-2 - int(pos_sym[q])] for q in direct[x] if pos_sym[q] < COMPLETE})
                     for x in range(n_nt)]
     wait_lists: list[list[int]] = [[] for _ in range(n_nt)]
@@ -173,21 +168,27 @@ def closure_tables(tables: EarleyTables) -> ClosureTables:
 
 
 class Arena:
-    """The chart sets of layer-3 computations, as arrays (see the module docstring); reused from
-    one mask to the next (:func:`encode_chart` empties it first).
+    """Chart sets as arrays (see the module docstring), kept by a grammar's mask store from one
+    mask to the next.
+
+    The Python chart sets encoded so far stay (each remembers its index in ``ESet.aref``, with the
+    arena's serial number), so a mask encodes only the sets that are new since the last one; the
+    sets built after terminal ends are dropped when the next mask starts (:meth:`truncate`).
 
     ``counts`` holds the numbers of sets, items, hashed items and predicted entries in use, and
     the hash table's generation (a slot is empty unless its stamp is the generation, so emptying
     the table is one increment). The kernels append to the arrays and return -1 when one is full;
-    the caller then makes an arena with twice the room.
+    the caller then makes a new arena.
     """
 
     __slots__ = ("pred", "lo", "hi", "plo", "phi", "accepting", "item_pos", "item_org", "plist", "keys", "stamps",
-                 "counts", "st_pos", "st_org", "n_nt")
+                 "counts", "st_pos", "st_org", "n_nt", "serial", "real")
 
     def __init__(self, n_nt: int, max_sets: int, max_items: int) -> None:
         self.n_nt = n_nt
-        self.pred = np.zeros(max_sets * n_nt, dtype=np.uint8)
+        self.serial = next(_SERIALS)
+        self.real = (0, 0, 0)  # sets, items, predicted entries of the encoded Python sets
+        self.pred = np.zeros(n_nt, dtype=np.uint8)  # flags of the set being closed (scratch)
         self.lo = np.zeros(max_sets, dtype=np.int32)
         self.hi = np.zeros(max_sets, dtype=np.int32)
         self.plo = np.zeros(max_sets, dtype=np.int32)
@@ -216,6 +217,24 @@ class Arena:
         """Room for this many items (and predicted entries) over all sets."""
         return int(self.item_pos.shape[0])
 
+    def index(self, x: ESet) -> int:
+        """The index of Python chart set ``x``, encoded in this arena."""
+        ref = x.aref
+        if ref is None or ref[0] != self.serial:
+            raise KeyError("chart set not encoded in this arena")
+        return ref[1]
+
+    def truncate(self) -> None:
+        """Drop every set but the encoded Python ones, and empty the hash table."""
+        c = self.counts
+        c[0], c[1], c[3] = self.real
+        c[2] = 0
+        c[4] += 1
+        if c[4] >= 2**30:
+            self.stamps[:] = 0
+            c[4] = 1
+        self.pred[:] = 0
+
     def groups(self, ct: ClosureTables, j: int) -> np.ndarray:
         """The scanning groups of set ``j`` (:func:`groups_of`)."""
         return groups_of(ct.pos_sym, ct.term_start, ct.groups_off, ct.groups, self.lo, self.hi,  # type: ignore[no-any-return]
@@ -231,74 +250,77 @@ class Arena:
                 self.plist, self.keys, self.stamps, self.counts, self.st_pos, self.st_org)
 
 
-@njit(cache=True, nogil=True)
-def _empty(n_nt, spred, plo, phi, plist, stamps, counts):  # type: ignore[no-untyped-def]
-    """Empty an arena: clear the predicted flags set, start a new hash generation."""
-    for j in range(counts[0]):
-        row = j * n_nt
-        for q in range(plo[j], phi[j]):
-            spred[row + plist[q]] = 0
-    counts[0] = 0
-    counts[1] = 0
-    counts[2] = 0
-    counts[3] = 0
-    counts[4] += 1
-    if counts[4] >= 2**30:
-        stamps[:] = 0
-        counts[4] = 1
+_SERIALS = itertools.count(1)
 
 
-def encode_chart(ct: ClosureTables, s: ESet, arena: Arena | None = None) -> tuple[Arena, dict[int, int]]:
-    """``arena`` (emptied; a new one when it is ``None`` or too small) holding ``s`` (index 0) and
-    every Python chart set reachable from it through items' origins, and the map from
-    ``id(set)`` to arena index.
+def encode_chart(ct: ClosureTables, s: ESet, arena: Arena | None = None) -> Arena:
+    """``arena`` (truncated; a new one when it is ``None`` or full) holding ``s`` and every Python
+    chart set reachable from it through items' origins; :meth:`Arena.index` gives their indices.
 
     Only what a completion looks up is encoded: a set's predicted nonterminals and its items
-    waiting for a nonterminal (scanning items of earlier sets can no longer move).
+    waiting for a nonterminal (scanning items of earlier sets can no longer move), and only for
+    sets the arena does not hold yet. A set's origins come before it.
     """
-    order: list[ESet] = [s]
-    index = {id(s): 0}
-    i = 0
-    while i < len(order):
-        x = order[i]
-        i += 1
-        origins = [o for group in x.scan.values() for _, _, o in group] if x is s else []
-        origins += [o for w in x.waiting.values() for _, _, o in w]
-        for o in origins:
-            if id(o) not in index:
-                index[id(o)] = len(order)
-                order.append(o)
-    n_nt = ct.n_nonterminals
-    n_items = sum(len(w) for x in order for w in x.waiting.values())
-    n_pred = sum(len(x.predicted) for x in order)
-    if arena is None or arena.max_sets < 2 * len(order) or arena.max_items < 2 * max(n_items, n_pred):
-        room = (256, 4096) if arena is None else (arena.max_sets, arena.max_items)
-        arena = Arena(n_nt, max(room[0], 2 * len(order)), max(room[1], 2 * n_items, 2 * n_pred))
-    else:
-        _empty(n_nt, arena.pred, arena.plo, arena.phi, arena.plist, arena.stamps, arena.counts)
-    k = 0
-    kp = 0
+    if arena is None:
+        arena = Arena(ct.n_nonterminals, 256, 4096)
+    while True:
+        arena.truncate()
+        if _encode(ct, s, arena):
+            return arena
+        # full: start again in a fresh arena, bigger unless this one was full of older sets
+        reused = arena.real[0] > 0
+        arena = Arena(arena.n_nt, arena.max_sets, arena.max_items) if reused else arena.bigger()
+
+
+def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
+    """Append the sets reachable from ``s`` that ``arena`` lacks; ``False`` when it is full."""
+    serial = arena.serial
+    order: list[ESet] = []
+    seen: set[int] = set()
+    roots = [s] + [o for group in s.scan.values() for _, _, o in group]
+    for r in roots:
+        if id(r) in seen or (r.aref is not None and r.aref[0] == serial):
+            continue
+        # post-order walk over waiting items' origins (earlier sets: no cycles but self-origins)
+        seen.add(id(r))
+        stack: list[tuple[ESet, list[ESet]]] = [(r, [o for w in r.waiting.values() for _, _, o in w])]
+        while stack:
+            x, todo = stack[-1]
+            while todo:
+                o = todo.pop()
+                if id(o) in seen or (o.aref is not None and o.aref[0] == serial):
+                    continue
+                seen.add(id(o))
+                stack.append((o, [y for w in o.waiting.values() for _, _, y in w]))
+                break
+            else:
+                stack.pop()
+                order.append(x)
+    c = arena.counts
+    j, k, kp = int(c[0]), int(c[1]), int(c[3])
     pos_off = ct.pos_off
-    for j, x in enumerate(order):
+    for x in order:
+        n_wait = sum(len(w) for w in x.waiting.values())
+        if j >= arena.max_sets or k + n_wait > arena.max_items or kp + len(x.predicted) > arena.max_items:
+            return False
+        x.aref = (serial, j)
         arena.plo[j] = kp
         if x.predicted:
-            pred = np.fromiter(x.predicted, dtype=np.int32, count=len(x.predicted))
-            arena.pred[j * n_nt + pred] = 1
+            pred = np.sort(np.fromiter(x.predicted, dtype=np.int32, count=len(x.predicted)))
             arena.plist[kp:kp + pred.shape[0]] = pred
             kp += pred.shape[0]
         arena.phi[j] = kp
         arena.lo[j] = k
-        for w in x.waiting.values():
-            for p, d, o in w:
-                arena.item_pos[k] = pos_off[p] + d
-                arena.item_org[k] = index[id(o)]
-                k += 1
+        if n_wait:
+            arena.item_pos[k:k + n_wait] = [pos_off[p] + d for w in x.waiting.values() for p, d, _ in w]
+            arena.item_org[k:k + n_wait] = [o.aref[1] for w in x.waiting.values() for _, _, o in w]  # type: ignore[index]
+            k += n_wait
         arena.hi[j] = k
         arena.accepting[j] = x.accepting
-    arena.counts[0] = len(order)
-    arena.counts[1] = k
-    arena.counts[3] = kp
-    return arena, index
+        j += 1
+    c[0], c[1], c[3] = j, k, kp
+    arena.real = (j, k, kp)
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -324,12 +346,26 @@ def _add(j, pos, org, n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top
 
 
 @njit(cache=True, nogil=True)
+def _has(plist, lo, hi, x):  # type: ignore[no-untyped-def]
+    """Whether ``x`` is in the sorted ``plist[lo:hi]`` (a set's predicted nonterminals)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = plist[mid]
+        if v == x:
+            return True
+        if v < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@njit(cache=True, nogil=True)
 def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,  # type: ignore[no-untyped-def]
               wait_off, wait, term_pos_off, term_pos, start_prod,
               spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, ag_pos, ag_org):
     """A new set of the arena: the closure of the agenda items ``(ag_pos[i], ag_org[i])``.
     Returns its index, or -1 when the arena is full."""
-    n_nt = nullable.shape[0]
     n_pos = pos_sym.shape[0]
     max_sets = slo.shape[0]
     j = counts[0]
@@ -337,7 +373,6 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
         return -1
     counts[0] += 1
     sacc[j] = False
-    row = j * n_nt
     cap = ipos.shape[0]
     top = 0
     for i in range(ag_pos.shape[0]):
@@ -366,10 +401,9 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
                     top = _add(j, ipos[q] + 1, iorg[q], n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
                     if top < 0:
                         return -1
-            orow = o * n_nt
             for q in range(wait_off[b], wait_off[b + 1]):
                 w = wait[q]
-                if spred[orow + lhs[pos_prod[w]]]:
+                if _has(plist, plo[o], phi[o], lhs[pos_prod[w]]):
                     top = _add(j, w + 1, o, n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
                     if top < 0:
                         return -1
@@ -380,15 +414,25 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
         iorg[k] = o
         k += 1
         if sym >= 0:
-            if not spred[row + sym]:
-                for q in range(pred_off[sym], pred_off[sym + 1]):
-                    a = pred[q]
-                    if not spred[row + a]:
-                        if kp >= cap:
-                            return -1
-                        spred[row + a] = 1
-                        plist[kp] = a
-                        kp += 1
+            if not spred[sym]:
+                # predict sym and, breadth first, what it predicts; plist[first:kp] is the queue
+                if kp >= cap:
+                    return -1
+                spred[sym] = 1
+                plist[kp] = sym
+                kp += 1
+                first = kp - 1
+                while first < kp:
+                    x = plist[first]
+                    first += 1
+                    for q in range(pred_off[x], pred_off[x + 1]):
+                        a = pred[q]
+                        if not spred[a]:
+                            if kp >= cap:
+                                return -1
+                            spred[a] = 1
+                            plist[kp] = a
+                            kp += 1
             skip = nullable[sym]
         else:
             skip = tnull[-2 - sym]
@@ -398,6 +442,9 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
                 return -1
     shi[j] = k
     phi[j] = kp
+    for q in range(plo[j], kp):
+        spred[plist[q]] = 0
+    plist[plo[j]:kp].sort()
     counts[1] = k
     counts[3] = kp
     return j
@@ -434,14 +481,12 @@ def exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off,
              spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, j, t):
     """A new set of the arena: set ``j``'s items scanning terminal ``t`` moved past it and closed
     (the set where a token continues when ``t`` ends). Returns its index, or -1 when full."""
-    n_nt = nullable.shape[0]
-    row = j * n_nt
     n = 0
     for q in range(slo[j], shi[j]):
         if pos_sym[ipos[q]] == -2 - t:
             n += 1
     for q in range(term_pos_off[t], term_pos_off[t + 1]):
-        if spred[row + lhs[pos_prod[term_pos[q]]]]:
+        if _has(plist, plo[j], phi[j], lhs[pos_prod[term_pos[q]]]):
             n += 1
     ag_pos = np.empty(n, np.int32)
     ag_org = np.empty(n, np.int32)
@@ -453,7 +498,7 @@ def exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off,
             n += 1
     for q in range(term_pos_off[t], term_pos_off[t + 1]):
         w = term_pos[q]
-        if spred[row + lhs[pos_prod[w]]]:
+        if _has(plist, plo[j], phi[j], lhs[pos_prod[w]]):
             ag_pos[n] = w + 1
             ag_org[n] = j
             n += 1

@@ -40,10 +40,14 @@ def documents(name: str, n: int) -> list[bytes]:
 class Pair:
     """A Python set and its arena twin, with the map from Python sets to arena indices."""
 
-    def __init__(self, ct: ClosureTables, arena: Arena, where: dict[int, int]) -> None:
+    def __init__(self, ct: ClosureTables, arena: Arena) -> None:
         self.ct = ct
         self.arena = arena
-        self.where = where
+        self.where: dict[int, int] = {}  # the Python sets built here (encoded sets know their index)
+
+    def index(self, x: ESet) -> int:
+        ref = x.aref
+        return ref[1] if ref is not None and ref[0] == self.arena.serial else self.where[id(x)]
 
     def check(self, py: ESet, j: int) -> None:
         """``py`` and arena set ``j`` are the same set."""
@@ -52,11 +56,11 @@ class Pair:
         want = set()
         for group in list(py.scan.values()) + list(py.waiting.values()):
             for p, d, o in group:
-                want.add((int(ct.pos_off[p]) + d, self.where[id(o)]))
+                want.add((int(ct.pos_off[p]) + d, self.index(o)))
         got = {(int(a.item_pos[q]), int(a.item_org[q])) for q in range(int(a.lo[j]), int(a.hi[j]))}
         assert got == want
-        n = ct.n_nonterminals
-        assert set(np.flatnonzero(a.pred[j * n:(j + 1) * n]).tolist()) == py.predicted
+        predicted = a.plist[int(a.plo[j]):int(a.phi[j])].tolist()
+        assert predicted == sorted(py.predicted)
         assert bool(a.accepting[j]) == py.accepting
         groups = a.groups(ct, j)
         assert groups.tolist() == sorted(py.scan)
@@ -65,13 +69,13 @@ class Pair:
 def compare_exits(rec: Recognizer, ct: ClosureTables, s: ESet, owner: np.ndarray) -> int:
     """Compare every exit set of ``s`` (and those below, :data:`DEPTH` levels) in both
     implementations; returns how many sets were compared."""
-    arena, index = encode_chart(ct, s, Arena(ct.n_nonterminals, 1024, 16384))
-    pair = Pair(ct, arena, dict(index))
+    arena = encode_chart(ct, s, Arena(ct.n_nonterminals, 1024, 16384))
+    pair = Pair(ct, arena)
     compared = 0
     for g in sorted(s.scan):
         items = s.group_items(g)
         ag_pos = np.array([ct.pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32)
-        ag_org = np.array([index[id(o)] for _, _, o in items], dtype=np.int32)
+        ag_org = np.array([arena.index(o) for _, _, o in items], dtype=np.int32)
         j = close_set(*ct.as_args(), *arena.as_args(), ag_pos, ag_org)
         assert j >= 0
         after = rec.exit_set(s, g)
@@ -123,10 +127,10 @@ def test_a_full_arena_is_reported_not_overrun(llama3: tuple[object, Vocabulary])
     ct = closure_tables(engine.store.tables)
     s = rec.feed(rec.initial(), b"SELECT a FROM t WHERE ")
     assert s is not None
-    arena, index = encode_chart(ct, s)
+    arena = encode_chart(ct, s)
     g0 = sorted(s.scan)[0]
     items = s.group_items(g0)
     ag_pos = np.array([ct.pos_off[p] + d + 1 for p, d, _ in items], dtype=np.int32)
-    ag_org = np.array([index[id(o)] for _, _, o in items], dtype=np.int32)
+    ag_org = np.array([arena.index(o) for _, _, o in items], dtype=np.int32)
     results = [close_set(*ct.as_args(), *arena.as_args(), ag_pos, ag_org) for _ in range(arena.max_sets + 1)]
     assert results[-1] == -1
