@@ -112,57 +112,51 @@ class ClosureTables:
                 self.wait, self.term_pos_off, self.term_pos, self.start_prod)
 
 
-def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    off = np.zeros(len(lists) + 1, dtype=np.int32)
-    off[1:] = np.cumsum([len(x) for x in lists])
-    flat = np.array([v for x in lists for v in x], dtype=np.int32)
-    return off, flat
+def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per key in ``range(n)``, its values (in order of appearance), as offsets and one array."""
+    order = np.argsort(keys, kind="stable")
+    off = np.zeros(n + 1, dtype=np.int32)
+    off[1:] = np.cumsum(np.bincount(keys, minlength=n))
+    return off, values[order].astype(np.int32)
 
 
 def closure_tables(tables: EarleyTables) -> ClosureTables:
-    """The :class:`ClosureTables` of a grammar."""
+    """The :class:`ClosureTables` of a grammar (vectorised: big schemas have 10^5 positions)."""
     n_nt = len(tables.nonterminals)
     n_t = len(tables.terminals)
     nullable = np.array(tables.nullable, dtype=np.bool_)
     tnull = np.array(tables.term_nullable, dtype=np.bool_)
+    tstart = np.array(tables.term_start, dtype=np.int32)
+    lengths = np.fromiter((len(body) + 1 for body in tables.rhs), dtype=np.int64, count=len(tables.rhs))
     pos_off = np.zeros(len(tables.rhs) + 1, dtype=np.int32)
-    pos_off[1:] = np.cumsum([len(body) + 1 for body in tables.rhs])
-    pos_sym = np.full(int(pos_off[-1]), COMPLETE, dtype=np.int32)
-    pos_prod = np.zeros(int(pos_off[-1]), dtype=np.int32)
+    pos_off[1:] = np.cumsum(lengths)
+    pos_sym = np.fromiter((x for body in tables.rhs for x in (*body, COMPLETE)), dtype=np.int32, count=int(pos_off[-1]))
+    pos_prod = np.repeat(np.arange(len(tables.rhs), dtype=np.int32), lengths)
+    lhs = np.array(tables.lhs, dtype=np.int32)
     # a position is *predicted* (it can be an item whose origin is its own set) when every symbol
-    # before its dot is nullable
-    direct: list[list[int]] = [[] for _ in range(n_nt)]  # per nonterminal: its predicted positions
-    for p, body in enumerate(tables.rhs):
-        base = int(pos_off[p])
-        pos_prod[base:base + len(body) + 1] = p
-        open_ = True
-        for d, sym in enumerate(body):
-            pos_sym[base + d] = sym
-            if open_:
-                direct[tables.lhs[p]].append(base + d)
-                open_ = bool(nullable[sym]) if sym >= 0 else bool(tnull[-2 - sym])
+    # before its dot is nullable: no non-nullable symbol among the production's earlier positions
+    is_nt = pos_sym >= 0
+    is_t = pos_sym < COMPLETE
+    sym_null = np.zeros(pos_sym.shape[0], dtype=np.bool_)
+    sym_null[is_nt] = nullable[pos_sym[is_nt]]
+    sym_null[is_t] = tnull[-2 - pos_sym[is_t]]
+    hard = np.concatenate(([0], np.cumsum(~sym_null & (pos_sym != COMPLETE))))
+    direct = (hard[:-1] == hard[pos_off[pos_prod]]) & (pos_sym != COMPLETE)
+    owner = lhs[pos_prod]
+    nt_pos = np.flatnonzero(direct & is_nt)
+    t_pos = np.flatnonzero(direct & is_t)
     # predicting a nonterminal predicts the nonterminals after the dot of its predicted positions,
     # and so on: the kernel follows these edges (a table of whole closures is quadratic: chains
     # of thousands of nonterminals in big schemas)
-    pred_lists = [sorted({int(pos_sym[q]) for q in direct[x] if pos_sym[q] >= 0}) for x in range(n_nt)]
-    groups_lists = [sorted({tables.term_start[-2 - int(pos_sym[q])] for q in direct[x] if pos_sym[q] < COMPLETE})
-                    for x in range(n_nt)]
-    wait_lists: list[list[int]] = [[] for _ in range(n_nt)]
-    term_lists: list[list[int]] = [[] for _ in range(n_t)]
-    for x in range(n_nt):
-        for q in direct[x]:
-            sym = int(pos_sym[q])
-            if sym >= 0:
-                wait_lists[sym].append(q)
-            elif sym < COMPLETE:
-                term_lists[-2 - sym].append(q)
-    pred_off, pred = _csr(pred_lists)
-    groups_off, groups = _csr(groups_lists)
-    wait_off, wait = _csr(wait_lists)
-    term_pos_off, term_pos = _csr(term_lists)
+    edges = np.unique(owner[nt_pos].astype(np.int64) * n_nt + pos_sym[nt_pos])
+    pred_off, pred = _csr(edges // n_nt, edges % n_nt, n_nt)
+    g_edges = np.unique(owner[t_pos].astype(np.int64) * (int(tables.trans.shape[0]) + 1) + tstart[-2 - pos_sym[t_pos]])
+    groups_off, groups = _csr(g_edges // (int(tables.trans.shape[0]) + 1), g_edges % (int(tables.trans.shape[0]) + 1), n_nt)
+    wait_off, wait = _csr(pos_sym[nt_pos], nt_pos, n_nt)
+    term_pos_off, term_pos = _csr(-2 - pos_sym[t_pos], t_pos, n_t)
     return ClosureTables(
-        pos_off=pos_off, pos_sym=pos_sym, pos_prod=pos_prod, lhs=np.array(tables.lhs, dtype=np.int32),
-        nullable=nullable, term_nullable=tnull, term_start=np.array(tables.term_start, dtype=np.int32),
+        pos_off=pos_off, pos_sym=pos_sym, pos_prod=pos_prod, lhs=lhs,
+        nullable=nullable, term_nullable=tnull, term_start=tstart,
         pred_off=pred_off, pred=pred, groups_off=groups_off, groups=groups, wait_off=wait_off, wait=wait,
         term_pos_off=term_pos_off, term_pos=term_pos, start_prod=int(tables.start_prod))
 
