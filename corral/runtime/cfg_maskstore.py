@@ -16,8 +16,11 @@ For a chart set ``E`` the allowed tokens are found in three layers:
    The followers' automata are run side by side (only those that can read the remainder's first
    byte), never determinised into one union automaton: that subset construction, in Python, was
    the slowest step of big schemas (seconds for one mask; see ``docs/performance.md``).
-3. **Exact check of the candidates** by running the recognizer on their bytes from ``E``
-   (candidates sorted, so shared prefixes are parsed once).
+3. **Exact check of the candidates**: each candidate's rest is followed into the set reached when
+   its terminal ends, and from there through further terminal ends, until some terminal holds it
+   to the end or it dies. The sets after terminal ends are Earley closures over array-encoded
+   chart sets, in numba (:mod:`corral.runtime.earley_closure`); one set per (set, group) is
+   shared by every candidate leaving there.
 
 Layers 1 and 2 of a state depend only on what the automaton can do from it and on the follow
 filter, so they are also kept tokenizer-wide, keyed by that content (:class:`SharedStates`): the
