@@ -127,10 +127,11 @@ def closure_tables(tables: EarleyTables) -> ClosureTables:
     nullable = np.array(tables.nullable, dtype=np.bool_)
     tnull = np.array(tables.term_nullable, dtype=np.bool_)
     tstart = np.array(tables.term_start, dtype=np.int32)
-    lengths = np.fromiter((len(body) + 1 for body in tables.rhs), dtype=np.int64, count=len(tables.rhs))
+    lengths = np.fromiter(map(len, tables.rhs), dtype=np.int64, count=len(tables.rhs)) + 1
     pos_off = np.zeros(len(tables.rhs) + 1, dtype=np.int32)
     pos_off[1:] = np.cumsum(lengths)
-    pos_sym = np.fromiter((x for body in tables.rhs for x in (*body, COMPLETE)), dtype=np.int32, count=int(pos_off[-1]))
+    bodies = np.fromiter(itertools.chain.from_iterable(tables.rhs), dtype=np.int32, count=int(pos_off[-1]) - len(tables.rhs))
+    pos_sym = np.insert(bodies, np.cumsum(lengths - 1), COMPLETE)
     pos_prod = np.repeat(np.arange(len(tables.rhs), dtype=np.int32), lengths)
     lhs = np.array(tables.lhs, dtype=np.int32)
     # a position is *predicted* (it can be an item whose origin is its own set) when every symbol
