@@ -48,7 +48,7 @@ from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
-from corral.runtime.earley_closure import Arena, ClosureTables, close_set, closure_tables, encode_chart, remainder_step, resolve_exits
+from corral.runtime.earley_closure import ClosureTables, close_set, closure_tables, encode_chart, remainder_step, resolve_exits
 
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
 
@@ -534,7 +534,7 @@ class CFGMaskStore:
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._level1: OrderedDict[tuple[int, bytes], tuple[np.ndarray, ...]] = OrderedDict()
         self._closure: ClosureTables | None = None  # the grammar's productions as arrays, for layer 3
-        self._arena: Arena | None = None  # layer 3's sets, reused (under the lock); doubled when a mask needs more
+        self._arenas = threading.local()  # per thread: layer 3's arena, reused; doubled when a mask needs more
         self._level_bytes = 0
         self._mask_bytes = 0
         self.zeros = np.zeros(self.n_words, dtype=np.uint32)
@@ -755,15 +755,16 @@ class CFGMaskStore:
         """The read-only packed mask of tokens allowed after chart set ``s`` (EOS when accepting).
 
         Thread-safe: one lock guards the caches (and the signature table), so matchers of one
-        grammar may run in several threads. On a miss, the per-state layers the set needs that
-        are not cached yet (the numba passes over the vocabulary, the bulk of a cold mask) are
-        computed outside the lock, so several threads compute them at once; the rest of the mask
-        is computed under the lock.
+        grammar may run in several threads. On a miss, the lock is held only to read and fill the
+        caches: the per-state layers the set needs that are not cached yet (numba passes over the
+        vocabulary) and layer 3 (numba closures, over an arena of this thread's) are computed
+        outside it, so several threads compute misses of one grammar at once.
         """
         with self._lock:
-            hit = self._masks.get(self.recognizer.signature(s))
+            sig = self.recognizer.signature(s)
+            hit = self._masks.get(sig)
             if hit is not None:
-                self._masks.move_to_end(s.sig)
+                self._masks.move_to_end(sig)
                 self.hits += 1
                 return hit
             todo = [(g, self._prepare(g))
@@ -772,7 +773,21 @@ class CFGMaskStore:
         with self._lock:
             for g, e, scanned in fresh:
                 self._put_state(g, e, scanned)
-            return self._mask_locked(s)
+            hit = self._masks.get(sig)
+            if hit is not None:  # another thread finished it meanwhile
+                self._masks.move_to_end(sig)
+                self.hits += 1
+                return hit
+            self.misses += 1
+            entries = [(g, self._state(g)) for g in s.scan]
+        out = self._combine(s, entries)
+        out.setflags(write=False)
+        with self._lock:
+            hit = self._masks.get(sig)
+            if hit is not None:
+                return hit
+            self._mask_bytes = _put_bounded(self._masks, sig, out, self._mask_bytes, self.max_bytes)
+        return out
 
     def cached_mask(self, s: ESet) -> np.ndarray | None:
         """The mask of ``s`` when it is already cached (``s`` has a signature), else ``None``;
@@ -792,21 +807,14 @@ class CFGMaskStore:
                 self.hits += 1
             return hit
 
-    def _mask_locked(self, s: ESet) -> np.ndarray:
-        sig = self.recognizer.signature(s)
-        hit = self._masks.get(sig)
-        if hit is not None:
-            self._masks.move_to_end(sig)
-            self.hits += 1
-            return hit
-        self.misses += 1
-        out = self._compute(s)
-        out.setflags(write=False)
-        self._mask_bytes = _put_bounded(self._masks, sig, out, self._mask_bytes, self.max_bytes)
-        return out
-
     def _compute(self, s: ESet) -> np.ndarray:
-        entries = [(g, self._state(g)) for g in s.scan]
+        """The mask of ``s`` computed afresh (not cached)."""
+        with self._lock:
+            entries = [(g, self._state(g)) for g in s.scan]
+        return self._combine(s, entries)
+
+    def _combine(self, s: ESet, entries: list[tuple[int, _StateEntry]]) -> np.ndarray:
+        """The mask of ``s`` from the layers of its groups (layer 3 run here; no lock held)."""
         out = entries[0][1].inside.copy() if entries else np.zeros(self.n_words, dtype=np.uint32)
         for _, e in entries[1:]:
             np.bitwise_or(out, e.inside, out=out)
@@ -829,11 +837,11 @@ class CFGMaskStore:
         """
         ct = self._closure
         if ct is None:
-            ct = self._closure = closure_tables(self.tables)
+            ct = self._closure = closure_tables(self.tables)  # a race builds two equal ones
         cargs = ct.as_args()
         pos_off = ct.pos_off
         while True:
-            arena = self._arena = encode_chart(ct, s, self._arena)
+            arena = self._arenas.arena = encode_chart(ct, s, getattr(self._arenas, "arena", None))
             seeds = []
             for g, _ in crossing:
                 items = s.group_items(g)
@@ -842,7 +850,7 @@ class CFGMaskStore:
             aargs = arena.as_args()
             roots = [close_set(*cargs, *aargs, ag_pos, ag_org) for ag_pos, ag_org in seeds]  # type: ignore[call-arg]
             if min(roots) < 0:
-                self._arena = arena.bigger()
+                self._arenas.arena = arena.bigger()
                 continue
             open_sets: list[np.ndarray] = []
             open_groups: list[np.ndarray] = []
@@ -870,7 +878,7 @@ class CFGMaskStore:
                                    np.concatenate(open_toks)[order], np.concatenate(open_ks)[order], out)  # type: ignore[call-arg]
             if status >= 0:
                 return
-            self._arena = arena.bigger()
+            self._arenas.arena = arena.bigger()
 
     def _first_level(self, g: int, groups: np.ndarray, e: _StateEntry) -> tuple[np.ndarray, ...]:
         """Layer 3's first level for the candidates of state ``g`` in the set with scanning groups
@@ -878,19 +886,22 @@ class CFGMaskStore:
         of their mask and those words), and the exits (tokens, group states, bytes consumed);
         cached by ``(g, groups)``."""
         key = (g, groups.tobytes())
-        level = self._level1.get(key)
-        if level is not None:
-            self._level1.move_to_end(key)
-            return level
+        with self._lock:
+            level = self._level1.get(key)
+            if level is not None:
+                self._level1.move_to_end(key)
+                return level
         tmp = np.zeros(self.n_words, dtype=np.uint32)
         ex_toks, ex_states, ex_ks = self._level(groups, e.candidates, e.ks, tmp)
         words = np.flatnonzero(tmp)
         level = (words, tmp[words], ex_toks, ex_states, ex_ks)
-        self._level1[key] = level
-        self._level_bytes += sum(a.nbytes for a in level) + 200
-        while self._level_bytes > self.max_bytes and len(self._level1) > 1:
-            _, old = self._level1.popitem(last=False)
-            self._level_bytes -= sum(a.nbytes for a in old) + 200
+        with self._lock:
+            if key not in self._level1:
+                self._level1[key] = level
+                self._level_bytes += sum(a.nbytes for a in level) + 200
+                while self._level_bytes > self.max_bytes and len(self._level1) > 1:
+                    _, old = self._level1.popitem(last=False)
+                    self._level_bytes -= sum(a.nbytes for a in old) + 200
         return level
 
     def _level(self, groups: np.ndarray, toks: np.ndarray, ks: np.ndarray,

@@ -31,7 +31,7 @@ Item = tuple[int, int, "ESet"]
 class ESet:
     """One chart set: the recognizer's state after a prefix (see the module docstring)."""
 
-    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "tscan", "twaiting", "aref", "__weakref__")
+    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "tscan", "twaiting", "__weakref__")
 
     def __init__(self) -> None:
         self.scan: dict[int, set[Item]] = {}
@@ -40,8 +40,6 @@ class ESet:
         self.predicted: set[int] = set()
         self.accepting = False
         self.sig = -1
-        # (arena serial, index) once layer 3 has encoded this set (corral.runtime.earley_closure)
-        self.aref: tuple[int, int] | None = None
         # Predicted items (origin: this set) are kept as shared chunks of (production, dot) from
         # the recognizer's prediction templates, materialised only when a byte advances them or a
         # completion reaches them: most predictions never matter.

@@ -166,9 +166,10 @@ class Arena:
     """Chart sets as arrays (see the module docstring), kept by a grammar's mask store from one
     mask to the next.
 
-    The Python chart sets encoded so far stay (each remembers its index in ``ESet.aref``, with the
-    arena's serial number), so a mask encodes only the sets that are new since the last one; the
-    sets built after terminal ends are dropped when the next mask starts (:meth:`truncate`).
+    The Python chart sets encoded so far stay (``where`` maps them to their indices, and ``kept``
+    keeps them alive, so their ids are not reused), so a mask encodes only the sets that are new
+    since the last one; the sets built after terminal ends are dropped when the next mask starts
+    (:meth:`truncate`). An arena serves one thread at a time.
 
     ``counts`` holds the numbers of sets, items, hashed items and predicted entries in use, and
     the hash table's generation (a slot is empty unless its stamp is the generation, so emptying
@@ -177,11 +178,12 @@ class Arena:
     """
 
     __slots__ = ("pred", "lo", "hi", "plo", "phi", "accepting", "item_pos", "item_org", "plist", "keys", "stamps",
-                 "counts", "st_pos", "st_org", "n_nt", "serial", "real")
+                 "counts", "st_pos", "st_org", "n_nt", "real", "where", "kept")
 
     def __init__(self, n_nt: int, max_sets: int, max_items: int) -> None:
         self.n_nt = n_nt
-        self.serial = next(_SERIALS)
+        self.where: dict[int, int] = {}  # id(Python set) -> index
+        self.kept: list[ESet] = []
         self.real = (0, 0, 0)  # sets, items, predicted entries of the encoded Python sets
         self.pred = np.zeros(n_nt, dtype=np.uint8)  # flags of the set being closed (scratch)
         self.lo = np.zeros(max_sets, dtype=np.int32)
@@ -214,10 +216,7 @@ class Arena:
 
     def index(self, x: ESet) -> int:
         """The index of Python chart set ``x``, encoded in this arena."""
-        ref = x.aref
-        if ref is None or ref[0] != self.serial:
-            raise KeyError("chart set not encoded in this arena")
-        return ref[1]
+        return self.where[id(x)]
 
     def truncate(self) -> None:
         """Drop every set but the encoded Python ones, and empty the hash table."""
@@ -245,9 +244,6 @@ class Arena:
                 self.plist, self.keys, self.stamps, self.counts, self.st_pos, self.st_org)
 
 
-_SERIALS = itertools.count(1)
-
-
 def encode_chart(ct: ClosureTables, s: ESet, arena: Arena | None = None) -> Arena:
     """``arena`` (truncated; a new one when it is ``None`` or full) holding ``s`` and every Python
     chart set reachable from it through items' origins; :meth:`Arena.index` gives their indices.
@@ -269,12 +265,12 @@ def encode_chart(ct: ClosureTables, s: ESet, arena: Arena | None = None) -> Aren
 
 def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
     """Append the sets reachable from ``s`` that ``arena`` lacks; ``False`` when it is full."""
-    serial = arena.serial
+    where = arena.where
     order: list[ESet] = []
     seen: set[int] = set()
     roots = [s] + [o for group in s.scan.values() for _, _, o in group]
     for r in roots:
-        if id(r) in seen or (r.aref is not None and r.aref[0] == serial):
+        if id(r) in seen or id(r) in where:
             continue
         # post-order walk over waiting items' origins (earlier sets: no cycles but self-origins)
         seen.add(id(r))
@@ -283,7 +279,7 @@ def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
             x, todo = stack[-1]
             while todo:
                 o = todo.pop()
-                if id(o) in seen or (o.aref is not None and o.aref[0] == serial):
+                if id(o) in seen or id(o) in where:
                     continue
                 seen.add(id(o))
                 stack.append((o, [y for w in o.waiting.values() for _, _, y in w]))
@@ -298,7 +294,8 @@ def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
         n_wait = sum(len(w) for w in x.waiting.values())
         if j >= arena.max_sets or k + n_wait > arena.max_items or kp + len(x.predicted) > arena.max_items:
             return False
-        x.aref = (serial, j)
+        where[id(x)] = j
+        arena.kept.append(x)
         arena.plo[j] = kp
         if x.predicted:
             pred = np.sort(np.fromiter(x.predicted, dtype=np.int32, count=len(x.predicted)))
@@ -308,7 +305,7 @@ def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
         arena.lo[j] = k
         if n_wait:
             arena.item_pos[k:k + n_wait] = [pos_off[p] + d for w in x.waiting.values() for p, d, _ in w]
-            arena.item_org[k:k + n_wait] = [o.aref[1] for w in x.waiting.values() for _, _, o in w]  # type: ignore[index]
+            arena.item_org[k:k + n_wait] = [where[id(o)] for w in x.waiting.values() for _, _, o in w]
             k += n_wait
         arena.hi[j] = k
         arena.accepting[j] = x.accepting

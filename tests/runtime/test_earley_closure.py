@@ -46,8 +46,8 @@ class Pair:
         self.where: dict[int, int] = {}  # the Python sets built here (encoded sets know their index)
 
     def index(self, x: ESet) -> int:
-        ref = x.aref
-        return ref[1] if ref is not None and ref[0] == self.arena.serial else self.where[id(x)]
+        found = self.arena.where.get(id(x))
+        return found if found is not None else self.where[id(x)]
 
     def check(self, py: ESet, j: int) -> None:
         """``py`` and arena set ``j`` are the same set."""
@@ -134,3 +134,43 @@ def test_a_full_arena_is_reported_not_overrun(llama3: tuple[object, Vocabulary])
     ag_org = np.array([arena.index(o) for _, _, o in items], dtype=np.int32)
     results = [close_set(*ct.as_args(), *arena.as_args(), ag_pos, ag_org) for _ in range(arena.max_sets + 1)]
     assert results[-1] == -1
+
+
+def test_threads_computing_misses_of_one_grammar_agree(llama3: tuple[object, Vocabulary]) -> None:
+    """Layer 3 runs outside the store's lock, each thread in its own arena: four threads walking
+    SQL documents through one cold grammar get the masks one thread gets alone."""
+    import threading
+
+    tok, vocab = llama3
+    docs = [d.decode() for d in documents("sql", 4)]
+    ids = [tok.encode(d, add_special_tokens=False) for d in docs]  # type: ignore[attr-defined]
+
+    def walk(g: corral.CompiledGrammar, toks: list[int]) -> list[np.ndarray]:
+        m = g.matcher()
+        out = []
+        for t in toks:
+            out.append(m.next_token_mask().copy())
+            assert m.accept_token(t)
+        return out
+
+    alone = corral.compile_grammar(corral.grammars.load("sql"), vocab)
+    want = [walk(alone, t) for t in ids]
+    shared = corral.compile_grammar(corral.grammars.load("sql"), vocab, mask_cache_bytes=1 << 16)
+    got: list[list[np.ndarray] | None] = [None] * len(ids)
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            got[k] = walk(shared, ids[k])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(ids))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for w, g in zip(want, got):
+        assert g is not None and len(g) == len(w)
+        assert all(np.array_equal(a, b) for a, b in zip(w, g))
