@@ -364,13 +364,23 @@ def close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off
     if j >= max_sets:
         return -1
     counts[0] += 1
-    sacc[j] = False
-    cap = ipos.shape[0]
     top = 0
     for i in range(ag_pos.shape[0]):
         top = _add(j, ag_pos[i], ag_org[i], n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
         if top < 0:
             return -1
+    return _close(pos_sym, pos_prod, lhs, nullable, tnull, pred_off, pred, wait_off, wait, start_prod,
+                  spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, j, top)
+
+
+@njit(cache=True, nogil=True)
+def _close(pos_sym, pos_prod, lhs, nullable, tnull, pred_off, pred, wait_off, wait, start_prod,  # type: ignore[no-untyped-def]
+           spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, j, top):
+    """Close set ``j`` (the newest), whose agenda holds ``top`` items. Returns ``j``, or -1."""
+    n_pos = pos_sym.shape[0]
+    max_sets = slo.shape[0]
+    sacc[j] = False
+    cap = ipos.shape[0]
     k = counts[1]
     kp = counts[3]
     slo[j] = k
@@ -473,30 +483,26 @@ def exit_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off,
              spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, j, t):
     """A new set of the arena: set ``j``'s items scanning terminal ``t`` moved past it and closed
     (the set where a token continues when ``t`` ends). Returns its index, or -1 when full."""
-    n = 0
+    n_pos = pos_sym.shape[0]
+    max_sets = slo.shape[0]
+    k = counts[0]
+    if k >= max_sets:
+        return -1
+    counts[0] += 1
+    top = 0
     for q in range(slo[j], shi[j]):
         if pos_sym[ipos[q]] == -2 - t:
-            n += 1
-    for q in range(term_pos_off[t], term_pos_off[t + 1]):
-        if _has(plist, plo[j], phi[j], lhs[pos_prod[term_pos[q]]]):
-            n += 1
-    ag_pos = np.empty(n, np.int32)
-    ag_org = np.empty(n, np.int32)
-    n = 0
-    for q in range(slo[j], shi[j]):
-        if pos_sym[ipos[q]] == -2 - t:
-            ag_pos[n] = ipos[q] + 1
-            ag_org[n] = iorg[q]
-            n += 1
+            top = _add(k, ipos[q] + 1, iorg[q], n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
+            if top < 0:
+                return -1
     for q in range(term_pos_off[t], term_pos_off[t + 1]):
         w = term_pos[q]
         if _has(plist, plo[j], phi[j], lhs[pos_prod[w]]):
-            ag_pos[n] = w + 1
-            ag_org[n] = j
-            n += 1
-    return close_set(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred_off, pred, groups_off, groups,
-                     wait_off, wait, term_pos_off, term_pos, start_prod,
-                     spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, ag_pos, ag_org)
+            top = _add(k, w + 1, j, n_pos, max_sets, keys, stamps, counts, st_pos, st_org, top)
+            if top < 0:
+                return -1
+    return _close(pos_sym, pos_prod, lhs, nullable, tnull, pred_off, pred, wait_off, wait, start_prod,
+                  spred, slo, shi, plo, phi, sacc, ipos, iorg, plist, keys, stamps, counts, st_pos, st_org, k, top)
 
 
 @njit(cache=True, nogil=True)
@@ -592,6 +598,9 @@ def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred
     w_lo = np.empty(64, np.int64)
     w_hi = np.empty(64, np.int64)
     p_tok = np.empty(cap, np.int32)
+    e_pair = np.empty(4096, np.int32)
+    e_group = np.empty(4096, np.int32)
+    e_k = np.empty(4096, np.int32)
     p_k = np.empty(cap, np.int32)
     nw = 0
     npairs = 0
@@ -630,15 +639,14 @@ def resolve_exits(pos_off, pos_sym, pos_prod, lhs, nullable, tnull, tstart, pred
         grp = groups_of(pos_sym, tstart, groups_off, groups, slo, shi, plo, phi, ipos, plist, j)
         if grp.shape[0] == 0:
             continue
-        m = max(1024, 4 * toks.shape[0])
-        while True:
-            e_pair = np.empty(m, np.int32)
-            e_group = np.empty(m, np.int32)
-            e_k = np.empty(m, np.int32)
+        while True:  # the exit buffers are kept from set to set, grown when a set needs more
             nex = remainder_step(trans, acc, owner, follow_first, grp, flat, offsets, toks, ks, out, e_pair, e_group, e_k)
             if nex >= 0:
                 break
-            m *= 4
+            m = 4 * e_pair.shape[0]
+            e_pair = np.empty(m, np.int32)
+            e_group = np.empty(m, np.int32)
+            e_k = np.empty(m, np.int32)
         if nex == 0:
             continue
         order = np.argsort(e_group[:nex], kind="mergesort")
