@@ -253,7 +253,7 @@ def encode_chart(ct: ClosureTables, s: ESet, arena: Arena | None = None) -> Aren
     sets the arena does not hold yet. A set's origins come before it.
     """
     if arena is None:
-        arena = Arena(ct.n_nonterminals, 256, 4096)
+        arena = Arena(ct.n_nonterminals, 128, 2048)  # ~140 KB; doubled when a mask needs more
     while True:
         arena.truncate()
         if _encode(ct, s, arena):
