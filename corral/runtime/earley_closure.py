@@ -12,25 +12,27 @@ Encoding
 An item ``(production, dot, origin)`` is a *position* (``pos_off[production] + dot``) and the
 index of its origin set in an *arena* of sets. A set keeps:
 
-- its *predicted* nonterminals, as a sorted range of one list (a dense row of flags per set cost
-  sets x nonterminals bytes, hundreds of megabytes on big schemas): the items predicted in the set
-  itself (origin: the set) are exactly the positions of these nonterminals' productions whose symbols before the
-  dot are all nullable, so they are never stored;
+- its *predicted* nonterminals, as a sorted range of one list (a dense row of flags per set
+  costs sets x nonterminals bytes, hundreds of megabytes on big schemas): the items predicted in
+  the set itself (origin: the set) are exactly the positions of these nonterminals' productions
+  whose symbols before the dot are all nullable, so they are never stored;
 - its other items whose dot is before a symbol (*explicit* items), as a range of the arena's item
   arrays;
 - whether it accepts.
 
 The Python chart sets the mask's set can reach through origins are encoded first (a few dozen for
-the bundled grammars); the sets after terminal ends are then built in the arena.
+the bundled grammars) and stay encoded from one mask to the next; the sets after terminal ends
+are then built in the arena, and dropped when the next mask starts.
 
 The closure of a set is a union of the closures of its agenda items, since with nullable symbols
 advanced at prediction (Aycock and Horspool) an item only completes into an *earlier* set: a
 completed item looks up its origin's explicit items and the predicted positions waiting for its
-nonterminal there. Items are deduplicated in one hash table per call, keyed by (set, position,
-origin).
+nonterminal there. Prediction follows the edges from a nonterminal to those right after the dot
+of its predicted positions. Items are deduplicated in one hash table, keyed by (set, position,
+origin), emptied per mask by a generation stamp.
 
 Arrays run out of room rather than growing inside the kernels: a kernel then returns -1 and the
-caller runs it again with twice the room.
+caller runs it again in a new arena (with twice the room, unless older sets were what filled it).
 """
 
 from __future__ import annotations
