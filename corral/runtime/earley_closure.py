@@ -122,6 +122,12 @@ def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     return off, values[order].astype(np.int32)
 
 
+def _distinct_csr(keys: np.ndarray, values: np.ndarray, n: int, radix: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_csr` of the distinct (key, value) pairs, each key's values sorted (values < ``radix``)."""
+    pairs = np.unique(keys.astype(np.int64) * radix + values)
+    return _csr(pairs // radix, pairs % radix, n)
+
+
 def closure_tables(tables: EarleyTables) -> ClosureTables:
     """The :class:`ClosureTables` of a grammar (vectorised: big schemas have 10^5 positions)."""
     n_nt = len(tables.nonterminals)
@@ -151,10 +157,8 @@ def closure_tables(tables: EarleyTables) -> ClosureTables:
     # predicting a nonterminal predicts the nonterminals after the dot of its predicted positions,
     # and so on: the kernel follows these edges (a table of whole closures is quadratic: chains
     # of thousands of nonterminals in big schemas)
-    edges = np.unique(owner[nt_pos].astype(np.int64) * n_nt + pos_sym[nt_pos])
-    pred_off, pred = _csr(edges // n_nt, edges % n_nt, n_nt)
-    g_edges = np.unique(owner[t_pos].astype(np.int64) * (int(tables.trans.shape[0]) + 1) + tstart[-2 - pos_sym[t_pos]])
-    groups_off, groups = _csr(g_edges // (int(tables.trans.shape[0]) + 1), g_edges % (int(tables.trans.shape[0]) + 1), n_nt)
+    pred_off, pred = _distinct_csr(owner[nt_pos], pos_sym[nt_pos], n_nt, n_nt)
+    groups_off, groups = _distinct_csr(owner[t_pos], tstart[-2 - pos_sym[t_pos]], n_nt, int(tables.trans.shape[0]))
     wait_off, wait = _csr(pos_sym[nt_pos], nt_pos, n_nt)
     term_pos_off, term_pos = _csr(-2 - pos_sym[t_pos], t_pos, n_t)
     return ClosureTables(
