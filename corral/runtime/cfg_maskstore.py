@@ -762,10 +762,8 @@ class CFGMaskStore:
         """
         with self._lock:
             sig = self.recognizer.signature(s)
-            hit = self._masks.get(sig)
+            hit = self._hit(sig)
             if hit is not None:
-                self._masks.move_to_end(sig)
-                self.hits += 1
                 return hit
             todo = [(g, self._prepare(g))
                     for g in s.scan if g not in self._states]
@@ -773,10 +771,8 @@ class CFGMaskStore:
         with self._lock:
             for g, e, scanned in fresh:
                 self._put_state(g, e, scanned)
-            hit = self._masks.get(sig)
+            hit = self._hit(sig)
             if hit is not None:  # another thread finished it meanwhile
-                self._masks.move_to_end(sig)
-                self.hits += 1
                 return hit
             self.misses += 1
             entries = [(g, self._state(g)) for g in s.scan]
@@ -801,11 +797,16 @@ class CFGMaskStore:
         """The mask of ``s`` when it is cached (giving ``s`` its signature first), else ``None``;
         never computes a mask. A hit counts as one."""
         with self._lock:
-            hit = self._masks.get(self.recognizer.signature(s))
-            if hit is not None:
-                self._masks.move_to_end(s.sig)
-                self.hits += 1
-            return hit
+            return self._hit(self.recognizer.signature(s))
+
+    def _hit(self, sig: int) -> np.ndarray | None:
+        """The cached mask of signature ``sig`` (counted as a hit, made most recent), or ``None``.
+        Under the lock."""
+        hit = self._masks.get(sig)
+        if hit is not None:
+            self._masks.move_to_end(sig)
+            self.hits += 1
+        return hit
 
     def _compute(self, s: ESet) -> np.ndarray:
         """The mask of ``s`` computed afresh (not cached)."""
