@@ -127,7 +127,7 @@ def program_members(grammar: CompiledGrammar, key_payload: str) -> dict[str, np.
     if not isinstance(cfg, EarleyProgram):
         raise CorralError("only grammars and JSON Schemas have parser tables to serialise")
     tb, ir = cfg.tables, cfg.ir
-    rhs, rhs_ptr = _flat(tb.rhs)
+    rhs, rhs_ptr = tb.rhs_flat, tb.rhs_ptr
     follow, follow_ptr = _flat([sorted(f) for f in tb.follow])
     blocks: list[ByteDFA] = []
     filter_ptr = [0]
@@ -371,7 +371,7 @@ def program_from_members(a: dict[str, np.ndarray], vocab: Vocabulary) -> Compile
         accepting_list=acc.tolist(), term_start=tstart.tolist(),
         term_nullable=[bool(acc[s]) for s in tstart.tolist()], term_of_state=owner, term_dfas=term_dfas,
         term_filters=filters, follow=[frozenset(fl[ffp[t]:ffp[t + 1]]) for t in range(n_t)],
-        seconds=float(info["seconds"]),
+        seconds=float(info["seconds"]), rhs_flat=rhs.astype(np.int32), rhs_ptr=rhs_ptr.astype(np.int64),
     )
     if info["kind"] == "regex":
         raise BadArtifact("it holds parser tables for a regex")

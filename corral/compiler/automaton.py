@@ -313,11 +313,24 @@ def trim(dfa: ByteDFA) -> ByteDFA:
     order, live = _live_bfs_order(dfa.trans, dfa.accepting, dfa.start)
     if order.shape[0] == 0:
         return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
-    new_id = np.full(dfa.n_states, -1, dtype=np.int64)
-    new_id[order] = np.arange(order.shape[0])
-    sub = dfa.trans[order]
-    mapped = np.where(sub >= 0, new_id[np.maximum(sub, 0)], -1)
-    return ByteDFA(mapped.astype(np.int32), dfa.accepting[order].copy(), 0)
+    return ByteDFA(_renumbered(dfa.trans, order), dfa.accepting[order], 0)
+
+
+@njit(cache=True, nogil=True)
+def _renumbered(trans, order):  # type: ignore[no-untyped-def]
+    """The rows ``order`` of ``trans`` with every target renumbered by its place in ``order``
+    (targets outside it become -1): ``trim``'s table in one pass (numpy took four passes over
+    the table, ~0.3 ms on the 130-state key terminals every object schema has)."""
+    new_id = np.full(trans.shape[0], -1, np.int32)
+    for i in range(order.shape[0]):
+        new_id[order[i]] = i
+    out = np.empty((order.shape[0], 256), np.int32)
+    for i in range(order.shape[0]):
+        row = trans[order[i]]
+        for b in range(256):
+            t = row[b]
+            out[i, b] = new_id[t] if t >= 0 else -1
+    return out
 
 
 def byte_columns(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,6 @@ caller runs it again in a new arena (with twice the room, unless older sets were
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,37 +127,59 @@ def _distinct_csr(keys: np.ndarray, values: np.ndarray, n: int, radix: int) -> t
     return _csr(pairs // radix, pairs % radix, n)
 
 
+@njit(cache=True, nogil=True)
+def _positions(rhs_flat, rhs_ptr, nullable, tnull):  # type: ignore[no-untyped-def]
+    """Every position (production, dot) in one pass: its symbol (``COMPLETE`` after the body),
+    its production, the productions' first positions, and the *predicted* positions (every
+    symbol before the dot nullable) before a nonterminal and before a terminal."""
+    n_p = rhs_ptr.shape[0] - 1
+    n = rhs_flat.shape[0] + n_p
+    pos_off = np.empty(n_p + 1, np.int32)
+    pos_sym = np.empty(n, np.int32)
+    pos_prod = np.empty(n, np.int32)
+    nt_pos = np.empty(n, np.int32)
+    t_pos = np.empty(n, np.int32)
+    n_nt_pos = 0
+    n_t_pos = 0
+    k = 0
+    for p in range(n_p):
+        pos_off[p] = k
+        direct = True
+        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
+            x = rhs_flat[i]
+            pos_sym[k] = x
+            pos_prod[k] = p
+            if direct:
+                if x >= 0:
+                    nt_pos[n_nt_pos] = k
+                    n_nt_pos += 1
+                    direct = nullable[x]
+                else:
+                    t_pos[n_t_pos] = k
+                    n_t_pos += 1
+                    direct = tnull[-2 - x]
+            k += 1
+        pos_sym[k] = COMPLETE
+        pos_prod[k] = p
+        k += 1
+    pos_off[n_p] = k
+    return pos_off, pos_sym, pos_prod, nt_pos[:n_nt_pos].copy(), t_pos[:n_t_pos].copy()
+
+
 def closure_tables(tables: EarleyTables) -> ClosureTables:
-    """The :class:`ClosureTables` of a grammar (vectorised: big schemas have 10^5 positions)."""
+    """The :class:`ClosureTables` of a grammar (from the compiler's flat bodies, in numba and
+    numpy: big schemas have 10^5 positions)."""
     n_nt = len(tables.nonterminals)
     n_t = len(tables.terminals)
     nullable = np.array(tables.nullable, dtype=np.bool_)
     tnull = np.array(tables.term_nullable, dtype=np.bool_)
     tstart = np.array(tables.term_start, dtype=np.int32)
-    lengths = np.fromiter(map(len, tables.rhs), dtype=np.int64, count=len(tables.rhs)) + 1
-    pos_off = np.zeros(len(tables.rhs) + 1, dtype=np.int32)
-    pos_off[1:] = np.cumsum(lengths)
-    bodies = np.fromiter(itertools.chain.from_iterable(tables.rhs), dtype=np.int32, count=int(pos_off[-1]) - len(tables.rhs))
-    pos_sym = np.insert(bodies, np.cumsum(lengths - 1), COMPLETE)
-    pos_prod = np.repeat(np.arange(len(tables.rhs), dtype=np.int32), lengths)
     lhs = np.array(tables.lhs, dtype=np.int32)
     # a position is *predicted* (it can be an item whose origin is its own set) when every symbol
-    # before its dot is nullable: no non-nullable symbol among the production's earlier positions
-    is_nt = pos_sym >= 0
-    is_t = pos_sym < COMPLETE
-    sym_null = np.zeros(pos_sym.shape[0], dtype=np.bool_)
-    sym_null[is_nt] = nullable[pos_sym[is_nt]]
-    sym_null[is_t] = tnull[-2 - pos_sym[is_t]]
-    hard = np.concatenate(([0], np.cumsum(~sym_null & (pos_sym != COMPLETE))))
-    direct = (hard[:-1] == hard[pos_off[pos_prod]]) & (pos_sym != COMPLETE)
-    owner = lhs[pos_prod]
-    nt_pos = np.flatnonzero(direct & is_nt)
-    t_pos = np.flatnonzero(direct & is_t)
-    # predicting a nonterminal predicts the nonterminals after the dot of its predicted positions,
-    # and so on: the kernel follows these edges (a table of whole closures is quadratic: chains
-    # of thousands of nonterminals in big schemas)
-    pred_off, pred = _distinct_csr(owner[nt_pos], pos_sym[nt_pos], n_nt, n_nt)
-    groups_off, groups = _distinct_csr(owner[t_pos], tstart[-2 - pos_sym[t_pos]], n_nt, int(tables.trans.shape[0]))
+    # before its dot is nullable
+    pos_off, pos_sym, pos_prod, nt_pos, t_pos = _positions(tables.rhs_flat, tables.rhs_ptr, nullable, tnull)
+    pred_off, pred = _distinct_csr(lhs[pos_prod[nt_pos]], pos_sym[nt_pos], n_nt, n_nt)
+    groups_off, groups = _distinct_csr(lhs[pos_prod[t_pos]], tstart[-2 - pos_sym[t_pos]], n_nt, int(tables.trans.shape[0]))
     wait_off, wait = _csr(pos_sym[nt_pos], nt_pos, n_nt)
     term_pos_off, term_pos = _csr(-2 - pos_sym[t_pos], t_pos, n_t)
     return ClosureTables(
