@@ -248,30 +248,43 @@ def _live_bfs_order(trans, accepting, start):  # type: ignore[no-untyped-def]
     """States that can reach acceptance, in BFS order from ``start`` (empty if ``start`` cannot).
 
     Plain-Python equivalent: ``live`` = states with a path to an accepting state; ``order`` =
-    breadth-first visit from ``start`` following transitions into live states only.
+    breadth-first visit from ``start`` following transitions into live states only (each
+    state's targets in byte order).
+
+    One pass over the table lists each state's distinct targets in byte order; the reverse
+    search and the BFS then walk those lists (three passes over the table took ~0.1 ms on the
+    130-state key terminals of every object schema).
     """
     n = trans.shape[0]
     stamp = np.full(n, -1, np.int64)
-    # Reverse edges (deduplicated per source), CSR.
-    cnt = np.zeros(n + 1, np.int64)
+    fwd_off = np.zeros(n + 1, np.int64)
+    fwd = np.empty(4 * n + 256, np.int64)
+    m = 0
     for s in range(n):
+        if m + 256 > fwd.shape[0]:  # room for a whole row
+            grown = np.empty(2 * fwd.shape[0], np.int64)
+            grown[:m] = fwd[:m]
+            fwd = grown
         for b in range(256):
             t = trans[s, b]
             if t >= 0 and stamp[t] != s:
                 stamp[t] = s
-                cnt[t + 1] += 1
+                fwd[m] = t
+                m += 1
+        fwd_off[s + 1] = m
+    # reverse edges, CSR
+    cnt = np.zeros(n + 1, np.int64)
+    for k in range(m):
+        cnt[fwd[k] + 1] += 1
     for t in range(n):
         cnt[t + 1] += cnt[t]
-    src = np.empty(cnt[n], np.int64)
+    src = np.empty(m, np.int64)
     fill = cnt[:n].copy()
-    stamp[:] = -1
     for s in range(n):
-        for b in range(256):
-            t = trans[s, b]
-            if t >= 0 and stamp[t] != s:
-                stamp[t] = s
-                src[fill[t]] = s
-                fill[t] += 1
+        for k in range(fwd_off[s], fwd_off[s + 1]):
+            t = fwd[k]
+            src[fill[t]] = s
+            fill[t] += 1
     live = accepting.copy()
     stack = np.empty(n, np.int64)
     top = 0
@@ -299,9 +312,9 @@ def _live_bfs_order(trans, accepting, start):  # type: ignore[no-untyped-def]
     while head < tail:
         s = order[head]
         head += 1
-        for b in range(256):
-            t = trans[s, b]
-            if t >= 0 and live[t] and not seen[t]:
+        for k in range(fwd_off[s], fwd_off[s + 1]):
+            t = fwd[k]
+            if live[t] and not seen[t]:
                 seen[t] = True
                 order[tail] = t
                 tail += 1
