@@ -48,7 +48,15 @@ from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
 from corral.runtime.earley import ESet, Recognizer
-from corral.runtime.earley_closure import ClosureTables, close_set, closure_tables, encode_chart, remainder_step, resolve_exits
+from corral.runtime.earley_closure import (
+    ClosureTables,
+    close_set,
+    closure_tables,
+    encode_chart,
+    remainder_step_sorted,
+    resolve_exits,
+    sort_by_first_byte,
+)
 
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
 
@@ -456,13 +464,21 @@ def _below_of(trie: TokenTrie, vocab: Vocabulary) -> np.ndarray:
     return subtree_bytes(trie.node_byte, trie.node_skip)  # type: ignore[no-any-return]
 
 
-def _merge(a: _StateEntry, b: _StateEntry) -> _StateEntry:
+def _entry(inside: np.ndarray, cands: np.ndarray, ks: np.ndarray, flat: np.ndarray, offsets: np.ndarray) -> _StateEntry:
+    """A state's layers, its crossing candidates sorted by the first byte after their crossing
+    point (:func:`~corral.runtime.earley_closure.remainder_step_sorted` then skips the pairs of
+    the bytes no group reads)."""
+    st, sk, ptr = sort_by_first_byte(cands, ks, flat, offsets)
+    return _StateEntry(inside, st, sk, ptr)
+
+
+def _merge(a: _StateEntry, b: _StateEntry, flat: np.ndarray, offsets: np.ndarray) -> _StateEntry:
     """The layers of two disjoint sets of tokens together."""
     if not b.candidates.shape[0] and not b.inside.any():
         return a
     inside = a.inside | b.inside
     inside.setflags(write=False)
-    return _StateEntry(inside, np.concatenate([a.candidates, b.candidates]), np.concatenate([a.ks, b.ks]))
+    return _entry(inside, np.concatenate([a.candidates, b.candidates]), np.concatenate([a.ks, b.ks]), flat, offsets)
 
 
 @dataclass(frozen=True)
@@ -470,10 +486,11 @@ class _StateEntry:
     inside: np.ndarray
     candidates: np.ndarray
     ks: np.ndarray
+    b0_ptr: np.ndarray  # candidates[b0_ptr[b]:b0_ptr[b + 1]] go on with byte b after their crossing point
 
     @property
     def nbytes(self) -> int:
-        return int(self.inside.nbytes + self.candidates.nbytes + self.ks.nbytes)
+        return int(self.inside.nbytes + self.candidates.nbytes + self.ks.nbytes + self.b0_ptr.nbytes)
 
 
 class CFGMaskStore:
@@ -722,7 +739,7 @@ class CFGMaskStore:
             part = self._walk(g, follow, tr, below)
             self._shared.put(key, part)
         if layered:  # the key covers the short tokens: the long ones are this state's own
-            part = _merge(part, self._walk(g, follow, *self._parts[1]))
+            part = _merge(part, self._walk(g, follow, *self._parts[1]), self._flat, self._offsets)
         return part, scanned
 
     def _scan_kernel(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
@@ -751,7 +768,7 @@ class CFGMaskStore:
             bufs.cands = np.empty(2 * bufs.cands.shape[0], dtype=np.int32)
             bufs.ks = np.empty(2 * bufs.ks.shape[0], dtype=np.int32)
         out.setflags(write=False)
-        return _StateEntry(out, bufs.cands[:nc].copy(), bufs.ks[:nc].copy())
+        return _entry(out, bufs.cands[:nc], bufs.ks[:nc], self._flat, self._offsets)
 
     def _put_state(self, g: int, entry: _StateEntry, scanned: bool = True) -> _StateEntry:
         """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays);
@@ -902,17 +919,51 @@ class CFGMaskStore:
         """Layer 3's first level for the candidates of state ``g`` in the set with scanning groups
         ``groups`` after their terminal: the candidates held to the end there (as the nonzero words
         of their mask and those words), and the exits (tokens, group states, bytes consumed);
-        cached by ``(g, groups)``."""
+        cached by ``(g, groups)``.
+
+        On a miss it is put together from the level of each group alone (cached by ``(g, h)``):
+        group sets vary with the context, single groups recur (SQL's whitespace state has 48k
+        candidates; an identifier's group holds most of them, and walking them for every new
+        group set cost 4-9 ms a miss). Exact: a pair is held when some group holds it, and the
+        exits of a pair held by another group are dropped by the caller (its token's bit is set).
+        """
+        if groups.shape[0] == 0:
+            return _NO_LEVEL
+        if groups.shape[0] == 1:
+            return self._one_level(g, int(groups[0]), e, (g, int(groups[0])))
         key = (g, groups.tobytes())
+        level = self._cached_level(key)
+        if level is not None:
+            return level
+        parts = [self._one_level(g, int(h), e, (g, int(h))) for h in groups.tolist()]
+        tmp = np.zeros(self.n_words, dtype=np.uint32)
+        for words, bits, _, _, _ in parts:
+            tmp[words] |= bits
+        words = np.flatnonzero(tmp)
+        level = (words, tmp[words], *(np.concatenate([p[i] for p in parts]) for i in (2, 3, 4)))
+        self._put_level(key, level)
+        return level
+
+    def _cached_level(self, key: Any) -> tuple[np.ndarray, ...] | None:
         with self._lock:
             level = self._level1.get(key)
             if level is not None:
                 self._level1.move_to_end(key)
-                return level
+            return level
+
+    def _one_level(self, g: int, h: int, e: _StateEntry, key: Any) -> tuple[np.ndarray, ...]:
+        """:meth:`_first_level` for the single group ``h`` (cached under ``key``)."""
+        level = self._cached_level(key)
+        if level is not None:
+            return level
         tmp = np.zeros(self.n_words, dtype=np.uint32)
-        ex_toks, ex_states, ex_ks = self._level(groups, e.candidates, e.ks, tmp)
+        ex_toks, ex_states, ex_ks = self._level(np.array([h], dtype=np.int32), e, tmp)
         words = np.flatnonzero(tmp)
         level = (words, tmp[words], ex_toks, ex_states, ex_ks)
+        self._put_level(key, level)
+        return level
+
+    def _put_level(self, key: Any, level: tuple[np.ndarray, ...]) -> None:
         with self._lock:
             if key not in self._level1:
                 self._level1[key] = level
@@ -920,20 +971,20 @@ class CFGMaskStore:
                 while self._level_bytes > self.max_bytes and len(self._level1) > 1:
                     _, old = self._level1.popitem(last=False)
                     self._level_bytes -= sum(a.nbytes for a in old) + 200
-        return level
 
-    def _level(self, groups: np.ndarray, toks: np.ndarray, ks: np.ndarray,
-               out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One level of layer 3 (see :func:`remainder_step`): sets the bits of pairs held to the end
-        by a group and returns the exits as (tokens, group states, bytes consumed)."""
+    def _level(self, groups: np.ndarray, e: _StateEntry, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One level of layer 3 for the candidates of entry ``e`` (see :func:`remainder_step_sorted`):
+        sets the bits of pairs held to the end by a group and returns the exits as (tokens, group
+        states, bytes consumed)."""
         tb = self.tables
+        toks = e.candidates
         cap = max(1024, 4 * toks.shape[0])
         while True:
             ex_pair = np.empty(cap, dtype=np.int32)
             ex_group = np.empty(cap, dtype=np.int32)
             ex_k = np.empty(cap, dtype=np.int32)
-            nex = remainder_step(tb.trans, tb.accepting, tb.term_of_state, self._follow_first, groups,
-                                 self._flat, self._offsets, toks, ks, out, ex_pair, ex_group, ex_k)
+            nex = remainder_step_sorted(tb.trans, tb.accepting, tb.term_of_state, self._follow_first, groups,
+                                        self._flat, self._offsets, toks, e.ks, e.b0_ptr, out, ex_pair, ex_group, ex_k)
             if nex >= 0:
                 break
             cap *= 4
@@ -968,6 +1019,10 @@ class CFGMaskStore:
     def cached_masks(self) -> int:
         """Finished masks cached by signature."""
         return len(self._masks)
+
+
+_NO_LEVEL = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32),
+             np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))  # a set with no scanning group holds nothing
 
 
 def _put_bounded(lru: OrderedDict[Any, Any], key: Any, value: Any, used: int, limit: int) -> int:

@@ -87,7 +87,7 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
         follow = (ftrans, facc, fptr, fstarts)
         entry = store._scan_kernel(g, follow)
         # the short and the long tokens' tries, walked apart, give the same together
-        split = _merge(store._walk(g, follow, *store._parts[0]), store._walk(g, follow, *store._parts[1]))
+        split = _merge(store._walk(g, follow, *store._parts[0]), store._walk(g, follow, *store._parts[1]), store._flat, store._offsets)
         assert np.array_equal(split.inside, entry.inside)
         assert sorted(zip(split.candidates.tolist(), split.ks.tolist())) == sorted(zip(entry.candidates.tolist(), entry.ks.tolist()))
         want = np.zeros(n_words(size), dtype=np.uint32)

@@ -174,3 +174,50 @@ def test_threads_computing_misses_of_one_grammar_agree(llama3: tuple[object, Voc
     for w, g in zip(want, got):
         assert g is not None and len(g) == len(w)
         assert all(np.array_equal(a, b) for a, b in zip(w, g))
+
+
+@pytest.mark.parametrize("kind", ["sql", "python"])
+def test_first_level_from_single_groups_equals_all_groups_at_once(llama3: tuple[object, Vocabulary], kind: str) -> None:
+    """The store puts a first level together from each group's own level (cached per group) and
+    walks candidates sorted by their next byte; against one unsorted pass over all the groups
+    (:func:`remainder_step`) it must hold the same tokens and leave the same exits for the
+    tokens no group holds."""
+    from corral.runtime.earley_closure import remainder_step
+
+    g, texts = grammar_and_texts(kind, llama3[1])
+    engine = earley_engine(g)
+    store, rec = engine.store, engine.recognizer
+    tb = store.tables
+    seen: set[int] = set()
+    for text in texts:
+        s: ESet | None = rec.initial()
+        for b in text:
+            assert s is not None
+            seen.update(s.scan)
+            s = rec.step(s, b)
+    states = sorted(seen)
+    rng = np.random.default_rng(0)
+    entries = [(h, store._state(h)) for h in states]
+    crossing = sorted((e.candidates.shape[0], h) for h, e in entries if e.candidates.shape[0])
+    picked = [h for _, h in crossing[-3:]] + [h for _, h in crossing[: -3: max(1, len(crossing) // 5)]]
+    compared = 0
+    for h in picked:
+        e = store._state(h)
+        for size in (1, 2, 5, 12, 30):
+            groups = np.sort(rng.choice(np.array(states, dtype=np.int32), size=min(size, len(states)), replace=False))
+            words, bits, ex_t, ex_s, ex_k = store._first_level(h, groups, e)
+            held = np.zeros(store.n_words, dtype=np.uint32)
+            held[words] = bits
+            want = np.zeros(store.n_words, dtype=np.uint32)
+            cap = 8 * e.candidates.shape[0] + 1024
+            ep, eg, ek = (np.empty(cap, dtype=np.int32) for _ in range(3))
+            n = remainder_step(tb.trans, tb.accepting, tb.term_of_state, store._follow_first, groups, store._flat,
+                               store._offsets, e.candidates, e.ks, want, ep, eg, ek)
+            assert n >= 0
+            assert np.array_equal(held, want)
+            open_ = ((held[ex_t >> 5] >> (ex_t & 31).astype(np.uint32)) & 1) == 0
+            got_exits = set(zip(ex_t[open_].tolist(), ex_s[open_].tolist(), ex_k[open_].tolist()))
+            want_exits = set(zip(e.candidates[ep[:n]].tolist(), groups[eg[:n]].tolist(), ek[:n].tolist()))
+            assert got_exits == want_exits
+            compared += 1
+    assert compared >= 20
