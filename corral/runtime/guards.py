@@ -275,15 +275,18 @@ def _plain_verdicts(state: State, text: bytearray | bytes) -> Callable[[bytes], 
     token's bytes giving ``True`` (allowed), ``False`` (refused) or ``None`` (read it); ``None``
     when nothing here applies (read every token). Exact: each case below is what the reader does.
 
-    * **Inside a string**, a *plain* token (no quote, no backslash) changes nothing but the
-      string's text, and the reader's only check at its end is that the text so far, as a prefix
-      of a closed object's key or of a finite string item, can still end as a key or value not
-      written yet (:func:`_open_prefix`). So the plain tokens allowed are the pieces, after the
-      text so far, of the spellings that start with it and spell a new key or value (every plain
-      token, where no such check applies).
-    * **Before a key of a closed object** with keys written (after its ``{`` or a comma),
-      whitespace changes nothing, and whitespace then a quote then plain bytes opens the key and
-      is judged as above from the quote.
+    * **Inside a string**, a *plain* token (every quote in it escaped, not ending inside an
+      escape: :func:`_plain`) changes nothing but the string's text, and the reader's only check
+      at its end is that the text so far, as a prefix of a closed object's key or of a finite
+      string item, can still end as a key or value not written yet (:func:`_open_prefix`, on the
+      raw bytes). So the plain tokens allowed are the pieces, after the text so far, of the
+      spellings that start with it and spell a new key or value (every plain token, where no
+      such check applies).
+    * **Between values**, whitespace changes nothing, and whitespace then a quote then plain
+      bytes only opens a string: before a key of a closed object with keys written, or an item
+      of a checked array of finitely many strings with items written, it is judged as above from
+      the quote; anywhere else it is allowed (a key of an open object, a value of an object, an
+      unchecked item: the reader checks no prefix of those).
 
     One set per mask miss instead of one reading per token (``docs/performance.md``, cause 12).
     """
@@ -291,13 +294,18 @@ def _plain_verdicts(state: State, text: bytearray | bytes) -> Callable[[bytes], 
     if mode not in (STR, VAL):
         return None
     if not frames:
-        return _plain_any if mode == STR else None
+        return _plain_any if mode == STR else _free_open
     arr, check, values, start = frames[-1]
     if mode == VAL:
-        if arr or start != _KEY or check is None or check is _UNKNOWN or not values or not check.closed:
+        if check is _UNKNOWN:
             return None
-        pieces = _pieces(check.spellings, b'"', values)
-        return partial(_before_key, pieces)
+        if not arr:
+            if start == _KEY and check is not None and values and check.closed:
+                return partial(_before_key, _pieces(check.spellings, b'"', values))
+            return _free_open  # a key of an open object, or a value: its text is not checked
+        if check is not None and values and check.strings is not None:
+            return partial(_before_key, _pieces(_pool(check), b'"', values))
+        return _free_open
     if check is None or start < 0 or not values:
         return _plain_any
     if check is _UNKNOWN:
@@ -322,7 +330,23 @@ def _pieces(pool: tuple[tuple[bytes, Any], ...], head: bytes, values: frozenset)
 
 
 def _plain(data: bytes) -> bool:
-    return 0x22 not in data and 0x5C not in data
+    """Whether ``data``, read inside a string, stays inside it (every quote escaped) and does not
+    end inside an escape: it then only adds to the string's text."""
+    if 0x5C not in data:
+        return 0x22 not in data
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if b == 0x5C:
+            if i + 1 >= n:
+                return False  # ends inside an escape: the reader skips its end-of-token check
+            i += 2
+            continue
+        if b == 0x22:
+            return False
+        i += 1
+    return True
 
 
 def _plain_any(data: bytes) -> bool | None:
@@ -334,6 +358,17 @@ def _plain_in(pieces: frozenset[bytes], data: bytes) -> bool | None:
 
 
 _WHITESPACE = b" \t\n\r"
+
+
+def _free_open(data: bytes) -> bool | None:
+    """Between values where a string opened now is not checked: whitespace changes nothing, and
+    whitespace, a quote, then bytes that stay inside the string only open it."""
+    rest = data.lstrip(_WHITESPACE)
+    if not rest:
+        return True
+    if rest[0] != 0x22 or not _plain(rest[1:]):
+        return None
+    return True
 
 
 def _before_key(pieces: frozenset[bytes], data: bytes) -> bool | None:

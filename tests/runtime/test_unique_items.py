@@ -377,10 +377,20 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
     keys = ["alpha", "alpine", "beta", "gamma", "delta", "epsilon"]
     closed = {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "additionalProperties": False}
     colours = {"type": "array", "items": {"enum": ["red", "green", "blue", "greenish", "cyan"]}, "uniqueItems": True}
+    opened = {"type": "object", "properties": {k: {"type": "array", "items": {"type": "string"}} for k in keys},
+              "required": ["beta"]}  # open (more keys allowed), any order: its keys are checked
+    tags = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    quoted = {"type": "object", "additionalProperties": False,  # keys with escapes: a token may end inside one
+              "properties": {k: {"type": "string"} for k in ['q"x', 'q"y', "q", "r1", "r2"]}}
     docs = [(closed, '{"alpha": "x", "alpine": "y", "beta": "z", "gamma": "w", "epsilon": "v"}'),
             (closed, '{"gamma": "x", "alpha": "y", "alpine": "z"}'),
-            (colours, '["green", "greenish", "blue", "red", "cyan"]')]
-    checked = [0, 0]  # steps where a set decided: inside a key or item, before a key
+            (closed, '{"alpha": "a\\"}]\\\\", "beta": "\\"", "delta": "]}"}'),
+            (quoted, '{"q\\"x": "a", "q\\"y": "b", "q": "c"}'),
+            (colours, '["green", "greenish", "blue", "red", "cyan"]'),
+            (opened, '{"alpha": ["]", "\\"}"], "x\\"]": [], "beta": ["a", "\\\\"], "delta\\"": ["}"]}'),
+            (tags, '["a", "]", "\\"]", "b\\"", "}, ", "a\\\\"]')]
+    checked = [0, 0]  # steps where a set decided: inside a key or item, between values
+    free = 0  # of which strings opened where nothing checks their text
     for schema, text in docs:
         g = corral.compile_json_schema(schema, vocab)
         m = g.matcher()
@@ -397,6 +407,7 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
             plain = guards._plain_verdicts(m._states[-1], m._text)
             if plain is not None and plain is not guards._plain_any:
                 checked[m._states[-1][0] == guards.VAL] += 1
+                free += plain is guards._free_open
             assert m.accept_token(t)
         assert m.is_accepting()
-    assert checked[0] >= 4 and checked[1] >= 3, checked
+    assert checked[0] >= 4 and checked[1] >= 3 and free >= 10, (checked, free)
