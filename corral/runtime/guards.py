@@ -680,6 +680,8 @@ class Guards:
         self.by_production = by_production
         self.objects = objects
         self.refused: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # see UniqueCFGMatcher._filter
+        self.verdicts: dict[Any, dict[int, bool]] = {}  # per reader state: token -> allowed (see _filter)
+        self.n_verdicts = 0
 
     def opened(self, s: ESet) -> Any:
         """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
@@ -733,6 +735,7 @@ def _merge(checks: list[Guard]) -> UniqueItems:
 
 
 _MAX_REFUSED = 100_000  # memoised reader verdicts per grammar (the words of a few refused ids each)
+_MAX_VERDICTS = 400_000  # memoised single-token verdicts per grammar, over all reader states
 
 
 _GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()
@@ -822,12 +825,17 @@ class UniqueCFGMatcher(CFGMatcher):
 
     def _allowed_by_reader(self, data: bytes) -> bool:
         """Whether the reader lets ``data`` through (``data`` already allowed by the grammar)."""
+        return self._reader_verdict(data)[0]
+
+    def _reader_verdict(self, data: bytes) -> tuple[bool, bool]:
+        """:meth:`_allowed_by_reader`, and whether the verdict depends on the reader's state alone
+        (``False`` when the chart had to say which containers the token opens)."""
         if not data:
-            return True
+            return True, True
         try:
-            return advance(self._states[-1], data, self._text) is not None
+            return advance(self._states[-1], data, self._text) is not None, True
         except _NeedChart:
-            return self._feed(data) is not None
+            return self._feed(data) is not None, False
 
     def _filter(self, base: np.ndarray, sig: int) -> np.ndarray:
         state = self._states[-1]
@@ -836,9 +844,11 @@ class UniqueCFGMatcher(CFGMatcher):
             return base
         # what the reader refuses depends on the chart set (its signature) and on the reader's
         # state with each open item or key's text: memoised per grammar, as the refused ids
-        key = (sig, state[0], tuple((arr, check, values, start if start < 0 else bytes(self._text[start:]))
-                                    for arr, check, values, start in state[1]))
-        refused = self._guards.refused.get(key) if sig >= 0 else None
+        reader = (state[0], tuple((arr, check, values, start if start < 0 else bytes(self._text[start:]))
+                                  for arr, check, values, start in state[1]))
+        key = (sig, reader)
+        guards = self._guards
+        refused = guards.refused.get(key) if sig >= 0 else None
         if refused is None:
             names, extra = found
             ids = _token_ids(base & self._classes.union(names)[:base.shape[0]])
@@ -846,14 +856,31 @@ class UniqueCFGMatcher(CFGMatcher):
                 ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
             tokens = self._tokens
             plain = _plain_verdicts(state, self._text)
+            # a token's verdict is a function of the reader's state (its open items' texts
+            # included) unless the chart had to be asked: memoised per reader state, so a new
+            # chart set in a reader state seen before reads only the tokens it has not judged
+            known = guards.verdicts.get(reader)
+            if known is None:
+                if guards.n_verdicts >= _MAX_VERDICTS:
+                    guards.verdicts.clear()
+                    guards.n_verdicts = 0
+                known = guards.verdicts[reader] = {}
             out_ids = []
             for t in ids:
                 if t >= len(tokens):
                     continue
-                data = tokens[t] or b""
-                ok = plain(data) if plain is not None and data else None
+                ok = known.get(t)
                 if ok is None:
-                    ok = self._allowed_by_reader(data)
+                    data = tokens[t] or b""
+                    ok = plain(data) if plain is not None and data else None
+                    if ok is None:
+                        ok, alone = self._reader_verdict(data)
+                        if alone:
+                            known[t] = ok
+                            guards.n_verdicts += 1
+                    else:
+                        known[t] = ok
+                        guards.n_verdicts += 1
                 if not ok:
                     out_ids.append(t)
             refused = _clearing(out_ids)

@@ -369,8 +369,9 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside a closed object's key or a finite string item, tokens without a quote or backslash,
     and before a closed object's key, whitespace and a quote then such bytes, are judged by one
-    set per miss (``_plain_verdicts``); the refusals must equal reading every token through the
-    reader, at every step of real documents on Llama-3."""
+    set per miss (``_plain_verdicts``), and verdicts are kept per reader state across steps; the
+    refusals must equal reading every token through the reader, at every step of real documents
+    on Llama-3."""
     from corral.runtime import guards
     from tests.conftest import encode
     tok, vocab = llama3
@@ -399,9 +400,10 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
             s = m._sets[-1]
             assert s is not None
             base = m._store.mask(s)
-            fast = m._filter(base, -1)  # -1: no memo, computed each time
+            fast = m._filter(base, -1)  # -1: no memo by chart set; verdicts kept per reader state
             with monkeypatch.context() as mp:
                 mp.setattr(guards, "_plain_verdicts", lambda state, text: None)
+                mp.setattr(m._guards, "verdicts", {})  # every token read afresh
                 slow = m._filter(base, -1)
             assert np.array_equal(fast, slow), (text, m._text)
             plain = guards._plain_verdicts(m._states[-1], m._text)
