@@ -315,28 +315,49 @@ def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
                 stack.pop()
                 order.append(x)
     c = arena.counts
-    j, k, kp = int(c[0]), int(c[1]), int(c[3])
+    j0, k0, kp0 = j, k, kp = int(c[0]), int(c[1]), int(c[3])
+    if not order:
+        return True
     pos_off = ct.pos_off
+    # gathered in Python lists and written with one numpy assignment per array (a mask encodes
+    # one or two new sets: per-set numpy calls cost more than the sets)
+    plo: list[int] = []
+    phi: list[int] = []
+    lo: list[int] = []
+    hi: list[int] = []
+    acc: list[bool] = []
+    plist: list[int] = []
+    ipos: list[int] = []
+    iorg: list[int] = []
     for x in order:
         n_wait = sum(len(w) for w in x.waiting.values())
         if j >= arena.max_sets or k + n_wait > arena.max_items or kp + len(x.predicted) > arena.max_items:
-            return False
+            return False  # the caller drops this arena
         where[id(x)] = j
         arena.kept.append(x)
-        arena.plo[j] = kp
+        plo.append(kp)
         if x.predicted:
-            pred = np.sort(np.fromiter(x.predicted, dtype=np.int32, count=len(x.predicted)))
-            arena.plist[kp:kp + pred.shape[0]] = pred
-            kp += pred.shape[0]
-        arena.phi[j] = kp
-        arena.lo[j] = k
+            plist += sorted(x.predicted)
+            kp += len(x.predicted)
+        phi.append(kp)
+        lo.append(k)
         if n_wait:
-            arena.item_pos[k:k + n_wait] = [pos_off[p] + d for w in x.waiting.values() for p, d, _ in w]
-            arena.item_org[k:k + n_wait] = [where[id(o)] for w in x.waiting.values() for _, _, o in w]
+            for w in x.waiting.values():
+                for p, d, o in w:
+                    ipos.append(pos_off[p] + d)
+                    iorg.append(where[id(o)])
             k += n_wait
-        arena.hi[j] = k
-        arena.accepting[j] = x.accepting
+        hi.append(k)
+        acc.append(x.accepting)
         j += 1
+    arena.plo[j0:j] = plo
+    arena.phi[j0:j] = phi
+    arena.lo[j0:j] = lo
+    arena.hi[j0:j] = hi
+    arena.accepting[j0:j] = acc
+    arena.plist[kp0:kp] = plist
+    arena.item_pos[k0:k] = ipos
+    arena.item_org[k0:k] = iorg
     c[0], c[1], c[3] = j, k, kp
     arena.real = (j, k, kp)
     return True
