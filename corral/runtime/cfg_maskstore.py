@@ -66,6 +66,7 @@ MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this
 SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longer ones are walked per state
 MAX_LAYERED_STATES = 4096  # states over all unrolled layers past which a state gets no layered key
 MAX_LAYERED_TERMINAL = 4096  # terminals bigger than this give their states no layered key (finding the byte classes of one costs ~1 ms per 1,000 states)
+PER_GROUP_LEVELS = 4096  # states with this many crossing candidates get their first levels per group (see _first_level)
 WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key
 
 
@@ -921,7 +922,8 @@ class CFGMaskStore:
         of their mask and those words), and the exits (tokens, group states, bytes consumed);
         cached by ``(g, groups)``.
 
-        On a miss it is put together from the level of each group alone (cached by ``(g, h)``):
+        On a miss, for a state with many candidates (``PER_GROUP_LEVELS``), it is put together
+        from the level of each group alone (cached by ``(g, h)``):
         group sets vary with the context, single groups recur (SQL's whitespace state has 48k
         candidates; an identifier's group holds most of them, and walking them for every new
         group set cost 4-9 ms a miss). Exact: a pair is held when some group holds it, and the
@@ -934,6 +936,13 @@ class CFGMaskStore:
         key = (g, groups.tobytes())
         level = self._cached_level(key)
         if level is not None:
+            return level
+        if e.candidates.shape[0] < PER_GROUP_LEVELS:  # few pairs: one pass over all groups is cheaper
+            tmp = np.zeros(self.n_words, dtype=np.uint32)
+            ex_toks, ex_states, ex_ks = self._level(groups, e, tmp)
+            words = np.flatnonzero(tmp)
+            level = (words, tmp[words], ex_toks, ex_states, ex_ks)
+            self._put_level(key, level)
             return level
         parts = [self._one_level(g, int(h), e, (g, int(h))) for h in groups.tolist()]
         tmp = np.zeros(self.n_words, dtype=np.uint32)
