@@ -988,6 +988,15 @@ WARMUP_SCHEMA = {
     "required": ["name"],
 }
 WARMUP_INSTANCE = {"name": "Zoë", "age": 42, "score": -1.5e3, "tags": ["a", "b"], "ok": True}
+# walked after the first by each engine that compiles it: a length counter (layered keys) and a
+# run-time check, whose numba kernels compile on first use in a fresh environment (seconds) and
+# would otherwise land in some schema's step; an engine that refuses it is not warmed by it
+WARMUP_EXTRA_SCHEMA = {
+    "type": "object",
+    "properties": {"note": {"type": "string", "maxLength": 200},
+                   "ids": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
+}
+WARMUP_EXTRA_INSTANCE = {"note": "a short note", "ids": ["x1", "x2"]}
 
 
 def _version(dist: str) -> str:
@@ -1033,6 +1042,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Warm-up: corral's numba kernels and every engine's code paths, once, untimed in the results.
     warm_tokens = hf_tok.encode(serialise(WARMUP_INSTANCE), add_special_tokens=False)
+    extra_tokens = hf_tok.encode(serialise(WARMUP_EXTRA_INSTANCE), add_special_tokens=False)
     warmup: dict[str, str] = {}
     for e in engines:
         t0 = time.perf_counter()
@@ -1042,6 +1052,13 @@ def main(argv: list[str] | None = None) -> int:
             warmup[e.name] = f"{(time.perf_counter() - t0) * 1000:.0f} ms ({out.kind})"
         except Exception as exc:  # noqa: BLE001 - reported; the run goes on
             warmup[e.name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+            continue
+        t0 = time.perf_counter()
+        try:
+            out = e.walk(e.compile(WARMUP_EXTRA_SCHEMA), extra_tokens, array("q"))
+            warmup[e.name] += f", extra {(time.perf_counter() - t0) * 1000:.0f} ms ({out.kind})"
+        except Exception as exc:  # noqa: BLE001 - an engine without these features is not warmed by them
+            warmup[e.name] += f", extra not compiled ({type(exc).__name__})"
     gc.collect()
     gc.freeze()  # tokenizer and vocabulary structures out of the collector's way
 
