@@ -624,21 +624,31 @@ def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks,
     counts, by_byte = _groups_by_byte(trans, groups, wanted)
     nex = 0
     for i in range(toks.shape[0]):
-        t = toks[i]
-        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
-            continue
-        base = offsets[t]
-        a = base + ks[i]
-        b0 = flat[a]
-        first = nex
-        held, nex = _try_pair(trans, acc, owner, follow_first, groups, by_byte, counts[b0], counts[b0 + 1], flat, base,
-                              a, offsets[t + 1], i, ex_pair, ex_group, ex_k, nex)
+        b0 = flat[offsets[toks[i]] + ks[i]]
+        nex = _step_pair(trans, acc, owner, follow_first, groups, by_byte, counts[b0], counts[b0 + 1], flat, offsets,
+                         toks[i], ks[i], i, out, ex_pair, ex_group, ex_k, nex)
         if nex < 0:
             return -1
-        if held:
-            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-            nex = first
     return nex
+
+
+@njit(cache=True, nogil=True)
+def _step_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, offsets, t, k, i, out,  # type: ignore[no-untyped-def]
+               ex_pair, ex_group, ex_k, nex):
+    """Pair ``i`` (token ``t`` from byte ``k``) in the groups ``by_byte[q0:q1]``, unless ``t`` is
+    already allowed: its bit set when a group holds it (its exits dropped), else its exits kept
+    from ``nex``. Returns the new number of exits, -1 when the buffers are full."""
+    if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
+        return nex
+    base = offsets[t]
+    held, n = _try_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, base, base + k, offsets[t + 1],
+                        i, ex_pair, ex_group, ex_k, nex)
+    if n < 0:
+        return -1
+    if held:
+        out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        return nex
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -659,18 +669,10 @@ def remainder_step_sorted(trans, acc, owner, follow_first, groups, flat, offsets
         if q0 == q1:
             continue
         for i in range(b0_ptr[b], b0_ptr[b + 1]):
-            t = toks[i]
-            if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
-                continue
-            base = offsets[t]
-            first = nex
-            held, nex = _try_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, base,
-                                  base + ks[i], offsets[t + 1], i, ex_pair, ex_group, ex_k, nex)
+            nex = _step_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, offsets, toks[i], ks[i], i,
+                             out, ex_pair, ex_group, ex_k, nex)
             if nex < 0:
                 return -1
-            if held:
-                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-                nex = first
     return nex
 
 
