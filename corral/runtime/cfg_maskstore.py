@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA
+from corral.compiler.automaton import ByteDFA, write_shifted
 from corral.compiler.earley_tables import EarleyTables
 from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n_words, token_trie, token_tries_by_length
 from corral.compiler.regex import RegexLimits
@@ -81,17 +81,6 @@ def _coarse(dfa: ByteDFA) -> ByteDFA:
     head = np.where(row == dfa.start, 0, np.where(row >= 0, 1, -1)).astype(np.int32)
     trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
     return ByteDFA(trans, np.array([bool(dfa.accepting[dfa.start]), True]), 0)
-
-
-@njit(cache=True, nogil=True)
-def _put_shifted(dst, base, src):  # type: ignore[no-untyped-def]
-    """Write automaton table ``src`` into rows ``base:`` of ``dst`` with its targets moved by
-    ``base`` (numpy's where took ~55 µs per follower: 29 ms on a first mask whose terminal has
-    529 followers)."""
-    for s in range(src.shape[0]):
-        for b in range(256):
-            t = src[s, b]
-            dst[base + s, b] = t + base if t >= 0 else -1
 
 
 @njit(cache=True, nogil=True)
@@ -592,8 +581,11 @@ class CFGMaskStore:
         if entry is None:
             # A nullable follower's empty string adds nothing: FOLLOW already holds what comes
             # after it, and the kernel only looks at acceptance after at least one byte.
-            self._reserve(sum(_coarse(tb.term_filters[f]).n_states for f in followers if f not in self._fstart))
-            starts = np.array([self._stacked_start(f) for f in followers], dtype=np.int32)
+            new = {f: _coarse(tb.term_filters[f]) for f in followers if f not in self._fstart}
+            self._reserve(sum(int(d.n_states) for d in new.values()))  # grown once for them all
+            for f, d in new.items():
+                self._stack_filter(f, d)
+            starts = np.array([self._fstart[f] for f in followers], dtype=np.int32)
             ftrans = self._ftrans[: self._fn]
             if starts.shape[0]:
                 can = ftrans[starts] >= 0  # [follower, first byte]
@@ -609,26 +601,19 @@ class CFGMaskStore:
         self._follow[term] = out
         return out
 
-    def _stacked_start(self, f: int) -> int:
-        """Terminal ``f``'s filter automaton in the stacked table (appended on first use): the
-        row of its start state."""
-        hit = self._fstart.get(f)
-        if hit is not None:
-            return hit
-        d = _coarse(self.tables.term_filters[f])
-        self._reserve(int(d.n_states))
+    def _stack_filter(self, f: int, d: ByteDFA) -> None:
+        """Append terminal ``f``'s filter automaton ``d`` (its :func:`_coarse` form) to the stacked
+        table, in room made by :meth:`_reserve`; ``_fstart[f]`` is then its start state's row."""
         base = self._fn
         need = base + int(d.n_states)
-        _put_shifted(self._ftrans, base, d.trans)
+        write_shifted(self._ftrans, base, d.trans)
         self._facc[base:need] = np.asarray(d.accepting, dtype=np.bool_)
         self._fn = need
         self._fstart[f] = base + int(d.start)
-        return self._fstart[f]
 
     def _reserve(self, extra: int) -> None:
-        """Room for ``extra`` more rows in the stacked follower table (grown at least twofold,
-        once for all the followers of a terminal: growing per follower copied the table 9 times
-        on a first mask)."""
+        """Room for ``extra`` more rows in the stacked follower table (grown at least twofold;
+        growing per follower copied the table 9 times on a first mask)."""
         need = self._fn + extra
         if need > self._ftrans.shape[0]:
             cap = max(need, 2 * self._ftrans.shape[0])
@@ -932,19 +917,14 @@ class CFGMaskStore:
         if groups.shape[0] == 0:
             return _NO_LEVEL
         if groups.shape[0] == 1:
-            return self._one_level(g, int(groups[0]), e, (g, int(groups[0])))
+            return self._one_level(groups, e, (g, int(groups[0])))
         key = (g, groups.tobytes())
+        if e.candidates.shape[0] < PER_GROUP_LEVELS:  # few pairs: one pass over all groups is cheaper
+            return self._one_level(groups, e, key)
         level = self._cached_level(key)
         if level is not None:
             return level
-        if e.candidates.shape[0] < PER_GROUP_LEVELS:  # few pairs: one pass over all groups is cheaper
-            tmp = np.zeros(self.n_words, dtype=np.uint32)
-            ex_toks, ex_states, ex_ks = self._level(groups, e, tmp)
-            words = np.flatnonzero(tmp)
-            level = (words, tmp[words], ex_toks, ex_states, ex_ks)
-            self._put_level(key, level)
-            return level
-        parts = [self._one_level(g, int(h), e, (g, int(h))) for h in groups.tolist()]
+        parts = [self._one_level(np.array([h], dtype=np.int32), e, (g, h)) for h in groups.tolist()]
         tmp = np.zeros(self.n_words, dtype=np.uint32)
         for words, bits, _, _, _ in parts:
             tmp[words] |= bits
@@ -960,13 +940,14 @@ class CFGMaskStore:
                 self._level1.move_to_end(key)
             return level
 
-    def _one_level(self, g: int, h: int, e: _StateEntry, key: Any) -> tuple[np.ndarray, ...]:
-        """:meth:`_first_level` for the single group ``h`` (cached under ``key``)."""
+    def _one_level(self, groups: np.ndarray, e: _StateEntry, key: Any) -> tuple[np.ndarray, ...]:
+        """The first level of ``e``'s candidates in ``groups`` by one pass over them all (cached
+        under ``key``)."""
         level = self._cached_level(key)
         if level is not None:
             return level
         tmp = np.zeros(self.n_words, dtype=np.uint32)
-        ex_toks, ex_states, ex_ks = self._level(np.array([h], dtype=np.int32), e, tmp)
+        ex_toks, ex_states, ex_ks = self._level(groups, e, tmp)
         words = np.flatnonzero(tmp)
         level = (words, tmp[words], ex_toks, ex_states, ex_ks)
         self._put_level(key, level)

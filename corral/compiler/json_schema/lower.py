@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA, concat, difference, trim
+from corral.compiler.automaton import ByteDFA, concat, difference, trim, write_shifted
 from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.grammar_ir import ObjectKeys, TerminalDef
 from corral.compiler.json_schema.algebra import (
@@ -137,11 +137,7 @@ def _prefixed_table(pre, pre_accepting, body, start):  # type: ignore[no-untyped
                     out[s, b] = t + k
         for b in (0x20, 0x09, 0x0A, 0x0D):
             out[s, b] = pre[s, b]
-    for s in range(body.shape[0]):
-        for b in range(256):
-            t = body[s, b]
-            if t >= 0:
-                out[k + s, b] = t + k
+    write_shifted(out, k, body)
     return out
 
 
