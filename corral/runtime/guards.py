@@ -873,12 +873,10 @@ class UniqueCFGMatcher(CFGMatcher):
                 if ok is None:
                     data = tokens[t] or b""
                     ok = plain(data) if plain is not None and data else None
+                    alone = True
                     if ok is None:
                         ok, alone = self._reader_verdict(data)
-                        if alone:
-                            known[t] = ok
-                            guards.n_verdicts += 1
-                    else:
+                    if alone:
                         known[t] = ok
                         guards.n_verdicts += 1
                 if not ok:
