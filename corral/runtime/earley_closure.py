@@ -625,30 +625,38 @@ def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks,
     nex = 0
     for i in range(toks.shape[0]):
         b0 = flat[offsets[toks[i]] + ks[i]]
-        nex = _step_pair(trans, acc, owner, follow_first, groups, by_byte, counts[b0], counts[b0 + 1], flat, offsets,
-                         toks[i], ks[i], i, out, ex_pair, ex_group, ex_k, nex)
+        nex = _pair_range(trans, acc, owner, follow_first, groups, by_byte, counts[b0], counts[b0 + 1], flat, offsets,
+                          toks, ks, i, i + 1, out, ex_pair, ex_group, ex_k, nex)
         if nex < 0:
             return -1
     return nex
 
 
 @njit(cache=True, nogil=True)
-def _step_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, offsets, t, k, i, out,  # type: ignore[no-untyped-def]
-               ex_pair, ex_group, ex_k, nex):
-    """Pair ``i`` (token ``t`` from byte ``k``) in the groups ``by_byte[q0:q1]``, unless ``t`` is
-    already allowed: its bit set when a group holds it (its exits dropped), else its exits kept
-    from ``nex``. Returns the new number of exits, -1 when the buffers are full."""
-    if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
-        return nex
-    base = offsets[t]
-    held, n = _try_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, base, base + k, offsets[t + 1],
-                        i, ex_pair, ex_group, ex_k, nex)
-    if n < 0:
-        return -1
-    if held:
-        out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        return nex
-    return n
+def _pair_range(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, offsets, toks, ks, lo, hi, out,  # type: ignore[no-untyped-def]
+                ex_pair, ex_group, ex_k, nex):
+    """Pairs ``lo`` to ``hi`` (token ``toks[i]`` from byte ``ks[i]``) in the groups
+    ``by_byte[q0:q1]``, skipping tokens already allowed: a token's bit is set when a group holds
+    its pair (that pair's exits dropped), else the pair's exits are kept from ``nex``. Returns the
+    new number of exits, -1 when the buffers are full.
+
+    One call per range, not per pair: a per-pair helper that took ``out`` and tested its bit
+    made the level 5-6x slower in numba (85k pairs: 15 ms against 2.8 ms).
+    """
+    for i in range(lo, hi):
+        t = toks[i]
+        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
+            continue
+        base = offsets[t]
+        held, n = _try_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, base, base + ks[i],
+                            offsets[t + 1], i, ex_pair, ex_group, ex_k, nex)
+        if n < 0:
+            return -1
+        if held:
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        else:
+            nex = n
+    return nex
 
 
 @njit(cache=True, nogil=True)
@@ -664,15 +672,12 @@ def remainder_step_sorted(trans, acc, owner, follow_first, groups, flat, offsets
     counts, by_byte = _groups_by_byte(trans, groups, wanted)
     nex = 0
     for b in range(256):
-        q0 = counts[b]
-        q1 = counts[b + 1]
-        if q0 == q1:
+        if counts[b] == counts[b + 1]:
             continue
-        for i in range(b0_ptr[b], b0_ptr[b + 1]):
-            nex = _step_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, offsets, toks[i], ks[i], i,
-                             out, ex_pair, ex_group, ex_k, nex)
-            if nex < 0:
-                return -1
+        nex = _pair_range(trans, acc, owner, follow_first, groups, by_byte, counts[b], counts[b + 1], flat, offsets,
+                          toks, ks, b0_ptr[b], b0_ptr[b + 1], out, ex_pair, ex_group, ex_k, nex)
+        if nex < 0:
+            return -1
     return nex
 
 
