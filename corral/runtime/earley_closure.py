@@ -522,7 +522,13 @@ def groups_of(pos_sym, tstart, groups_off, groups, slo, shi, plo, phi, ipos, pli
         for r in range(groups_off[x], groups_off[x + 1]):
             out[n] = groups[r]
             n += 1
-    return np.unique(out)
+    out.sort()  # then drop repeats in place (numba's np.unique builds Python lists: ~1 us a set)
+    m = 0
+    for q in range(n):
+        if m == 0 or out[q] != out[m - 1]:
+            out[m] = out[q]
+            m += 1
+    return out[:m]
 
 
 @njit(cache=True, nogil=True)
@@ -605,6 +611,12 @@ def _try_pair(trans, acc, owner, follow_first, groups, by_byte, q0, q1, flat, ba
     return 0, nex
 
 
+FEW_PAIRS = 16
+"""At most this many pairs in a set of layer 3's deeper levels: each pair tries every group of
+the set, instead of the groups that read its next byte (tables over the 256 bytes cost more than
+they skip for the ~6 pairs a Python-grammar set holds)."""
+
+
 @njit(cache=True, nogil=True)
 def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks, ks, out, ex_pair, ex_group, ex_k):  # type: ignore[no-untyped-def]
     """One level of layer 3: try each pair's rest (token ``toks[i]`` from byte ``ks[i]``) inside
@@ -618,11 +630,15 @@ def remainder_step(trans, acc, owner, follow_first, groups, flat, offsets, toks,
     token is already allowed are skipped.
     Returns the number of such exits, or -1 when the exit buffers are too small.
     """
+    nex = 0
+    if toks.shape[0] <= FEW_PAIRS:  # every pair tries every group: cheaper than the byte tables
+        every = np.arange(groups.shape[0], dtype=np.int32)
+        return _pair_range(trans, acc, owner, follow_first, groups, every, 0, groups.shape[0], flat, offsets,
+                           toks, ks, 0, toks.shape[0], out, ex_pair, ex_group, ex_k, nex)
     wanted = np.zeros(256, np.bool_)
     for i in range(toks.shape[0]):
         wanted[flat[offsets[toks[i]] + ks[i]]] = True
     counts, by_byte = _groups_by_byte(trans, groups, wanted)
-    nex = 0
     for i in range(toks.shape[0]):
         b0 = flat[offsets[toks[i]] + ks[i]]
         nex = _pair_range(trans, acc, owner, follow_first, groups, by_byte, counts[b0], counts[b0 + 1], flat, offsets,
