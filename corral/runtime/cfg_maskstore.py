@@ -53,9 +53,11 @@ from corral.runtime.earley_closure import (
     close_set,
     closure_tables,
     encode_chart,
+    or_words,
     remainder_step_sorted,
     resolve_exits,
     sort_by_first_byte,
+    still_open,
 )
 
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
@@ -880,11 +882,11 @@ class CFGMaskStore:
             for (g, e), j in zip(crossing, roots):
                 groups = arena.groups(ct, j)
                 words, bits, ex_toks, ex_states, ex_ks = self._first_level(g, groups, e)
-                out[words] |= bits
+                or_words(out, words, bits)
                 if ex_toks.shape[0]:
-                    open_ = ((out[ex_toks >> 5] >> (ex_toks & 31).astype(np.uint32)) & 1) == 0
-                    if open_.any():
-                        open_sets.append(np.full(int(open_.sum()), j, dtype=np.int64))
+                    open_ = still_open(out, ex_toks)
+                    if open_.shape[0]:
+                        open_sets.append(np.full(open_.shape[0], j, dtype=np.int64))
                         open_groups.append(ex_states[open_])
                         open_toks.append(ex_toks[open_])
                         open_ks.append(ex_ks[open_])
@@ -927,7 +929,7 @@ class CFGMaskStore:
         parts = [self._one_level(np.array([h], dtype=np.int32), e, (g, h)) for h in groups.tolist()]
         tmp = np.zeros(self.n_words, dtype=np.uint32)
         for words, bits, _, _, _ in parts:
-            tmp[words] |= bits
+            or_words(tmp, words, bits)
         words = np.flatnonzero(tmp)
         level = (words, tmp[words], *(np.concatenate([p[i] for p in parts]) for i in (2, 3, 4)))
         self._put_level(key, level)

@@ -46,7 +46,7 @@ from corral.compiler.earley_tables import EarleyTables
 from corral.runtime.earley import ESet
 
 __all__ = ["COMPLETE", "ClosureTables", "Arena", "closure_tables", "encode_chart", "close_set", "exit_set", "groups_of",
-           "remainder_step", "remainder_step_sorted", "resolve_exits", "sort_by_first_byte"]
+           "or_words", "remainder_step", "remainder_step_sorted", "resolve_exits", "sort_by_first_byte", "still_open"]
 
 COMPLETE = -1  # the next symbol of a position whose dot is at the end of its production
 _GOLDEN = np.uint64(11400714819323198485)  # 2**64 / golden ratio: multiplicative hashing
@@ -695,6 +695,28 @@ def remainder_step_sorted(trans, acc, owner, follow_first, groups, flat, offsets
         if nex < 0:
             return -1
     return nex
+
+
+@njit(cache=True, nogil=True)
+def or_words(out, words, bits):  # type: ignore[no-untyped-def]
+    """``out[words] |= bits`` in place, without numpy's gather, temporary and scatter (a
+    first level ORed into a mask: ~4% of schema mask time in numpy)."""
+    for i in range(words.shape[0]):
+        out[words[i]] |= bits[i]
+
+
+@njit(cache=True, nogil=True)
+def still_open(out, toks):  # type: ignore[no-untyped-def]
+    """The indices ``i`` whose token ``toks[i]`` has no bit in ``out`` yet (exits still to
+    follow), ascending."""
+    keep = np.empty(toks.shape[0], np.int64)
+    n = 0
+    for i in range(toks.shape[0]):
+        t = toks[i]
+        if not (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1):
+            keep[n] = i
+            n += 1
+    return keep[:n]
 
 
 @njit(cache=True, nogil=True)
