@@ -635,16 +635,21 @@ def _candidates(state: State, c: _Classes, text: bytearray | bytes) -> tuple[fro
 _NOTHING: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.intp), np.zeros(0, np.uint32))
 
 
-def _clearing(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Refused ids as (words, bits to keep in each): ``mask[words] &= keep`` clears them all in one
-    vector step (a Python loop over hundreds of refused ids cost more than the reader's check)."""
-    if not ids:
+def _set_bits(bits: np.ndarray, ids: list[int]) -> None:
+    """Set the bits of ``ids`` in the packed mask ``bits``, in one vector step."""
+    if ids:
+        arr = np.asarray(ids, dtype=np.int64)
+        np.bitwise_or.at(bits, arr >> 5, np.uint32(1) << (arr & 31).astype(np.uint32))
+
+
+def _clearing(refused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Refused ids (a packed mask) as (words, bits to keep in each): ``mask[words] &= keep`` clears
+    them all in one vector step (a Python loop over hundreds of refused ids cost more than the
+    reader's check)."""
+    words = np.flatnonzero(refused)
+    if not words.size:
         return _NOTHING
-    arr = np.asarray(ids, dtype=np.int64)
-    words, inverse = np.unique(arr >> 5, return_inverse=True)
-    cleared = np.zeros(words.shape[0], dtype=np.uint32)
-    np.bitwise_or.at(cleared, inverse, (np.uint32(1) << (arr & 31).astype(np.uint32)))
-    return words.astype(np.intp), ~cleared
+    return words.astype(np.intp), ~refused[words]
 
 
 def _token_ids(bits: np.ndarray) -> list[int]:
@@ -680,8 +685,8 @@ class Guards:
         self.by_production = by_production
         self.objects = objects
         self.refused: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # see UniqueCFGMatcher._filter
-        self.verdicts: dict[Any, dict[int, bool]] = {}  # per reader state: token -> allowed (see _filter)
-        self.n_verdicts = 0
+        # per reader state: (judged, refused) packed masks of single-token verdicts (see _filter)
+        self.verdicts: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
 
     def opened(self, s: ESet) -> Any:
         """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
@@ -735,7 +740,7 @@ def _merge(checks: list[Guard]) -> UniqueItems:
 
 
 _MAX_REFUSED = 100_000  # memoised reader verdicts per grammar (the words of a few refused ids each)
-_MAX_VERDICTS = 400_000  # memoised single-token verdicts per grammar, over all reader states
+_MAX_VERDICT_STATES = 1024  # reader states whose verdicts are memoised per grammar (2 masks each: 32 KB on Llama-3)
 
 
 _GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()
@@ -851,37 +856,42 @@ class UniqueCFGMatcher(CFGMatcher):
         refused = guards.refused.get(key) if sig >= 0 else None
         if refused is None:
             names, extra = found
-            ids = _token_ids(base & self._classes.union(names)[:base.shape[0]])
+            cand = base & self._classes.union(names)[:base.shape[0]]
             if extra:
-                ids = sorted(set(ids).union(t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1))
+                _set_bits(cand, [t for t in extra if (int(base[t >> 5]) >> (t & 31)) & 1])
             tokens = self._tokens
             plain = _plain_verdicts(state, self._text)
             # a token's verdict is a function of the reader's state (its open items' texts
-            # included) unless the chart had to be asked: memoised per reader state, so a new
-            # chart set in a reader state seen before reads only the tokens it has not judged
+            # included) unless the chart had to be asked: memoised per reader state as two packed
+            # masks (judged, refused), so a new chart set in a reader state seen before reads
+            # only the tokens it has not judged, and the judged ones cost no Python step
             known = guards.verdicts.get(reader)
             if known is None:
-                if guards.n_verdicts >= _MAX_VERDICTS:
+                if len(guards.verdicts) >= _MAX_VERDICT_STATES:
                     guards.verdicts.clear()
-                    guards.n_verdicts = 0
-                known = guards.verdicts[reader] = {}
-            out_ids = []
-            for t in ids:
+                known = guards.verdicts[reader] = (np.zeros_like(cand), np.zeros_like(cand))
+            judged, bad = known
+            newly_ok: list[int] = []
+            newly_bad: list[int] = []
+            out_ids: list[int] = []  # refused on the chart's word: not memoised
+            for t in _token_ids(cand & ~judged):
                 if t >= len(tokens):
                     continue
-                ok = known.get(t)
+                data = tokens[t] or b""
+                ok = plain(data) if plain is not None and data else None
+                alone = True
                 if ok is None:
-                    data = tokens[t] or b""
-                    ok = plain(data) if plain is not None and data else None
-                    alone = True
-                    if ok is None:
-                        ok, alone = self._reader_verdict(data)
-                    if alone:
-                        known[t] = ok
-                        guards.n_verdicts += 1
-                if not ok:
+                    ok, alone = self._reader_verdict(data)
+                if alone:
+                    (newly_ok if ok else newly_bad).append(t)
+                elif not ok:
                     out_ids.append(t)
-            refused = _clearing(out_ids)
+            _set_bits(judged, newly_ok)
+            _set_bits(judged, newly_bad)
+            _set_bits(bad, newly_bad)
+            refused_bits = cand & bad
+            _set_bits(refused_bits, out_ids)
+            refused = _clearing(refused_bits)
             if sig >= 0:
                 cache = self._guards.refused
                 if len(cache) >= _MAX_REFUSED:
