@@ -638,8 +638,9 @@ _NOTHING: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.intp), np.zeros(0, np.
 def _set_bits(bits: np.ndarray, ids: list[int]) -> None:
     """Set the bits of ``ids`` in the packed mask ``bits``, in one vector step."""
     if ids:
-        arr = np.asarray(ids, dtype=np.int64)
-        np.bitwise_or.at(bits, arr >> 5, np.uint32(1) << (arr & 31).astype(np.uint32))
+        arr = np.sort(np.asarray(ids, dtype=np.int64))  # (np.bitwise_or.at is ~10x slower)
+        words, first = np.unique(arr >> 5, return_index=True)
+        bits[words] |= np.bitwise_or.reduceat(np.uint32(1) << (arr & 31).astype(np.uint32), first)
 
 
 def _clearing(refused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
