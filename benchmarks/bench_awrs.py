@@ -22,6 +22,7 @@ Run: ``python benchmarks/bench_awrs.py [--steps 300] [--samples 4] [--tokenizer 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# measure this checkout's corral (a worktree, say), not an installed or editable one
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 import corral
 from corral.runtime.sampling import awrs_step, draw_masked

@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -57,6 +58,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# measure this checkout's corral (a worktree, say), not an installed or editable one
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 import corral
 import corral.grammars

@@ -90,6 +90,11 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor as HFLogitsProcessor
 
+# measure this checkout's corral (a worktree, say), not an installed or editable one
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
 import corral
 from corral.integrations.transformers import LogitsProcessor
 

@@ -33,12 +33,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import sys
 import time
 from typing import Any
 
 import numpy as np
+
+# measure this checkout's corral (a worktree, say), not an installed or editable one
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 import corral
 from corral.integrations.packaged import load_smollm2

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -50,6 +51,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+# measure this checkout's corral (a worktree, say), not an installed or editable one
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 import corral
 from corral.integrations.hf_lm import HFLanguageModel
