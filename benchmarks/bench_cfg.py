@@ -27,7 +27,9 @@ For each bundled grammar (``corral.grammars``) and its corpus of real documents
 * **the ten slowest masks** of the cold pass per engine: document, step, and for corral a cause
   read (untimed) from its mask store's counters around the step: ``mask-store hit``,
   ``mask-store miss: N vocab scan(s)`` (per-state layers computed, one numba pass over the
-  vocabulary each), ``mask-store miss: earley + candidates``, ``first mask: engine setup + ...``.
+  vocabulary each), ``mask-store miss: earley + candidates``, ``first mask: engine setup + ...``,
+  prefixed with ``gc pause N ms`` when Python's garbage collector ran during the step (a full
+  collection walks every tracked object of the process: ~100 ms with torch and transformers loaded).
 
 * **accepted**: documents whose every token was allowed and that ended accepting. A peer's
   grammar semantics can differ from corral's (llguidance lexes greedily with a longest-match lexer;
@@ -83,6 +85,20 @@ class Walk:
     doc: int = 0
 
 
+GC_PAUSE_NS = [0]  # total time spent in Python's garbage collector (gc.callbacks)
+_gc_start = [0]
+
+
+def _gc_callback(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_start[0] = time.perf_counter_ns()
+    else:
+        GC_PAUSE_NS[0] += time.perf_counter_ns() - _gc_start[0]
+
+
+gc.callbacks.append(_gc_callback)
+
+
 def step_cause(now: tuple[int, int, int], prev: tuple[int, int, int], first: bool) -> str:
     """A cause label for one corral mask from its store's (hits, misses, state scans) counters."""
     hits, misses, scans = (a - b for a, b in zip(now, prev))
@@ -127,6 +143,7 @@ class Corral:
         self._walked = g
         prev = (0, 0, 0) if store is None else _counts(store)
         for step in range(len(ids) + 1):
+            gc0 = GC_PAUSE_NS[0]
             t0 = clock()
             m.next_token_mask()
             w.samples_ns.append(clock() - t0)
@@ -135,7 +152,10 @@ class Corral:
             if first:
                 store = mask_store_for(g)
             now = _counts(store)
-            w.causes.append(step_cause(now, prev, first))
+            why = step_cause(now, prev, first)
+            if GC_PAUSE_NS[0] > gc0:
+                why = f"gc pause {(GC_PAUSE_NS[0] - gc0) / 1e6:.0f} ms; {why}"
+            w.causes.append(why)
             prev = now
             if step == len(ids):
                 break
