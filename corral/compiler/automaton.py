@@ -618,6 +618,9 @@ def _product_kernel(ta, tb, sa0, sb0, union, max_states):  # type: ignore[no-unt
     while i < n:
         sa = codes[i] // width - 1
         sb = codes[i] % width - 1
+        px = -2  # the pair of the last byte looked up, and its row: runs of bytes (a range, a
+        py = -2  # class) go to one pair, and the dict lookup per byte was most of a product
+        pj = -1
         for byte in range(256):
             x = ta[sa, byte] if sa >= 0 else -1
             y = tb[sb, byte] if sb >= 0 else -1
@@ -625,6 +628,9 @@ def _product_kernel(ta, tb, sa0, sb0, union, max_states):  # type: ignore[no-unt
                 if x < 0 and y < 0:
                     continue
             elif x < 0 or y < 0:
+                continue
+            if x == px and y == py:
+                rows[i, byte] = pj
                 continue
             code = (x + 1) * width + (y + 1)
             j = index.get(code, -1)
@@ -644,6 +650,9 @@ def _product_kernel(ta, tb, sa0, sb0, union, max_states):  # type: ignore[no-unt
                 codes[n] = code
                 n += 1
             rows[i, byte] = j
+            px = x
+            py = y
+            pj = j
         i += 1
     return rows, codes, n
 
