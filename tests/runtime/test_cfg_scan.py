@@ -24,7 +24,7 @@ import corral
 import corral.grammars
 from corral import Vocabulary
 from corral.compiler.maskstore import n_words
-from corral.runtime.cfg_maskstore import _merge, follow_passes
+from corral.runtime.cfg_maskstore import _merge, fill_self_loops, follow_passes
 from corral.runtime.engine import earley_engine
 from tests.runtime.test_cfg_follow_filter import LARK
 from tests.runtime.test_cfg_follow_filter import SCHEMA as FOLLOW_SCHEMA
@@ -102,6 +102,27 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
     # the check means something: states with inside tokens and with crossing pairs were met
     assert seen_inside > len(states) // 2
     assert seen_pairs > 100
+
+
+@pytest.mark.parametrize("kind", ["sql", "schema"])
+def test_self_loop_rows_are_the_bytes_that_stay(llama3: tuple[object, Vocabulary], kind: str) -> None:
+    """``fill_self_loops`` sets exactly the bytes ``b`` with ``trans[s, b] == s``, and only in the
+    rows of the terminal asked for (a wrong bit would let the scan skip a subtree it must walk)."""
+    tb = earley_engine(_grammar(kind, llama3[1])).store.tables
+    lo, hi = int(tb.term_start[1]), int(tb.term_start[1]) + 1
+    while hi < tb.n_states and tb.term_of_state[hi] == tb.term_of_state[lo]:
+        hi += 1
+    lo = hi - 1
+    while lo > 0 and tb.term_of_state[lo - 1] == tb.term_of_state[hi - 1]:
+        lo -= 1
+    for a, b in ((0, tb.n_states), (lo, hi)):
+        loops = np.zeros((tb.n_states, 4), dtype=np.uint64)
+        fill_self_loops(tb.trans, a, b, loops)
+        want = np.zeros((tb.n_states, 256), dtype=bool)
+        want[a:b] = tb.trans[a:b] == np.arange(a, b)[:, None]
+        got = np.unpackbits(loops.view(np.uint8), axis=1, bitorder="little").astype(bool)
+        assert np.array_equal(got, want), (kind, a, b)
+        assert want.any() or a > 0  # over the whole table, some state keeps a byte
 
 
 OTHER = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string", "maxLength": 100},
