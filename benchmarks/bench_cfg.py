@@ -68,6 +68,7 @@ if REPO_ROOT not in sys.path:
 
 import corral
 import corral.grammars
+from gc_pauses import GC_PAUSE_NS  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOKENIZER = ROOT.parent / "shared" / "tokenizers" / "llama3"
@@ -83,20 +84,6 @@ class Walk:
     where: list[tuple[int, int]] = field(default_factory=list)  # (document, step) of each sample
     causes: list[str] = field(default_factory=list)  # corral only: why each step cost what it did
     doc: int = 0
-
-
-GC_PAUSE_NS = [0]  # total time spent in Python's garbage collector (gc.callbacks)
-_gc_start = [0]
-
-
-def _gc_callback(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
-        _gc_start[0] = time.perf_counter_ns()
-    else:
-        GC_PAUSE_NS[0] += time.perf_counter_ns() - _gc_start[0]
-
-
-gc.callbacks.append(_gc_callback)
 
 
 def step_cause(now: tuple[int, int, int], prev: tuple[int, int, int], first: bool) -> str:

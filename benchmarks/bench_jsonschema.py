@@ -118,6 +118,7 @@ if REPO_ROOT not in sys.path:
 
 import corral
 from corral.runtime.engine import mask_store_for
+from gc_pauses import GC_PAUSE_NS  # beside this script
 
 DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", "jsonschemabench-dev"))
 DEFAULT_TOKENIZER = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "tokenizers", "llama3"))
@@ -232,20 +233,6 @@ class Engine:
     def walk(self, compiled: Any, tokens: list[int], samples: array) -> Outcome:
         """Walk ``tokens`` over a fresh matcher, appending each mask's nanoseconds to ``samples``."""
         raise NotImplementedError
-
-
-GC_PAUSE_NS = [0]  # total time spent in Python's garbage collector (gc.callbacks)
-_gc_start = [0]
-
-
-def _gc_callback(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
-        _gc_start[0] = time.perf_counter_ns()
-    else:
-        GC_PAUSE_NS[0] += time.perf_counter_ns() - _gc_start[0]
-
-
-gc.callbacks.append(_gc_callback)
 
 
 def _counts(store: Any) -> tuple[int, int, int]:
