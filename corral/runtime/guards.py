@@ -887,8 +887,7 @@ class UniqueCFGMatcher(CFGMatcher):
                     (newly_ok if ok else newly_bad).append(t)
                 elif not ok:
                     out_ids.append(t)
-            _set_bits(judged, newly_ok)
-            _set_bits(judged, newly_bad)
+            _set_bits(judged, newly_ok + newly_bad)
             _set_bits(bad, newly_bad)
             refused_bits = cand & bad
             _set_bits(refused_bits, out_ids)
