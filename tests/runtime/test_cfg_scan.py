@@ -108,13 +108,9 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
 def test_self_loop_rows_are_the_bytes_that_stay(llama3: tuple[object, Vocabulary], kind: str) -> None:
     """``fill_self_loops`` sets exactly the bytes ``b`` with ``trans[s, b] == s``, and only in the
     rows of the terminal asked for (a wrong bit would let the scan skip a subtree it must walk)."""
-    tb = earley_engine(_grammar(kind, llama3[1])).store.tables
-    lo, hi = int(tb.term_start[1]), int(tb.term_start[1]) + 1
-    while hi < tb.n_states and tb.term_of_state[hi] == tb.term_of_state[lo]:
-        hi += 1
-    lo = hi - 1
-    while lo > 0 and tb.term_of_state[lo - 1] == tb.term_of_state[hi - 1]:
-        lo -= 1
+    store = earley_engine(_grammar(kind, llama3[1])).store
+    tb = store.tables
+    lo, hi = store._term_range(1)
     for a, b in ((0, tb.n_states), (lo, hi)):
         loops = np.zeros((tb.n_states, 4), dtype=np.uint64)
         fill_self_loops(tb.trans, a, b, loops)
