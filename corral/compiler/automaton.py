@@ -361,18 +361,11 @@ def write_shifted(dst, base, src):  # type: ignore[no-untyped-def]
 def byte_columns(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:
     """``(compact, byte_class)``: the transition table with one column per class of bytes that
     behave alike in every state (``compact[:, byte_class[b]] == trans[:, b]``)."""
-    columns = np.ascontiguousarray(dfa.trans.T)
-    index: dict[bytes, int] = {}  # exact: dict keys compare the column bytes on a hash match
+    reps, members, start = _joint_classes(dfa.trans, dfa.trans[:0])
     byte_class = np.empty(256, dtype=np.int64)
-    reps: list[int] = []
-    for b in range(256):
-        key = columns[b].tobytes()
-        c = index.get(key)
-        if c is None:
-            c = index[key] = len(reps)
-            reps.append(b)
-        byte_class[b] = c
-    return np.ascontiguousarray(columns[reps].T), byte_class
+    for c in range(reps.shape[0]):
+        byte_class[members[start[c]:start[c + 1]]] = c
+    return np.ascontiguousarray(dfa.trans[:, reps]), byte_class
 
 
 def refine(initial: np.ndarray, compact: np.ndarray, max_rounds: int) -> tuple[np.ndarray, bool]:
@@ -536,28 +529,63 @@ def hopcroft_blocks(compact, accepting):  # type: ignore[no-untyped-def]
     return block[:n].copy(), n_blocks
 
 
-def minimize(dfa: ByteDFA) -> ByteDFA:
+def minimize(dfa: ByteDFA, *, trimmed: bool = True) -> ByteDFA:
     """Merge equivalent states (Hopcroft's algorithm in a numba kernel).
 
-    The input must be trimmed; the output is trimmed and minimal.
+    The output is trimmed and minimal. The input must be trimmed unless ``trimmed=False`` is
+    passed, which gives ``minimize(trim(dfa))`` without trimming twice.
     """
-    n = dfa.n_states
-    if n <= 1:
+    if trimmed and dfa.n_states <= 1:
         return dfa
-    compact, byte_class = byte_columns(dfa)
-    raw, _ = hopcroft_blocks(compact.astype(np.int64), dfa.accepting)
-    cls = np.unique(raw, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    blocks = cls
-    n_blocks = int(blocks.max()) + 1
-    if n_blocks == n:
+    trans, order, merged = _minimized(dfa.trans, dfa.accepting, dfa.start, trimmed)
+    if not merged:
         return dfa
-    rep = np.zeros(n_blocks, dtype=np.int64)
-    rep[blocks[::-1]] = np.arange(n)[::-1]  # first state of each block
-    sub = compact[rep]
-    mapped_c = np.where(sub >= 0, blocks[np.maximum(sub, 0)], -1)
-    trans = mapped_c[:, byte_class].astype(np.int32)
-    merged = ByteDFA(trans, dfa.accepting[rep].copy(), int(blocks[dfa.start]))
-    return trim(merged)
+    if order.shape[0] == 0:  # the empty language: trim's one dead state
+        return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
+    return ByteDFA(trans, dfa.accepting[order], 0)
+
+
+@njit(cache=True, nogil=True)
+def _minimized(trans, accepting, start, trimmed):  # type: ignore[no-untyped-def]
+    """:func:`minimize` in one kernel: ``(table, order, merged)``. Bytes are grouped into
+    classes (:func:`_joint_classes`), states into blocks (:func:`hopcroft_blocks`); each block
+    takes its first state's row, and the merged table is trimmed (live states in breadth-first
+    order from the start): ``table`` is its rows and ``order[i]`` an original state of block
+    ``i``. ``merged`` is false when a ``trimmed`` input has no two equivalent states (nothing
+    else is computed then). States that cannot reach acceptance share the dead sink's block,
+    so an untrimmed input comes out trimmed too.
+    numpy and Python glue around the kernels was most of a small automaton's minimisation."""
+    n = trans.shape[0]
+    rep, members, cstart = _joint_classes(trans, trans[:0])
+    k = rep.shape[0]
+    compact = np.empty((n, k), np.int64)
+    for s in range(n):
+        for c in range(k):
+            compact[s, c] = trans[s, rep[c]]
+    raw, _ = hopcroft_blocks(compact, accepting)
+    dense = np.full(n + 2, -1, np.int64)  # block ids renumbered 0.. by first state (the sink's left out)
+    block = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)  # the first state of each block
+    n_blocks = 0
+    for s in range(n):
+        if dense[raw[s]] < 0:
+            dense[raw[s]] = n_blocks
+            first[n_blocks] = s
+            n_blocks += 1
+        block[s] = dense[raw[s]]
+    if trimmed and n_blocks == n:
+        return trans[:0], rep[:0], False
+    table = np.full((n_blocks, 256), -1, np.int32)
+    acc = np.zeros(n_blocks, np.bool_)
+    for j in range(n_blocks):
+        r = first[j]
+        acc[j] = accepting[r]
+        for b in range(256):
+            t = trans[r, b]
+            if t >= 0:
+                table[j, b] = block[t]
+    order, _ = _live_bfs_order(table, acc, block[start])
+    return _renumbered(table, order), first[order], True
 
 
 def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int | None = None) -> ByteDFA:
@@ -572,8 +600,17 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int | No
     CompileLimitError
         When the product needs more than ``max_states`` states.
     """
-    # -1 stands for "dead" on either side (needed for the union, harmless for the intersection).
-    # A pair (x, y) is coded as (x + 1) * width + (y + 1).
+    return _pairs(a, b, _UNION if union else _MEET, max_states)
+
+
+_MEET, _UNION, _MINUS = 0, 1, 2  # what the pair automaton of :func:`_pairs` accepts
+
+
+def _pairs(a: ByteDFA, b: ByteDFA, mode: int, max_states: int | None) -> ByteDFA:
+    """The reachable pairs of ``a`` and ``b`` accepting as ``mode`` says (both, either, ``a``
+    and not ``b``), trimmed and minimised; see :func:`product` for the limits."""
+    # -1 stands for "dead" on either side (needed for the union and the difference, harmless for
+    # the intersection). A pair (x, y) is coded as (x + 1) * width + (y + 1).
     budget = current_budget()
     if max_states is None:
         max_states = budget.limits.max_states
@@ -583,7 +620,7 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int | No
     row_bytes = 2 * (TABLE_ROW_BYTES + 48)
     affordable = max(0, budget.limits.max_memory_bytes - budget.used_bytes) // row_bytes
     cap = min(max_states, affordable)
-    trans, codes, n = _product_kernel(a.trans, b.trans, a.start, b.start, union, cap)
+    trans, codes, n = _product_kernel(a.trans, b.trans, a.start, b.start, mode, cap)
     if n < 0 and cap < max_states:
         budget.charge((cap + 1) * row_bytes, "a product of two automata")  # raises: past the memory limit
     if n < 0:
@@ -597,43 +634,161 @@ def product(a: ByteDFA, b: ByteDFA, *, union: bool = False, max_states: int | No
     acc_a = np.append(a.accepting, False)  # index -1 -> False
     acc_b = np.append(b.accepting, False)
     pa, pb = pairs // width - 1, pairs % width - 1
-    accepting = (acc_a[pa] | acc_b[pb]) if union else (acc_a[pa] & acc_b[pb])
-    return minimize(trim(ByteDFA(rows_arr, accepting, 0)))
+    if mode == _UNION:
+        accepting = acc_a[pa] | acc_b[pb]
+    elif mode == _MINUS:
+        accepting = acc_a[pa] & ~acc_b[pb]
+    else:
+        accepting = acc_a[pa] & acc_b[pb]
+    return minimize(ByteDFA(rows_arr, accepting, 0), trimmed=False)
+
+
+DENSE_PAIRS = 1 << 16
+"""Products whose pair space ((states of a + 1) x (states of b + 1)) is at most this many pairs
+index their pairs in an array; larger ones in a hash table."""
 
 
 @njit(cache=True, nogil=True)
-def _product_kernel(ta, tb, sa0, sb0, union, max_states):  # type: ignore[no-untyped-def]
+def _joint_classes(ta, tb):  # type: ignore[no-untyped-def]
+    """Bytes that both tables read alike in every state: ``(rep, members, start)``, the
+    classes' first bytes in byte order and, for class ``c``, its bytes
+    ``members[start[c]:start[c + 1]]`` (ascending).
+
+    Columns are grouped by a hash, then every byte is checked against its class's first byte
+    row by row (reading a table by columns was most of the cost); should two columns collide,
+    :func:`_classes_exact` groups them instead."""
+    h = np.zeros(256, np.int64)  # wraps around: a hash
+    for s in range(ta.shape[0]):
+        row = ta[s]
+        for b in range(256):
+            h[b] = (h[b] ^ (row[b] + 2)) * 1099511628211
+    for s in range(tb.shape[0]):
+        row = tb[s]
+        for b in range(256):
+            h[b] = (h[b] ^ (row[b] + 2)) * 1099511628211
+    cls = np.empty(256, np.int64)
+    rep = np.empty(256, np.int64)
+    slot_hash = np.empty(512, np.int64)  # open addressing: hash -> class
+    slot_cls = np.full(512, -1, np.int64)
+    k = 0
+    for b in range(256):
+        i = (h[b] ^ (h[b] >> 29)) & 511
+        while slot_cls[i] >= 0 and slot_hash[i] != h[b]:
+            i = (i + 1) & 511
+        if slot_cls[i] < 0:
+            slot_cls[i] = k
+            slot_hash[i] = h[b]
+            rep[k] = b
+            k += 1
+        cls[b] = slot_cls[i]
+    like = np.empty(256, np.int64)  # the first byte of each byte's class
+    for b in range(256):
+        like[b] = rep[cls[b]]
+    if not (_agrees(ta, like) and _agrees(tb, like)):
+        return _classes_exact(ta, tb)
+    return _members(cls, rep[:k].copy())
+
+
+@njit(cache=True, nogil=True)
+def _agrees(t, like):  # type: ignore[no-untyped-def]
+    """Whether every byte ``b``'s column of ``t`` equals byte ``like[b]``'s (row by row)."""
+    for s in range(t.shape[0]):
+        row = t[s]
+        for b in range(256):
+            if row[b] != row[like[b]]:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _same_column(t, r, b):  # type: ignore[no-untyped-def]
+    """Whether bytes ``r`` and ``b`` have equal columns in ``t``."""
+    for s in range(t.shape[0]):
+        if t[s, r] != t[s, b]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _classes_exact(ta, tb):  # type: ignore[no-untyped-def]
+    """:func:`_joint_classes` by comparing columns element by element (no hash)."""
+    cls = np.empty(256, np.int64)
+    rep = np.empty(256, np.int64)
+    k = 0
+    for b in range(256):
+        c = -1
+        for j in range(k):
+            if _same_column(ta, rep[j], b) and _same_column(tb, rep[j], b):
+                c = j
+                break
+        if c < 0:
+            c = k
+            rep[k] = b
+            k += 1
+        cls[b] = c
+    return _members(cls, rep[:k].copy())
+
+
+@njit(cache=True, nogil=True)
+def _members(cls, rep):  # type: ignore[no-untyped-def]
+    """``(rep, members, start)`` from a class per byte (see :func:`_joint_classes`)."""
+    k = rep.shape[0]
+    start = np.zeros(k + 1, np.int64)
+    for b in range(256):
+        start[cls[b] + 1] += 1
+    for c in range(k):
+        start[c + 1] += start[c]
+    members = np.empty(256, np.int64)
+    fill = start[:k].copy()
+    for b in range(256):
+        members[fill[cls[b]]] = b
+        fill[cls[b]] += 1
+    return rep, members, start
+
+
+@njit(cache=True, nogil=True)
+def _product_kernel(ta, tb, sa0, sb0, mode, max_states):  # type: ignore[no-untyped-def]
     """Breadth-first product of two transition tables: (rows, pair codes, count), count -1 when
-    more than ``max_states`` pairs are reachable."""
+    more than ``max_states`` pairs are reachable. A pair needs both sides alive (``mode`` 0,
+    :data:`_MEET`), either (1, :data:`_UNION`), or the left one (2, :data:`_MINUS`).
+
+    Bytes are read one class at a time (:func:`_joint_classes`: a JSON string automaton has
+    ~35 classes, not 256), and pairs are found in an array when the pair space is small
+    (:data:`DENSE_PAIRS`), else in a hash table (a numba dict lookup per byte was most of a
+    product)."""
     width = tb.shape[0] + 1
+    rep, members, cstart = _joint_classes(ta, tb)
+    n_classes = rep.shape[0]
+    space = (ta.shape[0] + 1) * width
+    dense = space <= DENSE_PAIRS
+    slots = np.full(space if dense else 1, -1, np.int32)
+    index = dict()
+    index[np.int64(-1)] = np.int64(-1)  # types the dict; code -1 never occurs
     cap = 64
     rows = np.full((cap, 256), -1, dtype=np.int32)
     codes = np.empty(cap, dtype=np.int64)
-    index = dict()
     start = (sa0 + 1) * width + (sb0 + 1)
-    index[start] = 0
+    if dense:
+        slots[start] = 0
+    else:
+        index[start] = 0
     codes[0] = start
     n = 1
     i = 0
     while i < n:
         sa = codes[i] // width - 1
         sb = codes[i] % width - 1
-        px = -2  # the pair of the last byte looked up, and its row: runs of bytes (a range, a
-        py = -2  # class) go to one pair, and the dict lookup per byte was most of a product
-        pj = -1
-        for byte in range(256):
+        for c in range(n_classes):
+            byte = rep[c]
             x = ta[sa, byte] if sa >= 0 else -1
             y = tb[sb, byte] if sb >= 0 else -1
-            if union:
+            if mode == 1:
                 if x < 0 and y < 0:
                     continue
-            elif x < 0 or y < 0:
-                continue
-            if x == px and y == py:
-                rows[i, byte] = pj
+            elif x < 0 or (y < 0 and mode == 0):
                 continue
             code = (x + 1) * width + (y + 1)
-            j = index.get(code, -1)
+            j = slots[code] if dense else index.get(code, -1)
             if j < 0:
                 if n >= max_states:
                     return rows, codes, -1
@@ -646,13 +801,14 @@ def _product_kernel(ta, tb, sa0, sb0, union, max_states):  # type: ignore[no-unt
                     more[:n] = codes[:n]
                     codes = more
                 j = n
-                index[code] = j
+                if dense:
+                    slots[code] = j
+                else:
+                    index[code] = j
                 codes[n] = code
                 n += 1
-            rows[i, byte] = j
-            px = x
-            py = y
-            pj = j
+            for k in range(cstart[c], cstart[c + 1]):
+                rows[i, members[k]] = j
         i += 1
     return rows, codes, n
 
@@ -663,12 +819,13 @@ def complement(dfa: ByteDFA) -> ByteDFA:
     trans = np.where(dfa.trans >= 0, dfa.trans, n).astype(np.int32)
     trans = np.vstack([trans, np.full((1, 256), n, dtype=np.int32)])
     accepting = np.append(~dfa.accepting, True)
-    return minimize(trim(ByteDFA(trans, accepting, dfa.start)))
+    return minimize(ByteDFA(trans, accepting, dfa.start), trimmed=False)
 
 
 def difference(a: ByteDFA, b: ByteDFA, *, max_states: int | None = None) -> ByteDFA:
-    """Strings of ``a`` that are not in ``b``."""
-    return product(a, complement(b), max_states=max_states)
+    """Strings of ``a`` that are not in ``b``: the pairs of ``a`` and ``b`` where ``a`` is alive,
+    accepting where ``a`` accepts and ``b`` does not (``b`` is never complemented on its own)."""
+    return _pairs(a, b, _MINUS, max_states)
 
 
 def concat(parts: list[ByteDFA], *, max_states: int | None = None, timeout: float | None = None) -> ByteDFA:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corral.compiler.automaton import ByteDFA, minimize, trim
+from corral.compiler.automaton import ByteDFA, minimize
 from corral.compiler.json_schema.ecma_regex import _translate
 from corral.compiler.json_schema.errors import Inexpressible
 from corral.compiler.limits import TABLE_ROW_BYTES, current_budget, ends_compile
@@ -546,7 +546,7 @@ def _json_string_dfa(
     if min_length == 0 and max_length is None:
         accepting = np.zeros(trans.shape[0], dtype=bool)
         accepting[speller.final] = True
-        return minimize(trim(ByteDFA(trans, accepting, speller.start)))
+        return minimize(ByteDFA(trans, accepting, speller.start), trimmed=False)
     boundary = np.zeros(trans.shape[0], dtype=bool)
     boundary[speller.boundary] = True
     return _count_lengths(trans, boundary, speller.start, speller.final, min_length, max_length, max_states)

@@ -45,7 +45,6 @@ from corral.compiler.automaton import (
     difference,
     minimize,
     product,
-    trim,
 )
 from corral.compiler.grammar_ir import TerminalDef
 from corral.compiler.json_schema.algebra import DSet
@@ -517,7 +516,7 @@ def _chunk_dfas(sh: _Shape, x: int) -> dict[int, ByteDFA]:
         assert ids[CHUNK][y] >= 0, "the chunk automaton disagrees with the boundary steps"
         acc = np.zeros(table.shape[0], dtype=bool)
         acc[int(ids[CHUNK][y])] = True
-        d = minimize(trim(ByteDFA(table, acc, int(ids[0][x]))))
+        d = minimize(ByteDFA(table, acc, int(ids[0][x])), trimmed=False)
         assert d.accepting.any(), "the chunk automaton disagrees with the boundary steps"
         out[y] = d
     return out
@@ -527,7 +526,7 @@ def _tail_dfa(sh: _Shape, x: int, rlo: int, rhi: int) -> ByteDFA:
     table, ids, final_id = _layered(sh, x, rhi, rlo)
     acc = np.zeros(table.shape[0], dtype=bool)
     acc[final_id] = True
-    d = minimize(trim(ByteDFA(table, acc, int(ids[0][x]))))
+    d = minimize(ByteDFA(table, acc, int(ids[0][x])), trimmed=False)
     assert d.accepting.any(), "the tail automaton disagrees with the boundary steps"
     return d
 

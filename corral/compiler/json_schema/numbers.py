@@ -69,7 +69,7 @@ from typing import Protocol
 
 import numpy as np
 
-from corral.compiler.automaton import ByteDFA, minimize, trim
+from corral.compiler.automaton import ByteDFA, minimize
 from corral.compiler.json_schema.errors import Inexpressible
 from corral.errors import CompileLimitError, GrammarError
 
@@ -393,7 +393,7 @@ def _explore(components: list[_Component], allow_exponent: bool, max_states: int
         [s[0] in _SYNTAX_ACCEPTING and all(c.accepts(x) for c, x in zip(components, s[1:])) for s in states],
         dtype=bool,
     )
-    return minimize(trim(ByteDFA(trans, accepting, 0)))
+    return minimize(ByteDFA(trans, accepting, 0), trimmed=False)
 
 
 def _tightest(

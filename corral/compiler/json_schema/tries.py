@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from corral.compiler.automaton import ByteDFA, minimize, trim
+from corral.compiler.automaton import ByteDFA, minimize
 from corral.compiler.json_schema.json_strings import _empty_dfa
 
 __all__ = ["json_string_literals_dfa", "words_dfa"]
@@ -92,7 +92,7 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
                             rows[cur][b] = nxt
                             rows.append({})
                         cur = nxt
-    return minimize(trim(_table_dfa(rows, [1])))
+    return minimize(_table_dfa(rows, [1]), trimmed=False)
 
 
 def _table_dfa(rows: list[dict[int, int]], final: Iterable[int]) -> ByteDFA:

@@ -1,0 +1,78 @@
+"""Products, differences and minimisation of byte automata against brute force.
+
+``difference`` runs the pair automaton directly (the right side is never complemented on its
+own), ``minimize`` groups bytes with a numba kernel (``byte_columns``): each is checked on every
+string of up to five bytes over a small alphabet, on random automata."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corral.compiler.automaton import ByteDFA, byte_columns, difference, minimize, product, trim
+
+ALPHABET = b"abc"
+WORDS = [bytes(w) for n in range(6) for w in itertools.product(ALPHABET, repeat=n)]
+
+
+def accepts(d: ByteDFA, text: bytes) -> bool:
+    s = d.start
+    for b in text:
+        s = int(d.trans[s, b])
+        if s < 0:
+            return False
+    return bool(d.accepting[s])
+
+
+@st.composite
+def dfas(draw: st.DrawFn) -> ByteDFA:
+    n = draw(st.integers(1, 7))
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    for s in range(n):
+        for b in ALPHABET:
+            trans[s, b] = draw(st.integers(-1, n - 1))
+    accepting = np.array([draw(st.booleans()) for _ in range(n)])
+    return ByteDFA(trans, accepting, draw(st.integers(0, n - 1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(dfas(), dfas())
+def test_products_and_difference_accept_what_their_definitions_say(a: ByteDFA, b: ByteDFA) -> None:
+    meet, join, minus = product(a, b), product(a, b, union=True), difference(a, b)
+    for w in WORDS:
+        x, y = accepts(a, w), accepts(b, w)
+        assert accepts(meet, w) == (x and y), w
+        assert accepts(join, w) == (x or y), w
+        assert accepts(minus, w) == (x and not y), w
+
+
+@settings(max_examples=300, deadline=None)
+@given(dfas())
+def test_minimize_keeps_the_language_with_no_two_equivalent_states(d: ByteDFA) -> None:
+    m = minimize(trim(d))
+    for w in WORDS:
+        assert accepts(m, w) == accepts(d, w), w
+    # no two states accept the same strings (up to five bytes tells them apart here: <= 7 states)
+    futures = [tuple(accepts(ByteDFA(m.trans, m.accepting, s), w) for w in WORDS) for s in range(m.n_states)]
+    assert len(set(futures)) == m.n_states or not m.accepting.any()
+    # untrimmed input: the same automaton, state for state (both numbered breadth first)
+    u = minimize(d, trimmed=False)
+    assert (u.trans == m.trans).all() and (u.accepting == m.accepting).all() and u.start == m.start
+
+
+@settings(max_examples=300, deadline=None)
+@given(dfas(), st.lists(st.integers(0, 255), max_size=6))
+def test_byte_columns_groups_exactly_the_bytes_with_equal_columns(d: ByteDFA, extra: list[int]) -> None:
+    trans = d.trans.copy()
+    for k, b in enumerate(extra):  # a few more bytes with columns of their own or copied ones
+        trans[:, b] = trans[:, ALPHABET[k % 3]].copy() if k % 2 else (np.arange(d.n_states) + k) % d.n_states
+    compact, byte_class = byte_columns(ByteDFA(trans, d.accepting, d.start))
+    assert (compact[:, byte_class] == trans).all()
+    first: dict[bytes, int] = {}  # column -> class, numbered by first appearance
+    for b in range(256):
+        first.setdefault(trans[:, b].tobytes(), len(first))
+    assert [first[trans[:, b].tobytes()] for b in range(256)] == byte_class.tolist()
+    assert compact.shape[1] == len(first)
