@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA, concat, difference, trim, write_shifted
+from corral.compiler.automaton import ByteDFA, _live_bfs_order, _renumbered, concat, difference, write_shifted
 from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.grammar_ir import ObjectKeys, TerminalDef
 from corral.compiler.json_schema.algebra import (
@@ -117,28 +117,65 @@ def _ws_prefixed(self: _Compiler, dfa: ByteDFA) -> ByteDFA:
     if (first[ws] >= 0).any():
         return concat([self._ws_dfa, dfa])
     pre = self._ws_dfa
-    accepting = np.concatenate([pre.accepting & bool(dfa.accepting[dfa.start]), dfa.accepting])
-    return trim(ByteDFA(_prefixed_table(pre.trans, pre.accepting, dfa.trans, dfa.start), accepting, pre.start))
+    table, accepting, start = _prefixed_trimmed(pre.trans, pre.accepting, pre.start, dfa.trans, dfa.accepting,
+                                                dfa.start)
+    if table.shape[0] == 0:  # the body's language is empty: trim's one dead state
+        return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
+    return ByteDFA(table, accepting, start)
 
 
 @njit(cache=True, nogil=True)
-def _prefixed_table(pre, pre_accepting, body, start):  # type: ignore[no-untyped-def]
-    """The table of :func:`_ws_prefixed`: the prefix's rows (whitespace bytes as the prefix reads
-    them; from a state where it may end, the other bytes as ``body``'s start state reads them),
-    then ``body``'s rows, renumbered after the prefix (one pass: numpy's took ~0.3 ms, paid by
-    every key terminal of every object schema)."""
+def _prefixed_trimmed(pre, pre_accepting, pre_start, body, body_accepting, start):  # type: ignore[no-untyped-def]
+    """The table, accepting flags and start of :func:`_ws_prefixed`, every state reachable and
+    live.
+
+    The prefix's rows come first (whitespace bytes as the prefix reads them; from a state where
+    it may end, the other bytes as ``body``'s start state reads them), then ``body``'s rows,
+    moved after the prefix. ``body``'s start row is left out when no row enters it (the prefix
+    reads its bytes instead). With a trimmed prefix and body, that is already trimmed; a check
+    pass confirms it, and anything else is trimmed as :func:`~corral.compiler.automaton.trim`
+    does. (A table, a trim and the Python between them cost ~40-70 us per terminal, paid by
+    every key and value terminal of every schema.)"""
     k = pre.shape[0]
-    out = np.full((k + body.shape[0], 256), -1, np.int32)
+    nb = body.shape[0]
+    entered = False
+    for s in range(nb):
+        for b in range(256):
+            if body[s, b] == start:
+                entered = True
+                break
+        if entered:
+            break
+    moved = np.empty(nb, np.int64)  # body state -> its row (-1: left out)
+    r = k
+    for s in range(nb):
+        if s == start and not entered:
+            moved[s] = -1
+        else:
+            moved[s] = r
+            r += 1
+    table = np.empty((r, 256), np.int32)
+    accepting = np.empty(r, np.bool_)
     for s in range(k):
-        if pre_accepting[s]:
-            for b in range(256):
-                t = body[start, b]
-                if t >= 0:
-                    out[s, b] = t + k
+        ends = pre_accepting[s]
+        accepting[s] = ends and body_accepting[start]
+        for b in range(256):
+            t = body[start, b] if ends else -1
+            table[s, b] = moved[t] if t >= 0 else -1
         for b in (0x20, 0x09, 0x0A, 0x0D):
-            out[s, b] = pre[s, b]
-    write_shifted(out, k, body)
-    return out
+            table[s, b] = pre[s, b]
+    for s in range(nb):
+        i = moved[s]
+        if i < 0:
+            continue
+        accepting[i] = body_accepting[s]
+        for b in range(256):
+            t = body[s, b]
+            table[i, b] = moved[t] if t >= 0 else -1
+    order, _ = _live_bfs_order(table, accepting, pre_start)
+    if order.shape[0] == r:
+        return table, accepting, pre_start
+    return _renumbered(table, order), accepting[order], 0
 
 
 def lower(self: _Compiler, e: Expr, label: str = "v", depth: int = 0) -> str:
@@ -462,14 +499,32 @@ _WS_BYTES = np.array([0x20, 0x09, 0x0A, 0x0D])
 def _ws_star(dfa: ByteDFA) -> ByteDFA | None:
     """``[ \\t\\n\\r]* dfa`` when ``dfa`` starts with no whitespace byte (else ``None``): a superset
     of the terminal with a counted prefix, whose unions stay small (follow-set filtering only)."""
-    first = dfa.trans[dfa.start]
-    if (first[_WS_BYTES] >= 0).any():
+    table, accepting = _ws_star_table(dfa.trans, dfa.accepting, dfa.start)
+    if table.shape[0] == 0:
         return None
-    head = np.where(first >= 0, first + 1, -1).astype(np.int32)
-    head[_WS_BYTES] = 0
-    body = np.where(dfa.trans >= 0, dfa.trans + 1, -1).astype(np.int32)
-    accepting = np.concatenate([[bool(dfa.accepting[dfa.start])], dfa.accepting])
-    return ByteDFA(np.vstack([head[None, :], body]), accepting, 0)
+    return ByteDFA(table, accepting, 0)
+
+
+@njit(cache=True, nogil=True)
+def _ws_star_table(trans, accepting, start):  # type: ignore[no-untyped-def]
+    """The table and accepting flags of :func:`_ws_star` (no rows when ``start`` reads a
+    whitespace byte): a new start state 0 that loops on whitespace and otherwise reads as
+    ``start`` does, then ``trans`` moved up by one (numpy's version cost ~25 us a terminal)."""
+    n = trans.shape[0]
+    for b in (0x20, 0x09, 0x0A, 0x0D):
+        if trans[start, b] >= 0:
+            return np.empty((0, 256), np.int32), accepting[:0].copy()
+    out = np.empty((n + 1, 256), np.int32)
+    for b in range(256):
+        t = trans[start, b]
+        out[0, b] = t + 1 if t >= 0 else -1
+    for b in (0x20, 0x09, 0x0A, 0x0D):
+        out[0, b] = 0
+    write_shifted(out, 1, trans)
+    acc = np.empty(n + 1, np.bool_)
+    acc[0] = accepting[start]
+    acc[1:] = accepting
+    return out, acc
 
 
 def _where(e: Expr) -> str:

@@ -1,0 +1,76 @@
+"""The whitespace prefix put in front of every key and value terminal (``_ws_prefixed``) and the
+follow filter's looser ``[ \\t\\n\\r]* body`` (``_ws_star``), both numba kernels, against brute
+force on random bodies: every string of up to six bytes over a small alphabet with whitespace."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corral.compiler.automaton import ByteDFA, trim
+from corral.compiler.json_schema import lower
+from corral.compiler.json_schema.compiler import whitespace_pattern
+from corral.compiler.regex import regex_to_dfa
+
+BODY = b"ab"
+WS = b" \n"
+WORDS = [bytes(w) for n in range(7) for w in itertools.product(BODY + WS, repeat=n)]
+MAX_WS = 2
+
+
+def accepts(d: ByteDFA, text: bytes) -> bool:
+    s = d.start
+    for b in text:
+        s = int(d.trans[s, b])
+        if s < 0:
+            return False
+    return bool(d.accepting[s])
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> ByteDFA:
+    """Automata over a, b and, in some states (rarely the first), whitespace; mostly trimmed
+    (as the compiler's are), sometimes not (the kernel then trims its result)."""
+    n = draw(st.integers(1, 5))
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    for s in range(n):
+        for b in BODY + (WS if draw(st.integers(0, 3 if s else 6)) == 0 else b""):
+            trans[s, b] = draw(st.integers(-1, n - 1))
+    accepting = np.array([draw(st.booleans()) for _ in range(n)])
+    d = ByteDFA(trans, accepting, 0)
+    return trim(d) if draw(st.integers(0, 3)) else d
+
+
+def split_ws(w: bytes) -> list[tuple[bytes, bytes]]:
+    """Every way to cut ``w`` into a whitespace run and the rest."""
+    return [(w[:i], w[i:]) for i in range(len(w) + 1) if all(c in WS for c in w[:i])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(bodies(), st.sampled_from(["flexible", "pretty"]))
+def test_prefixed_terminal_is_the_prefix_then_the_body(body: ByteDFA, mode: str) -> None:
+    pattern = whitespace_pattern(mode, MAX_WS)
+    pre = regex_to_dfa(pattern)
+    prefixed = lower._ws_prefixed(SimpleNamespace(_ws_dfa=pre), body)
+    prefix = regex_to_dfa(f"(?:{pattern})")
+    for w in WORDS:
+        want = any(accepts(prefix, head) and accepts(body, rest) for head, rest in split_ws(w))
+        assert accepts(prefixed, w) == want, (mode, w)
+    assert trim(prefixed).n_states == prefixed.n_states  # every state reachable and live
+
+
+@settings(max_examples=200, deadline=None)
+@given(bodies())
+def test_ws_star_is_any_whitespace_then_the_body(body: ByteDFA) -> None:
+    star = lower._ws_star(body)
+    if (body.trans[body.start, list(WS)] >= 0).any():
+        assert star is None
+        return
+    assert star is not None
+    for w in WORDS:
+        want = any(accepts(body, rest) for _, rest in split_ws(w))
+        assert accepts(star, w) == want, w
