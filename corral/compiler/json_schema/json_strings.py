@@ -34,6 +34,8 @@ names) are built directly as tries by :mod:`~corral.compiler.json_schema.tries`.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -612,5 +614,40 @@ def json_string_dfa(
             raise GrammarError(f"{name} must be a non-negative integer, got {value!r}")
     if value_pattern is not None and not isinstance(value_pattern, str):
         raise GrammarError(f"a pattern must be a str, not {type(value_pattern).__name__}")
-    return _json_string_dfa(value_pattern, min_length, max_length, bool(ecma), max_states)
+    key = (value_pattern, min_length, max_length, bool(ecma), max_states)
+    with _cache_lock:
+        got = _cache.get(key)
+        if got is not None:
+            _cache.move_to_end(key)
+            return got
+    dfa = _json_string_dfa(*key)
+    _remember(key, dfa)
+    return dfa
+
+
+CACHED_STRING_STATES = 1 << 15
+"""How many automaton states (each a 1 KiB row) :func:`json_string_dfa` keeps for reuse in a
+process, least recently used first out. The same string constraints recur across schemas
+(``maxLength: 255``, an identifier pattern), and one can take 20-40 ms to build."""
+
+_cache: OrderedDict[tuple[object, ...], ByteDFA] = OrderedDict()
+_cache_states = 0
+_cache_lock = threading.Lock()
+
+
+def _remember(key: tuple[object, ...], dfa: ByteDFA) -> None:
+    """Keep ``dfa`` for ``key`` (never one above a quarter of :data:`CACHED_STRING_STATES`)."""
+    global _cache_states
+    if dfa.n_states > CACHED_STRING_STATES // 4:
+        return
+    dfa.trans.setflags(write=False)  # shared from now on: callers get the same arrays
+    dfa.accepting.setflags(write=False)
+    with _cache_lock:
+        if key in _cache:
+            return
+        _cache[key] = dfa
+        _cache_states += dfa.n_states
+        while _cache_states > CACHED_STRING_STATES:
+            _, old = _cache.popitem(last=False)
+            _cache_states -= old.n_states
 

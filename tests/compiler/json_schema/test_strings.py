@@ -597,3 +597,22 @@ def test_format_regex_values_compile_in_python_without_warnings(rng: random.Rand
         warnings.simplefilter("error")
         re.compile(value)
     assert jsonschema.Draft202012Validator.FORMAT_CHECKER.conforms(value, "regex")
+
+
+def test_string_automata_are_reused_within_a_bounded_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from corral.compiler.json_schema import json_strings as js
+
+    monkeypatch.setattr(js, "_cache", js.OrderedDict())
+    monkeypatch.setattr(js, "_cache_states", 0)
+    monkeypatch.setattr(js, "CACHED_STRING_STATES", 400)
+    first = js.json_string_dfa("^[a-c]+$", max_length=5)
+    again = js.json_string_dfa("^[a-c]+$", max_length=5)
+    assert again is first  # the same constraints: built once
+    assert not first.trans.flags.writeable and not first.accepting.flags.writeable  # shared: read-only
+    fresh = js._json_string_dfa("^[a-c]+$", 0, 5, True, js.current_budget().limits.max_states)
+    assert (fresh.trans == first.trans).all() and (fresh.accepting == first.accepting).all()
+    for n in range(1, 30):  # many others: the cache keeps within its bound, oldest out first
+        js.json_string_dfa(None, max_length=n % 7 + 1, min_length=n // 7)
+        assert js._cache_states <= 400
+        assert js._cache_states == sum(d.n_states for d in js._cache.values())
+    assert js.json_string_dfa("^[a-c]+$", max_length=5) is not first
