@@ -132,9 +132,11 @@ def _prefixed_trimmed(pre, pre_accepting, pre_start, body, body_accepting, start
     The prefix's rows come first (whitespace bytes as the prefix reads them; from a state where
     it may end, the other bytes as ``body``'s start state reads them), then ``body``'s rows,
     moved after the prefix. ``body``'s start row is left out when no row enters it (the prefix
-    reads its bytes instead). With a trimmed prefix and body, that is already trimmed; a check
-    pass confirms it, and anything else is trimmed as :func:`~corral.compiler.automaton.trim`
-    does. (A table, a trim and the Python between them cost ~40-70 us per terminal, paid by
+    reads its bytes instead). The whitespace prefix is trimmed and may end somewhere, so with a
+    trimmed body the table is trimmed too: every body state is reached through a copy of the
+    start's row, and every prefix state reaches an end where the body starts. Only the body's
+    rows are checked; any other body is trimmed as :func:`~corral.compiler.automaton.trim` does,
+    over the whole table. (A table, a trim and the Python between them cost ~40-70 us per terminal, paid by
     every key and value terminal of every schema.)"""
     k = pre.shape[0]
     nb = body.shape[0]
@@ -156,12 +158,17 @@ def _prefixed_trimmed(pre, pre_accepting, pre_start, body, body_accepting, start
             r += 1
     table = np.empty((r, 256), np.int32)
     accepting = np.empty(r, np.bool_)
+    head = np.empty(256, np.int32)  # the row of a state where the prefix may end
+    for b in range(256):
+        t = body[start, b]
+        head[b] = moved[t] if t >= 0 else -1
     for s in range(k):
         ends = pre_accepting[s]
         accepting[s] = ends and body_accepting[start]
-        for b in range(256):
-            t = body[start, b] if ends else -1
-            table[s, b] = moved[t] if t >= 0 else -1
+        if ends:
+            table[s] = head
+        else:
+            table[s] = -1
         for b in (0x20, 0x09, 0x0A, 0x0D):
             table[s, b] = pre[s, b]
     for s in range(nb):
@@ -172,9 +179,11 @@ def _prefixed_trimmed(pre, pre_accepting, pre_start, body, body_accepting, start
         for b in range(256):
             t = body[s, b]
             table[i, b] = moved[t] if t >= 0 else -1
-    order, _ = _live_bfs_order(table, accepting, pre_start)
-    if order.shape[0] == r:
+    # a trimmed body behind a trimmed prefix gives a trimmed table: the body's rows are checked
+    order, _ = _live_bfs_order(body, body_accepting, start)
+    if order.shape[0] == nb:
         return table, accepting, pre_start
+    order, _ = _live_bfs_order(table, accepting, pre_start)
     return _renumbered(table, order), accepting[order], 0
 
 
