@@ -15,6 +15,7 @@ function                                 computes
 :func:`reachable_rules`                  rules reachable from the start rule
 :func:`first_sets`                       FIRST: terminals a rule's derivations can begin with
 :func:`follow_sets`                      FOLLOW: terminals that can come right after each symbol
+:func:`terminal_follow_sets`             FOLLOW of some terminals only (bitsets on the way)
 :func:`min_heights`                      least derivation-tree height of each rule
 :func:`left_corner_graph`                ``a -> b`` when ``a`` can begin with ``b``
 :func:`left_recursion_cycle`             a shortest left-recursive cycle through a rule
@@ -45,6 +46,7 @@ __all__ = [
     "distance_to_accept",
     "first_sets",
     "follow_sets",
+    "terminal_follow_sets",
     "left_corner_graph",
     "left_recursion_cycle",
     "min_heights",
@@ -385,6 +387,13 @@ def first_sets(
     (['A', 'B'], ['A'])
     """
     terms = _TerminalBits()
+    value = _first_bits(rules, nullable, terms, check)
+    return {a: terms.to_set(value.get(a, 0)) for a in rules}
+
+
+def _first_bits(rules: Rules[S], nullable: Collection[S], terms: _TerminalBits,
+                check: Callable[[], None] | None) -> dict[S, int]:
+    """:func:`first_sets` as bitsets over ``terms`` (rules with none may be missing)."""
     base: dict[S, int] = {}
     succ: dict[S, list[S]] = {}
     k = 0
@@ -405,7 +414,7 @@ def first_sets(
         base[a] = b
         succ[a] = edges
     value = _reach_union(list(rules), succ, base, check)
-    return {a: terms.to_set(value.get(a, 0)) for a in rules}
+    return value
 
 
 def follow_sets(
@@ -444,7 +453,14 @@ def follow_sets(
     (['B'], ['A', 'B'], [])
     """
     terms = _TerminalBits()
-    first_bits = {a: terms.union(f) for a, f in first.items()}
+    value = _follow_bits(rules, nullable, terms, {a: terms.union(f) for a, f in first.items()}, check)
+    return {sym: terms.to_set(bits) for sym, bits in value.items()}
+
+
+def _follow_bits(rules: Rules[S], nullable: Collection[S], terms: _TerminalBits, first_bits: dict[S, int],
+                 check: Callable[[], None] | None) -> dict[S, int]:
+    """:func:`follow_sets` as bitsets over ``terms``, from FIRST as bitsets (``first_bits``
+    gains the terminals' own)."""
     local: dict[S, int] = {a: 0 for a in rules}
     succ: dict[S, list[S]] = {}  # sym -> the rules whose FOLLOW is part of sym's
     k = 0
@@ -468,7 +484,27 @@ def follow_sets(
                     acc = f
                     rest_nullable = False
     value = _reach_union(list(local), succ, local, check)
-    return {sym: terms.to_set(value.get(sym, 0)) for sym in local}
+    return {sym: value.get(sym, 0) for sym in local}
+
+
+def terminal_follow_sets(
+    rules: Rules[S], nullable: Collection[S], terminals: Iterable[S], *,
+    check: Callable[[], None] | None = None,
+) -> dict[S, set[S]]:
+    """FOLLOW of the given terminals only: ``follow_sets(rules, nullable, first_sets(rules,
+    nullable))`` restricted to ``terminals`` (a terminal used in no alternative gets an empty
+    set), without writing out a set per rule on the way (FIRST and FOLLOW stay bitsets: the
+    sets were most of a small grammar's analysis).
+
+    Examples
+    --------
+    >>> rules = {"s": [("a", "B")], "a": [("A", "a"), ()]}
+    >>> {t: sorted(f) for t, f in terminal_follow_sets(rules, {"a"}, ["A", "B"]).items()}
+    {'A': ['A', 'B'], 'B': []}
+    """
+    terms = _TerminalBits()
+    value = _follow_bits(rules, nullable, terms, dict(_first_bits(rules, nullable, terms, check)), check)
+    return {t: terms.to_set(value.get(t, 0)) for t in terminals}
 
 
 def min_heights(rules: Rules[S]) -> dict[S, int]:

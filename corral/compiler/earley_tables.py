@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from corral.compiler.analysis import first_sets, follow_sets, nullable_rules, productive_rules
+from corral.compiler.analysis import nullable_rules, productive_rules, terminal_follow_sets
 from corral.compiler.automaton import (
     ByteDFA,
     ByteNFA,
@@ -282,9 +282,8 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
     nullable_set = nullable_rules(by_nt, empty_terminals, check=check_time)
     nullable = [a in nullable_set for a in range(len(nts))]
     nullable_syms = nullable_set | empty_terminals
-    first = first_sets(by_nt, nullable_syms, check=check_time)
-    follow = follow_sets(by_nt, nullable_syms, first, check=check_time)
-    follow_t = [{-2 - s for s in follow.get(-2 - t, ())} for t in range(len(terminals))]
+    follow = terminal_follow_sets(by_nt, nullable_syms, [-2 - t for t in range(len(terminals))], check=check_time)
+    follow_t = [{-2 - s for s in follow[-2 - t]} for t in range(len(terminals))]
     rhs_flat, rhs_ptr = flat_bodies(rhs)
     return EarleyTables(
         nonterminals=nts,
