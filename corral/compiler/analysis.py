@@ -101,19 +101,28 @@ def deriving_rules(rules: Rules[S], holds: Collection[S], *, check: Callable[[],
     ['a', 'b']
     """
     done: set[S] = set()
-    waiting: dict[S, list[tuple[S, int]]] = {}  # symbol -> (rule, alternative) needing it
-    missing: dict[tuple[S, int], int] = {}
+    waiting: dict[S, list[int]] = {}  # symbol -> the alternatives (by number) needing it, once per use
+    missing: list[int] = []  # per alternative: its uses of symbols not yet known to derive
+    owner: list[S] = []  # per alternative: its rule
     ready: list[S] = []
     for k, (a, alts) in enumerate(rules.items()):
         if check is not None and (k & 1023) == 0:
             check()
-        for i, alt in enumerate(alts):
-            need = {s for s in alt if s not in holds}
-            missing[(a, i)] = len(need)
-            if not need:
+        for alt in alts:
+            i = len(missing)
+            count = 0
+            for s in alt:
+                if s not in holds:
+                    count += 1
+                    w = waiting.get(s)
+                    if w is None:
+                        waiting[s] = [i]
+                    else:
+                        w.append(i)
+            missing.append(count)
+            owner.append(a)
+            if not count:
                 ready.append(a)
-            for s in need:
-                waiting.setdefault(s, []).append((a, i))
     while ready:
         a = ready.pop()
         if a in done:
@@ -121,10 +130,10 @@ def deriving_rules(rules: Rules[S], holds: Collection[S], *, check: Callable[[],
         done.add(a)
         if check is not None and (len(done) & 1023) == 0:
             check()
-        for key in waiting.get(a, ()):
-            missing[key] -= 1
-            if missing[key] == 0 and key[0] not in done:
-                ready.append(key[0])
+        for i in waiting.get(a, ()):
+            missing[i] -= 1
+            if not missing[i] and owner[i] not in done:
+                ready.append(owner[i])
     return done
 
 

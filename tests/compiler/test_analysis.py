@@ -195,6 +195,18 @@ def _naive_first(rules: dict, nullable: set) -> dict:
     return first
 
 
+def _naive_deriving(rules: dict, holds: set) -> set:
+    done: set = set()
+    changed = True
+    while changed:
+        changed = False
+        for a, alts in rules.items():
+            if a not in done and any(all(s in holds or s in done for s in body) for body in alts):
+                done.add(a)
+                changed = True
+    return done
+
+
 def _naive_follow(rules: dict, nullable: set, first: dict) -> dict:
     follow: dict = {a: set() for a in rules}
     for alts in rules.values():
@@ -229,6 +241,9 @@ def test_first_and_follow_equal_the_textbook_fixed_point(alts: list) -> None:
     # random grammars over five rules, cycles and nullable ones included; W is a nullable terminal
     rules = {f"r{i}": [tuple(b) for b in bodies] for i, bodies in enumerate(alts)}
     nullable = nullable_rules(rules, {"W"}) | {"W"}
+    # a body may use a symbol twice: each use waits for it
+    assert nullable - {"W"} == _naive_deriving(rules, {"W"})
+    assert productive_rules(rules, {"A", "B", "W"}) == _naive_deriving(rules, {"A", "B", "W"})
     first = first_sets(rules, nullable)
     assert first == _naive_first(rules, nullable)
     naive = _naive_follow(rules, nullable, first)
