@@ -541,9 +541,12 @@ class CFGMaskStore:
         # per terminal, the bytes that can start a terminal of its FOLLOW set
         starts = tables.trans[np.asarray(tables.term_start, dtype=np.int64)] >= 0  # [terminal, byte]
         self._follow_first = np.zeros((len(tables.terminals), 256), dtype=np.bool_)
-        for t, fol in enumerate(tables.follow):
-            if fol:
-                self._follow_first[t] = starts[sorted(fol)].any(axis=0)
+        having = [t for t, fol in enumerate(tables.follow) if fol]
+        if having:  # one reduction over every terminal's followers (a numpy call per terminal was ~8 us)
+            followers = [sorted(tables.follow[t]) for t in having]
+            cuts = np.cumsum([0] + [len(f) for f in followers[:-1]])
+            rows = starts[np.fromiter((u for f in followers for u in f), dtype=np.int64)].view(np.uint8)
+            self._follow_first[having] = np.maximum.reduceat(rows, cuts, axis=0).view(np.bool_)
         self._eos = [t for t in vocab.eos_token_ids if 0 <= t < vocab.size]
         self._buffers = threading.local()  # per thread: the candidate buffers of scan_state
         # the follow filters: every follower automaton used so far, stacked in one table
