@@ -309,7 +309,17 @@ def _number_dfa(integer: bool, args: tuple[tuple[str, Decimal | None], ...]) -> 
 
 @functools.lru_cache(maxsize=64)
 def _format_dfa(name: str) -> ByteDFA:
-    """The automaton of JSON string literals whose value has format ``name`` (built once).
+    """The automaton of JSON string literals whose value has format ``name``: the one shipped
+    with corral (:mod:`.format_tables`) when it was built from the current pattern, else
+    :func:`build_format_dfa`'s (once per process)."""
+    from corral.compiler.json_schema.format_tables import load
+
+    got = load(name)
+    return got if got is not None else build_format_dfa(name)
+
+
+def build_format_dfa(name: str) -> ByteDFA:
+    """The automaton of JSON string literals whose value has format ``name``, built.
 
     ``hostname`` is special: RFC 1123 also caps the whole name at 253 characters, and RFC 5891
     forbids ``--`` in a label's 3rd and 4th characters (which also rules out ``xn--`` A-labels,

@@ -1,0 +1,95 @@
+"""The automata of the JSON Schema ``format`` keywords, built once and shipped with corral.
+
+Building a format's automaton (the JSON string literals whose value has that format: every
+spelling, escapes included) takes from 2 ms (``json-pointer``) to 2.7 s (``iri-reference``):
+large Unicode classes are determinised, then spelled as UTF-8 and JSON escapes. A process paid
+that on the first schema that used the format, which made that schema's compile a stall. The
+tables are stored in ``format_tables.npz`` beside this module (about 0.5 MB), made by::
+
+    python -m corral.compiler.json_schema.format_tables
+
+Each table is stored with the digest of what it was built from (:func:`source_key`: the format's
+pattern, and :data:`TABLES_VERSION`, raised when the way string automata are built changes). A
+table whose digest does not match is not used: the automaton is built as before. A test builds
+every format again and compares it with the stored table, state for state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from corral.compiler.automaton import ByteDFA
+from corral.compiler.json_schema.formats import FORMATS, format_pattern
+
+__all__ = ["PATH", "TABLES_VERSION", "load", "source_key", "write"]
+
+PATH = Path(__file__).with_name("format_tables.npz")
+"""Where the tables are shipped."""
+
+TABLES_VERSION = 1
+"""Raised whenever a change to the automaton construction changes a format's table."""
+
+_lock = threading.Lock()
+_archive: dict[str, np.ndarray] | None = None
+
+
+def source_key(name: str) -> str:
+    """The digest a stored table of format ``name`` must carry to be used."""
+    pattern = format_pattern(name) or ""
+    return hashlib.sha256(f"{TABLES_VERSION}\0{name}\0{pattern}".encode()).hexdigest()
+
+
+def _tables() -> dict[str, np.ndarray]:
+    global _archive
+    with _lock:
+        if _archive is None:
+            try:
+                with np.load(PATH, allow_pickle=False) as z:
+                    _archive = {k: z[k] for k in z.files}
+            except OSError:  # not shipped (a source tree without it): every format is built
+                _archive = {}
+        return _archive
+
+
+def load(name: str) -> ByteDFA | None:
+    """Format ``name``'s stored automaton, or ``None`` when none is stored for its current
+    source (then the caller builds it). The arrays are read-only: the automaton is shared."""
+    tables = _tables()
+    key = tables.get(f"{name}/key")
+    if key is None or str(key) != source_key(name):
+        return None
+    trans = tables[f"{name}/trans"]
+    accepting = tables[f"{name}/accepting"]
+    trans.setflags(write=False)
+    accepting.setflags(write=False)
+    return ByteDFA(trans, accepting, int(tables[f"{name}/start"]))
+
+
+def write(path: Path = PATH) -> dict[str, int]:
+    """Build every supported format's automaton and store them at ``path``; returns the
+    states of each."""
+    from corral.compiler.json_schema.scalars import build_format_dfa
+    from corral.compiler.limits import Limits, budget_scope
+
+    arrays: dict[str, np.ndarray] = {}
+    states: dict[str, int] = {}
+    with budget_scope(Limits(timeout=600.0)):
+        for name in sorted(FORMATS):
+            d = build_format_dfa(name)
+            arrays[f"{name}/key"] = np.array(source_key(name))
+            arrays[f"{name}/trans"] = np.ascontiguousarray(d.trans, dtype=np.int32)
+            arrays[f"{name}/accepting"] = np.ascontiguousarray(d.accepting, dtype=np.bool_)
+            arrays[f"{name}/start"] = np.array(d.start, dtype=np.int64)
+            states[name] = d.n_states
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    return states
+
+
+if __name__ == "__main__":
+    for fmt, n in write().items():
+        print(f"{fmt:24s} {n:7d} states")
+    print(f"wrote {PATH} ({PATH.stat().st_size / 1024:.0f} KiB)")

@@ -1,0 +1,32 @@
+"""The format automata shipped with corral (``format_tables.npz``) are exactly the ones corral
+builds today; a stale table is never used."""
+
+from __future__ import annotations
+
+import pytest
+
+from corral.compiler.json_schema import format_tables
+from corral.compiler.json_schema.formats import FORMATS
+from corral.compiler.json_schema.scalars import build_format_dfa
+
+REGENERATE = "run `python -m corral.compiler.json_schema.format_tables` and commit format_tables.npz"
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_shipped_table_is_the_built_automaton(name: str) -> None:
+    shipped = format_tables.load(name)
+    assert shipped is not None, f"no current table for format {name!r}: {REGENERATE}"
+    built = build_format_dfa(name)
+    assert shipped.start == built.start, REGENERATE
+    assert shipped.trans.shape == built.trans.shape and (shipped.trans == built.trans).all(), REGENERATE
+    assert (shipped.accepting == built.accepting).all(), REGENERATE
+    assert not shipped.trans.flags.writeable  # shared by every schema of the process
+
+
+def test_a_table_from_another_source_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert format_tables.load("date") is not None
+    monkeypatch.setattr(format_tables, "TABLES_VERSION", format_tables.TABLES_VERSION + 1)
+    assert format_tables.load("date") is None  # the caller builds it instead
+    monkeypatch.setattr(format_tables, "TABLES_VERSION", format_tables.TABLES_VERSION - 1)
+    monkeypatch.setattr(format_tables, "format_pattern", lambda name: "[0-9]+")  # another pattern
+    assert format_tables.load("date") is None
