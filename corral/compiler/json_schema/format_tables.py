@@ -34,7 +34,6 @@ TABLES_VERSION = 1
 """Raised whenever a change to the automaton construction changes a format's table."""
 
 _lock = threading.Lock()
-_archive: dict[str, np.ndarray] | None = None
 
 
 def source_key(name: str) -> str:
@@ -43,30 +42,21 @@ def source_key(name: str) -> str:
     return hashlib.sha256(f"{TABLES_VERSION}\0{name}\0{pattern}".encode()).hexdigest()
 
 
-def _tables() -> dict[str, np.ndarray]:
-    global _archive
-    with _lock:
-        if _archive is None:
-            try:
-                with np.load(PATH, allow_pickle=False) as z:
-                    _archive = {k: z[k] for k in z.files}
-            except OSError:  # not shipped (a source tree without it): every format is built
-                _archive = {}
-        return _archive
-
-
 def load(name: str) -> ByteDFA | None:
     """Format ``name``'s stored automaton, or ``None`` when none is stored for its current
-    source (then the caller builds it). The arrays are read-only: the automaton is shared."""
-    tables = _tables()
-    key = tables.get(f"{name}/key")
-    if key is None or str(key) != source_key(name):
-        return None
-    trans = tables[f"{name}/trans"]
-    accepting = tables[f"{name}/accepting"]
+    source (then the caller builds it). Only that format's arrays are read (``hostname``'s
+    alone unpacks to 24 MB). The arrays are read-only: the automaton is shared."""
+    with _lock:
+        try:
+            with np.load(PATH, allow_pickle=False) as z:
+                if f"{name}/key" not in z.files or str(z[f"{name}/key"]) != source_key(name):
+                    return None
+                trans, accepting, start = z[f"{name}/trans"], z[f"{name}/accepting"], int(z[f"{name}/start"])
+        except OSError:  # not shipped (a source tree without it): every format is built
+            return None
     trans.setflags(write=False)
     accepting.setflags(write=False)
-    return ByteDFA(trans, accepting, int(tables[f"{name}/start"]))
+    return ByteDFA(trans, accepting, start)
 
 
 def write(path: Path = PATH) -> dict[str, int]:
