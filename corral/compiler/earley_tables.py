@@ -248,15 +248,20 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
 
     start_body = (nt_id[ir.start],) + ((-2 - term_id[TRAIL],) if ignored else ())
     start_prod = add(0, start_body)
+    sym_id = {**{t: -2 - i for t, i in term_id.items()}, **nt_id}  # a rule's name wins over a terminal's
     for a, alts in ir.rules.items():
         if a not in productive:
             continue
         if (len(lhs) & 1023) == 0:
             check_time()
         for alt in alts:
-            if not all(s in productive or s in raw for s in alt):
-                continue
-            add(nt_id[a], tuple(nt_id[s] if s in nt_id else -2 - term_id[s] for s in alt))
+            try:
+                body = tuple(map(sym_id.__getitem__, alt))
+            except KeyError:  # an unproductive or empty symbol: the alternative never finishes
+                if not all(s in productive or s in raw for s in alt):
+                    continue
+                raise
+            add(nt_id[a], body)
 
     # -- stacked automata -----------------------------------------------------------------------
     sizes = [d.n_states for d in dfas]

@@ -8,6 +8,7 @@ rules per the ``whitespace`` mode. The functions taking ``self`` are methods of
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ MAX_INDENT_DEPTH = 32  # containers nest at most this deep in the "indent" layou
 
 
 def fresh(self: _Compiler, base: str) -> str:
-    base = re.sub(r"[^a-z0-9_]", "_", base.lower())[:40] or "node"
+    base = _clean_name(base)
     name = base
     i = self._next_suffix.get(base, 1)  # resume where this base's numbering stopped
     while name in self._names:
@@ -54,6 +55,12 @@ def fresh(self: _Compiler, base: str) -> str:
     if len(self._names) > MAX_RULES or (len(self._names) & 1023) == 0:
         current_budget().require(len(self._names), "max_rules", "the schema")
     return name
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_name(base: str) -> str:
+    """``base`` as a rule name: lower case, ``[a-z0-9_]`` only, at most 40 characters."""
+    return re.sub(r"[^a-z0-9_]", "_", base.lower())[:40] or "node"
 
 
 def rule(self: _Compiler, base: str, alts: list[tuple[str, ...]]) -> str:
