@@ -88,3 +88,21 @@ def test_followers_side_by_side_equal_their_union(llama3: tuple[object, Vocabula
             assert got == want, (kind, tb.terminals[term], r)
             checked += 1
     assert checked > 1000
+
+
+def test_the_follower_table_is_made_once(llama3: tuple[object, Vocabulary]) -> None:
+    # Every terminal's filter fits in the first growth: later masks that reach other terminals'
+    # followers write into it, never copy it (a copy of 18k rows stalled a mask for 50+ ms).
+    hf_tok, vocab = llama3
+    schema = {"type": "object", "properties": {f"key_{i}": {"type": ["string", "integer"]} for i in range(40)}}
+    grammar = corral.compile_json_schema(schema, vocab)
+    matcher = grammar.matcher()
+    matcher.next_token_mask()
+    store = earley_engine(grammar).store
+    table = store._ftrans
+    assert store._filter_rows is not None and table.shape[0] >= store._filter_rows
+    text = '{"key_3": "a", "key_7": 12, "key_39": "b"}'
+    for t in hf_tok.encode(text, add_special_tokens=False):  # type: ignore[attr-defined]
+        assert matcher.accept_token(t)
+        matcher.next_token_mask()
+    assert store._ftrans is table and store._fn <= table.shape[0]

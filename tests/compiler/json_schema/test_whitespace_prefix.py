@@ -50,7 +50,7 @@ def split_ws(w: bytes) -> list[tuple[bytes, bytes]]:
     return [(w[:i], w[i:]) for i in range(len(w) + 1) if all(c in WS for c in w[:i])]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(bodies(), st.sampled_from(["flexible", "pretty"]))
 def test_prefixed_terminal_is_the_prefix_then_the_body(body: ByteDFA, mode: str) -> None:
     pattern = whitespace_pattern(mode, MAX_WS)
@@ -63,7 +63,7 @@ def test_prefixed_terminal_is_the_prefix_then_the_body(body: ByteDFA, mode: str)
     assert trim(prefixed).n_states == prefixed.n_states  # every state reachable and live
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(bodies())
 def test_ws_star_is_any_whitespace_then_the_body(body: ByteDFA) -> None:
     star = lower._ws_star(body)
