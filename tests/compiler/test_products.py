@@ -13,50 +13,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.compiler.automaton import ByteDFA, byte_columns, difference, minimize, product, trim
+from tests.compiler.random_automata import dfas
 
 ALPHABET = b"abc"
 WORDS = [bytes(w) for n in range(6) for w in itertools.product(ALPHABET, repeat=n)]
 
 
-def accepts(d: ByteDFA, text: bytes) -> bool:
-    s = d.start
-    for b in text:
-        s = int(d.trans[s, b])
-        if s < 0:
-            return False
-    return bool(d.accepting[s])
-
-
-@st.composite
-def dfas(draw: st.DrawFn) -> ByteDFA:
-    n = draw(st.integers(1, 7))
-    trans = np.full((n, 256), -1, dtype=np.int32)
-    for s in range(n):
-        for b in ALPHABET:
-            trans[s, b] = draw(st.integers(-1, n - 1))
-    accepting = np.array([draw(st.booleans()) for _ in range(n)])
-    return ByteDFA(trans, accepting, draw(st.integers(0, n - 1)))
-
-
 @settings(max_examples=300, deadline=None)
-@given(dfas(), dfas())
+@given(dfas(max_states=7), dfas(max_states=7))
 def test_products_and_difference_accept_what_their_definitions_say(a: ByteDFA, b: ByteDFA) -> None:
     meet, join, minus = product(a, b), product(a, b, union=True), difference(a, b)
     for w in WORDS:
-        x, y = accepts(a, w), accepts(b, w)
-        assert accepts(meet, w) == (x and y), w
-        assert accepts(join, w) == (x or y), w
-        assert accepts(minus, w) == (x and not y), w
+        x, y = a.matches(w), b.matches(w)
+        assert meet.matches(w) == (x and y), w
+        assert join.matches(w) == (x or y), w
+        assert minus.matches(w) == (x and not y), w
 
 
 @settings(max_examples=300, deadline=None)
-@given(dfas())
+@given(dfas(max_states=7))
 def test_minimize_keeps_the_language_with_no_two_equivalent_states(d: ByteDFA) -> None:
     m = minimize(trim(d))
     for w in WORDS:
-        assert accepts(m, w) == accepts(d, w), w
+        assert m.matches(w) == d.matches(w), w
     # no two states accept the same strings (up to five bytes tells them apart here: <= 7 states)
-    futures = [tuple(accepts(ByteDFA(m.trans, m.accepting, s), w) for w in WORDS) for s in range(m.n_states)]
+    futures = [tuple(ByteDFA(m.trans, m.accepting, s).matches(w) for w in WORDS) for s in range(m.n_states)]
     assert len(set(futures)) == m.n_states or not m.accepting.any()
     # untrimmed input: the same automaton, state for state (both numbered breadth first)
     u = minimize(d, trimmed=False)
@@ -64,7 +45,7 @@ def test_minimize_keeps_the_language_with_no_two_equivalent_states(d: ByteDFA) -
 
 
 @settings(max_examples=300, deadline=None)
-@given(dfas(), st.lists(st.integers(0, 255), max_size=6))
+@given(dfas(max_states=7), st.lists(st.integers(0, 255), max_size=6))
 def test_byte_columns_groups_exactly_the_bytes_with_equal_columns(d: ByteDFA, extra: list[int]) -> None:
     trans = d.trans.copy()
     for k, b in enumerate(extra):  # a few more bytes with columns of their own or copied ones

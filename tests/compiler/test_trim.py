@@ -7,31 +7,11 @@ import itertools
 
 import numpy as np
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from corral.compiler.automaton import ByteDFA, trim
+from tests.compiler.random_automata import dfas
 
 ALPHABET = b"abc"
-
-
-def accepts(d: ByteDFA, text: bytes) -> bool:
-    s = d.start
-    for b in text:
-        s = int(d.trans[s, b])
-        if s < 0:
-            return False
-    return bool(d.accepting[s])
-
-
-@st.composite
-def dfas(draw: st.DrawFn) -> ByteDFA:
-    n = draw(st.integers(1, 8))
-    trans = np.full((n, 256), -1, dtype=np.int32)
-    for s in range(n):
-        for b in ALPHABET:
-            trans[s, b] = draw(st.integers(-1, n - 1))
-    accepting = np.array([draw(st.booleans()) for _ in range(n)])
-    return ByteDFA(trans, accepting, draw(st.integers(0, n - 1)))
 
 
 @settings(max_examples=300, deadline=None)
@@ -40,7 +20,7 @@ def test_trim_keeps_the_language_and_only_useful_states(d: ByteDFA) -> None:
     t = trim(d)
     for n in range(6):
         for w in itertools.product(ALPHABET, repeat=n):
-            assert accepts(t, bytes(w)) == accepts(d, bytes(w)), bytes(w)
+            assert t.matches(bytes(w)) == d.matches(bytes(w)), bytes(w)
     if not t.accepting.any():  # the empty language: one dead state
         assert t.n_states == 1 and (t.trans == -1).all()
         return
