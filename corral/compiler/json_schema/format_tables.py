@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def load(name: str) -> ByteDFA | None:
                 if f"{name}/key" not in z.files or str(z[f"{name}/key"]) != source_key(name):
                     return None
                 trans, accepting, start = z[f"{name}/trans"], z[f"{name}/accepting"], int(z[f"{name}/start"])
-        except OSError:  # not shipped (a source tree without it): every format is built
+        except (OSError, ValueError, zipfile.BadZipFile):  # not shipped, or damaged: the format is built
             return None
     trans.setflags(write=False)
     accepting.setflags(write=False)

@@ -30,3 +30,13 @@ def test_a_table_from_another_source_is_not_used(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(format_tables, "TABLES_VERSION", format_tables.TABLES_VERSION - 1)
     monkeypatch.setattr(format_tables, "format_pattern", lambda name: "[0-9]+")  # another pattern
     assert format_tables.load("date") is None
+
+
+def test_a_missing_or_damaged_archive_means_building(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from pathlib import Path
+
+    damaged = Path(str(tmp_path)) / "format_tables.npz"
+    damaged.write_bytes(b"not a zip archive")
+    for path in (damaged, Path(str(tmp_path)) / "absent.npz"):
+        monkeypatch.setattr(format_tables, "PATH", path)
+        assert format_tables.load("date") is None
