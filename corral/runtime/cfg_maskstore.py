@@ -631,8 +631,7 @@ class CFGMaskStore:
         need = self._fn + extra
         if need > self._ftrans.shape[0]:
             if self._filter_rows is None:
-                self._filter_rows = sum(int(d.n_states) if d.n_states <= MAX_FILTER_STATES else 2
-                                        for d in self.tables.term_filters)
+                self._filter_rows = sum(_coarse(d).n_states for d in self.tables.term_filters)
             every = self._filter_rows if self._filter_rows <= FILTER_ROWS_AT_ONCE else 0
             cap = max(need, every, 2 * self._ftrans.shape[0])
             grown = np.empty((cap, 256), dtype=np.int32)

@@ -143,8 +143,8 @@ def _prefixed_trimmed(pre, pre_accepting, pre_start, body, body_accepting, start
     trimmed body the table is trimmed too: every body state is reached through a copy of the
     start's row, and every prefix state reaches an end where the body starts. Only the body's
     rows are checked; any other body is trimmed as :func:`~corral.compiler.automaton.trim` does,
-    over the whole table. (A table, a trim and the Python between them cost ~40-70 us per terminal, paid by
-    every key and value terminal of every schema.)"""
+    over the whole table. (A table, a trim and the Python between them cost ~40-70 us per
+    terminal, paid by every key and value terminal of every schema.)"""
     k = pre.shape[0]
     nb = body.shape[0]
     entered = False
