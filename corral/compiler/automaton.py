@@ -30,6 +30,7 @@ __all__ = [
     "determinize",
     "minimize",
     "refine",
+    "acyclic_blocks",
     "hopcroft_blocks",
     "byte_columns",
     "DEFAULT_MAX_STATES",
@@ -396,6 +397,98 @@ def refine(initial: np.ndarray, compact: np.ndarray, max_rounds: int) -> tuple[n
 
 
 @njit(cache=True, nogil=True)
+def acyclic_blocks(compact, accepting):  # type: ignore[no-untyped-def]
+    """The blocks of :func:`hopcroft_blocks` for an automaton without cycles (a finite
+    language: tries of keys and enum values), in O(n k): ``(block, n_blocks)``, or ``n_blocks``
+    -1 when ``compact`` has a cycle (nothing else is meaningful then).
+
+    Successors come before their states (a depth-first post-order, which also finds any cycle).
+    A state that cannot reach acceptance joins the dead block; two live states are equivalent
+    exactly when both accept or neither does and their successors on every symbol are
+    equivalent (or both dead): with successors already numbered, each state is looked up by that
+    signature in a hash table of representatives (Revuz's register, compared row by row). Hopcroft's
+    worklist holds (block, symbol) pairs: on a 44k-state trie of property names with ~100 byte
+    classes it took 0.5 s, this 10 ms.
+    """
+    n = compact.shape[0]
+    k = compact.shape[1]
+    color = np.zeros(n, np.int8)  # 0 unvisited, 1 on the stack, 2 done
+    order = np.empty(n, np.int64)
+    n_order = 0
+    stack_s = np.empty(n, np.int64)
+    stack_c = np.empty(n, np.int64)
+    block = np.empty(n, np.int64)
+    for root in range(n):
+        if color[root] != 0:
+            continue
+        top = 0
+        stack_s[0] = root
+        stack_c[0] = 0
+        color[root] = 1
+        top = 1
+        while top > 0:
+            s = stack_s[top - 1]
+            c = stack_c[top - 1]
+            if c < k:
+                stack_c[top - 1] = c + 1
+                t = compact[s, c]
+                if t >= 0:
+                    if color[t] == 1:
+                        return block, -1
+                    if color[t] == 0:
+                        color[t] = 1
+                        stack_s[top] = t
+                        stack_c[top] = 0
+                        top += 1
+            else:
+                color[s] = 2
+                order[n_order] = s
+                n_order += 1
+                top -= 1
+    canon = np.full(n, -1, np.int64)
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    table = np.full(size, -1, np.int64)
+    n_blocks = 0
+    for i in range(n):
+        s = order[i]
+        live = accepting[s]
+        h = np.uint64(1469598103934665603) if accepting[s] else np.uint64(7809847782465536322)
+        for c in range(k):
+            t = compact[s, c]
+            x = canon[t] if t >= 0 else -1
+            if x >= 0:
+                live = True
+            h = (h ^ np.uint64(x + 2)) * np.uint64(1099511628211)
+        if not live:
+            continue
+        slot = np.int64(h & np.uint64(size - 1))
+        while True:
+            r = table[slot]
+            if r < 0:
+                table[slot] = s
+                canon[s] = n_blocks
+                n_blocks += 1
+                break
+            same = accepting[r] == accepting[s]
+            c = 0
+            while same and c < k:
+                a = compact[s, c]
+                b = compact[r, c]
+                if (canon[a] if a >= 0 else -1) != (canon[b] if b >= 0 else -1):
+                    same = False
+                c += 1
+            if same:
+                canon[s] = canon[r]
+                break
+            slot = (slot + 1) & (size - 1)
+    for s in range(n):
+        block[s] = canon[s] if canon[s] >= 0 else n_blocks
+    return block, n_blocks + 1
+
+
+@njit(cache=True, nogil=True)
 def hopcroft_blocks(compact, accepting):  # type: ignore[no-untyped-def]
     """Hopcroft's partition refinement: the block (class of equivalent states) of each state.
 
@@ -548,7 +641,8 @@ def minimize(dfa: ByteDFA, *, trimmed: bool = True) -> ByteDFA:
 @njit(cache=True, nogil=True)
 def _minimized(trans, accepting, start, trimmed):  # type: ignore[no-untyped-def]
     """:func:`minimize` in one kernel: ``(table, order, merged)``. Bytes are grouped into
-    classes (:func:`_joint_classes`), states into blocks (:func:`hopcroft_blocks`); each block
+    classes (:func:`_joint_classes`), states into blocks (:func:`acyclic_blocks` for a
+    finite language, else :func:`hopcroft_blocks`); each block
     takes its first state's row, and the merged table is trimmed (live states in breadth-first
     order from the start): ``table`` is its rows and ``order[i]`` an original state of block
     ``i``. ``merged`` is false when a ``trimmed`` input has no two equivalent states (nothing
@@ -562,7 +656,9 @@ def _minimized(trans, accepting, start, trimmed):  # type: ignore[no-untyped-def
     for s in range(n):
         for c in range(k):
             compact[s, c] = trans[s, rep[c]]
-    raw, _ = hopcroft_blocks(compact, accepting)
+    raw, found = acyclic_blocks(compact, accepting)
+    if found < 0:
+        raw, _ = hopcroft_blocks(compact, accepting)
     dense = np.full(n + 2, -1, np.int64)  # block ids renumbered 0.. by first state (the sink's left out)
     block = np.empty(n, np.int64)
     first = np.empty(n, np.int64)  # the first state of each block

@@ -20,3 +20,18 @@ def dfas(draw: st.DrawFn, alphabet: bytes = b"abc", max_states: int = 8) -> Byte
             trans[s, b] = draw(st.integers(-1, n - 1))
     accepting = np.array([draw(st.booleans()) for _ in range(n)])
     return ByteDFA(trans, accepting, draw(st.integers(0, n - 1)))
+
+
+@st.composite
+def acyclic_dfas(draw: st.DrawFn, alphabet: bytes = b"abc", max_states: int = 10) -> ByteDFA:
+    """An automaton without cycles (a finite language): every move goes to a later state in a
+    random order of the states; any start, dead and unreachable states included."""
+    n = draw(st.integers(1, max_states))
+    rank = draw(st.permutations(range(n)))  # the order moves follow: state rank[i] before rank[j] for i < j
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    for i, s in enumerate(rank):
+        for b in alphabet:
+            j = draw(st.integers(i, n))  # j == i: no move
+            trans[s, b] = rank[j] if i < j < n else -1
+    accepting = np.array([draw(st.booleans()) for _ in range(n)])
+    return ByteDFA(trans, accepting, draw(st.integers(0, n - 1)))

@@ -12,8 +12,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral.compiler.automaton import ByteDFA, byte_columns, difference, minimize, product, trim
-from tests.compiler.random_automata import dfas
+from corral.compiler.automaton import (
+    ByteDFA,
+    acyclic_blocks,
+    byte_columns,
+    difference,
+    hopcroft_blocks,
+    minimize,
+    product,
+    trim,
+)
+from tests.compiler.random_automata import acyclic_dfas, dfas
 
 ALPHABET = b"abc"
 WORDS = [bytes(w) for n in range(6) for w in itertools.product(ALPHABET, repeat=n)]
@@ -42,6 +51,41 @@ def test_minimize_keeps_the_language_with_no_two_equivalent_states(d: ByteDFA) -
     # untrimmed input: the same automaton, state for state (both numbered breadth first)
     u = minimize(d, trimmed=False)
     assert (u.trans == m.trans).all() and (u.accepting == m.accepting).all() and u.start == m.start
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(set(zip(a.tolist(), b.tolist()))) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def _has_cycle(compact: np.ndarray) -> bool:
+    """Whether some state reaches itself (reachability by repeated squaring of the move relation)."""
+    n = compact.shape[0]
+    reach = np.zeros((n, n), dtype=bool)
+    for s in range(n):
+        for t in compact[s]:
+            if t >= 0:
+                reach[s, t] = True
+    for _ in range(n.bit_length() + 1):
+        reach = reach | ((reach.astype(np.int64) @ reach.astype(np.int64)) > 0)
+    return bool(np.diagonal(reach).any())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(acyclic_dfas(), dfas(max_states=6)))
+def test_acyclic_blocks_are_hopcroft_blocks_or_report_the_cycle(d: ByteDFA) -> None:
+    compact, _ = byte_columns(d)
+    compact = compact.astype(np.int64)
+    blocks, found = acyclic_blocks(compact, d.accepting)
+    if _has_cycle(compact):
+        assert found == -1
+        return
+    hop, _ = hopcroft_blocks(compact, d.accepting)
+    assert found >= 1 and _same_partition(blocks, hop[: d.n_states])
+    m = minimize(d, trimmed=False)
+    for w in WORDS:
+        assert m.matches(w) == d.matches(w), w
+    futures = [tuple(ByteDFA(m.trans, m.accepting, s).matches(w) for w in WORDS) for s in range(m.n_states)]
+    assert len(set(futures)) == m.n_states or not m.accepting.any()
 
 
 @settings(max_examples=300, deadline=None)

@@ -19,26 +19,29 @@ __all__ = ["json_string_literals_dfa", "words_dfa"]
 
 _ESCAPE_LETTER = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
+# A spelling as a sequence of byte sets: a hex digit of a ``\uXXXX`` escape is one position
+# with both cases (the same next state), so a character costs one path of the trie per escape
+# instead of one per choice of cases (16 for "\u00e9", 256 for a surrogate pair).
+_Spelling = tuple[bytes, ...]
 
-def _spellings(ch: str) -> list[bytes]:
-    """Every JSON spelling of the character ``ch`` inside a string literal."""
+
+def _hex_positions(v: int) -> _Spelling:
+    return tuple(bytes(sorted({ord(h), ord(h.upper())})) for h in f"{v:04x}")
+
+
+def _spellings(ch: str) -> list[_Spelling]:
+    """Every JSON spelling of the character ``ch`` inside a string literal, as byte sets per
+    position (each set's bytes lead to the same place)."""
     cp = ord(ch)
-
-    def hexes(v: int) -> list[bytes]:
-        out = [b""]
-        for h in f"{v:04x}":
-            out = [o + bytes([c]) for o in out for c in sorted({ord(h), ord(h.upper())})]
-        return out
-
     if cp >= 0x10000:
         hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
-        spellings = [b"\\u" + a + b"\\u" + b for a in hexes(hi) for b in hexes(lo)]
+        spellings = [(b"\\", b"u", *_hex_positions(hi), b"\\", b"u", *_hex_positions(lo))]
     else:
-        spellings = [b"\\u" + a for a in hexes(cp)]
+        spellings = [(b"\\", b"u", *_hex_positions(cp))]
     if cp >= 0x20 and ch not in '"\\':
-        spellings.append(ch.encode("utf-8"))
+        spellings.append(tuple(bytes([b]) for b in ch.encode("utf-8")))
     if ch in _ESCAPE_LETTER:
-        spellings.append(b"\\" + _ESCAPE_LETTER[ch].encode())
+        spellings.append((b"\\", _ESCAPE_LETTER[ch].encode()))
     return spellings
 
 
@@ -48,8 +51,12 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
     The same language as ``json_string_dfa("^(?:v1|v2|...)$", ecma=False)`` (raw characters, short
     escapes, ``\uXXXX`` in either case, surrogate pairs for astral characters), built directly as
     a trie: the strings' characters form a trie, and below each of its nodes the spellings of the
-    next characters form a byte trie whose leaves lead to the child nodes. No subset construction,
-    so it is fast for a finite set.
+    next characters form a trie over byte sets (a hex digit's two cases are one edge) whose
+    leaves lead to the child nodes. No subset construction, so it is fast for a finite set.
+
+    Deterministic: at any state the byte sets of the spellings read there are equal or
+    disjoint (a raw byte is never ``\``; after ``\`` come ``u`` and the short-escape letters;
+    after ``\u`` hex digits, each with both its cases), so one trie node per set is exact.
     """
     values = sorted(set(values))
     if not values:
@@ -82,16 +89,18 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
         for ch, child in children[n].items():
             for sp in _spellings(ch):
                 cur = between[n]
-                for i, b in enumerate(sp):
-                    if i == len(sp) - 1:
-                        rows[cur][b] = between[child]
+                last = len(sp) - 1
+                for i, group in enumerate(sp):
+                    if i == last:
+                        nxt = between[child]
                     else:
-                        nxt = rows[cur].get(b)
-                        if nxt is None:
+                        nxt = rows[cur].get(group[0], -1)
+                        if nxt < 0:
                             nxt = len(rows)
-                            rows[cur][b] = nxt
                             rows.append({})
-                        cur = nxt
+                    for b in group:
+                        rows[cur][b] = nxt
+                    cur = nxt
     return minimize(_table_dfa(rows, [1]), trimmed=False)
 
 
