@@ -335,6 +335,46 @@ def test_ecma_pattern_dfa_matches_translation(value: str, rng: random.Random, pa
     check(cached_dfa(pattern), value, expected, rng)
 
 
+COUNTED_ITEMS = [".", "[a-zé]", "[^a]", "\\d", "\\S", "é", "😀", "[😀a]", "\\w", "(?:[ab])", "[\\s\\S]", "\\u00e9", "\\.", "[^\\u0000-\\uffff]"]
+COUNTED_QUANTIFIERS = ["{2}", "{0,3}", "{1,}", "*", "+", "?", "{2,2}", "{3,5}", "{0}"]
+
+
+@pytest.mark.parametrize("item", COUNTED_ITEMS)
+@pytest.mark.parametrize("quantifier", COUNTED_QUANTIFIERS)
+@pytest.mark.parametrize("bounds", [(0, None), (1, 4), (4, 4)])
+def test_a_counted_class_is_the_same_automaton_as_its_unrolled_pattern(
+        item: str, quantifier: str, bounds: tuple[int, int | None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``^C{m,n}$`` goes to the code point counter as C's loop with bounds m..n (met with
+    min/maxLength); the unrolled byte automaton of the pattern is the reference, compared by
+    difference both ways."""
+    from corral.compiler.automaton import difference
+    from corral.compiler.json_schema import json_strings
+
+    pattern = "^" + item + quantifier + "$"
+    lo, hi = bounds
+    fast = json_strings._json_string_dfa(pattern, lo, hi, True, 100_000)
+    translated = json_strings._translate(pattern)
+    assert translated is not None
+    shortcut = json_strings._counted_class(translated) is not None
+    # every item here is one code point: the shortcut must take them (it is not silently idle),
+    # but "{0}" (the empty string: translated as an empty group)
+    assert shortcut == (quantifier != "{0}"), translated
+    monkeypatch.setattr(json_strings, "_counted_class", lambda python: None)
+    slow = json_strings._json_string_dfa(pattern, lo, hi, True, 100_000)
+    assert not difference(fast, slow).accepting.any() and not difference(slow, fast).accepting.any(), pattern
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALUES, st.randoms(use_true_random=False), st.sampled_from(COUNTED_ITEMS), st.sampled_from(COUNTED_QUANTIFIERS),
+       st.integers(0, 3), st.one_of(st.none(), st.integers(0, 6)))
+def test_counted_class_values_match_python_re(value: str, rng: random.Random, item: str, quantifier: str,
+                                              min_length: int, max_length: int | None) -> None:
+    pattern = "^" + item + quantifier + "$"
+    expected = re.fullmatch(ecma_to_python(pattern), value) is not None and min_length <= len(value) and \
+        (max_length is None or len(value) <= max_length)
+    check(json_string_dfa(pattern, min_length=min_length, max_length=max_length), value, expected, rng)
+
+
 @pytest.mark.parametrize(
     "pattern,message",
     [
