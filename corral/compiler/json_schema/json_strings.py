@@ -564,6 +564,7 @@ def _counted_class(python: str) -> tuple[_CodePointDFA, int, int | None] | None:
     if hit is None:
         return None
     star = hit.group("star")
+    hi: int | None
     if star is not None:
         lo, hi = {"*": (0, None), "+": (1, None), "?": (0, 1)}[star]
     else:
@@ -571,7 +572,7 @@ def _counted_class(python: str) -> tuple[_CodePointDFA, int, int | None] | None:
         if not hit.group("comma"):
             if not hit.group("lo"):
                 return None
-            hi: int | None = lo
+            hi = lo
         else:
             hi = int(hit.group("hi")) if hit.group("hi") else None
         if hi is not None and hi < lo:
