@@ -64,6 +64,7 @@ __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "foll
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
+MAX_FOLLOW_SET_ROWS = 4096  # FOLLOW sets whose filters are bigger than this are filtered by one union head (_union_head)
 FILTER_ROWS_AT_ONCE = 1 << 16  # a grammar's follower table is made this big at once, if it needs no more
 MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this get a layered key, or none
 SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longer ones are walked per state
@@ -84,6 +85,23 @@ def _coarse(dfa: ByteDFA) -> ByteDFA:
     head = np.where(row == dfa.start, 0, np.where(row >= 0, 1, -1)).astype(np.int32)
     trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
     return ByteDFA(trans, np.array([bool(dfa.accepting[dfa.start]), True]), 0)
+
+
+def _union_head(dfas: list[ByteDFA]) -> ByteDFA:
+    """One two-state superset of the union of ``dfas`` (each :func:`_coarse`'s superset at
+    once): the start state reads a byte into itself when every automaton that reads it loops on
+    it there (a whitespace prefix), and into acceptance when any of them moves on it; the start
+    accepts when one of theirs does. A FOLLOW set of hundreds of followers (the keys of a big
+    object) is then one filter of two rows: stacking each follower cost detekt's first mask an
+    18k-row table (30-60 ms of writes and page faults) and each candidate a walk per follower;
+    the candidates the head lets through more are settled exactly by layer 3."""
+    rows = np.stack([np.asarray(d.trans[d.start]) for d in dfas])
+    starts = np.array([int(d.start) for d in dfas], dtype=np.int64)[:, None]
+    reads = rows >= 0
+    moves = (reads & (rows != starts)).any(axis=0)
+    head = np.where(moves, 1, np.where(reads.any(axis=0), 0, -1)).astype(np.int32)
+    trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
+    return ByteDFA(trans, np.array([any(bool(d.accepting[d.start]) for d in dfas), True]), 0)
 
 
 @njit(cache=True, nogil=True)
@@ -553,7 +571,8 @@ class CFGMaskStore:
         # the follow filters: every follower automaton used so far, stacked in one table
         self._follow: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._follow_sets: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self._fstart: dict[int, int] = {}
+        self._fstart: dict[int, int] = {}  # a follower's (or a union head's, by negative id) start row
+        self._union_keys: dict[tuple[int, ...], bytes] = {}  # FOLLOW sets filtered by one union head: its content key
         self._ftrans = np.full((64, 256), -1, dtype=np.int32)
         self._facc = np.zeros(64, dtype=np.bool_)
         self._fn = 0
@@ -592,11 +611,19 @@ class CFGMaskStore:
         if entry is None:
             # A nullable follower's empty string adds nothing: FOLLOW already holds what comes
             # after it, and the kernel only looks at acceptance after at least one byte.
-            new = {f: _coarse(tb.term_filters[f]) for f in followers if f not in self._fstart}
-            self._reserve(sum(int(d.n_states) for d in new.values()))  # grown once for them all
-            for f, d in new.items():
-                self._stack_filter(f, d)
-            starts = np.array([self._fstart[f] for f in followers], dtype=np.int32)
+            union = self._union_of(followers)
+            if union is not None:  # one filter for the whole set: stacked under id -1 - (its index)
+                uid = -1 - len(self._union_keys)
+                self._union_keys[followers] = b"union" + union.trans.tobytes() + union.accepting.tobytes()
+                self._reserve(int(union.n_states))
+                self._stack_filter(uid, union)
+                starts = np.array([self._fstart[uid]], dtype=np.int32)
+            else:
+                new = {f: _coarse(tb.term_filters[f]) for f in followers if f not in self._fstart}
+                self._reserve(sum(int(d.n_states) for d in new.values()))  # grown once for them all
+                for f, d in new.items():
+                    self._stack_filter(f, d)
+                starts = np.array([self._fstart[f] for f in followers], dtype=np.int32)
             ftrans = self._ftrans[: self._fn]
             if starts.shape[0]:
                 can = ftrans[starts] >= 0  # [follower, first byte]
@@ -611,6 +638,15 @@ class CFGMaskStore:
         out = (self._ftrans[: self._fn], self._facc[: self._fn], entry[0], entry[1])
         self._follow[term] = out
         return out
+
+    def _union_of(self, followers: tuple[int, ...]) -> ByteDFA | None:
+        """The :func:`_union_head` of a FOLLOW set whose filters have more than
+        :data:`MAX_FOLLOW_SET_ROWS` rows; ``None`` for a smaller set (each of its followers is
+        its own filter: SQL's keywords, a JSON object's few keys)."""
+        filters = self.tables.term_filters
+        if sum(int(_coarse(filters[f]).n_states) for f in followers) <= MAX_FOLLOW_SET_ROWS:
+            return None
+        return _union_head([filters[f] for f in followers])
 
     def _stack_filter(self, f: int, d: ByteDFA) -> None:
         """Append terminal ``f``'s filter automaton ``d`` (its :func:`_coarse` form) to the stacked
@@ -661,7 +697,11 @@ class CFGMaskStore:
         follow = self._follow_dfa(term)
         fkey = self._follow_key.get(term)
         if fkey is None:
-            fkey = self._follow_key[term] = b"".join(sorted({self._filter_key(f) for f in tb.follow[term]}))
+            followers = tuple(sorted(tb.follow[term]))
+            fkey = self._union_keys.get(followers)  # the set's union head, when it is the filter
+            if fkey is None:
+                fkey = b"".join(sorted({self._filter_key(f) for f in followers}))
+            self._follow_key[term] = fkey
         lo, hi = self._term_range(term)
         code = residual_code(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:

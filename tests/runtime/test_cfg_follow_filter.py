@@ -18,6 +18,7 @@ from corral import Vocabulary
 from corral.compiler.earley_tables import union_of
 from corral.compiler.regex import RegexLimits
 from corral.errors import CompileLimitError
+from corral.runtime import cfg_maskstore
 from corral.runtime.cfg_maskstore import _coarse, follow_passes
 from corral.runtime.engine import earley_engine
 
@@ -106,3 +107,59 @@ def test_the_follower_table_is_made_once(llama3: tuple[object, Vocabulary]) -> N
         assert matcher.accept_token(t)
         matcher.next_token_mask()
     assert store._ftrans is table and store._fn <= table.shape[0]
+
+
+BIG_OBJECT = {
+    "type": "object",
+    "properties": {f"{w}_{i}": {"type": ["string", "integer"]} for i in range(60) for w in ("key", "other")},
+    "additionalProperties": {"type": "boolean"},
+}
+
+
+def test_a_big_follow_set_is_filtered_by_a_union_head_that_passes_whatever_a_follower_passes(
+        llama3: tuple[object, Vocabulary], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 120 keys follow "{" and ",": their filters have more rows than MAX_FOLLOW_SET_ROWS (made
+    # small here, so that a small schema is big), so one two-row head filters them; it passes
+    # whatever a follower passes (layer 3 settles the rest)
+    monkeypatch.setattr(cfg_maskstore, "MAX_FOLLOW_SET_ROWS", 500)
+    vocab = llama3[1]
+    grammar = corral.compile_json_schema(BIG_OBJECT, vocab, whitespace="flexible")
+    store = earley_engine(grammar).store
+    tb = store.tables
+    big = [t for t in range(len(tb.terminals))
+           if sum(_coarse(tb.term_filters[f]).n_states for f in tb.follow[t]) > cfg_maskstore.MAX_FOLLOW_SET_ROWS]
+    assert big
+    rests = [b'"key_1', b' "other_59"', b'"zz', b"\n\t\"k", b"}", b"  }", b'"', b" ", b"x", b"1", b'\\"']
+    flat = np.frombuffer(b"".join(rests), dtype=np.uint8)
+    offs = np.cumsum([0] + [len(r) for r in rests])
+    for term in big:
+        ftrans, facc, fptr, fstarts = store._follow_dfa(term)
+        assert len(set(fstarts.tolist())) == 1  # one head, not a start per follower
+        exact = union_of([_coarse(tb.term_filters[f]) for f in sorted(tb.follow[term])], RegexLimits())
+        for i, r in enumerate(rests):
+            if union_passes(exact.trans, exact.accepting, int(exact.start), r):
+                assert follow_passes(ftrans, facc, fptr, fstarts, flat, int(offs[i]), int(offs[i + 1])), r
+        assert not follow_passes(ftrans, facc, fptr, fstarts, flat, int(offs[8]), int(offs[9]))  # "x" starts no key
+
+
+def test_masks_are_the_same_with_or_without_union_heads(llama3: tuple[object, Vocabulary],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    hf_tok, vocab = llama3
+    text = '{"key_3": "a", "other_40": 12,\n  "zzz": true, "key_59": "b"}'
+    tokens = hf_tok.encode(text, add_special_tokens=False)  # type: ignore[attr-defined]
+
+    def masks() -> tuple[list[bytes], bool]:
+        grammar = corral.compile_json_schema(BIG_OBJECT, vocab, whitespace="flexible")
+        matcher = grammar.matcher()
+        out = []
+        for t in tokens:
+            out.append(matcher.next_token_mask().tobytes())
+            assert matcher.accept_token(t)
+        return out, bool(earley_engine(grammar).store._union_keys)
+
+    monkeypatch.setattr(cfg_maskstore, "MAX_FOLLOW_SET_ROWS", 500)
+    with_heads, used = masks()
+    assert used
+    monkeypatch.setattr(cfg_maskstore, "MAX_FOLLOW_SET_ROWS", 10**9)
+    without, used = masks()
+    assert not used and without == with_heads
