@@ -19,6 +19,7 @@ from corral.compiler.limits import ends_compile
 from corral.errors import CompileLimitError, GrammarError
 from corral.compiler.json_schema.keywords import MAX_COUNTED_PROPERTIES
 from corral.compiler.json_schema.common import _Cycle, _Ev, _counter, _escape_pointer, _values_dfa
+from corral.compiler.json_schema.tries import lone_surrogate
 
 if TYPE_CHECKING:
     from corral.compiler.json_schema.compiler import _Compiler
@@ -91,6 +92,11 @@ def _object(self: _Compiler, n: Node) -> Expr:
             raise GrammarError(f"{pointer}/propertyNames: refers to itself") from None
     # literal keys
     lit_guards: list[Expr] = []
+    unwritable = [(k, why) for k in lits if (why := lone_surrogate(k, "the property name")) is not None]
+    if unwritable:
+        for k, why in unwritable:
+            self.problem(pointer, "properties" if k in props else "required" if k in required else "dependentRequired", why)
+        return self.relaxed()
     for key in lits:
         text = json.dumps(key, ensure_ascii=False).encode()
         gs = [self.sub(n, props[key], "properties", key)] if key in props else []

@@ -18,7 +18,7 @@ from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_NONE, TRUE, ArrC, Atom, DSet, Expr, Flat, Moves, Node, ObjC, Term, rest_of, join, literal_keys_dfa, neg, only,
 )
-from corral.compiler.json_schema.tries import words_dfa
+from corral.compiler.json_schema.tries import lone_surrogate, scalar_values_only, words_dfa
 from corral.compiler.regex import regex_to_dfa
 from corral.compiler.limits import current_budget, ends_compile
 from corral.errors import CompileLimitError, GrammarError
@@ -226,7 +226,7 @@ def _length_dfa(self: _Compiler, min_len: int, max_len: int | None, pointer: str
 
 def values_flat(self: _Compiler, values: list[Any], pointer: str) -> Flat:
     """The set of exactly these JSON values (numbers by value, objects whatever their order)."""
-    strings = [v for v in values if isinstance(v, str)]
+    strings = [v for v in values if isinstance(v, str) and _writable(self, v, pointer)]
     f = FLAT_NONE
     if strings:
         f = only(str=_literal_strings(strings))
@@ -234,6 +234,18 @@ def values_flat(self: _Compiler, values: list[Any], pointer: str) -> Flat:
         if not isinstance(v, str):
             f = join(f, self.value_flat(v, pointer))
     return f
+
+
+def _writable(self: _Compiler, text: str, pointer: str) -> bool:
+    """Whether the string value ``text`` (of the ``enum`` or ``const`` at ``pointer``) can be
+    written; a lone surrogate in it is a problem at that keyword (under ``lenient``, a warning,
+    and the value is left out: no instance can hold it as corral writes strings)."""
+    why = lone_surrogate(text, "the value")
+    if why is None:
+        return True
+    parent, _, keyword = pointer.rpartition("/")
+    self.problem(parent, keyword, why)
+    return False
 
 
 def value_flat(self: _Compiler, value: Any, pointer: str) -> Flat:
@@ -250,7 +262,7 @@ def value_flat(self: _Compiler, value: Any, pointer: str) -> Flat:
                                                "exclusive_maximum": None, "multiple_of": None}.items())))
         return only(num=DSet(dfa, False))
     if isinstance(value, str):
-        return only(str=_literal_strings([value]))
+        return only(str=_literal_strings([value])) if _writable(self, value, pointer) else FLAT_NONE
     if isinstance(value, list):
         k = len(value)
         trans: list[Moves] = []
@@ -262,6 +274,8 @@ def value_flat(self: _Compiler, value: Any, pointer: str) -> Flat:
         return only(arr=ArrC(0, tuple(i == k for i in range(k + 2)), tuple(trans)))
     if isinstance(value, dict):
         keys = tuple(value)
+        if not all(_writable(self, k, pointer) for k in keys):
+            return FLAT_NONE
         guards: list[Expr] = [Atom(self.value_flat(value[x], pointer), "const member") for x in keys]
         d = _values_dfa(keys, guards, (rest_of(keys),), [FALSE])
         return only(obj=ObjC((Term(d, must=frozenset(keys)),)))
@@ -296,6 +310,7 @@ def _canonical_strings() -> ByteDFA:
 def _literal_strings(values: list[str]) -> DSet:
     """Exactly these strings: every spelling for the algebra, written as ``json.dumps`` writes
     them (with or without ``ensure_ascii``)."""
+    scalar_values_only(values, "the value")
     spellings = sorted({json.dumps(v, ensure_ascii=a).encode() for v in values for a in (True, False)})
     return DSet(literal_keys_dfa(frozenset(values)), True, emit=words_dfa(spellings))
 

@@ -8,14 +8,16 @@ with an alternation of the values, without building it from a regex.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import numpy as np
 
 from corral.compiler.automaton import ByteDFA, minimize
+from corral.compiler.json_schema.errors import Inexpressible
 from corral.compiler.json_schema.json_strings import _empty_dfa
 
-__all__ = ["json_string_literals_dfa", "words_dfa"]
+__all__ = ["json_string_literals_dfa", "lone_surrogate", "scalar_values_only", "words_dfa"]
 
 _ESCAPE_LETTER = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
@@ -45,6 +47,28 @@ def _spellings(ch: str) -> list[_Spelling]:
     return spellings
 
 
+def lone_surrogate(text: str, what: str) -> str | None:
+    """Why ``text`` (``what`` it is: "the value", "the property name") cannot be written, when it
+    holds a lone surrogate (a Python string from ``"\\ud800"`` in JSON): it is not a Unicode
+    scalar value, corral writes no string holding one (as
+    :mod:`~corral.compiler.json_schema.json_strings` says), and it has no UTF-8 spelling.
+    ``None`` for a string of scalar values."""
+    for ch in text:
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            return (f"{what} {json.dumps(text)} holds a lone surrogate (U+{ord(ch):04X}), which is not a "
+                    "Unicode scalar value: corral writes no string holding one")
+    return None
+
+
+def scalar_values_only(strings: Iterable[str], what: str) -> None:
+    """Raise :class:`Inexpressible` (:func:`lone_surrogate`'s reason) when one of ``strings``
+    cannot be written."""
+    for v in strings:
+        why = lone_surrogate(v, what)
+        if why is not None:
+            raise Inexpressible(why)
+
+
 def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
     r"""The automaton of every JSON spelling of exactly these strings (quotes included).
 
@@ -61,6 +85,7 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
     values = sorted(set(values))
     if not values:
         return _empty_dfa()
+    scalar_values_only(values, "the string")
     # the character trie
     children: list[dict[str, int]] = [{}]
     ends: list[bool] = [False]

@@ -112,6 +112,24 @@ def test_error_when_whitespace_mode_is_unknown() -> None:
                               "'compact', 'indent'")
 
 
+@pytest.mark.parametrize("schema,where", [
+    ({"enum": ["\ud800", "x"]}, "/: enum: the value"),
+    ({"properties": {"a": {"const": ["ok", "a\udc00"]}}}, "/properties/a: const: the value"),
+    ({"const": {"\udbff": 1}}, "/: const: the value"),
+    ({"properties": {"\ud800": {}}}, "/: properties: the property name"),
+    ({"required": ["x\ud800"]}, "/: required: the property name"),
+    ({"propertyNames": {"enum": ["\ud801"]}}, "/propertyNames: enum: the value"),
+])
+def test_a_lone_surrogate_in_a_value_or_key_is_named_where_it_is(schema: dict, where: str) -> None:
+    # a Python string from "\ud800" in JSON: no UTF-8 spelling, and corral writes no string
+    # holding one; it was a UnicodeEncodeError from deep inside the compiler
+    with pytest.raises(UnsupportedSchemaError, match="lone surrogate") as err:
+        compile_json_schema(schema, VOCAB)
+    assert where in str(err.value)
+    g = compile_json_schema({"anyOf": [schema, {"type": "integer"}]}, VOCAB, lenient=True)
+    assert any("lone surrogate" in str(w) for w in g.warnings)
+
+
 def test_unsupported_keywords_are_listed_with_pointers() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string", "format": "idn-hostname"},
                                                "b": {"$ref": "https://example.com/b.json"}}}
