@@ -69,11 +69,10 @@ class Recognizer:
 
     def __init__(self, tables: EarleyTables, max_signatures: int = 200_000) -> None:
         self.tables = tables
-        # next symbol after the dot, per production: list indexed by dot; None when complete.
-        nxt: list[list[int | None]] = []
-        for body in tables.rhs:
-            nxt.append(list(body) + [None])
-        self._next = nxt
+        # next symbol after the dot, per production: indexed by dot; None when complete. Tuples
+        # (and the rows below): tuples of ints leave the garbage collector's lists, so a process
+        # holding many grammars does not walk millions of them in each full collection
+        self._next: list[tuple[int | None, ...]] = [(*body, None) for body in tables.rhs]
         self._lhs = tables.lhs
         self._prods_of = tables.prods_of
         self._nullable = tables.nullable
@@ -82,7 +81,7 @@ class Recognizer:
         # rows of the stacked automata as lists (fast to index), made on first visit: most states
         # of a big grammar (long length counters) are never reached
         self._trans_np = tables.trans
-        self._trans: list[list[int] | None] = [None] * int(tables.trans.shape[0])
+        self._trans: list[tuple[int, ...] | None] = [None] * int(tables.trans.shape[0])
         self._acc = tables.accepting_list
         self._start_prod = tables.start_prod
         self._intern: dict[frozenset[tuple[int, ...]], int] = {}
@@ -90,11 +89,11 @@ class Recognizer:
         self._max_sigs = max_signatures
         self._templates: dict[int, tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]] = {}
 
-    def _row(self, g: int) -> list[int]:
-        """Row ``g`` of the transition table as a list (made once; a race makes two equal ones)."""
+    def _row(self, g: int) -> tuple[int, ...]:
+        """Row ``g`` of the transition table as a tuple (made once; a race makes two equal ones)."""
         row = self._trans[g]
         if row is None:
-            row = self._trans[g] = self._trans_np[g].tolist()
+            row = self._trans[g] = tuple(self._trans_np[g].tolist())
         return row
 
     # -- construction -------------------------------------------------------------------------------

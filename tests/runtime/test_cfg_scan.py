@@ -177,3 +177,26 @@ def test_second_grammar_reuses_the_first_ones_string_body(llama3: tuple[object, 
     fresh = mb.next_token_mask()
     assert store.state_scans > before
     assert np.array_equal(got, fresh)
+
+
+def test_the_recognizers_tables_leave_the_garbage_collector(llama3: tuple) -> None:
+    # A serving process holds many grammars; each full collection walks every tracked container.
+    # The recognizer's per-production successors and the rows it reads are tuples of ints, which
+    # CPython stops tracking at a collection (as lists they were 200k objects over 100 schemas).
+    import gc
+
+    from corral.runtime.engine import earley_engine
+
+    hf_tok, vocab = llama3
+    grammar = corral.compile_json_schema(
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "string"}}},
+        vocab)
+    matcher = grammar.matcher()
+    for t in hf_tok.encode('{"a": [1, 22], "b": "x"}', add_special_tokens=False):
+        matcher.next_token_mask()
+        assert matcher.accept_token(t)
+    rec = earley_engine(grammar).store.recognizer
+    rows = [r for r in rec._trans if r is not None]
+    assert rows and rec._next
+    gc.collect()
+    assert not any(gc.is_tracked(r) for r in rows) and not any(gc.is_tracked(n) for n in rec._next)
