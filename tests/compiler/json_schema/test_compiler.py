@@ -276,6 +276,15 @@ ALGEBRA_CASES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"type": "array", "not": {"contains": {"const": 1}}}, [[], [1], [2, 3], [2, 1]]),
     ({"oneOf": [{"type": "integer"}, {"minimum": 2}]}, [1, 2.5, 3, 1.5]),
     ({"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, [{"a": 1}, {"b": 1}, {"a": 1, "b": 2}, {}]),
+    # a discriminator required by the context (told apart without a product) next to a branch that
+    # overlaps the first on "A" (the pair the product must settle)
+    ({"type": "object", "required": ["type"], "allOf": [{"oneOf": [
+        {"type": "object", "properties": {"type": {"enum": ["A"]}, "a": {"type": "integer"}}},
+        {"type": "object", "properties": {"type": {"enum": ["B"]}, "b": {"type": "string"}}},
+        {"type": "object", "properties": {"type": {"enum": ["C", "A"]}}}]}]},
+     [{"type": "A"}, {"type": "A", "a": 1}, {"type": "B", "b": "x"}, {"type": "B", "b": 1}, {"type": "C"}, {}, {"type": "D"}]),
+    ({"oneOf": [{"type": "object", "required": ["a"]}, {"type": "object", "properties": {"a": False}}]},
+     [{"a": 1}, {}, {"b": 1}, 1, "x"]),
     ({"if": {"properties": {"k": {"const": "n"}}, "required": ["k"]},
       "then": {"properties": {"v": {"type": "number"}}}, "else": {"properties": {"v": {"type": "string"}}}},
      [{"k": "n", "v": 1}, {"k": "n", "v": "x"}, {"k": "s", "v": "x"}, {"k": "s", "v": 1}, {"v": 1}]),
