@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 
 from corral.compiler.json_schema.algebra import (
-    FALSE, FLAT_NONE, TRUE, Atom, Expr, Flat, Node, ObjC, OneOf, Term, _class_of, live_states, conj, disj, join, meet,
-    neg,
+    FALSE, FLAT_ALL, FLAT_NONE, TRUE, Atom, Expr, Flat, Node, ObjC, OneOf, Term, _class_of, dset_meet, live_states, conj,
+    disj, join, meet, neg,
 )
 from corral.compiler.limits import ends_compile
 from corral.errors import CompileLimitError, CorralError
@@ -40,7 +40,7 @@ def _one_of_flat(self: _Compiler, o: OneOf, context: Flat) -> Flat:
     within = _branch_flats(self, tuple(conj(ctx, p) for p in parts))
     alone = _branch_flats(self, parts) if within is not None else None
     if within is not None and alone is not None:  # pairs told apart by a discriminating key need no product
-        values: dict[tuple[int, int, str], Expr | None] = {}
+        values: dict[tuple[int, int, str], Flat | None] = {}
         pairs = [(i, j) for i, j in pairs if not _told_apart(self, within[i], alone[j], (i, j), values)]
     if all(self._disjoint(conj(ctx, parts[i]), parts[j]) for i, j in pairs):
         f = FLAT_NONE
@@ -64,7 +64,7 @@ def _branch_flats(self: _Compiler, parts: tuple[Expr, ...]) -> list[Flat] | None
 
 
 def _told_apart(self: _Compiler, a: Flat, b: Flat, ij: tuple[int, int],
-                values: dict[tuple[int, int, str], Expr | None]) -> bool:
+                values: dict[tuple[int, int, str], Flat | None]) -> bool:
     """Whether branch ``i`` (``a``: within the context) and branch ``j`` (``b``) certainly share
     no value, without their product: they share no type but objects, and every pair of their
     object cases has a key that one of them requires and whose values the two cannot agree on
@@ -89,31 +89,42 @@ def _told_apart(self: _Compiler, a: Flat, b: Flat, ij: tuple[int, int],
 
 
 def _key_clash(self: _Compiler, a: tuple[int, int, Term], b: tuple[int, int, Term], key: str,
-               values: dict[tuple[int, int, str], Expr | None]) -> bool:
+               values: dict[tuple[int, int, str], Flat | None]) -> bool:
     """Whether no value of ``key`` is allowed by both object cases (``None`` values: the case
     allows no member ``key``)."""
-    va = _key_values(a, key, values)
-    vb = _key_values(b, key, values)
+    va = _key_values(self, a, key, values)
+    vb = _key_values(self, b, key, values)
     if va is None or vb is None:
         return True
-    return self._empty(conj(va, vb), 1)
+    if (va.null and vb.null) or (va.true and vb.true) or (va.false and vb.false) or \
+            (va.arr is not False and vb.arr is not False) or (va.obj is not False and vb.obj is not False):
+        return False
+    return dset_meet(va.num, vb.num) is False and dset_meet(va.str, vb.str) is False
 
 
-def _key_values(case: tuple[int, int, Term], key: str, values: dict[tuple[int, int, str], Expr | None]) -> Expr | None:
+def _key_values(self: _Compiler, case: tuple[int, int, Term], key: str,
+                values: dict[tuple[int, int, str], Flat | None]) -> Flat | None:
     """What a member ``key`` of an object in the case may hold: the union of the guards on its
     key class between states that can still accept (a superset); ``None`` when it may not be
-    present at all. ``case`` is (branch: negative for one outside the context, term index, term)."""
+    present at all (or, for a value set that cannot be computed here, any value).
+    ``case`` is (branch: negative for one outside the context, term index, term)."""
     branch, index, t = case
     memo = (branch, index, key)
     if memo in values:
         return values[memo]
-    out: Expr | None = None
+    out: Flat | None = None
     if key not in t.absent:
         d = t.dfa
         c = _class_of(d, key)
         live = live_states(d.accepting, [[s for row in per for _, s in row] for per in d.trans])
         guards = [g for q in live for g, q2 in d.trans[q][c] if q2 in live]
-        out = disj(*guards) if guards else None
+        if guards:
+            flats = _branch_flats(self, tuple(guards))
+            out = FLAT_ALL
+            if flats is not None:
+                out = FLAT_NONE
+                for f in flats:
+                    out = join(out, f)
     values[memo] = out
     return out
 
