@@ -443,7 +443,7 @@ class _Classes:
     def __init__(self, vocab: Vocabulary) -> None:
         size = vocab.size
         words = (size + 31) // 32
-        flags = np.zeros((14, words * 32), dtype=bool)
+        flags = np.zeros((12, words * 32), dtype=bool)
         self.before_quote: dict[bytes, list[int]] = {}
         # counts per token of the bytes of each kind, over all token bytes at once (a Python loop
         # over 128k tokens took 1.7 s, paid by the first checked schema of a process)
@@ -473,19 +473,6 @@ class _Classes:
         flags[7, :size] = count(kinds([0x2C])) > 0
         flags[8, :size] = q >= 3
         tokens = vocab.token_bytes
-        # tokens _plain_any and _free_open allow without reading them (rows 12, 13): without a
-        # quote or backslash (vectorised), whitespace only (vectorised); those with a backslash
-        # or a quote are read here once
-        backslash = count(kinds([0x5C])) >= 1
-        nonws = count(kinds(_WHITESPACE, invert=True))
-        nonempty = lengths[:size] > 0
-        flags[12, :size] = nonempty & (q == 0) & ~backslash
-        flags[13, :size] = nonempty & (nonws == 0)
-        for t in np.flatnonzero(backslash | (q >= 1)).tolist():
-            data = tokens[t]
-            assert data is not None
-            flags[12, t] = _plain(data)
-            flags[13, t] = flags[13, t] or _free_open(data) is True
         for t in np.flatnonzero(q >= 1).tolist():
             data = tokens[t]
             assert data is not None
@@ -502,8 +489,6 @@ class _Classes:
         bits = np.ascontiguousarray(packed).view(np.uint32)
         self.quote1, self.quote2, self.close, self.letters, self.nonnum, self.number_end, self.nonletter, \
             self.comma, self.quote3, self.quote_close, self.quote_comma, self.escape_quote = (bits[k] for k in range(12))
-        # what _plain_any and _free_open say True of, as sets (judged without a Python step each)
-        self.plain, self.free_open = bits[12], bits[13]
         self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
         self.nothing = np.zeros(words, dtype=np.uint32)
         self._unions: dict[frozenset, np.ndarray] = {}
@@ -887,17 +872,10 @@ class UniqueCFGMatcher(CFGMatcher):
                     guards.verdicts.clear()
                 known = guards.verdicts[reader] = (np.zeros_like(cand), np.zeros_like(cand))
             judged, bad = known
-            todo = cand & ~judged
-            if plain is _plain_any or plain is _free_open:
-                # the tokens it allows are a per-vocabulary set; it says "read" of all others
-                allowed = self._classes.plain if plain is _plain_any else self._classes.free_open
-                np.bitwise_or(judged, todo & allowed[:todo.shape[0]], out=judged)
-                todo &= ~allowed[:todo.shape[0]]
-                plain = None
             newly_ok: list[int] = []
             newly_bad: list[int] = []
             out_ids: list[int] = []  # refused on the chart's word: not memoised
-            for t in _token_ids(todo):
+            for t in _token_ids(cand & ~judged):
                 if t >= len(tokens):
                     continue
                 data = tokens[t] or b""
