@@ -40,3 +40,19 @@ def test_a_missing_or_damaged_archive_means_building(monkeypatch: pytest.MonkeyP
     for path in (damaged, Path(str(tmp_path)) / "absent.npz"):
         monkeypatch.setattr(format_tables, "PATH", path)
         assert format_tables.load("date") is None
+
+
+def test_tables_are_stored_by_byte_class_and_a_bad_class_map_means_building(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    import numpy as np
+    from pathlib import Path
+
+    with np.load(format_tables.PATH, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert arrays["hostname/trans"].shape[1] < 16  # 24k states over a few byte classes, not 256 columns
+    arrays["date/byte_class"] = np.full(256, arrays["date/trans"].shape[1], dtype=np.int16)  # past the columns
+    bad = Path(str(tmp_path)) / "format_tables.npz"
+    np.savez_compressed(bad, **arrays)  # type: ignore[arg-type]
+    monkeypatch.setattr(format_tables, "PATH", bad)
+    assert format_tables.load("date") is None
+    assert format_tables.load("time") is not None
