@@ -4,7 +4,8 @@ Building a format's automaton (the JSON string literals whose value has that for
 spelling, escapes included) takes from 2 ms (``json-pointer``) to 2.7 s (``iri-reference``):
 large Unicode classes are determinised, then spelled as UTF-8 and JSON escapes. A process paid
 that on the first schema that used the format, which made that schema's compile a stall. The
-tables are stored in ``format_tables.npz`` beside this module (about 0.5 MB), made by::
+tables are stored in ``format_tables.npz`` beside this module (about 0.2 MB, one column per byte
+class), made by::
 
     python -m corral.compiler.json_schema.format_tables
 
