@@ -75,26 +75,23 @@ WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk:
 
 
 def _coarse(dfa: ByteDFA) -> ByteDFA:
-    """``dfa`` itself, or for a big one a two-state superset: the start state (its self-loops
-    kept, e.g. a whitespace prefix) and, after any other byte it can read, acceptance. The follow
-    automaton only filters crossing candidates, so a superset is sound; it bounds the memory of
-    the stacked filter table."""
+    """``dfa`` itself, or for a big one its two-state superset (:func:`_union_head` of it
+    alone). The follow automaton only filters crossing candidates, so a superset is sound; it
+    bounds the memory of the stacked filter table."""
     if dfa.n_states <= MAX_FILTER_STATES:
         return dfa
-    row = dfa.trans[dfa.start]
-    head = np.where(row == dfa.start, 0, np.where(row >= 0, 1, -1)).astype(np.int32)
-    trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
-    return ByteDFA(trans, np.array([bool(dfa.accepting[dfa.start]), True]), 0)
+    return _union_head([dfa])
 
 
 def _union_head(dfas: list[ByteDFA]) -> ByteDFA:
-    """One two-state superset of the union of ``dfas`` (each :func:`_coarse`'s superset at
-    once): the start state reads a byte into itself when every automaton that reads it loops on
-    it there (a whitespace prefix), and into acceptance when any of them moves on it; the start
-    accepts when one of theirs does. A FOLLOW set of hundreds of followers (the keys of a big
-    object) is then one filter of two rows: stacking each follower cost detekt's first mask an
-    18k-row table (30-60 ms of writes and page faults) and each candidate a walk per follower;
-    the candidates the head lets through more are settled exactly by layer 3."""
+    """One two-state superset of the union of ``dfas``: the start state reads a byte into
+    itself when every automaton that reads it loops on it there (a whitespace prefix), and into
+    acceptance when any of them moves on it; the start accepts when one of theirs does. A big
+    follower is filtered by its own head (:func:`_coarse`), a FOLLOW set of hundreds of
+    followers (the keys of a big object) by theirs together: stacking each follower cost
+    detekt's first mask an 18k-row table (30-60 ms of writes and page faults) and each
+    candidate a walk per follower; the candidates the head lets through more are settled
+    exactly by layer 3."""
     rows = np.stack([np.asarray(d.trans[d.start]) for d in dfas])
     starts = np.array([int(d.start) for d in dfas], dtype=np.int64)[:, None]
     reads = rows >= 0

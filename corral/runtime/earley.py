@@ -78,7 +78,7 @@ class Recognizer:
         self._nullable = tables.nullable
         self._tstart = tables.term_start
         self._tnull = tables.term_nullable
-        # rows of the stacked automata as lists (fast to index), made on first visit: most states
+        # rows of the stacked automata as tuples (fast to index), made on first visit: most states
         # of a big grammar (long length counters) are never reached
         self._trans_np = tables.trans
         self._trans: list[tuple[int, ...] | None] = [None] * int(tables.trans.shape[0])
