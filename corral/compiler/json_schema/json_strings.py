@@ -514,12 +514,12 @@ def _count_lengths(
     return minimize(ByteDFA(out, accepting, start_id))
 
 
-def _value_dfa(value_pattern: str | None, ecma: bool, translated: str | None = None) -> _CodePointDFA | None:
+def _value_dfa(value_pattern: str | None, ecma: bool, python: str | None) -> _CodePointDFA | None:
     """The code point DFA of the allowed values, or ``None`` when no value is allowed
-    (``translated``: the ECMA pattern's translation, when already made)."""
+    (``python``: the pattern in corral's dialect, ``None`` for an ECMA pattern that matches no
+    string)."""
     if value_pattern is None:
         return _ANY_VALUE
-    python = translated if translated is not None else _translate(value_pattern) if ecma else value_pattern
     if python is None:
         return None
     try:
@@ -592,8 +592,8 @@ def _json_string_dfa(
 ) -> ByteDFA:
     if max_length is not None and min_length > max_length:
         return _empty_dfa()
-    translated = _translate(value_pattern) if value_pattern is not None and ecma else None
-    counted = _counted_class(translated) if translated is not None else None
+    python = _translate(value_pattern) if value_pattern is not None and ecma else value_pattern
+    counted = _counted_class(python) if python is not None and ecma else None
     if counted is not None:
         value: _CodePointDFA | None = counted[0]
         min_length = max(min_length, counted[1])
@@ -601,10 +601,8 @@ def _json_string_dfa(
             max_length = counted[2] if max_length is None else min(max_length, counted[2])
         if max_length is not None and min_length > max_length:
             return _empty_dfa()
-    elif value_pattern is not None and ecma and translated is None:
-        value = None  # the pattern matches no string
     else:
-        value = _value_dfa(value_pattern, ecma, translated)
+        value = _value_dfa(value_pattern, ecma, python)
     if value is None:
         return _empty_dfa()
     speller = _Speller(value)

@@ -18,7 +18,7 @@ from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.json_schema.algebra import (
     FALSE, FLAT_NONE, TRUE, ArrC, Atom, DSet, Expr, Flat, Moves, Node, ObjC, Term, rest_of, join, literal_keys_dfa, neg, only,
 )
-from corral.compiler.json_schema.tries import lone_surrogate, scalar_values_only, words_dfa
+from corral.compiler.json_schema.tries import lone_surrogate, words_dfa
 from corral.compiler.regex import regex_to_dfa
 from corral.compiler.limits import current_budget, ends_compile
 from corral.errors import CompileLimitError, GrammarError
@@ -310,9 +310,9 @@ def _canonical_strings() -> ByteDFA:
 def _literal_strings(values: list[str]) -> DSet:
     """Exactly these strings: every spelling for the algebra, written as ``json.dumps`` writes
     them (with or without ``ensure_ascii``)."""
-    scalar_values_only(values, "the value")
+    dfa = literal_keys_dfa(frozenset(values))  # first: it refuses a string with no UTF-8 spelling
     spellings = sorted({json.dumps(v, ensure_ascii=a).encode() for v in values for a in (True, False)})
-    return DSet(literal_keys_dfa(frozenset(values)), True, emit=words_dfa(spellings))
+    return DSet(dfa, True, emit=words_dfa(spellings))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -17,7 +17,7 @@ from corral.compiler.automaton import ByteDFA, minimize
 from corral.compiler.json_schema.errors import Inexpressible
 from corral.compiler.json_schema.json_strings import _empty_dfa
 
-__all__ = ["json_string_literals_dfa", "lone_surrogate", "scalar_values_only", "words_dfa"]
+__all__ = ["json_string_literals_dfa", "lone_surrogate", "words_dfa"]
 
 _ESCAPE_LETTER = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
@@ -60,14 +60,6 @@ def lone_surrogate(text: str, what: str) -> str | None:
     return None
 
 
-def scalar_values_only(strings: Iterable[str], what: str) -> None:
-    """Raise :class:`Inexpressible` (:func:`lone_surrogate`'s reason) when one of ``strings``
-    cannot be written."""
-    for v in strings:
-        why = lone_surrogate(v, what)
-        if why is not None:
-            raise Inexpressible(why)
-
 
 def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
     r"""The automaton of every JSON spelling of exactly these strings (quotes included).
@@ -85,7 +77,10 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
     values = sorted(set(values))
     if not values:
         return _empty_dfa()
-    scalar_values_only(values, "the string")
+    for v in values:  # the schema compiler reports these at their keyword; this is the last guard
+        why = lone_surrogate(v, "the string")
+        if why is not None:
+            raise Inexpressible(why)
     # the character trie
     children: list[dict[str, int]] = [{}]
     ends: list[bool] = [False]
