@@ -407,8 +407,8 @@ def acyclic_blocks(compact, accepting):  # type: ignore[no-untyped-def]
     exactly when both accept or neither does and their successors on every symbol are
     equivalent (or both dead): with successors already numbered, each state is looked up by that
     signature in a hash table of representatives (Revuz's register, compared row by row). Hopcroft's
-    worklist holds (block, symbol) pairs: on a 44k-state trie of property names with ~100 byte
-    classes it took 0.5 s, this 10 ms.
+    worklist holds (block, symbol) pairs: on a 44k-state trie of property names with 63 byte
+    classes the minimisation took 0.5 s with it, 0.12 s with this (25-35 ms of it here).
     """
     n = compact.shape[0]
     k = compact.shape[1]
@@ -421,7 +421,6 @@ def acyclic_blocks(compact, accepting):  # type: ignore[no-untyped-def]
     for root in range(n):
         if color[root] != 0:
             continue
-        top = 0
         stack_s[0] = root
         stack_c[0] = 0
         color[root] = 1
