@@ -28,6 +28,7 @@ from corral.compiler.automaton import (
     ByteDFA,
     ByteNFA,
     determinize,
+    frozen,
     minimize,
     write_shifted,
 )
@@ -274,7 +275,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
         starts.append(starts[-1] + n)
     trans = np.empty((total, 256), dtype=np.int32)
     for d, off in zip(dfas, starts):
-        write_shifted(trans, off, d.trans)
+        write_shifted(trans, off, frozen(d.trans))
     acc = np.concatenate([d.accepting for d in dfas]).astype(bool, copy=False) if dfas else np.zeros(0, dtype=bool)
     owner = np.repeat(np.arange(len(dfas), dtype=np.int32), sizes)
     term_start = [off + d.start for d, off in zip(dfas, starts)]

@@ -38,7 +38,7 @@ import numpy as np
 import numba
 from numba import njit, prange
 
-from corral.compiler.automaton import ByteDFA, byte_columns, refine
+from corral.compiler.automaton import ByteDFA, byte_columns, frozen, refine
 from corral.compiler.vocabulary import Vocabulary
 
 __all__ = [
@@ -354,14 +354,14 @@ def state_masks(dfa: ByteDFA, vocab: Vocabulary, states: np.ndarray) -> tuple[np
     lasts = np.zeros(states.shape[0], dtype=np.int64)
     if states.shape[0] == 1:  # lazy path: skip the parallel launch
         c, last = walk_state_mask(
-            dfa.trans, int(states[0]), t.node_byte, t.node_depth, t.node_skip,
+            frozen(dfa.trans), int(states[0]), t.node_byte, t.node_depth, t.node_skip,
             t.tok_ptr, t.tok_ids, t.max_depth, out[0],
         )
         counts[0], lasts[0] = c, last
     else:
         with PARALLEL_LOCK:
             _walk_many(
-                dfa.trans, states, t.node_byte, t.node_depth, t.node_skip,
+                frozen(dfa.trans), states, t.node_byte, t.node_depth, t.node_skip,
                 t.tok_ptr, t.tok_ids, t.max_depth, out, counts, lasts,
             )
     acc = dfa.accepting[states]

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA, write_shifted
+from corral.compiler.automaton import ByteDFA, frozen, write_shifted
 from corral.compiler.earley_tables import EarleyTables
 from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n_words, token_trie, token_tries_by_length
 from corral.compiler.regex import RegexLimits
@@ -650,7 +650,7 @@ class CFGMaskStore:
         table, in room made by :meth:`_reserve`; ``_fstart[f]`` is then its start state's row."""
         base = self._fn
         need = base + int(d.n_states)
-        write_shifted(self._ftrans, base, d.trans)
+        write_shifted(self._ftrans, base, frozen(d.trans))
         self._facc[base:need] = np.asarray(d.accepting, dtype=np.bool_)
         self._fn = need
         self._fstart[f] = base + int(d.start)
@@ -700,7 +700,7 @@ class CFGMaskStore:
                 fkey = b"".join(sorted({self._filter_key(f) for f in followers}))
             self._follow_key[term] = fkey
         lo, hi = self._term_range(term)
-        code = residual_code(tb.trans, tb.accepting, lo, hi, g, MAX_SHARED_RESIDUAL)
+        code = residual_code(frozen(tb.trans), frozen(tb.accepting), lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:
             return follow, _digest(code, b"whole", fkey), False
         if int((tb.trans[g] >= 0).sum()) < WIDE_STATE_BYTES:
@@ -747,8 +747,8 @@ class CFGMaskStore:
         hit = self._filter_keys.get(f)
         if hit is None:
             d = _coarse(self.tables.term_filters[f])
-            trans = np.asarray(d.trans, dtype=np.int32)
-            code = residual_code(trans, np.asarray(d.accepting, dtype=np.bool_), 0, trans.shape[0],
+            trans = frozen(np.asarray(d.trans, dtype=np.int32))
+            code = residual_code(trans, frozen(np.asarray(d.accepting, dtype=np.bool_)), 0, trans.shape[0],
                                  int(d.start), trans.shape[0] + 1)
             hit = self._filter_keys[f] = _digest(code)
         return hit

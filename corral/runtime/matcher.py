@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from corral.compiler.automaton import frozen
 from corral.compiler.maskstore import advance_token
 from corral.errors import CorralError
 from corral.runtime.arguments import byte_string, step_count, token_index, token_int, token_list
@@ -243,7 +244,7 @@ class RegexMatcher(Matcher):
         store = dfa_engine(grammar).store
         self._store = store
         dfa = store.dfa
-        self._trans = dfa.trans
+        self._trans = frozen(dfa.trans)  # one kernel signature (see frozen)
         self._flat = store.trie.flat
         self._offsets = store.trie.offsets
         self._fin = dfa.n_states

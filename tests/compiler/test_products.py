@@ -101,3 +101,22 @@ def test_byte_columns_groups_exactly_the_bytes_with_equal_columns(d: ByteDFA, ex
         first.setdefault(trans[:, b].tobytes(), len(first))
     assert [first[trans[:, b].tobytes()] for b in range(256)] == byte_class.tolist()
     assert compact.shape[1] == len(first)
+
+
+def test_read_only_and_writable_tables_share_one_kernel_version() -> None:
+    """Cached automata are read-only and fresh ones writable; numba compiles (and, in a new
+    process, loads from its cache at 17-35 ms each) one machine-code version per kind. Kernels
+    that only read tables get read-only views (``frozen``), so mixing the two adds no version."""
+    from corral.compiler.automaton import _product_kernel, frozen
+    from corral.compiler.json_schema.json_strings import json_string_dfa
+
+    shared = json_string_dfa("^[a-c]+$")  # remembered by the string cache: read-only
+    assert not shared.trans.flags.writeable
+    fresh = minimize(ByteDFA(shared.trans.copy(), shared.accepting.copy(), shared.start))
+    assert fresh.trans.flags.writeable
+    for a, b in itertools.product((shared, fresh), repeat=2):
+        assert product(a, b).n_states == shared.n_states
+        assert difference(a, b).n_states == 1
+    assert len(_product_kernel.signatures) == 1
+    view = frozen(fresh.trans)
+    assert not view.flags.writeable and fresh.trans.flags.writeable and np.shares_memory(view, fresh.trans)

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA, _live_bfs_order, _renumbered, concat, difference, write_shifted
+from corral.compiler.automaton import (
+    ByteDFA,
+    _live_bfs_order,
+    _renumbered,
+    concat,
+    difference,
+    frozen,
+    write_shifted,
+)
 from corral.compiler.diagnostics import Diagnostic
 from corral.compiler.grammar_ir import ObjectKeys, TerminalDef
 from corral.compiler.json_schema.algebra import (
@@ -124,8 +132,8 @@ def _ws_prefixed(self: _Compiler, dfa: ByteDFA) -> ByteDFA:
     if (first[ws] >= 0).any():
         return concat([self._ws_dfa, dfa])
     pre = self._ws_dfa
-    table, accepting, start = _prefixed_trimmed(pre.trans, pre.accepting, pre.start, dfa.trans, dfa.accepting,
-                                                dfa.start)
+    table, accepting, start = _prefixed_trimmed(frozen(pre.trans), frozen(pre.accepting), pre.start,
+                                                frozen(dfa.trans), frozen(dfa.accepting), dfa.start)
     if table.shape[0] == 0:  # the body's language is empty: trim's one dead state
         return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.array([False]), 0)
     return ByteDFA(table, accepting, start)
@@ -515,7 +523,7 @@ _WS_BYTES = np.array([0x20, 0x09, 0x0A, 0x0D])
 def _ws_star(dfa: ByteDFA) -> ByteDFA | None:
     """``[ \\t\\n\\r]* dfa`` when ``dfa`` starts with no whitespace byte (else ``None``): a superset
     of the terminal with a counted prefix, whose unions stay small (follow-set filtering only)."""
-    table, accepting = _ws_star_table(dfa.trans, dfa.accepting, dfa.start)
+    table, accepting = _ws_star_table(frozen(dfa.trans), frozen(dfa.accepting), dfa.start)
     if table.shape[0] == 0:
         return None
     return ByteDFA(table, accepting, 0)
