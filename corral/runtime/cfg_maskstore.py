@@ -37,7 +37,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -71,7 +71,8 @@ SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longe
 MAX_LAYERED_STATES = 4096  # states over all unrolled layers past which a state gets no layered key
 MAX_LAYERED_TERMINAL = 4096  # terminals bigger than this give their states no layered key (finding the byte classes of one costs ~1 ms per 1,000 states)
 PER_GROUP_LEVELS = 4096  # states with this many crossing candidates get their first levels per group (see _first_level)
-WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key
+WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key, not derived
+MAX_DERIVED_BYTES = 8  # a wide state reading at most this many bytes unlike its most common successor is derived from it
 
 
 def _coarse(dfa: ByteDFA) -> ByteDFA:
@@ -172,15 +173,40 @@ def scan_state(trans, acc, loops, g, ftrans, facc, fptr, fstarts, node_byte, nod
     This is what makes a string body cheap: most of the vocabulary lies in subtrees whose bytes
     all loop on it. ``loops`` rows left at zero only turn the shortcut off.
     """
+    return _scan_nodes(trans, acc, loops, g, ftrans, facc, fptr, fstarts, node_byte, node_depth, node_skip, below,
+                       tok_ptr, tok_ids, flat, offsets, max_depth, out, cands, cand_ks, 0, node_byte.shape[0], 0)
+
+
+@njit(cache=True, nogil=True)
+def rescan_subtrees(trans, acc, loops, g, ftrans, facc, fptr, fstarts, node_byte, node_depth, node_skip, below, tok_ptr, tok_ids, flat, offsets, max_depth, roots, out, cands, cand_ks):  # type: ignore[no-untyped-def]
+    """:func:`scan_state` of ``g`` over the subtrees of the trie's first-level nodes ``roots``
+    only (the tokens starting with their bytes), after clearing those tokens' bits in ``out``.
+    Returns the number of pairs written to ``cands``/``cand_ks``, or -1 when they are too small.
+    What a state does on the other tokens, :meth:`CFGMaskStore._derive` takes from a state that
+    reads their first bytes alike."""
+    nc = 0
+    for r in roots:
+        end = node_skip[r]
+        for q in range(tok_ptr[r], tok_ptr[end]):
+            t = tok_ids[q]
+            out[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
+        nc = _scan_nodes(trans, acc, loops, g, ftrans, facc, fptr, fstarts, node_byte, node_depth, node_skip, below,
+                         tok_ptr, tok_ids, flat, offsets, max_depth, out, cands, cand_ks, r, end, nc)
+        if nc < 0:
+            return -1
+    return nc
+
+
+@njit(cache=True, nogil=True)
+def _scan_nodes(trans, acc, loops, g, ftrans, facc, fptr, fstarts, node_byte, node_depth, node_skip, below, tok_ptr, tok_ids, flat, offsets, max_depth, out, cands, cand_ks, i, n, nc):  # type: ignore[no-untyped-def]
+    """The walk of :func:`scan_state` over trie nodes ``[i, n)`` (whole subtrees of first-level
+    nodes), appending pairs after the first ``nc``; returns the new count, -1 when full."""
     has_follow = fstarts.shape[0] > 0
     stack = np.empty(max_depth + 1, np.int32)  # automaton state after d bytes of the path
     nacc = np.empty(max_depth + 1, np.int32)  # accepting depths among 1..d on the path
     accd = np.empty(max_depth + 1, np.int32)  # those depths, shallowest first
     stack[0] = g
     nacc[0] = 0
-    n = node_byte.shape[0]
-    nc = 0
-    i = 0
     while i < n:
         d = node_depth[i]
         s = trans[stack[d - 1], node_byte[i]]
@@ -468,7 +494,24 @@ class SharedStates:
             self._bytes = 0
 
 
-_ScanInput = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], bytes | None, bool]
+class _ScanInput(NamedTuple):
+    """What :meth:`CFGMaskStore._scan` or :meth:`CFGMaskStore._derive` needs to compute one
+    state's layers outside the lock (made by :meth:`CFGMaskStore._prepare` under it)."""
+
+    follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # the terminal's follow filter
+    key: bytes | None = None  # the tokenizer-wide key of the layers, when they have one
+    layered: bool = False  # the key covers the tokens of at most SHORT_TOKEN_BYTES bytes only
+    base: int = -1  # derive the layers from this state's (see CFGMaskStore._derive)
+    roots: np.ndarray | None = None  # then: the first-level trie nodes of the bytes read unlike the base
+    base_entry: _StateEntry | None = None  # the base's layers, when they were cached at planning
+
+
+def _roots_of(trie: TokenTrie, vocab: Vocabulary) -> np.ndarray:
+    """Per byte, the trie's first-level node of the tokens starting with it (-1: none does)."""
+    roots = np.full(256, -1, dtype=np.int64)
+    first = np.flatnonzero(trie.node_depth == 1)
+    roots[trie.node_byte[first]] = first
+    return roots
 
 
 def _below_of(trie: TokenTrie, vocab: Vocabulary) -> np.ndarray:
@@ -538,6 +581,7 @@ class CFGMaskStore:
         trie = token_trie(vocab)
         self._trie = trie
         self._below = vocab.derived("cfg_maskstore.below", partial(_below_of, trie))
+        self._roots = vocab.derived("cfg_maskstore.roots", partial(_roots_of, trie))
         # the tokens in two tries (up to SHORT_TOKEN_BYTES, longer), for states with a layered key
         self._parts: list[tuple[TokenTrie, np.ndarray]] = [
             (part, vocab.derived(f"cfg_maskstore.below{SHORT_TOKEN_BYTES}.{i}", partial(_below_of, part)))
@@ -588,6 +632,7 @@ class CFGMaskStore:
         self.misses = 0
         self.state_scans = 0  # per-state layers computed (each one numba pass over the vocabulary)
         self.shared_states = 0  # per-state layers found in the tokenizer-wide cache instead
+        self.derived_states = 0  # per-state layers derived from another state's (see _derive)
         self._lock = threading.RLock()
 
     # -- per-terminal follow automata -------------------------------------------------------------
@@ -679,19 +724,62 @@ class CFGMaskStore:
         if hit is not None:
             self._states.move_to_end(g)
             return hit
-        return self._put_state(g, *self._scan(g, self._prepare(g)))
+        for h, e, how in self._run(self._plan([g])):  # g last, after its base
+            hit = self._put_state(h, e, how)
+        assert hit is not None
+        return hit
 
-    def _prepare(self, g: int) -> _ScanInput:
+    def _plan(self, states: list[int]) -> list[tuple[int, _ScanInput]]:
+        """The states whose layers are to be computed for ``states`` (none of them cached), each
+        with what its computation reads; a derived state's base comes before it when the base is
+        not cached either. Under the lock."""
+        plan: list[tuple[int, _ScanInput]] = []
+        planned: set[int] = set()
+        for g in states:
+            if g in planned:
+                continue
+            p = self._prepare(g)
+            if p.base >= 0 and p.base_entry is None and p.base not in planned:
+                plan.append((p.base, self._prepare(p.base, derive=False)))
+                planned.add(p.base)
+            plan.append((g, p))
+            planned.add(g)
+        return plan
+
+    def _run(self, plan: list[tuple[int, _ScanInput]]) -> list[tuple[int, _StateEntry, str]]:
+        """The layers of a :meth:`_plan`'s states, in its order, each with how they were found
+        (``"scanned"``, ``"shared"``, ``"derived"``). Touches none of the store's caches, so it
+        runs outside the lock."""
+        done: dict[int, _StateEntry] = {}
+        out: list[tuple[int, _StateEntry, str]] = []
+        for g, p in plan:
+            if p.base >= 0:
+                e, how = self._derive(g, p, p.base_entry if p.base_entry is not None else done[p.base]), "derived"
+            else:
+                e, scanned = self._scan(g, p)
+                how = "scanned" if scanned else "shared"
+            done[g] = e
+            out.append((g, e, how))
+        return out
+
+    def _prepare(self, g: int, derive: bool = True) -> _ScanInput:
         """What a scan of state ``g`` reads besides the grammar: its terminal's follow filter
         and self-loop rows (filled here); the tokenizer-wide key of its layers, ``None`` when it
         has none; and whether that key is layered (it covers the tokens of at most
         ``SHORT_TOKEN_BYTES`` bytes: :func:`layered_code`) rather than whole (its residual
         automaton: :func:`residual_code`). A layered key is made only for wide states whose
-        residual is too big, length counters mostly. Under the lock."""
+        residual is too big, length counters mostly. Under the lock.
+
+        With ``derive``, a wide state that reads all but a few bytes as its most common successor
+        does gets that successor as its base instead (:meth:`_derive`), and no key."""
         tb = self.tables
         term = int(tb.term_of_state[g])
         self._fill_loops(term)
         follow = self._follow_dfa(term)
+        if derive:
+            got = self._base_of(g)
+            if got is not None:
+                return _ScanInput(follow, base=got[0], roots=got[1], base_entry=self._states.get(got[0]))
         fkey = self._follow_key.get(term)
         if fkey is None:
             followers = tuple(sorted(tb.follow[term]))
@@ -702,17 +790,38 @@ class CFGMaskStore:
         lo, hi = self._term_range(term)
         code = residual_code(frozen(tb.trans), frozen(tb.accepting), lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:
-            return follow, _digest(code, b"whole", fkey), False
+            return _ScanInput(follow, _digest(code, b"whole", fkey))
         if int((tb.trans[g] >= 0).sum()) < WIDE_STATE_BYTES:
-            return follow, None, False
+            return _ScanInput(follow)
         classes = self._classes_of(term)
         if classes is None:
-            return follow, None, False
+            return _ScanInput(follow)
         partition, ctrans = classes
         layered = layered_code(ctrans, lo, tb.accepting, g, SHORT_TOKEN_BYTES, MAX_LAYERED_STATES)
         if not layered.shape[0]:
-            return follow, None, False
-        return follow, _digest(layered, b"short", partition, fkey), True
+            return _ScanInput(follow)
+        return _ScanInput(follow, _digest(layered, b"short", partition, fkey), True)
+
+    def _base_of(self, g: int) -> tuple[int, np.ndarray] | None:
+        """``(h, roots)`` when state ``g`` is wide and reads all but at most
+        :data:`MAX_DERIVED_BYTES` bytes as its most common successor ``h`` does: ``roots`` are
+        the first-level trie nodes of the bytes read otherwise. A string body whose text is
+        still tied to a few spellings (a key that is any string but a few names, a counter's
+        early steps) is such a state: its successors are mostly the plain body."""
+        trans = self.tables.trans
+        row = trans[g]
+        live = row[row >= 0]
+        if live.shape[0] < WIDE_STATE_BYTES:
+            return None
+        vals, counts = np.unique(live, return_counts=True)
+        h = int(vals[counts.argmax()])
+        if h == g:
+            return None
+        differ = np.flatnonzero(trans[h] != row)
+        if differ.shape[0] > MAX_DERIVED_BYTES:
+            return None
+        roots = self._roots[differ]
+        return h, roots[roots >= 0]
 
     def _term_range(self, term: int) -> tuple[int, int]:
         """The global state ids ``[lo, hi)`` of terminal ``term``'s automaton in the stacked table."""
@@ -768,7 +877,7 @@ class CFGMaskStore:
         (``False``: found in the tokenizer-wide cache; with a layered key, the few long tokens
         are walked anyway). Touches none of the store's caches, so it runs outside the lock (the
         kernel releases the GIL), with this thread's buffers."""
-        follow, key, layered = prepared
+        follow, key, layered = prepared.follow, prepared.key, prepared.layered
         if key is None:
             return self._scan_kernel(g, follow), True
         tr, below = self._parts[0] if layered else (self._trie, self._below)
@@ -780,6 +889,42 @@ class CFGMaskStore:
         if layered:  # the key covers the short tokens: the long ones are this state's own
             part = _merge(part, self._walk(g, follow, *self._parts[1]), self._flat, self._offsets)
         return part, scanned
+
+    def _derive(self, g: int, p: _ScanInput, base: _StateEntry) -> _StateEntry:
+        """Layers 1 and 2 of state ``g`` from those of its base ``p.base`` (:meth:`_base_of`).
+
+        Exact: what a token does from a state depends only on the state its first byte leads
+        to (the scan never looks at the state itself, only at the states after 1, 2, ... bytes),
+        and ``g`` and the base lead to the same state on every byte but those of ``p.roots``.
+        So the base's inside tokens and crossing pairs stand for every token starting with
+        another byte, and only the subtrees of ``p.roots`` are walked from ``g``
+        (:func:`rescan_subtrees`). Outside the lock."""
+        tb = self.tables
+        tr = self._trie
+        ftrans, facc, fptr, fstarts = p.follow
+        roots = p.roots
+        assert roots is not None
+        bufs = self._buffers
+        if getattr(bufs, "cands", None) is None:
+            bufs.cands = np.empty(self.vocab.size, dtype=np.int32)
+            bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
+        while True:
+            out = base.inside.copy()
+            nc = rescan_subtrees(
+                tb.trans, tb.accepting, self._loops, g, ftrans, facc, fptr, fstarts, tr.node_byte,
+                tr.node_depth, tr.node_skip, self._below, tr.tok_ptr, tr.tok_ids, self._flat,
+                self._offsets, tr.max_depth, roots, out, bufs.cands, bufs.ks,
+            )
+            if nc >= 0:
+                break
+            bufs.cands = np.empty(2 * bufs.cands.shape[0], dtype=np.int32)
+            bufs.ks = np.empty(2 * bufs.ks.shape[0], dtype=np.int32)
+        out.setflags(write=False)
+        redone = np.zeros(256, dtype=np.bool_)
+        redone[tr.node_byte[roots]] = True
+        keep = ~redone[self._flat[self._offsets[base.candidates]]]
+        return _entry(out, np.concatenate([base.candidates[keep], bufs.cands[:nc]]),
+                      np.concatenate([base.ks[keep], bufs.ks[:nc]]), self._flat, self._offsets)
 
     def _scan_kernel(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
         """Layers 1 and 2 of state ``g`` by one walk of the vocabulary (see :func:`scan_state`)."""
@@ -809,17 +954,20 @@ class CFGMaskStore:
         out.setflags(write=False)
         return _entry(out, bufs.cands[:nc], bufs.ks[:nc], self._flat, self._offsets)
 
-    def _put_state(self, g: int, entry: _StateEntry, scanned: bool = True) -> _StateEntry:
-        """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays);
-        ``scanned``: computed here, not found in the tokenizer-wide cache."""
+    def _put_state(self, g: int, entry: _StateEntry, how: str = "scanned") -> _StateEntry:
+        """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays); ``how``
+        they were found, for the counters: ``"scanned"`` here, ``"shared"`` in the
+        tokenizer-wide cache, ``"derived"`` from another state's."""
         hit = self._states.get(g)
         if hit is not None:
             self._states.move_to_end(g)
             return hit
-        if scanned:
+        if how == "scanned":
             self.state_scans += 1
-        else:
+        elif how == "shared":
             self.shared_states += 1
+        else:
+            self.derived_states += 1
         self._state_bytes = _put_bounded(self._states, g, entry, self._state_bytes, self.max_bytes)
         return entry
 
@@ -838,12 +986,11 @@ class CFGMaskStore:
             hit = self._hit(sig)
             if hit is not None:
                 return hit
-            todo = [(g, self._prepare(g))
-                    for g in s.scan if g not in self._states]
-        fresh = [(g, *self._scan(g, f)) for g, f in todo]
+            todo = self._plan([g for g in s.scan if g not in self._states])
+        fresh = self._run(todo)
         with self._lock:
-            for g, e, scanned in fresh:
-                self._put_state(g, e, scanned)
+            for g, e, how in fresh:
+                self._put_state(g, e, how)
             hit = self._hit(sig)
             if hit is not None:  # another thread finished it meanwhile
                 return hit

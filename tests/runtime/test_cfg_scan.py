@@ -83,7 +83,7 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
     ks = np.empty(8 * size, dtype=np.int32)
     seen_inside = seen_pairs = 0
     for g in states:
-        (ftrans, facc, fptr, fstarts), _, _ = store._prepare(g)
+        ftrans, facc, fptr, fstarts = store._prepare(g).follow
         follow = (ftrans, facc, fptr, fstarts)
         entry = store._scan_kernel(g, follow)
         # the short and the long tokens' tries, walked apart, give the same together
@@ -102,6 +102,43 @@ def test_trie_scan_equals_token_by_token(llama3: tuple[object, Vocabulary], kind
     # the check means something: states with inside tokens and with crossing pairs were met
     assert seen_inside > len(states) // 2
     assert seen_pairs > 100
+
+
+ANY_BUT = {"type": "object", "properties": {"name": {"type": "string"}, "namespace": {"type": "integer"},
+                                          "tags": {"type": "array", "items": {"type": "string", "minLength": 2}}}}
+
+
+@pytest.mark.parametrize("kind", ["sql", "schema", "any-but"])
+def test_derived_layers_equal_token_by_token(llama3: tuple[object, Vocabulary], kind: str) -> None:
+    """A wide state that reads all but a few bytes as its most common successor does (a key that
+    is any string but a few names, a quoted name) gets its layers from that successor's, with
+    only the subtrees of the other bytes walked: equal to reading every token from the state."""
+    vocab = llama3[1]
+    grammar = corral.compile_json_schema(ANY_BUT, vocab) if kind == "any-but" else _grammar(kind, vocab)
+    store = earley_engine(grammar).store
+    tb = store.tables
+    size = len(vocab)
+    cands = np.empty(8 * size, dtype=np.int32)
+    ks = np.empty(8 * size, dtype=np.int32)
+    derived = [g for g in range(tb.n_states) if store._base_of(g) is not None]
+    assert derived
+    for g in derived:
+        p = store._prepare(g)
+        assert p.base >= 0 and p.key is None and p.roots is not None and p.roots.shape[0] > 0
+        entry = store._derive(g, p, store._scan_kernel(p.base, p.follow))
+        want = np.zeros(n_words(size), dtype=np.uint32)
+        nc = token_by_token(tb.trans, tb.accepting, g, *p.follow, store._flat, store._offsets, want, cands, ks)
+        assert np.array_equal(entry.inside, want), (kind, g)
+        assert sorted(zip(entry.candidates.tolist(), entry.ks.tolist())) == sorted(zip(cands[:nc].tolist(), ks[:nc].tolist()))
+    # and through the store: a mask over such states equals the mask with every state scanned whole
+    if kind == "any-but":
+        matcher = grammar.matcher()
+        assert matcher.accept_bytes(b'{"nam')
+        got = matcher.next_token_mask().copy()
+        assert store.derived_states > 0
+        store.clear(states=True)
+        store._base_of = lambda g: None  # type: ignore[method-assign]
+        assert np.array_equal(matcher.next_token_mask(), got)
 
 
 @pytest.mark.parametrize("kind", ["sql", "schema"])
@@ -139,7 +176,8 @@ def test_states_with_one_content_key_have_equal_layers(llama3: tuple[object, Voc
         rng = np.random.default_rng(2)
         states = sorted(set(tb.term_start) | set(rng.choice(tb.n_states, size=min(tb.n_states, 120), replace=False).tolist()))
         for g in states:
-            follow, key, layered = store._prepare(g)
+            p = store._prepare(g, derive=False)
+            follow, key, layered = p.follow, p.key, p.layered
             if key is None:
                 continue
             # a layered key covers the short tokens (the long ones are walked per state)
