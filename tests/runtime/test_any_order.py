@@ -112,3 +112,14 @@ def test_documents_in_any_order(keys: list[int], closed: bool) -> None:
 _grammars = {closed: corral.compile_json_schema(dict(_BIG, additionalProperties=not closed), corral.Vocabulary(
     [bytes([b]) for b in range(256)] + [None], eos_token_ids=[256]), whitespace="compact", property_order="any")
     for closed in (False, True)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",))), st.booleans())
+def test_a_keys_text_is_read_as_json_reads_it(key: str, ascii_only: bool) -> None:
+    """The reader reads a key's literal without ``json.loads`` when it has no escape: the same
+    string either way (raw UTF-8, escapes, control characters, quotes)."""
+    from corral.runtime.guards import _string_of
+
+    literal = json.dumps(key, ensure_ascii=ascii_only).encode("utf-8")
+    assert _string_of(literal) == json.loads(literal)
