@@ -14,12 +14,18 @@ when a byte leaves no way to finish the text.
 Signatures
 ----------
 Two sets have the same future (the same language of continuations) when their *kernels* agree:
-the items whose origin is an earlier set, compared with their origins' signatures (items with
-origin in the set itself follow from the kernel by closure). :meth:`Recognizer.signature` interns
-kernels into integers (never reused), so masks can be cached by signature across sequences.
+the items whose origin is an earlier set (items with origin in the set itself follow from the
+kernel by closure), each with what happens when its production completes at its origin. That is
+not the origin set itself but only its items waiting for the production's left-hand side, moved
+past it (:meth:`Recognizer._future`): the second item of a JSON array and its third have different
+origins whose waiting items, followed through the completions they lead to, are the same, so
+their sets get one signature and share their masks. :meth:`Recognizer.signature` interns kernels
+into integers (never reused), so masks can be cached by signature across sequences.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from corral.compiler.earley_tables import EarleyTables
 
@@ -31,7 +37,7 @@ Item = tuple[int, int, "ESet"]
 class ESet:
     """One chart set: the recognizer's state after a prefix (see the module docstring)."""
 
-    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "tscan", "twaiting", "__weakref__")
+    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "fut", "tscan", "twaiting", "__weakref__")
 
     def __init__(self) -> None:
         self.scan: dict[int, set[Item]] = {}
@@ -40,6 +46,7 @@ class ESet:
         self.predicted: set[int] = set()
         self.accepting = False
         self.sig = -1
+        self.fut: dict[int, int] | None = None  # per nonterminal: the id of what completing it here leads to
         # Predicted items (origin: this set) are kept as shared chunks of (production, dot) from
         # the recognizer's prediction templates, materialised only when a byte advances them or a
         # completion reaches them: most predictions never matter.
@@ -65,9 +72,13 @@ class Recognizer:
     max_signatures:
         Cap on interned kernels; past it the table is cleared (ids keep increasing, so cached masks
         keyed by old ids stay correct and merely stop being hit).
+    observed:
+        Productions whose completion a signature records even where it only passes the completion
+        on (the run-time checks ask the chart which of them end; see :meth:`_future`).
     """
 
-    def __init__(self, tables: EarleyTables, max_signatures: int = 200_000) -> None:
+    def __init__(self, tables: EarleyTables, max_signatures: int = 200_000,
+                 observed: frozenset[int] = frozenset()) -> None:
         self.tables = tables
         # next symbol after the dot, per production: indexed by dot; None when complete. Tuples
         # (and the rows below): tuples of ints leave the garbage collector's lists, so a process
@@ -84,9 +95,11 @@ class Recognizer:
         self._trans: list[tuple[int, ...] | None] = [None] * int(tables.trans.shape[0])
         self._acc = tables.accepting_list
         self._start_prod = tables.start_prod
-        self._intern: dict[frozenset[tuple[int, ...]], int] = {}
+        self._intern: dict[tuple[str, frozenset[Any]], int] = {}
+        self._content: dict[int, frozenset[Any]] = {}  # a future's id -> its entries (to flatten it into others)
         self._next_sig = 0
         self._max_sigs = max_signatures
+        self._observed = observed
         self._templates: dict[int, tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]] = {}
 
     def _row(self, g: int) -> tuple[int, ...]:
@@ -327,10 +340,14 @@ class Recognizer:
 
     # -- signatures ---------------------------------------------------------------------------------
     def signature(self, s: ESet) -> int:
-        """An integer equal for two sets exactly when their kernels (hence futures) agree."""
+        """An integer equal for two sets only when their futures agree (see the module docstring):
+        their kernels, each item with the id of what completing its production at its origin
+        leads to (:meth:`_future`), are equal."""
         if s.sig >= 0:
             return s.sig
-        # iterative post-order over origins that still need a signature
+        # iterative post-order over the origins that still need a signature: a future that loops
+        # back (see _future) is entered by its set's signature, so every set a future can reach
+        # (an origin, transitively) has one first, and nothing recurses however deep the nesting
         stack = [s]
         while stack:
             top = stack[-1]
@@ -339,27 +356,107 @@ class Recognizer:
                 stack.extend(missing)
                 continue
             stack.pop()
-            if top.sig >= 0:
-                continue
-            kern: list[tuple[int, ...]] = [(-1,)] if top.accepting else []
-            for g, group in top.scan.items():
-                for p, d, o in group:
-                    if o is not top:
-                        kern.append((p, d, o.sig, g))
-            for w in top.waiting.values():
-                for p, d, o in w:
-                    if o is not top:
-                        kern.append((p, d, o.sig))
-            key = frozenset(kern)
-            sig = self._intern.get(key)
-            if sig is None:
-                if len(self._intern) >= self._max_sigs:
-                    self._intern.clear()
-                sig = self._next_sig
-                self._next_sig += 1
-                self._intern[key] = sig
-            top.sig = sig
+            if top.sig < 0:
+                top.sig = self._kernel_signature(top)
         return s.sig
+
+    def _kernel_signature(self, s: ESet) -> int:
+        """The signature of ``s``, whose origins all have theirs."""
+        lhs = self._lhs
+        future = self._future
+        kern: list[tuple[int, ...]] = [(-1,)] if s.accepting else []
+        for g, group in s.scan.items():
+            for p, d, o in group:
+                if o is not s:
+                    kern.append((p, d, g, future(o, lhs[p])))
+        for w in s.waiting.values():
+            for p, d, o in w:
+                if o is not s:
+                    kern.append((p, d, future(o, lhs[p])))
+        return self._interned("k", frozenset(kern))
+
+    def _interned(self, kind: str, content: frozenset[Any]) -> int:
+        key = (kind, content)
+        got = self._intern.get(key)
+        if got is None:
+            if len(self._intern) >= self._max_sigs:
+                self._intern.clear()
+                self._content.clear()
+            got = self._next_sig
+            self._next_sig += 1
+            self._intern[key] = got
+            if kind == "f":
+                self._content[got] = content
+        return got
+
+    def _future(self, o: ESet, a: int) -> int:
+        """The id of what completing nonterminal ``a`` with origin ``o`` leads to: the items of
+        ``o`` waiting for ``a``, moved past it, as entries ``(production, dot, id of what
+        completing the production at its origin leads to)``; an item this completes is replaced
+        by the entries of its own completion (so the chains of completions that lists and unit
+        rules make reach the same entries whatever their length), recorded as ``("done", p)``
+        when its production is observed, and as ``("accept",)`` for the start production.
+
+        Exact: completing ``a`` at ``o`` adds exactly these items to a set (``_close``), and
+        what an item then does is fixed by its production, dot and its own completion's id, so
+        equal ids are equal futures. A completion at ``o`` that loops back to one being computed
+        (left recursion: ``items -> items . "," item``) is entered by that set's signature,
+        which :meth:`signature` computed first (it stands for everything the set can lead to).
+        Memoised per set and nonterminal (``ESet.fut``); iterative, so deep nesting is no
+        recursion."""
+        memo = o.fut
+        if memo is not None:
+            hit = memo.get(a)
+            if hit is not None:
+                return hit
+        nxt, lhs, start, observed, content = self._next, self._lhs, self._start_prod, self._observed, self._content
+        stack: list[tuple[ESet, int]] = [(o, a)]
+        busy: set[tuple[int, int]] = {(id(o), a)}
+        while stack:
+            so, sa = stack[-1]
+            if so.fut is not None and sa in so.fut:
+                stack.pop()
+                continue
+            moved = [(p2, d2 + 1, o2) for p2, d2, o2 in so.waiting.get(sa, ())]
+            moved += [(p2, d2 + 1, so) for chunk in so.twaiting.get(sa, ()) for p2, d2 in chunk]
+            todo: list[tuple[ESet, int]] = []
+            for p, d, o2 in moved:
+                if p == start and nxt[p][d] is None:
+                    continue
+                b = lhs[p]
+                m2 = o2.fut
+                if (m2 is None or b not in m2) and (id(o2), b) not in busy:
+                    busy.add((id(o2), b))
+                    todo.append((o2, b))
+            if todo:
+                stack.extend(todo)
+                continue
+            entries: set[Any] = set()
+            for p, d, o2 in moved:
+                complete = nxt[p][d] is None
+                if complete and p == start:
+                    entries.add(("accept",))
+                    continue
+                m2 = o2.fut
+                sub = m2.get(lhs[p]) if m2 is not None else None
+                ref: Any = sub if sub is not None else ("loop", o2.sig if o2.sig >= 0 else self.signature(o2), lhs[p])  # being computed: o2's signature stands for it
+                if not complete:
+                    entries.add((p, d, ref))
+                    continue
+                if p in observed:
+                    entries.add(("done", p))
+                inner = content.get(sub) if sub is not None else None
+                if inner is None:
+                    entries.add(("via", ref))
+                else:
+                    entries |= inner
+            if so.fut is None:
+                so.fut = {}
+            so.fut[sa] = self._interned("f", frozenset(entries))
+            stack.pop()
+            busy.discard((id(so), sa))
+        assert o.fut is not None
+        return o.fut[a]
 
     @staticmethod
     def _origins(s: ESet) -> set[ESet]:

@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass
 
 from corral.compiler.compiled import CompiledGrammar
-from corral.compiler.program import DFAProgram
+from corral.compiler.program import DFAProgram, EarleyProgram
 from corral.runtime.cfg_maskstore import CFGMaskStore
 from corral.runtime.earley import Recognizer
 from corral.runtime.maskstore import DFAMaskStore
@@ -46,10 +46,23 @@ def _build(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:
     program = grammar.program
     if isinstance(program, DFAProgram):
         return DFAEngine(DFAMaskStore(program, grammar.vocab))
-    recognizer = Recognizer(program.tables)
+    recognizer = Recognizer(program.tables, observed=_checked_productions(program))
     store = CFGMaskStore(program.tables, recognizer, grammar.vocab, max_bytes=program.mask_cache_bytes,
                          limits=program.limits)
     return EarleyEngine(recognizer, store)
+
+
+def _checked_productions(program: EarleyProgram) -> frozenset[int]:
+    """The productions of the rules the run-time checks guard (``ir.guards``): the reader asks
+    the chart which of them open or end (:class:`~corral.runtime.guards.Guards`), so a
+    signature records their completions (``Recognizer(observed=...)``). The other object rules
+    the reader asks about end with a ``}`` terminal, which no completion passes over."""
+    guards = program.ir.guards
+    if not guards:
+        return frozenset()
+    tables = program.tables
+    index = {name: i for i, name in enumerate(tables.nonterminals)}
+    return frozenset(p for name in guards if name in index for p in tables.prods_of[index[name]])
 
 
 def engine_for(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:

@@ -9,7 +9,7 @@ import os
 import re
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import corral
@@ -137,3 +137,65 @@ def test_masks_equal_brute_force_over_all_short_tokens(ir: GrammarIR, prefixes: 
         got = corral.bitmask_to_bool(mask_store_for(g).mask(s), VOCAB.size)
         want = brute_force_mask(rec, s, VOCAB)  # every token is text but the last, EOS
         assert np.array_equal(got, want), (prefix, [VOCAB_STRINGS[t] for t in np.flatnonzero(got[:-1] != want[:-1])])
+
+
+SUFFIXES = ["".join(p) for k in range(4) for p in itertools.product(ALPHABET + " ", repeat=k)]
+
+
+def _ir(rules: dict[str, list[tuple[str, ...]]]) -> GrammarIR:
+    return GrammarIR(start="s", rules=rules, terminals={k: TerminalDef(k, v) for k, v in TERMINALS.items()})
+
+
+@settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grammars())
+# completions passed on through unit rules to different items; a list's item in nested lists
+@example(_ir({"s": [("y", "R"), ("L", "y")], "y": [("x",)], "x": [("A", "B")]}))
+@example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}))
+def test_equal_signatures_have_equal_futures(ir: GrammarIR) -> None:
+    """Masks are cached by signature, so two sets with one signature must have one future. Over
+    every prefix of up to 4 characters, each set whose signature an earlier one has is compared
+    with it on every suffix up to 3 characters: the same ones keep it viable and make it accept.
+    The signature keys an item by what completing it at its origin leads to, not by the origin
+    set, so sets reached through different list positions or unit chains share one."""
+    rec = _recognizer(ir)
+    if rec is None:
+        return
+    first: dict[int, tuple[str, tuple[int, ...]]] = {}
+
+    def future(s: object) -> tuple[int, ...]:
+        out = []
+        for w in SUFFIXES:
+            t = rec.feed(s, w.encode())  # type: ignore[union-attr, arg-type]
+            out.append(0 if t is None else 1 + t.accepting)
+        return tuple(out)
+
+    for prefix in STRINGS:
+        s = rec.feed(rec.initial(), prefix.encode())
+        if s is None:
+            continue
+        sig = rec.signature(s)
+        if sig not in first:
+            first[sig] = (prefix, ())
+            continue
+        if not first[sig][1]:
+            p0 = first[sig][0]
+            first[sig] = (p0, future(rec.feed(rec.initial(), p0.encode())))
+        assert future(s) == first[sig][1], (first[sig][0], prefix)
+
+
+def test_list_items_share_their_signatures() -> None:
+    """The sets at one position of the first, second, third and fourth items of a list have one
+    signature, though their items' origins differ (the first item's come through another
+    production): completing an item leads, through the list's completions, to the same items.
+    A signature keyed by origin sets gives four."""
+    ir = GrammarIR(start="s", rules={"s": [("L", "items", "R")], "items": [("item",), ("items", "C", "item")],
+                                     "item": [("A", "B")]},
+                   terminals={"L": TerminalDef("L", r"\["), "R": TerminalDef("R", r"\]"), "C": TerminalDef("C", ","),
+                              "A": TerminalDef("A", "a"), "B": TerminalDef("B", "b")})
+    rec = Recognizer(build_tables(ir))
+    sets = [rec.feed(rec.initial(), text.encode()) for text in ("[a", "[ab,a", "[ab,ab,a", "[ab,ab,ab,a")]
+    assert all(s is not None for s in sets)
+    origins = [{o for g in s.scan.values() for _, _, o in g} for s in sets]  # type: ignore[union-attr]
+    assert all(a != b for a, b in itertools.combinations(origins, 2))
+    assert len({rec.signature(s) for s in sets}) == 1  # type: ignore[arg-type]
+    assert rec.signature(rec.feed(rec.initial(), b"[ab")) != rec.signature(sets[0])  # type: ignore[arg-type]
