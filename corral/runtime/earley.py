@@ -368,11 +368,17 @@ class Recognizer:
         for g, group in s.scan.items():
             for p, d, o in group:
                 if o is not s:
-                    kern.append((p, d, g, future(o, lhs[p])))
+                    a = lhs[p]
+                    memo = o.fut
+                    f = memo.get(a) if memo is not None else None
+                    kern.append((p, d, g, f if f is not None else future(o, a)))
         for w in s.waiting.values():
             for p, d, o in w:
                 if o is not s:
-                    kern.append((p, d, future(o, lhs[p])))
+                    a = lhs[p]
+                    memo = o.fut
+                    f = memo.get(a) if memo is not None else None
+                    kern.append((p, d, f if f is not None else future(o, a)))
         return self._interned("k", frozenset(kern))
 
     def _interned(self, kind: str, content: frozenset[Any]) -> int:
