@@ -29,7 +29,7 @@ from typing import Any
 
 from corral.compiler.earley_tables import EarleyTables
 
-__all__ = ["ESet", "Recognizer"]
+__all__ = ["ESet", "Recognizer", "object_productions"]
 
 Item = tuple[int, int, "ESet"]
 
@@ -99,7 +99,11 @@ class Recognizer:
         self._content: dict[int, frozenset[Any]] = {}  # a future's id -> its entries (to flatten it into others)
         self._next_sig = 0
         self._max_sigs = max_signatures
-        self._observed = observed
+        # the start production is always told apart: completing it accepts
+        self._observed = observed | {tables.start_prod}
+        self._width = max((len(b) for b in tables.rhs), default=0) + 1
+        self._poskeys: dict[int, int] = {}  # p * width + dot -> the key of that position (see _poskey)
+        self._suffixes: dict[tuple[int | None, ...], int] = {}
         self._templates: dict[int, tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]] = {}
 
     def _row(self, g: int) -> tuple[int, ...]:
@@ -364,6 +368,7 @@ class Recognizer:
         """The signature of ``s``, whose origins all have theirs."""
         lhs = self._lhs
         future = self._future
+        poskey = self._poskey
         kern: list[tuple[int, ...]] = [(-1,)] if s.accepting else []
         for g, group in s.scan.items():
             for p, d, o in group:
@@ -371,15 +376,33 @@ class Recognizer:
                     a = lhs[p]
                     memo = o.fut
                     f = memo.get(a) if memo is not None else None
-                    kern.append((p, d, g, f if f is not None else future(o, a)))
+                    kern.append((poskey(p, d), g, f if f is not None else future(o, a)))
         for w in s.waiting.values():
             for p, d, o in w:
                 if o is not s:
                     a = lhs[p]
                     memo = o.fut
                     f = memo.get(a) if memo is not None else None
-                    kern.append((p, d, f if f is not None else future(o, a)))
+                    kern.append((poskey(p, d), f if f is not None else future(o, a)))
         return self._interned("k", frozenset(kern))
+
+    def _poskey(self, p: int, d: int) -> int:
+        """The key of dot position ``d`` of production ``p`` in signatures: the symbols left to
+        read (what an item there does next; what completing it does is its future's id), or,
+        for an observed production, the position itself (odd keys)."""
+        i = p * self._width + d
+        k = self._poskeys.get(i)
+        if k is None:
+            if p in self._observed:
+                k = 2 * i + 1
+            else:
+                rest = self._next[p][d:]
+                sid = self._suffixes.get(rest)
+                if sid is None:
+                    sid = self._suffixes[rest] = len(self._suffixes)
+                k = 2 * sid
+            self._poskeys[i] = k
+        return k
 
     def _interned(self, kind: str, content: frozenset[Any]) -> int:
         key = (kind, content)
@@ -397,17 +420,21 @@ class Recognizer:
 
     def _future(self, o: ESet, a: int) -> int:
         """The id of what completing nonterminal ``a`` with origin ``o`` leads to: the items of
-        ``o`` waiting for ``a``, moved past it, as entries ``(production, dot, id of what
-        completing the production at its origin leads to)``; an item this completes is replaced
-        by the entries of its own completion (so the chains of completions that lists and unit
-        rules make reach the same entries whatever their length), recorded as ``("done", p)``
-        when its production is observed, and as ``("accept",)`` for the start production.
+        ``o`` waiting for ``a``, moved past it, as entries ``(position key, id of what
+        completing the production at its origin leads to)`` (:meth:`_poskey`: the symbols left
+        to read); an item this completes is replaced by the entries of its own completion (so
+        the chains of completions that lists and unit rules make reach the same entries whatever
+        their length), recorded as ``("done", p)`` when its production is observed, and as
+        ``("accept",)`` for the start production.
 
         Exact: completing ``a`` at ``o`` adds exactly these items to a set (``_close``), and
-        what an item then does is fixed by its production, dot and its own completion's id, so
-        equal ids are equal futures. A completion at ``o`` that loops back to one being computed
-        (left recursion: ``items -> items . "," item``) is entered by that set's signature,
-        which :meth:`signature` computed first (it stands for everything the set can lead to).
+        what an item then does is fixed by the symbols it has left to read and by what
+        completing it leads to, so equal ids are equal futures. (The first item of a JSON array
+        waits on ``a0f -> items . a0r`` and the next ones on ``a0r -> "," items . a0r``: the
+        same symbols left, the same future.) A completion at ``o`` that loops back to one being
+        computed (left recursion: ``items -> items . "," item``) is entered by that set's
+        signature, which :meth:`signature` computed first (it stands for everything the set can
+        lead to).
         Memoised per set and nonterminal (``ESet.fut``); iterative, so deep nesting is no
         recursion."""
         memo = o.fut
@@ -416,6 +443,7 @@ class Recognizer:
             if hit is not None:
                 return hit
         nxt, lhs, start, observed, content = self._next, self._lhs, self._start_prod, self._observed, self._content
+        poskey = self._poskey
         stack: list[tuple[ESet, int]] = [(o, a)]
         busy: set[tuple[int, int]] = {(id(o), a)}
         while stack:
@@ -447,7 +475,7 @@ class Recognizer:
                 sub = m2.get(lhs[p]) if m2 is not None else None
                 ref: Any = sub if sub is not None else ("loop", o2.sig if o2.sig >= 0 else self.signature(o2), lhs[p])  # being computed: o2's signature stands for it
                 if not complete:
-                    entries.add((p, d, ref))
+                    entries.add((poskey(p, d), ref))
                     continue
                 if p in observed:
                     entries.add(("done", p))
@@ -479,3 +507,20 @@ class Recognizer:
     def interned(self) -> int:
         """Number of kernels currently interned."""
         return len(self._intern)
+
+
+def object_productions(tables: EarleyTables) -> dict[int, int]:
+    """Every object production, with its length: ``"{" X "}"`` whose first and last symbols are
+    terminals that read exactly those bytes (possibly after whitespace). The run-time checks ask
+    the chart which of them a ``{`` opens and a ``}`` ends."""
+
+    def reads(sym: int, byte: int) -> bool:
+        if sym >= 0:
+            return False
+        g = tables.term_start[-2 - sym]
+        row = tables.trans[g]
+        g2 = int(row[byte])
+        return g2 >= 0 and bool(tables.accepting_list[g2]) and int((row >= 0).sum()) <= 5
+
+    return {p: len(body) for p, body in enumerate(tables.rhs)
+            if len(body) >= 2 and reads(body[0], 0x7B) and reads(body[-1], 0x7D)}

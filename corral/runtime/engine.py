@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from corral.compiler.compiled import CompiledGrammar
 from corral.compiler.program import DFAProgram, EarleyProgram
 from corral.runtime.cfg_maskstore import CFGMaskStore
-from corral.runtime.earley import Recognizer
+from corral.runtime.earley import Recognizer, object_productions
 from corral.runtime.maskstore import DFAMaskStore
 
 __all__ = ["DFAEngine", "EarleyEngine", "engine_for", "dfa_engine", "earley_engine", "recognizer_for",
@@ -53,16 +53,16 @@ def _build(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:
 
 
 def _checked_productions(program: EarleyProgram) -> frozenset[int]:
-    """The productions of the rules the run-time checks guard (``ir.guards``): the reader asks
-    the chart which of them open or end (:class:`~corral.runtime.guards.Guards`), so a
-    signature records their completions (``Recognizer(observed=...)``). The other object rules
-    the reader asks about end with a ``}`` terminal, which no completion passes over."""
+    """The productions the run-time checks ask the chart about (:class:`~corral.runtime.guards.Guards`:
+    which checked rules and which object rules a bracket opens or ends), for a grammar that has
+    such checks: signatures tell these productions apart (``Recognizer(observed=...)``)."""
     guards = program.ir.guards
     if not guards:
         return frozenset()
     tables = program.tables
     index = {name: i for i, name in enumerate(tables.nonterminals)}
-    return frozenset(p for name in guards if name in index for p in tables.prods_of[index[name]])
+    checked = {p for name in guards if name in index for p in tables.prods_of[index[name]]}
+    return frozenset(checked | set(object_productions(tables)))
 
 
 def engine_for(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:

@@ -48,7 +48,7 @@ from corral.compiler.grammar_ir import Guard, ObjectKeys, UniqueItems
 from corral.compiler.maskstore import token_trie
 from corral.runtime.arguments import token_index
 from corral.runtime.cfg_matcher import CFGMatcher
-from corral.runtime.earley import ESet
+from corral.runtime.earley import ESet, object_productions
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
@@ -787,18 +787,7 @@ def _make_guards(grammar: CompiledGrammar) -> Guards | None:
                 by_production[p] = check
     if not by_production:
         return None
-    # every object production: "{" X "}" with "{" and "}" terminals that read exactly those bytes
-    # (possibly after whitespace)
-    def reads(sym: int, byte: int) -> bool:
-        if sym >= 0:
-            return False
-        g = tables.term_start[-2 - sym]
-        row = tables.trans[g]
-        g2 = int(row[byte])
-        return g2 >= 0 and bool(tables.accepting_list[g2]) and int((row >= 0).sum()) <= 5
-    objects = {p: len(body) for p, body in enumerate(tables.rhs)
-               if len(body) >= 2 and reads(body[0], 0x7B) and reads(body[-1], 0x7D)}
-    return Guards(by_production, objects)
+    return Guards(by_production, object_productions(tables))
 
 
 # -- the matcher -----------------------------------------------------------------------------------

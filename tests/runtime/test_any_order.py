@@ -123,3 +123,26 @@ def test_a_keys_text_is_read_as_json_reads_it(key: str, ascii_only: bool) -> Non
 
     literal = json.dumps(key, ensure_ascii=ascii_only).encode("utf-8")
     assert _string_of(literal) == json.loads(literal)
+
+
+def test_array_items_share_signatures_and_their_masks_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sets at one place of different items of an array have one signature (so one cached
+    mask), checked closed objects included: every mask along the walk equals one computed
+    afresh from the chart, the reader's filter with no memo included."""
+    from corral.runtime.engine import earley_engine
+
+    g = _compile({"type": "array", "items": SCHEMAS["closed"]}, True, monkeypatch)
+    store = earley_engine(g).store
+    m = g.matcher()
+    text = '[{"a":1},{"a":2,"b":3},{"a":4,"c":5},{"b":6,"a":7},{"a":8}]'
+    sigs: dict[int, int] = {}
+    for i, ch in enumerate(text):
+        got = m.next_token_mask()
+        s = m._sets[-1]  # type: ignore[attr-defined]
+        want = m._filter(store._compute(s), -1)  # type: ignore[attr-defined]
+        assert np.array_equal(got, want), text[:i]
+        sigs[i] = s.sig
+        assert m.accept_bytes(ch.encode())
+    after_a = [i for i in range(len(text)) if text[i - 4:i] == '{"a"']
+    assert len(after_a) == 4 and len({sigs[i] for i in after_a}) == 1  # the first item's too
+    assert m.is_accepting()
