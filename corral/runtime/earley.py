@@ -369,6 +369,8 @@ class Recognizer:
         lhs = self._lhs
         future = self._future
         poskey = self._poskey
+        known = self._poskeys.get
+        width = self._width
         kern: list[tuple[int, ...]] = [(-1,)] if s.accepting else []
         for g, group in s.scan.items():
             for p, d, o in group:
@@ -376,14 +378,16 @@ class Recognizer:
                     a = lhs[p]
                     memo = o.fut
                     f = memo.get(a) if memo is not None else None
-                    kern.append((poskey(p, d), g, f if f is not None else future(o, a)))
+                    k = known(p * width + d)
+                    kern.append((k if k is not None else poskey(p, d), g, f if f is not None else future(o, a)))
         for w in s.waiting.values():
             for p, d, o in w:
                 if o is not s:
                     a = lhs[p]
                     memo = o.fut
                     f = memo.get(a) if memo is not None else None
-                    kern.append((poskey(p, d), f if f is not None else future(o, a)))
+                    k = known(p * width + d)
+                    kern.append((k if k is not None else poskey(p, d), f if f is not None else future(o, a)))
         return self._interned("k", frozenset(kern))
 
     def _poskey(self, p: int, d: int) -> int:
