@@ -469,6 +469,17 @@ class Recognizer:
             if todo:
                 stack.extend(todo)
                 continue
+            if len(moved) == 1:  # one item waits (a unit rule, a list's end): its completion's id, when it passes it on
+                p, d, o2 = moved[0]
+                m2 = o2.fut
+                sub = m2.get(lhs[p]) if m2 is not None else None
+                if sub is not None and nxt[p][d] is None and p not in observed and sub in content:
+                    if so.fut is None:
+                        so.fut = {}
+                    so.fut[sa] = sub  # the same entries, so the same id
+                    stack.pop()
+                    busy.discard((id(so), sa))
+                    continue
             entries: set[Any] = set()
             for p, d, o2 in moved:
                 complete = nxt[p][d] is None
