@@ -813,8 +813,8 @@ class CFGMaskStore:
         live = row[row >= 0]
         if live.shape[0] < WIDE_STATE_BYTES:
             return None
-        vals, counts = np.unique(live, return_counts=True)
-        h = int(vals[counts.argmax()])
+        low = int(live.min())
+        h = low + int(np.bincount(live - low).argmax())
         if h == g:
             return None
         differ = np.flatnonzero(trans[h] != row)

@@ -651,8 +651,9 @@ def _set_bits(bits: np.ndarray, ids: list[int]) -> None:
     """Set the bits of ``ids`` in the packed mask ``bits``, in one vector step."""
     if ids:
         arr = np.sort(np.asarray(ids, dtype=np.int64))  # (np.bitwise_or.at is ~10x slower)
-        words, first = np.unique(arr >> 5, return_index=True)
-        bits[words] |= np.bitwise_or.reduceat(np.uint32(1) << (arr & 31).astype(np.uint32), first)
+        of = arr >> 5
+        first = np.flatnonzero(np.concatenate(([True], of[1:] != of[:-1])))  # each word's first id
+        bits[of[first]] |= np.bitwise_or.reduceat(np.uint32(1) << (arr & 31).astype(np.uint32), first)
 
 
 def _clearing(refused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -146,3 +146,18 @@ def test_array_items_share_signatures_and_their_masks_stay_exact(monkeypatch: py
     after_a = [i for i in range(len(text)) if text[i - 4:i] == '{"a"']
     assert len(after_a) == 4 and len({sigs[i] for i in after_a}) == 1  # the first item's too
     assert m.is_accepting()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 4095), max_size=80))
+def test_set_bits_sets_exactly_the_ids(ids: list[int]) -> None:
+    """The reader's vector step that sets many ids' bits at once (repeats and shared words
+    included) sets the bits one at a time would."""
+    from corral.runtime.guards import _set_bits
+
+    got = np.zeros(128, dtype=np.uint32)
+    _set_bits(got, ids)
+    want = np.zeros(128, dtype=np.uint32)
+    for t in ids:
+        want[t >> 5] |= np.uint32(1 << (t & 31))
+    assert np.array_equal(got, want)
