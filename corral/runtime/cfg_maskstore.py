@@ -24,7 +24,10 @@ For a chart set ``E`` the allowed tokens are found in three layers:
 
 Layers 1 and 2 of a state depend only on what the automaton can do from it and on the follow
 filter, so they are also kept tokenizer-wide, keyed by that content (:class:`SharedStates`): the
-string bodies, numbers and whitespace of every grammar of one vocabulary share their scans.
+string bodies, numbers and whitespace of every grammar of one vocabulary share their scans. And
+since a token's layers depend only on the state its first byte leads to, a wide state that reads
+all but a few bytes as another does takes that state's layers and walks only the tokens starting
+with those bytes (:meth:`CFGMaskStore._derive`).
 
 Finished masks are cached by the set's signature (equal signatures, equal futures; see
 :mod:`corral.runtime.earley`), in an LRU bounded in bytes. Both caches report their size.
