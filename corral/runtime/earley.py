@@ -25,6 +25,7 @@ into integers (never reused), so masks can be cached by signature across sequenc
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from corral.compiler.earley_tables import EarleyTables
@@ -372,7 +373,9 @@ class Recognizer:
         known = self._poskeys.get
         width = self._width
         kern: list[tuple[int, ...]] = [(-1,)] if s.accepting else []
-        for g, group in s.scan.items():
+        # scanning items with their group (an automaton state), waiting ones with group -1
+        groups = itertools.chain(s.scan.items(), ((-1, w) for w in s.waiting.values()))
+        for g, group in groups:
             for p, d, o in group:
                 if o is not s:
                     a = lhs[p]
@@ -380,14 +383,6 @@ class Recognizer:
                     f = memo.get(a) if memo is not None else None
                     k = known(p * width + d)
                     kern.append((k if k is not None else poskey(p, d), g, f if f is not None else future(o, a)))
-        for w in s.waiting.values():
-            for p, d, o in w:
-                if o is not s:
-                    a = lhs[p]
-                    memo = o.fut
-                    f = memo.get(a) if memo is not None else None
-                    k = known(p * width + d)
-                    kern.append((k if k is not None else poskey(p, d), f if f is not None else future(o, a)))
         return self._interned("k", frozenset(kern))
 
     def _poskey(self, p: int, d: int) -> int:
