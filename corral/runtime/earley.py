@@ -30,7 +30,7 @@ from typing import Any
 
 from corral.compiler.earley_tables import EarleyTables
 
-__all__ = ["ESet", "Recognizer", "object_productions"]
+__all__ = ["ESet", "Recognizer"]
 
 Item = tuple[int, int, "ESet"]
 
@@ -517,20 +517,3 @@ class Recognizer:
     def interned(self) -> int:
         """Number of kernels currently interned."""
         return len(self._intern)
-
-
-def object_productions(tables: EarleyTables) -> dict[int, int]:
-    """Every object production, with its length: ``"{" X "}"`` whose first and last symbols are
-    terminals that read exactly those bytes (possibly after whitespace). The run-time checks ask
-    the chart which of them a ``{`` opens and a ``}`` ends."""
-
-    def reads(sym: int, byte: int) -> bool:
-        if sym >= 0:
-            return False
-        g = tables.term_start[-2 - sym]
-        row = tables.trans[g]
-        g2 = int(row[byte])
-        return g2 >= 0 and bool(tables.accepting_list[g2]) and int((row >= 0).sum()) <= 5
-
-    return {p: len(body) for p, body in enumerate(tables.rhs)
-            if len(body) >= 2 and reads(body[0], 0x7B) and reads(body[-1], 0x7D)}

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from corral.compiler.compiled import CompiledGrammar
+from corral.compiler.earley_tables import EarleyTables
+from corral.compiler.grammar_ir import Guard
 from corral.compiler.program import DFAProgram, EarleyProgram
 from corral.runtime.cfg_maskstore import CFGMaskStore
-from corral.runtime.earley import Recognizer, object_productions
+from corral.runtime.earley import Recognizer
 from corral.runtime.maskstore import DFAMaskStore
 
 __all__ = ["DFAEngine", "EarleyEngine", "engine_for", "dfa_engine", "earley_engine", "recognizer_for",
@@ -36,6 +38,11 @@ class EarleyEngine:
 
     recognizer: Recognizer
     store: CFGMaskStore
+    # for the run-time checks (corral.runtime.guards), empty when the grammar has none: the
+    # productions of the rules they guard, with their check, and every object production with
+    # its length (the chart is asked which of them a bracket opens or ends)
+    checked: dict[int, Guard] = field(default_factory=dict)
+    objects: dict[int, int] = field(default_factory=dict)
 
 
 _ENGINES: weakref.WeakKeyDictionary[CompiledGrammar, DFAEngine | EarleyEngine] = weakref.WeakKeyDictionary()
@@ -46,23 +53,44 @@ def _build(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:
     program = grammar.program
     if isinstance(program, DFAProgram):
         return DFAEngine(DFAMaskStore(program, grammar.vocab))
-    recognizer = Recognizer(program.tables, observed=_checked_productions(program))
+    checked, objects = _checked_productions(program)
+    # signatures tell apart the productions the checks ask the chart about
+    recognizer = Recognizer(program.tables, observed=frozenset(checked) | frozenset(objects))
     store = CFGMaskStore(program.tables, recognizer, grammar.vocab, max_bytes=program.mask_cache_bytes,
                          limits=program.limits)
-    return EarleyEngine(recognizer, store)
+    return EarleyEngine(recognizer, store, checked, objects)
 
 
-def _checked_productions(program: EarleyProgram) -> frozenset[int]:
-    """The productions the run-time checks ask the chart about (:class:`~corral.runtime.guards.Guards`:
-    which checked rules and which object rules a bracket opens or ends), for a grammar that has
-    such checks: signatures tell these productions apart (``Recognizer(observed=...)``)."""
-    guards = program.ir.guards
-    if not guards:
-        return frozenset()
+def _checked_productions(program: EarleyProgram) -> tuple[dict[int, Guard], dict[int, int]]:
+    """The fields ``checked`` and ``objects`` of :class:`EarleyEngine` (both empty when no
+    production is checked)."""
     tables = program.tables
     index = {name: i for i, name in enumerate(tables.nonterminals)}
-    checked = {p for name in guards if name in index for p in tables.prods_of[index[name]]}
-    return frozenset(checked | set(object_productions(tables)))
+    checked: dict[int, Guard] = {}
+    for name, check in program.ir.guards.items():
+        nt = index.get(name)
+        if nt is not None:
+            for p in tables.prods_of[nt]:
+                checked[p] = check
+    if not checked:
+        return {}, {}
+    return checked, _object_productions(tables)
+
+
+def _object_productions(tables: EarleyTables) -> dict[int, int]:
+    """Every object production, with its length: ``"{" X "}"`` whose first and last symbols are
+    terminals that read exactly those bytes (possibly after whitespace)."""
+
+    def reads(sym: int, byte: int) -> bool:
+        if sym >= 0:
+            return False
+        g = tables.term_start[-2 - sym]
+        row = tables.trans[g]
+        g2 = int(row[byte])
+        return g2 >= 0 and bool(tables.accepting_list[g2]) and int((row >= 0).sum()) <= 5
+
+    return {p: len(body) for p, body in enumerate(tables.rhs)
+            if len(body) >= 2 and reads(body[0], 0x7B) and reads(body[-1], 0x7D)}
 
 
 def engine_for(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:

@@ -48,7 +48,8 @@ from corral.compiler.grammar_ir import Guard, ObjectKeys, UniqueItems
 from corral.compiler.maskstore import token_trie
 from corral.runtime.arguments import token_index
 from corral.runtime.cfg_matcher import CFGMatcher
-from corral.runtime.earley import ESet, object_productions
+from corral.runtime.earley import ESet
+from corral.runtime.engine import earley_engine
 
 if TYPE_CHECKING:
     from corral.compiler.compiled import CompiledGrammar
@@ -778,17 +779,10 @@ def _make_guards(grammar: CompiledGrammar) -> Guards | None:
     program = grammar.program
     if not isinstance(program, EarleyProgram) or not program.ir.guards:
         return None
-    tables = program.tables
-    index = {name: i for i, name in enumerate(tables.nonterminals)}
-    by_production: dict[int, Guard] = {}
-    for name, check in program.ir.guards.items():
-        nt = index.get(name)
-        if nt is not None:
-            for p in tables.prods_of[nt]:
-                by_production[p] = check
-    if not by_production:
+    engine = earley_engine(grammar)  # it found the checked and object productions (its signatures need them)
+    if not engine.checked:
         return None
-    return Guards(by_production, object_productions(tables))
+    return Guards(engine.checked, engine.objects)
 
 
 # -- the matcher -----------------------------------------------------------------------------------
