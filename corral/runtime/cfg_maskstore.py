@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -907,27 +908,23 @@ class CFGMaskStore:
         ftrans, facc, fptr, fstarts = p.follow
         roots = p.roots
         assert roots is not None
-        bufs = self._buffers
-        if getattr(bufs, "cands", None) is None:
-            bufs.cands = np.empty(self.vocab.size, dtype=np.int32)
-            bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
-        while True:
-            out = base.inside.copy()
-            nc = rescan_subtrees(
+        out = np.empty_like(base.inside)
+
+        def fill(cands: np.ndarray, ks: np.ndarray) -> int:
+            out[:] = base.inside
+            return rescan_subtrees(
                 tb.trans, tb.accepting, self._loops, g, ftrans, facc, fptr, fstarts, tr.node_byte,
                 tr.node_depth, tr.node_skip, self._below, tr.tok_ptr, tr.tok_ids, self._flat,
-                self._offsets, tr.max_depth, roots, out, bufs.cands, bufs.ks,
+                self._offsets, tr.max_depth, roots, out, cands, ks,
             )
-            if nc >= 0:
-                break
-            bufs.cands = np.empty(2 * bufs.cands.shape[0], dtype=np.int32)
-            bufs.ks = np.empty(2 * bufs.ks.shape[0], dtype=np.int32)
+
+        cands, ks = self._pairs(fill)
         out.setflags(write=False)
         redone = np.zeros(256, dtype=np.bool_)
         redone[tr.node_byte[roots]] = True
         keep = ~redone[self._flat[self._offsets[base.candidates]]]
-        return _entry(out, np.concatenate([base.candidates[keep], bufs.cands[:nc]]),
-                      np.concatenate([base.ks[keep], bufs.ks[:nc]]), self._flat, self._offsets)
+        return _entry(out, np.concatenate([base.candidates[keep], cands]),
+                      np.concatenate([base.ks[keep], ks]), self._flat, self._offsets)
 
     def _scan_kernel(self, g: int, follow: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> _StateEntry:
         """Layers 1 and 2 of state ``g`` by one walk of the vocabulary (see :func:`scan_state`)."""
@@ -938,24 +935,33 @@ class CFGMaskStore:
         """Layers 1 and 2 of state ``g`` over the tokens of trie ``tr`` (one :func:`scan_state`)."""
         tb = self.tables
         ftrans, facc, fptr, fstarts = follow
-        bufs = self._buffers
-        cands = getattr(bufs, "cands", None)
-        if cands is None:
-            cands = bufs.cands = np.empty(self.vocab.size, dtype=np.int32)
-            bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
-        while True:
-            out = np.zeros(self.n_words, dtype=np.uint32)
-            nc = scan_state(
+        out = np.empty(self.n_words, dtype=np.uint32)
+
+        def fill(cands: np.ndarray, ks: np.ndarray) -> int:
+            out[:] = 0
+            return scan_state(
                 tb.trans, tb.accepting, self._loops, g, ftrans, facc, fptr, fstarts, tr.node_byte,
                 tr.node_depth, tr.node_skip, below, tr.tok_ptr, tr.tok_ids, self._flat,
-                self._offsets, tr.max_depth, out, bufs.cands, bufs.ks,
+                self._offsets, tr.max_depth, out, cands, ks,
             )
+
+        cands, ks = self._pairs(fill)
+        out.setflags(write=False)
+        return _entry(out, cands, ks, self._flat, self._offsets)
+
+    def _pairs(self, fill: Callable[[np.ndarray, np.ndarray], int]) -> tuple[np.ndarray, np.ndarray]:
+        """The crossing pairs ``fill(cands, ks)`` writes into this thread's buffers (it returns
+        their count, -1 when they are too small: they are doubled and it runs again)."""
+        bufs = self._buffers
+        if getattr(bufs, "cands", None) is None:
+            bufs.cands = np.empty(self.vocab.size, dtype=np.int32)
+            bufs.ks = np.empty(self.vocab.size, dtype=np.int32)
+        while True:
+            nc = fill(bufs.cands, bufs.ks)
             if nc >= 0:
-                break
+                return bufs.cands[:nc], bufs.ks[:nc]
             bufs.cands = np.empty(2 * bufs.cands.shape[0], dtype=np.int32)
             bufs.ks = np.empty(2 * bufs.ks.shape[0], dtype=np.int32)
-        out.setflags(write=False)
-        return _entry(out, bufs.cands[:nc], bufs.ks[:nc], self._flat, self._offsets)
 
     def _put_state(self, g: int, entry: _StateEntry, how: str = "scanned") -> _StateEntry:
         """Cache ``entry`` as state ``g``'s layers (under the lock; the first one stays); ``how``
