@@ -39,8 +39,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -283,7 +282,7 @@ def _open_prefix(pool: tuple[tuple[bytes, Any], ...], prefix: bytes, values: fro
     return any(value not in values for _, value in _spelled_from(pool, prefix))
 
 
-def _plain_verdicts(state: State, text: bytearray | bytes) -> Callable[[bytes], bool | None] | None:
+def _plain_verdicts(state: State, text: bytearray | bytes) -> _PlainSet | None:
     """What :func:`advance` says of the simplest tokens, without reading them: a function of a
     token's bytes giving ``True`` (allowed), ``False`` (refused) or ``None`` (read it); ``None``
     when nothing here applies (read every token). Exact: each case below is what the reader does.
@@ -307,31 +306,31 @@ def _plain_verdicts(state: State, text: bytearray | bytes) -> Callable[[bytes], 
     if mode not in (STR, VAL):
         return None
     if not frames:
-        return _plain_any if mode == STR else _free_open
+        return _PLAIN_ANY if mode == STR else _FREE_OPEN
     arr, check, values, start = frames[-1]
     if mode == VAL:
         if check is _UNKNOWN:
             return None
         if not arr:
             if start == _KEY and check is not None and values and check.closed:
-                return partial(_before_key, _pieces(check.spellings, b'"', values))
-            return _free_open  # a key of an open object, or a value: its text is not checked
+                return _PlainSet(_before_key, _pieces(check.spellings, b'"', values))
+            return _FREE_OPEN  # a key of an open object, or a value: its text is not checked
         if check is not None and values and check.strings is not None:
-            return partial(_before_key, _pieces(_pool(check), b'"', values))
-        return _free_open
+            return _PlainSet(_before_key, _pieces(_pool(check), b'"', values))
+        return _FREE_OPEN
     if check is None or start < 0 or not values:
-        return _plain_any
+        return _PLAIN_ANY
     if check is _UNKNOWN:
         return None
     if not arr:
         if not check.closed:
-            return _plain_any
+            return _PLAIN_ANY
         pool: tuple[tuple[bytes, Any], ...] = check.spellings
     else:
         if check.strings is None:
-            return _plain_any
+            return _PLAIN_ANY
         pool = _pool(check)
-    return partial(_plain_in, _pieces(pool, bytes(text[start:]), values))
+    return _PlainSet(_plain_in, _pieces(pool, bytes(text[start:]), values))
 
 
 def _pieces(pool: tuple[tuple[bytes, Any], ...], head: bytes, values: frozenset) -> frozenset[bytes]:
@@ -391,6 +390,24 @@ def _before_key(pieces: frozenset[bytes], data: bytes) -> bool | None:
     if rest[0] != 0x22 or not _plain(rest[1:]):
         return None
     return bool(pieces) if len(rest) == 1 else rest[1:] in pieces
+
+
+class _PlainSet(NamedTuple):
+    """What :func:`_plain_verdicts` found: the verdict ``rule`` of one token's bytes (one of
+    :func:`_plain_any`, :func:`_free_open`, :func:`_plain_in`, :func:`_before_key`) and, for the
+    last two, the ``pieces`` it checks against. Calling it judges one token; a mask miss judges
+    all its tokens at once with :meth:`_Classes.judge`, which says the same (tested token by
+    token on Llama-3)."""
+
+    rule: Callable[..., bool | None]
+    pieces: frozenset[bytes] | None = None
+
+    def __call__(self, data: bytes) -> bool | None:
+        return self.rule(data) if self.pieces is None else self.rule(self.pieces, data)
+
+
+_PLAIN_ANY = _PlainSet(_plain_any)
+_FREE_OPEN = _PlainSet(_free_open)
 
 
 def _start(frames: list[Frame], at: int) -> None:
@@ -456,7 +473,7 @@ class _Classes:
     def __init__(self, vocab: Vocabulary) -> None:
         size = vocab.size
         words = (size + 31) // 32
-        flags = np.zeros((12, words * 32), dtype=bool)
+        flags = np.zeros((16, words * 32), dtype=bool)
         self.before_quote: dict[bytes, list[int]] = {}
         # counts per token of the bytes of each kind, over all token bytes at once (a Python loop
         # over 128k tokens took 1.7 s, paid by the first checked schema of a process)
@@ -485,7 +502,18 @@ class _Classes:
         flags[6, :size] = count(kinds(_LOWER, invert=True)) > 0
         flags[7, :size] = count(kinds([0x2C])) > 0
         flags[8, :size] = q >= 3
+        # for the plain verdicts (_PlainSet): tokens that only add to an open string, whitespace,
+        # and whitespace then a quote then such bytes; empty tokens (the reader allows them)
+        length = count(kinds(range(256)))
+        blank = (length > 0) & (count(kinds(_WHITESPACE, invert=True)) == 0)
+        escapes = count(kinds([0x5C])) > 0
+        flags[12, :size] = (length > 0) & (q == 0) & ~escapes
+        flags[13, :size] = blank
+        flags[15, :size] = length == 0
         tokens = vocab.token_bytes
+        for t in np.flatnonzero(escapes).tolist():
+            flags[12, t] = _plain(tokens[t] or b"")
+        self.after_quote: dict[bytes, list[int]] = {}  # the opening tokens by their bytes after the quote
         for t in np.flatnonzero(q >= 1).tolist():
             data = tokens[t]
             assert data is not None
@@ -498,13 +526,51 @@ class _Classes:
             after = data[first + 1:]
             flags[9, t] = 0x5D in after or 0x7D in after
             flags[10, t] = 0x2C in after
+            if not data[:first].strip(_WHITESPACE) and _plain(after):
+                flags[14, t] = True
+                self.after_quote.setdefault(after, []).append(t)
         packed = np.packbits(flags, axis=1, bitorder="little")
         bits = np.ascontiguousarray(packed).view(np.uint32)
         self.quote1, self.quote2, self.close, self.letters, self.nonnum, self.number_end, self.nonletter, \
-            self.comma, self.quote3, self.quote_close, self.quote_comma, self.escape_quote = (bits[k] for k in range(12))
+            self.comma, self.quote3, self.quote_close, self.quote_comma, self.escape_quote, \
+            self.plain, self.blank, self.opens, self.empty = (bits[k] for k in range(16))
+        self.blank_or_opens = self.blank | self.opens
+        self._tokens = tokens
+        self._exact: dict[bytes, list[int]] | None = None  # the plain tokens by their bytes, made when first needed
         self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
         self.nothing = np.zeros(words, dtype=np.uint32)
         self._unions: dict[frozenset, np.ndarray] = {}
+
+    def judge(self, plain: _PlainSet, todo: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The tokens of ``todo`` (a packed mask) that ``plain`` allows and those it refuses (or
+        ``None``: it refuses none), as packed masks; the rest must be read. Equal to calling
+        ``plain`` on each token's bytes (an empty token is allowed, as :func:`advance` allows it),
+        without a Python step per token."""
+        w = todo.shape[0]
+        rule = plain.rule
+        ok = todo & self.empty[:w]
+        if rule is _plain_any:
+            return ok | (todo & self.plain[:w]), None
+        if rule is _free_open:
+            return ok | (todo & self.blank_or_opens[:w]), None
+        pieces = plain.pieces
+        assert pieces is not None
+        if rule is _plain_in:
+            exact = self._exact
+            if exact is None:
+                exact = {}
+                for t in _token_ids(self.plain):
+                    exact.setdefault(self._tokens[t] or b"", []).append(t)
+                self._exact = exact
+            hit = _ids_of(exact, pieces, w)
+            inside = todo & self.plain[:w]
+            return ok | (inside & hit), inside & ~hit
+        assert rule is _before_key
+        hit = _ids_of(self.after_quote, pieces, w)
+        if pieces:
+            _set_bits(hit, self.after_quote.get(b"", []))  # a quote alone opens a key that can still be new
+        opening = todo & self.opens[:w]
+        return ok | (todo & self.blank[:w]) | (opening & hit), opening & ~hit
 
     def union(self, names: frozenset) -> np.ndarray:
         """The union of the named classes (each cut to tokens with a comma when its flag is set)."""
@@ -518,6 +584,13 @@ class _Classes:
                 self._unions.clear()
             self._unions[names] = hit
         return hit
+
+
+def _ids_of(table: dict[bytes, list[int]], pieces: frozenset[bytes], words: int) -> np.ndarray:
+    """The ids ``table`` gives for ``pieces``, as a packed mask of ``words`` words."""
+    out = np.zeros(words, dtype=np.uint32)
+    _set_bits(out, [t for p in pieces for t in table.get(p, ())])
+    return out
 
 
 _CLASSES: dict[Any, _Classes] = {}  # by vocabulary (hashable, immutable); the last few kept
@@ -868,17 +941,21 @@ class UniqueCFGMatcher(CFGMatcher):
                     guards.verdicts.clear()
                 known = guards.verdicts[reader] = (np.zeros_like(cand), np.zeros_like(cand))
             judged, bad = known
+            todo = cand & ~judged
+            if plain is not None:  # the simplest tokens judged as sets (see _plain_verdicts)
+                ok_bits, bad_bits = self._classes.judge(plain, todo)
+                judged |= ok_bits
+                if bad_bits is not None:
+                    judged |= bad_bits
+                    bad |= bad_bits
+                todo &= ~judged
             newly_ok: list[int] = []
             newly_bad: list[int] = []
             out_ids: list[int] = []  # refused on the chart's word: not memoised
-            for t in _token_ids(cand & ~judged):
+            for t in _token_ids(todo):
                 if t >= len(tokens):
                     continue
-                data = tokens[t] or b""
-                ok = plain(data) if plain is not None and data else None
-                alone = True
-                if ok is None:
-                    ok, alone = self._reader_verdict(data)
+                ok, alone = self._reader_verdict(tokens[t] or b"")
                 if alone:
                     (newly_ok if ok else newly_bad).append(t)
                 elif not ok:

@@ -407,9 +407,39 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
                 slow = m._filter(base, -1)
             assert np.array_equal(fast, slow), (text, m._text)
             plain = guards._plain_verdicts(m._states[-1], m._text)
-            if plain is not None and plain is not guards._plain_any:
+            if plain is not None and plain.rule is not guards._plain_any:
                 checked[m._states[-1][0] == guards.VAL] += 1
-                free += plain is guards._free_open
+                free += plain.rule is guards._free_open
             assert m.accept_token(t)
         assert m.is_accepting()
     assert checked[0] >= 4 and checked[1] >= 3 and free >= 10, (checked, free)
+
+
+def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object, corral.Vocabulary]) -> None:
+    """A mask miss judges the simplest tokens as sets (``_Classes.judge``: plain tokens inside a
+    string, whitespace and opening quotes between values, each against the pieces of keys or
+    values not written yet); every verdict must equal the per-token rule's on every Llama-3 token
+    (an empty token allowed, as the reader allows it), and ``None`` (read it) must be left out."""
+    import json
+
+    from corral.runtime.guards import (_FREE_OPEN, _PLAIN_ANY, _before_key, _Classes, _pieces, _plain_in,
+                                       _PlainSet, _token_ids)
+    vocab = llama3[1]
+    c = _Classes(vocab)
+    keys = ["alpha", "alpine", "beta", 'q"x', "q\\y", "a b", "name", "é", " id", ""]
+    pool = tuple(sorted((json.dumps(k).encode(), k) for k in keys))
+    written = frozenset({"beta", "a b"})
+    sets = [_PLAIN_ANY, _FREE_OPEN,
+            _PlainSet(_before_key, _pieces(pool, b'"', written)), _PlainSet(_before_key, frozenset()),
+            _PlainSet(_plain_in, _pieces(pool, b'"al', written)), _PlainSet(_plain_in, _pieces(pool, b'"', written)),
+            _PlainSet(_plain_in, frozenset())]
+    for plain in sets:
+        ok, bad = c.judge(plain, c.everything.copy())
+        ok_ids = set(_token_ids(ok))
+        bad_ids = set(_token_ids(bad)) if bad is not None else set()
+        assert not ok_ids & bad_ids
+        for t, data in enumerate(vocab.token_bytes):
+            want = plain(data) if data else True
+            got = True if t in ok_ids else False if t in bad_ids else None
+            assert got == want, (plain.rule.__name__, t, data)
+        assert len(ok_ids) > 100  # not a vacuous pass
