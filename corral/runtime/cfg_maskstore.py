@@ -342,6 +342,46 @@ def _digest(code: np.ndarray, *more: bytes) -> bytes:
 
 
 @njit(cache=True, nogil=True)
+def derivable(trans, g, wide, most):  # type: ignore[no-untyped-def]
+    """``(h, bytes)`` when state ``g`` has at least ``wide`` live bytes and reads all but at most
+    ``most`` bytes (``bytes``, ascending) as its most common successor ``h`` (the smallest of
+    the most common) does; ``(-1, [])`` otherwise (see :meth:`CFGMaskStore._base_of`)."""
+    none = np.empty(0, np.int64)
+    targets = np.empty(256, np.int64)
+    n = 0
+    for b in range(256):
+        t = trans[g, b]
+        if t >= 0:
+            targets[n] = t
+            n += 1
+    if n < wide:
+        return -1, none
+    live = np.sort(targets[:n])
+    h = -1
+    best = 0
+    i = 0
+    while i < n:
+        j = i
+        while j < n and live[j] == live[i]:
+            j += 1
+        if j - i > best:
+            best = j - i
+            h = live[i]
+        i = j
+    if h == g:
+        return -1, none
+    differ = np.empty(256, np.int64)
+    k = 0
+    for b in range(256):
+        if trans[h, b] != trans[g, b]:
+            if k == most:
+                return -1, none
+            differ[k] = b
+            k += 1
+    return h, differ[:k].copy()
+
+
+@njit(cache=True, nogil=True)
 def layered_code(ctrans, lo, acc, g, depth, limit):  # type: ignore[no-untyped-def]
     """What the automaton does from state ``g`` on byte strings of at most ``depth`` bytes, as an
     ``int64`` code; empty past ``limit`` states.
@@ -597,7 +637,10 @@ class CFGMaskStore:
         self._loops_done = np.zeros(len(tables.terminals), dtype=np.bool_)
         # per-state layers of every grammar of this vocabulary, by content
         self._shared: SharedStates = vocab.derived("cfg_maskstore.shared", lambda v: SharedStates())
+        self._trans_ro = frozen(tables.trans)  # (the kernels' one version: read-only)
+        self._acc_ro = frozen(tables.accepting)
         self._follow_key: dict[int, bytes] = {}
+        self._set_keys: dict[tuple[int, ...], bytes] = {}  # the same, per FOLLOW set
         self._filter_keys: dict[int, bytes] = {}
         self._flat = trie.flat
         self._offsets = trie.offsets
@@ -789,10 +832,12 @@ class CFGMaskStore:
             followers = tuple(sorted(tb.follow[term]))
             fkey = self._union_keys.get(followers)  # the set's union head, when it is the filter
             if fkey is None:
-                fkey = b"".join(sorted({self._filter_key(f) for f in followers}))
+                fkey = self._set_keys.get(followers)  # (an object's key terminals share one FOLLOW set)
+                if fkey is None:
+                    fkey = self._set_keys[followers] = b"".join(sorted({self._filter_key(f) for f in followers}))
             self._follow_key[term] = fkey
         lo, hi = self._term_range(term)
-        code = residual_code(frozen(tb.trans), frozen(tb.accepting), lo, hi, g, MAX_SHARED_RESIDUAL)
+        code = residual_code(self._trans_ro, self._acc_ro, lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:
             return _ScanInput(follow, _digest(code, b"whole", fkey))
         if int((tb.trans[g] >= 0).sum()) < WIDE_STATE_BYTES:
@@ -812,17 +857,8 @@ class CFGMaskStore:
         the first-level trie nodes of the bytes read otherwise. A string body whose text is
         still tied to a few spellings (a key that is any string but a few names, a counter's
         early steps) is such a state: its successors are mostly the plain body."""
-        trans = self.tables.trans
-        row = trans[g]
-        live = row[row >= 0]
-        if live.shape[0] < WIDE_STATE_BYTES:
-            return None
-        low = int(live.min())
-        h = low + int(np.bincount(live - low).argmax())
-        if h == g:
-            return None
-        differ = np.flatnonzero(trans[h] != row)
-        if differ.shape[0] > MAX_DERIVED_BYTES:
+        h, differ = derivable(self._trans_ro, g, WIDE_STATE_BYTES, MAX_DERIVED_BYTES)
+        if h < 0:
             return None
         roots = self._roots[differ]
         return h, roots[roots >= 0]

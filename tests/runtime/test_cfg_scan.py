@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 
 import corral
@@ -238,3 +240,32 @@ def test_the_recognizers_tables_leave_the_garbage_collector(llama3: tuple) -> No
     assert rows and rec._next
     gc.collect()
     assert not any(gc.is_tracked(r) for r in rows) and not any(gc.is_tracked(n) for n in rec._next)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(2, 6), st.integers(0, 2**32 - 1), st.integers(0, 256), st.integers(0, 12), st.integers(0, 200),
+       st.integers(0, 9))
+def test_derivable_finds_the_most_common_successor(n_states: int, seed: int, loops: int, changed: int, wide: int,
+                                                   most: int) -> None:
+    """``derivable`` (the kernel behind ``CFGMaskStore._base_of``) against a numpy reading: a
+    state with ``wide`` live bytes or more, whose row differs from its most common successor's
+    (the smallest of the most common) on at most ``most`` bytes, gets that successor and the
+    differing bytes; any other state gets ``-1``."""
+    from corral.runtime.cfg_maskstore import derivable
+    rng = np.random.default_rng(seed)
+    trans = rng.integers(-1, n_states, (n_states, 256)).astype(np.int32)
+    g, h = int(rng.integers(0, n_states)), int(rng.integers(0, n_states))
+    trans[h, rng.choice(256, loops, replace=False)] = h  # h loops on many bytes (a string body), or few: ties
+    trans[g] = trans[h]  # g reads like h but for a few bytes
+    spots = rng.integers(0, 256, changed)
+    trans[g, spots] = rng.integers(-1, n_states, changed)
+    row = trans[g]
+    live = row[row >= 0]
+    want: tuple[int, list[int]] | None = None
+    if live.shape[0] >= wide:
+        top = int(live.min()) + int(np.bincount(live - live.min()).argmax())
+        differ = np.flatnonzero(trans[top] != row)
+        if top != g and differ.shape[0] <= most:
+            want = (top, differ.tolist())
+    got, where = derivable(trans, g, wide, most)
+    assert (None if got < 0 else (int(got), where.tolist())) == want
