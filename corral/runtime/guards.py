@@ -539,8 +539,7 @@ class _Classes:
         self.empty_or_plain = self.empty | self.plain
         self.empty_or_blank = self.empty | self.blank
         self.empty_blank_or_opens = self.empty | self.blank | self.opens
-        self._tokens = tokens
-        self._exact: dict[bytes, list[int]] | None = None  # the plain tokens by their bytes, made when first needed
+        self._trie = trie  # (the tokens spelling given pieces are looked up in it: _trie_ids)
         self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
         self.nothing = np.zeros(words, dtype=np.uint32)
         self._unions: dict[frozenset, np.ndarray] = {}
@@ -561,13 +560,13 @@ class _Classes:
         pieces = plain.pieces
         assert pieces is not None
         if rule is _plain_in:
-            exact = self._exact
-            if exact is None:
-                exact = {}
-                for t in _token_ids(self.plain):
-                    exact.setdefault(self._tokens[t] or b"", []).append(t)
-                self._exact = exact
-            return self.empty[:words], self.plain[:words], _ids_of(exact, pieces, words)
+            hit = np.zeros(words, dtype=np.uint32)
+            if pieces:
+                joined = np.frombuffer(b"".join(pieces), dtype=np.uint8)
+                ends = np.cumsum(np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces)))
+                tr = self._trie
+                _set_bits(hit, _trie_ids(tr.node_byte, tr.node_skip, tr.tok_ptr, tr.tok_ids, joined, ends).tolist())
+            return self.empty[:words], self.plain[:words], hit
         assert rule is _before_key
         hit = _ids_of(self.after_quote, pieces, words)
         if pieces:
@@ -746,6 +745,46 @@ def _token_ids(bits: np.ndarray) -> list[int]:
     expanded = np.unpackbits(bits[words].view(np.uint8), bitorder="little").reshape(-1, 32)
     rows, cols = np.nonzero(expanded)
     return (words[rows] * 32 + cols).tolist()
+
+
+@njit(cache=True, nogil=True)
+def _trie_ids(node_byte, node_skip, tok_ptr, tok_ids, joined, ends):  # type: ignore[no-untyped-def]
+    """The ids of the tokens spelling exactly one of the byte strings ``joined[ends[i-1]:ends[i]]``,
+    found in the vocabulary's preorder trie (a node's children follow it; ``node_skip`` jumps
+    past a subtree). A dictionary of all token spellings cost ~40 ms to build, a stall in the
+    first mask that needed it."""
+    out = np.empty(16, np.int64)
+    n_out = 0
+    n_nodes = node_byte.shape[0]
+    start = 0
+    for i in range(ends.shape[0]):
+        stop = ends[i]
+        node = -1
+        lo = 0  # the current node's children: [lo, hi)
+        hi = n_nodes
+        for k in range(start, stop):
+            b = joined[k]
+            j = lo
+            node = -1
+            while j < hi:
+                if node_byte[j] == b:
+                    node = j
+                    break
+                j = node_skip[j]
+            if node < 0:
+                break
+            lo = node + 1
+            hi = node_skip[node]
+        if node >= 0 and stop > start:
+            for q in range(tok_ptr[node], tok_ptr[node + 1]):
+                if n_out == out.shape[0]:
+                    grown = np.empty(2 * n_out, np.int64)
+                    grown[:n_out] = out
+                    out = grown
+                out[n_out] = tok_ids[q]
+                n_out += 1
+        start = stop
+    return out[:n_out].copy()
 
 
 @njit(cache=True, nogil=True)
