@@ -26,6 +26,7 @@ into integers (never reused), so masks can be cached by signature across sequenc
 from __future__ import annotations
 
 import itertools
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from corral.compiler.earley_tables import EarleyTables
@@ -35,13 +36,16 @@ __all__ = ["ESet", "Recognizer"]
 Item = tuple[int, int, "ESet"]
 
 
+_NO_ITEMS: frozenset[Any] = frozenset()  # an empty scanning group (its items are all predicted)
+
+
 class ESet:
     """One chart set: the recognizer's state after a prefix (see the module docstring)."""
 
     __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "fut", "tscan", "twaiting", "__weakref__")
 
     def __init__(self) -> None:
-        self.scan: dict[int, set[Item]] = {}
+        self.scan: dict[int, AbstractSet[Item]] = {}  # groups are read-only once made (shared by sets)
         self.waiting: dict[int, list[Item]] = {}
         self.items: set[Item] = set()
         self.predicted: set[int] = set()
@@ -54,9 +58,9 @@ class ESet:
         self.tscan: dict[int, list[list[tuple[int, int]]]] = {}
         self.twaiting: dict[int, list[list[tuple[int, int]]]] = {}
 
-    def group_items(self, g: int) -> set[Item]:
+    def group_items(self, g: int) -> AbstractSet[Item]:
         """All items of group ``g`` (explicit and predicted)."""
-        group = self.scan.get(g, set())
+        group = self.scan.get(g, _NO_ITEMS)
         chunks = self.tscan.get(g)
         if not chunks:
             return group
@@ -177,6 +181,7 @@ class Recognizer:
         start_prod = self._start_prod
         tscan = j.tscan
         twaiting = j.twaiting
+        owned: set[int] = set()  # the groups of scan made in this call (the others may be shared)
         pending = []
         for it in agenda:
             if it not in items:
@@ -221,7 +226,7 @@ class Recognizer:
                         if lst is None:
                             tscan[g3] = [chunk]
                             if g3 not in scan:
-                                scan[g3] = set()
+                                scan[g3] = _NO_ITEMS
                         else:
                             lst.append(chunk)
                     for n3, chunk in t_wait.items():
@@ -241,8 +246,16 @@ class Recognizer:
                 group = scan.get(g)
                 if group is None:
                     scan[g] = {it}
-                else:
-                    group.add(it)
+                    owned.add(g)
+                elif g in owned:
+                    group.add(it)  # type: ignore[attr-defined]  # (made here: a set)
+                elif it not in group:
+                    # a group may be shared with earlier sets (step passes unchanged ones on):
+                    # copied once before it grows, never changed in place
+                    mine = set(group)
+                    mine.add(it)
+                    scan[g] = mine
+                    owned.add(g)
                 if tnull[t]:
                     new = (p, dot + 1, o)
                     if new not in items:
@@ -253,7 +266,7 @@ class Recognizer:
         """The set after one more byte, or ``None`` if no text with this prefix is in the language."""
         trans = self._trans
         acc = self._acc
-        new_scan: dict[int, set[Item]] = {}
+        new_scan: dict[int, AbstractSet[Item]] = {}
         agenda: list[Item] = []
         tscan = s.tscan
         for g, group in s.scan.items():
@@ -267,10 +280,10 @@ class Recognizer:
             if chunks:
                 group = group | {(p, d, s) for ch in chunks for p, d in ch}
             cur = new_scan.get(g2)
-            if cur is None:
-                new_scan[g2] = set(group)
-            else:
-                cur |= group
+            # groups are never changed once made (see _close), so one that moves on unchanged is
+            # shared, not copied: a string's bytes make no new group objects (they were most of a
+            # long document's objects the collector walks)
+            new_scan[g2] = group if cur is None else cur | group
             if acc[g2]:
                 agenda.extend([(p, d + 1, o) for p, d, o in group])
         if not new_scan:
