@@ -876,8 +876,9 @@ class Guards:
         self.by_production = by_production
         self.objects = objects
         self.refused: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # see UniqueCFGMatcher._filter
-        # per reader state: (judged, refused) packed masks of single-token verdicts (see _filter)
-        self.verdicts: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+        # per reader state: (judged, refused) packed masks of single-token verdicts and the plain
+        # rule's three masks (see _filter)
+        self.verdicts: dict[Any, tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
     def opened(self, s: ESet) -> Any:
         """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
@@ -931,7 +932,7 @@ def _merge(checks: list[Guard]) -> UniqueItems:
 
 
 _MAX_REFUSED = 100_000  # memoised reader verdicts per grammar (the words of a few refused ids each)
-_MAX_VERDICT_STATES = 1024  # reader states whose verdicts are memoised per grammar (2 masks each: 32 KB on Llama-3)
+_MAX_VERDICT_STATES = 1024  # reader states whose verdicts are memoised per grammar (2-3 masks each: 32-48 KB on Llama-3)
 
 
 _GUARDS: weakref.WeakKeyDictionary[Any, Guards | None] = weakref.WeakKeyDictionary()
@@ -1043,12 +1044,14 @@ class UniqueCFGMatcher(CFGMatcher):
             if known is None:
                 if len(guards.verdicts) >= _MAX_VERDICT_STATES:
                     guards.verdicts.clear()
-                known = guards.verdicts[reader] = (np.zeros(words, np.uint32), np.zeros(words, np.uint32))
-            judged, bad = known
-            # the simplest tokens are judged as sets (see _plain_verdicts); the rest are read
+                # the simplest tokens are judged as sets (see _plain_verdicts), a function of the
+                # reader state too: kept with its verdicts (a closed object's pieces cost a set
+                # of every remaining spelling's prefixes)
+                known = guards.verdicts[reader] = (np.zeros(words, np.uint32), np.zeros(words, np.uint32),
+                                                   self._classes.rule_sets(_plain_verdicts(state, self._text), words))
+            judged, bad, rules = known
             ro = frozen(base)  # (one numba version: the store's masks are read-only)
-            to_read = _judge_words(ro, union, judged, bad,
-                                   *self._classes.rule_sets(_plain_verdicts(state, self._text), words))
+            to_read = _judge_words(ro, union, judged, bad, *rules)
             newly_ok: list[int] = []
             newly_bad: list[int] = []
             out_ids: list[int] = []  # refused on the chart's word: not memoised
