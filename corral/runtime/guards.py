@@ -314,9 +314,11 @@ def _plain_verdicts(state: State, text: bytearray | bytes) -> _PlainSet | None:
         if check is _UNKNOWN:
             return None
         if not arr:
-            if start == _KEY and check is not None and values and check.closed:
-                return _PlainSet(_before_key, _pieces(check.spellings, b'"', values))
-            return _FREE_OPEN  # a key of an open object, or a value: its text is not checked
+            if start != _KEY or check is None:
+                return _FREE_WHOLE  # an object's value (or an unchecked key): its text is not checked
+            if values and check.closed:
+                return _PlainSet(_closed_key, _pieces(check.spellings, b'"', values), values)
+            return _PlainSet(_open_key, None, values)  # a key of a checked object: a whole one must be new
         if check is not None and values and check.strings is not None:
             return _PlainSet(_before_key, _pieces(_pool(check), b'"', values))
         return _FREE_OPEN
@@ -394,6 +396,42 @@ def _before_key(pieces: frozenset[bytes], data: bytes) -> bool | None:
     return bool(pieces) if len(rest) == 1 else rest[1:] in pieces
 
 
+_WHOLE = re.compile(rb'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*')
+
+
+def _whole(data: bytes) -> str | None:
+    """The text of the whole string ``data`` holds when it is whitespace, a quote, bytes without
+    quote, backslash or control byte, a quote and whitespace (``' "id"'``, ``'"},"'``: most of
+    the tokens the reader read between an object's members), decoded; else ``None``."""
+    m = _WHOLE.fullmatch(data)
+    if m is None:
+        return None
+    try:
+        return m.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _free_whole(data: bytes) -> bool | None:
+    """Between an object's members where no key is checked (before a value, or a key of an
+    unchecked object): :func:`_free_open`, and a whole string in one token only writes it."""
+    return True if _whole(data) is not None else _free_open(data)
+
+
+def _open_key(values: frozenset, data: bytes) -> bool | None:
+    """Before a key of a checked object (``values``: its keys written): :func:`_free_open`, and a
+    whole key in one token is allowed unless written already."""
+    key = _whole(data)
+    return _free_open(data) if key is None else key not in values
+
+
+def _closed_key(pieces: frozenset[bytes], values: frozenset, data: bytes) -> bool | None:
+    """Before a key of a closed object with keys written: :func:`_before_key`, and a whole key in
+    one token is allowed unless written already (the grammar allows only its keys)."""
+    key = _whole(data)
+    return _before_key(pieces, data) if key is None else key not in values
+
+
 class _PlainSet(NamedTuple):
     """What :func:`_plain_verdicts` found: the verdict ``rule`` of one token's bytes (one of
     :func:`_plain_any`, :func:`_free_open`, :func:`_plain_in`, :func:`_before_key`) and, for the
@@ -403,13 +441,15 @@ class _PlainSet(NamedTuple):
 
     rule: Callable[..., bool | None]
     pieces: frozenset[bytes] | None = None
+    values: frozenset | None = None  # for the key rules: the keys written
 
     def __call__(self, data: bytes) -> bool | None:
-        return self.rule(data) if self.pieces is None else self.rule(self.pieces, data)
+        return self.rule(*(a for a in (self.pieces, self.values) if a is not None), data)
 
 
 _PLAIN_ANY = _PlainSet(_plain_any)
 _FREE_OPEN = _PlainSet(_free_open)
+_FREE_WHOLE = _PlainSet(_free_whole)
 
 
 def _start(frames: list[Frame], at: int) -> None:
@@ -475,7 +515,7 @@ class _Classes:
     def __init__(self, vocab: Vocabulary) -> None:
         size = vocab.size
         words = (size + 31) // 32
-        flags = np.zeros((16, words * 32), dtype=bool)
+        flags = np.zeros((17, words * 32), dtype=bool)
         self.before_quote: dict[bytes, list[int]] = {}
         # counts per token of the bytes of each kind, over all token bytes at once (a Python loop
         # over 128k tokens took 1.7 s, paid by the first checked schema of a process)
@@ -516,6 +556,7 @@ class _Classes:
         for t in np.flatnonzero(escapes).tolist():
             flags[12, t] = _plain(tokens[t] or b"")
         self.after_quote: dict[bytes, list[int]] = {}  # the opening tokens by their bytes after the quote
+        self.whole_ids: dict[str, list[int]] = {}  # the whole-string tokens by their text (_whole)
         for t in np.flatnonzero(q >= 1).tolist():
             data = tokens[t]
             assert data is not None
@@ -531,14 +572,20 @@ class _Classes:
             if not data[:first].strip(_WHITESPACE) and _plain(after):
                 flags[14, t] = True
                 self.after_quote.setdefault(after, []).append(t)
+            key = _whole(data)
+            if key is not None:
+                flags[16, t] = True
+                self.whole_ids.setdefault(key, []).append(t)
         packed = np.packbits(flags, axis=1, bitorder="little")
         bits = np.ascontiguousarray(packed).view(np.uint32)
         self.quote1, self.quote2, self.close, self.letters, self.nonnum, self.number_end, self.nonletter, \
             self.comma, self.quote3, self.quote_close, self.quote_comma, self.escape_quote, \
-            self.plain, self.blank, self.opens, self.empty = (bits[k] for k in range(16))
+            self.plain, self.blank, self.opens, self.empty, self.wholes = (bits[k] for k in range(17))
         self.empty_or_plain = self.empty | self.plain
         self.empty_or_blank = self.empty | self.blank
         self.empty_blank_or_opens = self.empty | self.blank | self.opens
+        self.empty_blank_opens_or_wholes = self.empty_blank_or_opens | self.wholes
+        self.opens_or_wholes = self.opens | self.wholes
         self._trie = trie  # (the tokens spelling given pieces are looked up in it: _trie_ids)
         self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
         self.nothing = np.zeros(words, dtype=np.uint32)
@@ -557,6 +604,11 @@ class _Classes:
             return self.empty_or_plain[:words], nothing, nothing
         if rule is _free_open:
             return self.empty_blank_or_opens[:words], nothing, nothing
+        if rule is _free_whole:
+            return self.empty_blank_opens_or_wholes[:words], nothing, nothing
+        if rule is _open_key:
+            assert plain.values is not None
+            return self.empty_blank_or_opens[:words], self.wholes[:words], self._new_keys(plain.values, words)
         pieces = plain.pieces
         assert pieces is not None
         if rule is _plain_in:
@@ -567,11 +619,21 @@ class _Classes:
                 tr = self._trie
                 _set_bits(hit, _trie_ids(tr.node_byte, tr.node_skip, tr.tok_ptr, tr.tok_ids, joined, ends).tolist())
             return self.empty[:words], self.plain[:words], hit
-        assert rule is _before_key
+        assert rule is _before_key or rule is _closed_key
         hit = _ids_of(self.after_quote, pieces, words)
         if pieces:
             _set_bits(hit, self.after_quote.get(b"", []))  # a quote alone opens a key that can still be new
-        return self.empty_or_blank[:words], self.opens[:words], hit
+        if rule is _before_key:
+            return self.empty_or_blank[:words], self.opens[:words], hit
+        assert plain.values is not None
+        return self.empty_or_blank[:words], self.opens_or_wholes[:words], hit | self._new_keys(plain.values, words)
+
+    def _new_keys(self, written: frozenset, words: int) -> np.ndarray:
+        """The whole-key tokens (:func:`_whole`) whose key is not in ``written``, packed."""
+        out = self.wholes[:words].copy()
+        old = np.zeros(words, dtype=np.uint32)
+        _set_bits(old, [t for k in written if isinstance(k, str) for t in self.whole_ids.get(k, ())])
+        return out & ~old
 
     def judge(self, plain: _PlainSet | None, todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The tokens of ``todo`` (a packed mask) that ``plain`` allows and those it refuses, as

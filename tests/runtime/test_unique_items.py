@@ -383,7 +383,10 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
     tags = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
     quoted = {"type": "object", "additionalProperties": False,  # keys with escapes: a token may end inside one
               "properties": {k: {"type": "string"} for k in ['q"x', 'q"y', "q", "r1", "r2"]}}
-    docs = [(closed, '{"alpha": "x", "alpine": "y", "beta": "z", "gamma": "w", "epsilon": "v"}'),
+    named = {"type": "object", "properties": {k: {"type": "string"} for k in ["id", "name", "type", "-", "x1", "x2"]},
+             "required": ["id"]}  # keys that are whole Llama-3 tokens (' "id"'): refused once written
+    docs = [(named, '{"name": "x", "-": "},", "type": "y", "id": "1"}'),
+            (closed, '{"alpha": "x", "alpine": "y", "beta": "z", "gamma": "w", "epsilon": "v"}'),
             (closed, '{"gamma": "x", "alpha": "y", "alpine": "z"}'),
             (closed, '{"alpha": "a\\"}]\\\\", "beta": "\\"", "delta": "]}"}'),
             (quoted, '{"q\\"x": "a", "q\\"y": "b", "q": "c"}'),
@@ -392,6 +395,7 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
             (tags, '["a", "]", "\\"]", "b\\"", "}, ", "a\\\\"]')]
     checked = [0, 0]  # steps where a set decided: inside a key or item, between values
     free = 0  # of which strings opened where nothing checks their text
+    keys = 0  # of which before a checked key (whole keys judged against those written)
     for schema, text in docs:
         g = corral.compile_json_schema(schema, vocab)
         m = g.matcher()
@@ -409,10 +413,11 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
             plain = guards._plain_verdicts(m._states[-1], m._text)
             if plain is not None and plain.rule is not guards._plain_any:
                 checked[m._states[-1][0] == guards.VAL] += 1
-                free += plain.rule is guards._free_open
+                free += plain.rule in (guards._free_open, guards._free_whole)
+                keys += plain.rule in (guards._open_key, guards._closed_key)
             assert m.accept_token(t)
         assert m.is_accepting()
-    assert checked[0] >= 4 and checked[1] >= 3 and free >= 10, (checked, free)
+    assert checked[0] >= 4 and checked[1] >= 3 and free >= 10 and keys >= 4, (checked, free, keys)
 
 
 def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object, corral.Vocabulary]) -> None:
@@ -422,14 +427,15 @@ def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object
     (an empty token allowed, as the reader allows it), and ``None`` (read it) must be left out."""
     import json
 
-    from corral.runtime.guards import (_FREE_OPEN, _PLAIN_ANY, _before_key, _Classes, _pieces, _plain_in,
-                                       _PlainSet, _token_ids)
+    from corral.runtime.guards import (_FREE_OPEN, _FREE_WHOLE, _PLAIN_ANY, _before_key, _Classes, _closed_key,
+                                       _open_key, _pieces, _plain_in, _PlainSet, _token_ids)
     vocab = llama3[1]
     c = _Classes(vocab)
-    keys = ["alpha", "alpine", "beta", 'q"x', "q\\y", "a b", "name", "é", " id", ""]
+    keys = ["alpha", "alpine", "beta", 'q"x', "q\\y", "a b", "name", "é", " id", "", "id", "-", "},"]
     pool = tuple(sorted((json.dumps(k).encode(), k) for k in keys))
-    written = frozenset({"beta", "a b"})
-    sets = [_PLAIN_ANY, _FREE_OPEN,
+    written = frozenset({"beta", "a b", "id", "-", "},", ""})
+    sets = [_PLAIN_ANY, _FREE_OPEN, _FREE_WHOLE, _PlainSet(_open_key, None, written), _PlainSet(_open_key, None, frozenset()),
+            _PlainSet(_closed_key, _pieces(pool, b'"', written), written),
             _PlainSet(_before_key, _pieces(pool, b'"', written)), _PlainSet(_before_key, frozenset()),
             _PlainSet(_plain_in, _pieces(pool, b'"al', written)), _PlainSet(_plain_in, _pieces(pool, b'"', written)),
             _PlainSet(_plain_in, frozenset())]
