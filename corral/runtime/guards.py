@@ -434,10 +434,11 @@ def _closed_key(pieces: frozenset[bytes], values: frozenset, data: bytes) -> boo
 
 class _PlainSet(NamedTuple):
     """What :func:`_plain_verdicts` found: the verdict ``rule`` of one token's bytes (one of
-    :func:`_plain_any`, :func:`_free_open`, :func:`_plain_in`, :func:`_before_key`) and, for the
-    last two, the ``pieces`` it checks against. Calling it judges one token; a mask miss judges
-    all its tokens at once with :meth:`_Classes.judge`, which says the same (tested token by
-    token on Llama-3)."""
+    :func:`_plain_any`, :func:`_free_open`, :func:`_free_whole`, :func:`_open_key`,
+    :func:`_closed_key`, :func:`_plain_in`, :func:`_before_key`), the ``pieces`` the last three
+    check against and the keys written (``values``) the key rules check against. Calling it
+    judges one token; a mask miss judges all its tokens at once from :meth:`_Classes.rule_sets`
+    (:func:`_judge_words`), which says the same (tested token by token on Llama-3)."""
 
     rule: Callable[..., bool | None]
     pieces: frozenset[bytes] | None = None
@@ -630,16 +631,9 @@ class _Classes:
 
     def _new_keys(self, written: frozenset, words: int) -> np.ndarray:
         """The whole-key tokens (:func:`_whole`) whose key is not in ``written``, packed."""
-        out = self.wholes[:words].copy()
         old = np.zeros(words, dtype=np.uint32)
         _set_bits(old, [t for k in written if isinstance(k, str) for t in self.whole_ids.get(k, ())])
-        return out & ~old
-
-    def judge(self, plain: _PlainSet | None, todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The tokens of ``todo`` (a packed mask) that ``plain`` allows and those it refuses, as
-        packed masks; the rest must be read (see :meth:`rule_sets`)."""
-        allowed, checked, hits = self.rule_sets(plain, todo.shape[0])
-        return todo & (allowed | (checked & hits)), todo & checked & ~hits
+        return self.wholes[:words] & ~old
 
     def union(self, names: frozenset) -> np.ndarray:
         """The union of the named classes (each cut to tokens with a comma when its flag is set)."""
@@ -797,16 +791,6 @@ def _set_bits(bits: np.ndarray, ids: list[int]) -> None:
         of = arr >> 5
         first = np.flatnonzero(np.concatenate(([True], of[1:] != of[:-1])))  # each word's first id
         bits[of[first]] |= np.bitwise_or.reduceat(np.uint32(1) << (arr & 31).astype(np.uint32), first)
-
-
-def _token_ids(bits: np.ndarray) -> list[int]:
-    """The ids whose bits are set (only the non-zero words are expanded)."""
-    words = np.flatnonzero(bits)
-    if not words.size:
-        return []
-    expanded = np.unpackbits(bits[words].view(np.uint8), bitorder="little").reshape(-1, 32)
-    rows, cols = np.nonzero(expanded)
-    return (words[rows] * 32 + cols).tolist()
 
 
 @njit(cache=True, nogil=True)

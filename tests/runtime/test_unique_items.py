@@ -421,14 +421,15 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
 
 
 def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object, corral.Vocabulary]) -> None:
-    """A mask miss judges the simplest tokens as sets (``_Classes.judge``: plain tokens inside a
+    """A mask miss judges the simplest tokens as sets (``_Classes.rule_sets`` in ``_judge_words``: plain tokens inside a
     string, whitespace and opening quotes between values, each against the pieces of keys or
     values not written yet); every verdict must equal the per-token rule's on every Llama-3 token
     (an empty token allowed, as the reader allows it), and ``None`` (read it) must be left out."""
     import json
 
     from corral.runtime.guards import (_FREE_OPEN, _FREE_WHOLE, _PLAIN_ANY, _before_key, _Classes, _closed_key,
-                                       _open_key, _pieces, _plain_in, _PlainSet, _token_ids)
+                                       _judge_words, _open_key, _pieces, _plain_in, _PlainSet)
+    from corral.compiler.automaton import frozen
     vocab = llama3[1]
     c = _Classes(vocab)
     keys = ["alpha", "alpine", "beta", 'q"x', "q\\y", "a b", "name", "é", " id", "", "id", "-", "},"]
@@ -439,11 +440,15 @@ def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object
             _PlainSet(_before_key, _pieces(pool, b'"', written)), _PlainSet(_before_key, frozenset()),
             _PlainSet(_plain_in, _pieces(pool, b'"al', written)), _PlainSet(_plain_in, _pieces(pool, b'"', written)),
             _PlainSet(_plain_in, frozenset())]
+    def ids(bits: np.ndarray) -> set[int]:
+        return set(np.flatnonzero(np.unpackbits(bits.view(np.uint8), bitorder="little")).tolist())
+
     for plain in sets:
-        ok, bad = c.judge(plain, c.everything.copy())
-        ok_ids = set(_token_ids(ok))
-        bad_ids = set(_token_ids(bad)) if bad is not None else set()
-        assert not ok_ids & bad_ids
+        words = c.everything.shape[0]
+        judged, bad = np.zeros(words, np.uint32), np.zeros(words, np.uint32)
+        to_read = _judge_words(frozen(c.everything), c.everything, judged, bad, *c.rule_sets(plain, words))
+        ok_ids, bad_ids = ids(judged & ~bad), ids(bad)
+        assert ids(judged) | set(to_read.tolist()) == set(range(words * 32)) and not ids(judged) & set(to_read.tolist())
         for t, data in enumerate(vocab.token_bytes):
             want = plain(data) if data else True
             got = True if t in ok_ids else False if t in bad_ids else None
