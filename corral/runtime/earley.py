@@ -363,6 +363,11 @@ class Recognizer:
         leads to (:meth:`_future`), are equal."""
         if s.sig >= 0:
             return s.sig
+        # the usual case: every origin has its signature (so theirs have theirs, and so on)
+        sig = self._kernel_signature(s, fast=True)
+        if sig >= 0:
+            s.sig = sig
+            return sig
         # iterative post-order over the origins that still need a signature: a future that loops
         # back (see _future) is entered by its set's signature, so every set a future can reach
         # (an origin, transitively) has one first, and nothing recurses however deep the nesting
@@ -378,8 +383,9 @@ class Recognizer:
                 top.sig = self._kernel_signature(top)
         return s.sig
 
-    def _kernel_signature(self, s: ESet) -> int:
-        """The signature of ``s``, whose origins all have theirs."""
+    def _kernel_signature(self, s: ESet, fast: bool = False) -> int:
+        """The signature of ``s``, whose origins all have theirs; with ``fast``, ``-1`` as soon
+        as an origin turns out to have none (nothing is interned for ``s`` then)."""
         lhs = self._lhs
         future = self._future
         poskey = self._poskey
@@ -391,6 +397,8 @@ class Recognizer:
         for g, group in groups:
             for p, d, o in group:
                 if o is not s:
+                    if fast and o.sig < 0:
+                        return -1
                     a = lhs[p]
                     memo = o.fut
                     f = memo.get(a) if memo is not None else None

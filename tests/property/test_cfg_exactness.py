@@ -183,6 +183,31 @@ def test_equal_signatures_have_equal_futures(ir: GrammarIR) -> None:
         assert future(s) == first[sig][1], (first[sig][0], prefix)
 
 
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grammars())
+@example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}))
+def test_signatures_step_by_step_equal_signatures_after_the_fact(ir: GrammarIR) -> None:
+    """A matcher signs every set as it is made, so :meth:`Recognizer.signature` takes a short
+    way when every origin already has its signature; a set reached without signing those before
+    it (``feed``) signs its origins first. Both ways give each prefix's set one id (ids are
+    interned per recognizer: equal kernels, equal ids)."""
+    rec = _recognizer(ir)
+    if rec is None:
+        return
+    for prefix in STRINGS:
+        s: object = rec.initial()
+        rec.signature(s)  # type: ignore[arg-type]
+        for b in prefix.encode():
+            s = rec.step(s, b)  # type: ignore[arg-type]
+            if s is None:
+                break
+            rec.signature(s)  # type: ignore[arg-type]
+        cold = rec.feed(rec.initial(), prefix.encode())
+        assert (cold is None) == (s is None)
+        if cold is not None:
+            assert rec.signature(cold) == s.sig, prefix  # type: ignore[union-attr]
+
+
 def test_list_items_share_their_signatures() -> None:
     """The sets at one position of the first, second, third and fourth items of a list have one
     signature, though their items' origins differ (the first item's come through another
