@@ -3,7 +3,8 @@
 A serving loop needs one mask per sequence of its batch before every forward step, and the
 slowest sequence stalls all the others. Rows whose mask is already known (an eager regex table,
 a grammar mask cached for that chart set, a finished sequence) are copied in the calling thread;
-the rest are computed in a persistent pool of worker threads. The mask kernels are numba
+the rest are computed there too for the fill's first ``PARALLEL_AFTER_S`` (most fills end within
+it), then, when some are left, in a persistent pool of worker threads with the calling one. The mask kernels are numba
 functions compiled with ``nogil=True``, so the threads run them on several cores at once; the
 Python parts of a miss (the Earley closure, cache bookkeeping) still hold the GIL, and the
 misses of one grammar share that grammar's mask-store lock (see ``docs/performance.md``).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import operator
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -24,6 +26,10 @@ from corral.errors import CorralError
 from corral.runtime.matcher import Matcher
 
 __all__ = ["default_threads", "fill_next_token_bitmask"]
+
+#: Seconds a fill computes rows in the calling thread before worker threads join it (see
+#: :func:`fill_next_token_bitmask`): below this, hand-offs cost more than the threads save.
+PARALLEL_AFTER_S = 0.001
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
@@ -87,7 +93,8 @@ def fill_next_token_bitmask(
 
     Row ``i`` gets exactly what ``matchers[i].next_token_mask()`` returns: the allowed tokens,
     EOS ids included exactly when the text is complete; a finished matcher (EOS accepted) gets an
-    all-zero row. Masks not cached yet are computed in parallel threads.
+    all-zero row. Masks not cached yet are computed in parallel threads once the fill has run
+    for ``PARALLEL_AFTER_S`` in the calling thread (shorter fills are faster without them).
 
     Plain-Python equivalent::
 
@@ -183,6 +190,20 @@ def fill_next_token_bitmask(
     if not todo:
         return
     want = default_threads() if threads is None else threads
+    if want <= 1 or len(todo) <= 1:
+        for i in todo:
+            rows[i] = matchers[i].next_token_mask()
+        return
+    # Serial first: most fills are short (a warm miss is ~0.1 ms, mostly Python that holds the
+    # GIL, so a second thread only adds hand-offs: 8 such rows took 2.3 ms on 2 threads against
+    # 1.1 ms on one). The pool joins only a fill still running after PARALLEL_AFTER_S.
+    start = time.perf_counter()
+    k = 0
+    while k < len(todo) and time.perf_counter() - start < PARALLEL_AFTER_S:
+        i = todo[k]
+        rows[i] = matchers[i].next_token_mask()
+        k += 1
+    todo = todo[k:]
     workers = min(want, len(todo))
     if workers <= 1:
         for i in todo:

@@ -17,6 +17,7 @@ import pytest
 
 import corral
 from corral import CorralError, Vocabulary
+from corral.runtime import batch
 from corral.runtime.batch import default_threads
 
 REGEX = r"(héllo|wörld|[a-z]{1,4})( (é|[0-9]{1,3}|\"[^\"]{0,5}\"))*"
@@ -106,6 +107,13 @@ def matchers_at(grammar: corral.CompiledGrammar, kind: str, vocab: Vocabulary,
     return ms, want
 
 
+@pytest.fixture(autouse=True)
+def _parallel_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker threads join every fill at once (not after the calling thread's first
+    millisecond), so the threaded path is what these tests check."""
+    monkeypatch.setattr(batch, "PARALLEL_AFTER_S", 0.0)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("kind", KINDS)
 def test_rows_equal_each_matchers_own_mask(vocab: Vocabulary, kind: str, threads: int) -> None:
@@ -118,6 +126,34 @@ def test_rows_equal_each_matchers_own_mask(vocab: Vocabulary, kind: str, threads
         for i, m in enumerate(ms):
             assert np.array_equal(bm[i], want[i]), (kind, i)
             assert np.array_equal(bm[i], m.next_token_mask())
+
+
+def test_short_fills_stay_in_the_calling_thread(vocab: Vocabulary, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fill that ends within ``PARALLEL_AFTER_S`` never reaches the pool; one that runs past
+    it hands the rest to the workers: the rows are the same either way."""
+    rng = np.random.default_rng(11)
+    grammar = COMPILERS["schema"](vocab)
+    ms, want = matchers_at(grammar, "schema", vocab, rng, 8)
+    used: list[str] = []
+    real_pool = batch._pool
+
+    def spy(workers: int) -> object:
+        used.append("pool")
+        return real_pool(workers)
+
+    monkeypatch.setattr(batch, "_pool", spy)
+    monkeypatch.setattr(batch, "PARALLEL_AFTER_S", 1e9)
+    bm = corral.allocate_token_bitmask(len(ms), vocab.size)
+    corral.fill_next_token_bitmask(ms, bm, threads=2)
+    assert used == []
+    assert all(np.array_equal(bm[i], want[i]) for i in range(len(ms)))
+    grammar = COMPILERS["schema"](vocab)  # cold again: the rows are computed
+    ms, want = matchers_at(grammar, "schema", vocab, rng, 8)
+    monkeypatch.setattr(batch, "PARALLEL_AFTER_S", 0.0)
+    bm = corral.allocate_token_bitmask(len(ms), vocab.size)
+    corral.fill_next_token_bitmask(ms, bm, threads=2)
+    assert used == ["pool"]
+    assert all(np.array_equal(bm[i], want[i]) for i in range(len(ms)))
 
 
 def test_rows_of_mixed_kinds_and_cold_grammars(vocab: Vocabulary) -> None:
