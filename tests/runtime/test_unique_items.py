@@ -385,7 +385,10 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
               "properties": {k: {"type": "string"} for k in ['q"x', 'q"y', "q", "r1", "r2"]}}
     named = {"type": "object", "properties": {k: {"type": "string"} for k in ["id", "name", "type", "-", "x1", "x2"]},
              "required": ["id"]}  # keys that are whole Llama-3 tokens (' "id"'): refused once written
-    docs = [(named, '{"name": "x", "-": "},", "type": "y", "id": "1"}'),
+    rows = {"type": "array", "uniqueItems": True,  # each row's keys read again under another array state
+            "items": {"type": "object", "properties": {k: {"type": "integer"} for k in ["a", "b", "c"]}, "required": ["a"]}}
+    docs = [(rows, '[{"a": 1}, {"a": 1, "b": 2}, {"b": 2, "a": 3}, {"a": 1, "c": 2}, {"c": 5, "b": 6, "a": 7}]'),
+            (named, '{"name": "x", "-": "},", "type": "y", "id": "1"}'),
             (closed, '{"alpha": "x", "alpine": "y", "beta": "z", "gamma": "w", "epsilon": "v"}'),
             (closed, '{"gamma": "x", "alpha": "y", "alpine": "z"}'),
             (closed, '{"alpha": "a\\"}]\\\\", "beta": "\\"", "delta": "]}"}'),
