@@ -462,12 +462,28 @@ def _rest_term(self: _Compiler, r: KeySet) -> str:
     if name is None:
         dfa = _canonical(r.base) if r.base is not None else _canonical_strings()
         if r.minus:
-            dfa = difference(dfa, literal_keys_dfa(r.minus))
+            dfa = difference(dfa, _canonical_spellings(r.minus))
         if r.base is not None:
             self._keepalive.append(r.base)
         name = self.dfa_term(dfa, "key", "a key")
         self._terms[key] = name
     return name
+
+
+_PLAIN_KEY = re.compile(r"[\x20-\x7e]*")
+
+
+def _canonical_spellings(keys: frozenset[str]) -> ByteDFA:
+    """An automaton whose strings, among the canonical ones (:func:`_canonical_strings`), are
+    exactly the spellings of ``keys``. A key of printable ASCII without ``/`` has one canonical
+    spelling, ``json.dumps``'s: a ``\\u`` escape of printable ASCII is not canonical, ``"`` and
+    ``\\`` have one short escape each and no raw form, and only ``/`` has two (``/``, ``\\/``).
+    When every key is such, the words themselves: a trie a fraction of the size of
+    :func:`literal_keys_dfa`'s (every spelling, escapes included), whose building and product
+    with the canonical strings were ~20% of a big schema's compile."""
+    if all(_PLAIN_KEY.fullmatch(k) and "/" not in k for k in keys):
+        return words_dfa(sorted(json.dumps(k).encode() for k in keys))
+    return literal_keys_dfa(keys)
 
 
 def _key_term(self: _Compiler, key: str) -> str:

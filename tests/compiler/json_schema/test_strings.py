@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from corral.compiler.automaton import ByteDFA
@@ -656,3 +656,38 @@ def test_string_automata_are_reused_within_a_bounded_cache(monkeypatch: pytest.M
         assert js._cache_states <= 400
         assert js._cache_states == sum(d.n_states for d in js._cache.values())
     assert js.json_string_dfa("^[a-c]+$", max_length=5) is not first
+
+
+KEY_CHARS = list("ab~ /\"\\\x7f\x01é") + ["\u2028"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.frozensets(st.text(alphabet=st.sampled_from(KEY_CHARS), max_size=4), min_size=1, max_size=5))
+@example(frozenset({"a/b", "ab"}))
+@example(frozenset({"a\x7f"}))
+@example(frozenset({'q"', "b"}))
+@example(frozenset({"", "a\\b"}))
+def test_rest_of_keys_from_their_canonical_spellings_equals_from_every_spelling(keys: frozenset[str]) -> None:
+    """An object's other keys (canonical strings less the named keys) are built from the named
+    keys' literal spellings when each key is plain printable ASCII: the same language as
+    subtracting every spelling. Fails when a key with ``/`` (also spelled ``\\/``) or DEL (also
+    ``\\u007f``) is taken as plain."""
+    from corral.compiler.automaton import difference
+    from corral.compiler.json_schema.algebra import literal_keys_dfa
+    from corral.compiler.json_schema.lower import _canonical_spellings
+    from corral.compiler.json_schema.scalars import _canonical_strings
+
+    every = difference(_canonical_strings(), literal_keys_dfa(keys))
+    fast = difference(_canonical_strings(), _canonical_spellings(keys))
+    assert not difference(every, fast).accepting.any()
+    assert not difference(fast, every).accepting.any()
+
+
+def test_plain_keys_take_their_literal_spellings() -> None:
+    from corral.compiler.json_schema.algebra import literal_keys_dfa
+    from corral.compiler.json_schema.lower import _canonical_spellings
+
+    keys = frozenset({"name", "id", "created_at"})
+    assert _canonical_spellings(keys).n_states < literal_keys_dfa(keys).n_states
+    odd = frozenset({"name", "a/b"})  # "a\/b" is canonical too: every spelling is needed
+    assert _canonical_spellings(odd) is not None and _canonical_spellings(odd).n_states == literal_keys_dfa(odd).n_states
