@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, example, given, settings
@@ -15,9 +16,9 @@ from hypothesis import strategies as st
 import corral
 from corral.compiler.earley_tables import build_tables
 from corral.compiler.grammar_ir import GrammarIR, TerminalDef
+from corral.compiler.program import EarleyProgram
 from corral.errors import GrammarError
 from corral.runtime.earley import Recognizer
-from corral.compiler.program import EarleyProgram
 from corral.runtime.engine import mask_store_for, recognizer_for
 from tests.oracles import brute_force_mask
 
@@ -185,27 +186,38 @@ def test_equal_signatures_have_equal_futures(ir: GrammarIR) -> None:
 
 @settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(grammars())
+@example(_ir({"s": [("y", "R"), ("L", "y")], "y": [("x",)], "x": [("A", "B")]}))
 @example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}))
-def test_signatures_step_by_step_equal_signatures_after_the_fact(ir: GrammarIR) -> None:
-    """A matcher signs every set as it is made, so :meth:`Recognizer.signature` takes a short
-    way when every origin already has its signature; a set reached without signing those before
-    it (``feed``) signs its origins first. Both ways give each prefix's set one id (ids are
-    interned per recognizer: equal kernels, equal ids)."""
+def test_equal_signatures_made_step_by_step_have_equal_futures(ir: GrammarIR) -> None:
+    """As :func:`test_equal_signatures_have_equal_futures`, with every set signed as it is made
+    (as a matcher does): :meth:`Recognizer.signature` then takes its short way, every origin
+    having its signature. Fails when that way keys the items without their futures."""
     rec = _recognizer(ir)
     if rec is None:
         return
+    first: dict[int, tuple[str, tuple[int, ...]]] = {}
+
+    def future(s: object) -> tuple[int, ...]:
+        out = []
+        for w in SUFFIXES:
+            t = rec.feed(s, w.encode())  # type: ignore[union-attr, arg-type]
+            out.append(0 if t is None else 1 + t.accepting)
+        return tuple(out)
+
     for prefix in STRINGS:
-        s: object = rec.initial()
-        rec.signature(s)  # type: ignore[arg-type]
+        s: Any = rec.initial()
+        rec.signature(s)
         for b in prefix.encode():
-            s = rec.step(s, b)  # type: ignore[arg-type]
+            s = rec.step(s, b)
             if s is None:
                 break
-            rec.signature(s)  # type: ignore[arg-type]
-        cold = rec.feed(rec.initial(), prefix.encode())
-        assert (cold is None) == (s is None)
-        if cold is not None:
-            assert rec.signature(cold) == s.sig, prefix  # type: ignore[union-attr]
+            rec.signature(s)
+        if s is None:
+            continue
+        if s.sig not in first:
+            first[s.sig] = (prefix, future(s))
+            continue
+        assert future(s) == first[s.sig][1], (first[s.sig][0], prefix)
 
 
 def test_list_items_share_their_signatures() -> None:
