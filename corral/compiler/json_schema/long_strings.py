@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from corral.compiler.automaton import (
     ByteDFA,
@@ -300,6 +301,7 @@ class _Shape:
             t = np.unique(trans[x][trans[x] >= 0])
             within.append(t.tolist())
         self.targets = within
+        self.targets_ptr, self.targets_flat = _csr(within)  # the same, flat (for _layered's kernels)
         memo: dict[int, frozenset[int]] = {}
 
         def ends(y: int) -> frozenset[int]:
@@ -454,56 +456,113 @@ def _layered(sh: _Shape, x0: int, top: int, tail_lo: int | None) -> tuple[np.nda
     Chunk mode (``tail_lo`` None): layer ``top`` holds only its boundary entries, without moves.
     Tail mode: no character past layer ``top``; the closing quote (to the one final state) from
     layers ``tail_lo..top`` only. Returns ``(table, ids per layer, final id or -1)``.
+
+    Two numba passes (:func:`_layer_members`, :func:`_layer_table`) with the budget charged
+    between them; the Python version, a loop per layer with a dozen numpy calls each, was a
+    quarter of o359's compile (`tests/compiler/json_schema/test_long_strings.py` keeps it as
+    the oracle).
     """
-    n = sh.n
-    boundary, final, trans = sh.boundary, sh.final, sh.trans
-    layers: list[list[int]] = []
-    entries = {x0}
-    for i in range(top + 1):
-        if tail_lo is None and i == top:
-            layers.append(sorted(entries))
-            break
-        seen = set(entries)
-        stack = list(entries)
-        nxt: set[int] = set()
-        while stack:
-            x = stack.pop()
-            for z in sh.targets[x]:
-                if boundary[z]:
-                    nxt.add(z)
-                elif not final[z] and z not in seen:
-                    seen.add(z)
-                    stack.append(z)
-        layers.append(sorted(seen))
-        if not nxt or i == top:
-            break
-        entries = nxt
-    sizes = [len(m) for m in layers]
-    total = sum(sizes) + (1 if tail_lo is not None else 0)
+    tail = -1 if tail_lo is None else tail_lo
+    members, ptr = _layer_members(sh.targets_ptr, sh.targets_flat, sh.boundary, sh.final, x0, top, tail)
+    total = int(ptr[-1]) + (1 if tail_lo is not None else 0)
     final_id = total - 1 if tail_lo is not None else -1
     current_budget().charge(total * 1100, "a long string's chunk automaton")
-    offsets = np.cumsum([0] + sizes)
-    ids: list[np.ndarray] = []
-    for i, members in enumerate(layers):
-        idx = np.full(n + 1, -1, dtype=np.int64)  # idx[n]: no transition
-        idx[members] = offsets[i] + np.arange(len(members))
-        ids.append(idx)
-    none = np.full(n + 1, -1, dtype=np.int64)
-    out = np.full((total, 256), -1, dtype=np.int32)
-    for i, members in enumerate(layers):
-        if tail_lo is None and i == top:
-            continue
-        m = np.array(members, dtype=np.int64)
-        sub = trans[m]
-        sub = np.where(sub >= 0, sub, n)
-        nextid = ids[i + 1] if i + 1 < len(ids) else none
-        safe = np.minimum(sub, n - 1)
-        comp = (sub < n) & boundary[safe]
-        fin = (sub < n) & final[safe]
-        rows = np.where(comp, nextid[sub], ids[i][sub])
-        rows[fin] = final_id if (tail_lo is not None and i >= tail_lo) else -1
-        out[offsets[i]:offsets[i + 1]] = rows
-    return out, ids, final_id
+    out, ids = _layer_table(sh.trans, sh.boundary, sh.final, members, ptr, total, final_id, top, tail)
+    return out, list(ids), final_id
+
+
+def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(t) for t in lists])
+    flat = np.fromiter((z for t in lists for z in t), dtype=np.int64, count=int(ptr[-1]))
+    return ptr, flat
+
+
+@njit(cache=True, nogil=True)
+def _layer_members(tptr, tflat, boundary, final, x0, top, tail):  # type: ignore[no-untyped-def]
+    """The states of each layer of :func:`_layered`, sorted, as (members, layer offsets)."""
+    n = boundary.shape[0]
+    seen = np.full(n, -1, np.int64)  # the layer that last saw a state
+    inxt = np.full(n, -1, np.int64)
+    members = np.empty(0, np.int64)
+    ptr = [0]
+    parts = []
+    entries = np.array([x0], np.int64)
+    stack = np.empty(n + 1, np.int64)
+    nxt = np.empty(n + 1, np.int64)
+    for i in range(top + 1):
+        if tail < 0 and i == top:
+            layer = np.sort(entries)
+            parts.append(layer)
+            ptr.append(ptr[-1] + layer.shape[0])
+            break
+        ns = 0
+        got = np.empty(n + 1, np.int64)
+        ng = 0
+        for x in entries:
+            if seen[x] != i:
+                seen[x] = i
+                stack[ns] = x
+                ns += 1
+                got[ng] = x
+                ng += 1
+        nn = 0
+        while ns:
+            ns -= 1
+            x = stack[ns]
+            for k in range(tptr[x], tptr[x + 1]):
+                z = tflat[k]
+                if boundary[z]:
+                    if inxt[z] != i:
+                        inxt[z] = i
+                        nxt[nn] = z
+                        nn += 1
+                elif not final[z] and seen[z] != i:
+                    seen[z] = i
+                    stack[ns] = z
+                    ns += 1
+                    got[ng] = z
+                    ng += 1
+        layer = np.sort(got[:ng])
+        parts.append(layer)
+        ptr.append(ptr[-1] + ng)
+        if nn == 0 or i == top:
+            break
+        entries = nxt[:nn].copy()
+    members = np.empty(ptr[-1], np.int64)
+    for j in range(len(parts)):
+        members[ptr[j]:ptr[j + 1]] = parts[j]
+    return members, np.array(ptr, np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _layer_table(trans, boundary, final, members, ptr, total, final_id, top, tail):  # type: ignore[no-untyped-def]
+    """The table and the ids per layer (``ids[i, x]``: state ``x``'s row in layer ``i``, ``-1``
+    when absent; column ``n`` is -1) of :func:`_layered`."""
+    n = boundary.shape[0]
+    nl = ptr.shape[0] - 1
+    ids = np.full((nl, n + 1), -1, np.int64)
+    for i in range(nl):
+        for k in range(ptr[i], ptr[i + 1]):
+            ids[i, members[k]] = k
+    out = np.full((total, 256), -1, np.int32)
+    for i in range(nl):
+        if tail < 0 and i == top:
+            continue  # chunk mode: the last layer's entries only, without moves
+        last = i + 1 >= nl
+        for k in range(ptr[i], ptr[i + 1]):
+            m = members[k]
+            for b in range(256):
+                z = trans[m, b]
+                if z < 0:
+                    continue
+                if final[z]:
+                    out[k, b] = final_id if (tail >= 0 and i >= tail) else -1
+                elif boundary[z]:
+                    out[k, b] = -1 if last else ids[i + 1, z]
+                else:
+                    out[k, b] = ids[i, z]
+    return out, ids
 
 
 def _chunk_dfas(sh: _Shape, x: int) -> dict[int, ByteDFA]:

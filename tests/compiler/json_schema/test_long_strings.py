@@ -400,3 +400,79 @@ def test_masks_with_several_pattern_states_equal_brute_force_on_llama3(llama3: t
     for text in (b'b"', b"\\"):  # "\" starts an escape: one more character
         if text in ids:
             assert allowed[ids[text]], text
+
+
+# The Python reading of ``long_strings._layered`` before its numba kernels: the oracle.
+def _layered_py(sh: Any, x0: int, top: int, tail_lo: int | None) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """A counter of code points from boundary ``x0``: layers ``0..top`` (``top`` characters).
+
+    Chunk mode (``tail_lo`` None): layer ``top`` holds only its boundary entries, without moves.
+    Tail mode: no character past layer ``top``; the closing quote (to the one final state) from
+    layers ``tail_lo..top`` only. Returns ``(table, ids per layer, final id or -1)``.
+    """
+    n = sh.n
+    boundary, final, trans = sh.boundary, sh.final, sh.trans
+    layers: list[list[int]] = []
+    entries = {x0}
+    for i in range(top + 1):
+        if tail_lo is None and i == top:
+            layers.append(sorted(entries))
+            break
+        seen = set(entries)
+        stack = list(entries)
+        nxt: set[int] = set()
+        while stack:
+            x = stack.pop()
+            for z in sh.targets[x]:
+                if boundary[z]:
+                    nxt.add(z)
+                elif not final[z] and z not in seen:
+                    seen.add(z)
+                    stack.append(z)
+        layers.append(sorted(seen))
+        if not nxt or i == top:
+            break
+        entries = nxt
+    sizes = [len(m) for m in layers]
+    total = sum(sizes) + (1 if tail_lo is not None else 0)
+    final_id = total - 1 if tail_lo is not None else -1
+    offsets = np.cumsum([0] + sizes)
+    ids: list[np.ndarray] = []
+    for i, members in enumerate(layers):
+        idx = np.full(n + 1, -1, dtype=np.int64)  # idx[n]: no transition
+        idx[members] = offsets[i] + np.arange(len(members))
+        ids.append(idx)
+    none = np.full(n + 1, -1, dtype=np.int64)
+    out = np.full((total, 256), -1, dtype=np.int32)
+    for i, members in enumerate(layers):
+        if tail_lo is None and i == top:
+            continue
+        m = np.array(members, dtype=np.int64)
+        sub = trans[m]
+        sub = np.where(sub >= 0, sub, n)
+        nextid = ids[i + 1] if i + 1 < len(ids) else none
+        safe = np.minimum(sub, n - 1)
+        comp = (sub < n) & boundary[safe]
+        fin = (sub < n) & final[safe]
+        rows = np.where(comp, nextid[sub], ids[i][sub])
+        rows[fin] = final_id if (tail_lo is not None and i >= tail_lo) else -1
+        out[offsets[i]:offsets[i + 1]] = rows
+    return out, ids, final_id
+
+
+@pytest.mark.parametrize("pattern", [None, "^[a-z]*$", "^(ab|é)*x?$", "^[^\\\\]*$"])
+def test_layered_kernels_equal_the_python_reading(pattern: str | None) -> None:
+    """Every boundary's chunk counter and tail counters (several bounds) built by the numba
+    passes equal the per-layer Python reading: table, ids per layer and final state."""
+    from corral.compiler.json_schema.long_strings import _layered, _Shape
+
+    sh = _Shape(json_string_dfa(pattern))
+    starts = np.flatnonzero(sh.boundary).tolist()[:12]
+    assert starts
+    for x in starts:
+        for top, tail_lo in [(CHUNK, None), (3, None), (1, None), (CHUNK, 0), (40, 7), (5, 5), (2, 0)]:
+            got = _layered(sh, x, top, tail_lo)
+            want = _layered_py(sh, x, top, tail_lo)
+            assert np.array_equal(got[0], want[0]), (x, top, tail_lo)
+            assert len(got[1]) == len(want[1]) and all(np.array_equal(a, b) for a, b in zip(got[1], want[1]))
+            assert got[2] == want[2]
