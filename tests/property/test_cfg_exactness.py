@@ -147,31 +147,47 @@ def _ir(rules: dict[str, list[tuple[str, ...]]]) -> GrammarIR:
     return GrammarIR(start="s", rules=rules, terminals={k: TerminalDef(k, v) for k, v in TERMINALS.items()})
 
 
+def _future(rec: Recognizer, s: Any) -> tuple[int, ...]:
+    """What every suffix up to 3 characters does after ``s``: dies, lives, or accepts."""
+    out = []
+    for w in SUFFIXES:
+        t = rec.feed(s, w.encode())
+        out.append(0 if t is None else 1 + t.accepting)
+    return tuple(out)
+
+
 @settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(grammars())
+@given(grammars(), st.booleans())
 # completions passed on through unit rules to different items; a list's item in nested lists
-@example(_ir({"s": [("y", "R"), ("L", "y")], "y": [("x",)], "x": [("A", "B")]}))
-@example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}))
-def test_equal_signatures_have_equal_futures(ir: GrammarIR) -> None:
+@example(_ir({"s": [("y", "R"), ("L", "y")], "y": [("x",)], "x": [("A", "B")]}), False)
+@example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}), False)
+@example(_ir({"s": [("y", "R"), ("L", "y")], "y": [("x",)], "x": [("A", "B")]}), True)
+@example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}), True)
+def test_equal_signatures_have_equal_futures(ir: GrammarIR, step_by_step: bool) -> None:
     """Masks are cached by signature, so two sets with one signature must have one future. Over
     every prefix of up to 4 characters, each set whose signature an earlier one has is compared
     with it on every suffix up to 3 characters: the same ones keep it viable and make it accept.
     The signature keys an item by what completing it at its origin leads to, not by the origin
-    set, so sets reached through different list positions or unit chains share one."""
+    set, so sets reached through different list positions or unit chains share one.
+
+    Sets are signed either when the prefix is read (their origins unsigned: the post-order over
+    them) or ``step_by_step``, as a matcher signs each set as it is made (every origin signed:
+    the short way). Fails when the short way keys the items without their futures."""
     rec = _recognizer(ir)
     if rec is None:
         return
     first: dict[int, tuple[str, tuple[int, ...]]] = {}
-
-    def future(s: object) -> tuple[int, ...]:
-        out = []
-        for w in SUFFIXES:
-            t = rec.feed(s, w.encode())  # type: ignore[union-attr, arg-type]
-            out.append(0 if t is None else 1 + t.accepting)
-        return tuple(out)
-
     for prefix in STRINGS:
-        s = rec.feed(rec.initial(), prefix.encode())
+        s: Any = rec.initial()
+        if step_by_step:
+            rec.signature(s)
+            for b in prefix.encode():
+                s = rec.step(s, b)
+                if s is None:
+                    break
+                rec.signature(s)
+        else:
+            s = rec.feed(s, prefix.encode())
         if s is None:
             continue
         sig = rec.signature(s)
@@ -180,44 +196,8 @@ def test_equal_signatures_have_equal_futures(ir: GrammarIR) -> None:
             continue
         if not first[sig][1]:
             p0 = first[sig][0]
-            first[sig] = (p0, future(rec.feed(rec.initial(), p0.encode())))
-        assert future(s) == first[sig][1], (first[sig][0], prefix)
-
-
-@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(grammars())
-@example(_ir({"s": [("y", "R"), ("L", "y")], "y": [("x",)], "x": [("A", "B")]}))
-@example(_ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]}))
-def test_equal_signatures_made_step_by_step_have_equal_futures(ir: GrammarIR) -> None:
-    """As :func:`test_equal_signatures_have_equal_futures`, with every set signed as it is made
-    (as a matcher does): :meth:`Recognizer.signature` then takes its short way, every origin
-    having its signature. Fails when that way keys the items without their futures."""
-    rec = _recognizer(ir)
-    if rec is None:
-        return
-    first: dict[int, tuple[str, tuple[int, ...]]] = {}
-
-    def future(s: object) -> tuple[int, ...]:
-        out = []
-        for w in SUFFIXES:
-            t = rec.feed(s, w.encode())  # type: ignore[union-attr, arg-type]
-            out.append(0 if t is None else 1 + t.accepting)
-        return tuple(out)
-
-    for prefix in STRINGS:
-        s: Any = rec.initial()
-        rec.signature(s)
-        for b in prefix.encode():
-            s = rec.step(s, b)
-            if s is None:
-                break
-            rec.signature(s)
-        if s is None:
-            continue
-        if s.sig not in first:
-            first[s.sig] = (prefix, future(s))
-            continue
-        assert future(s) == first[s.sig][1], (first[s.sig][0], prefix)
+            first[sig] = (p0, _future(rec, rec.feed(rec.initial(), p0.encode())))
+        assert _future(rec, s) == first[sig][1], (first[sig][0], prefix)
 
 
 def test_list_items_share_their_signatures() -> None:
