@@ -4,10 +4,11 @@ A serving loop needs one mask per sequence of its batch before every forward ste
 slowest sequence stalls all the others. Rows whose mask is already known (an eager regex table,
 a grammar mask cached for that chart set, a finished sequence) are copied in the calling thread;
 the rest are computed there too for the fill's first ``PARALLEL_AFTER_S`` (most fills end within
-it), then, when some are left, in a persistent pool of worker threads with the calling one. The mask kernels are numba
-functions compiled with ``nogil=True``, so the threads run them on several cores at once; the
-Python parts of a miss (the Earley closure, cache bookkeeping) still hold the GIL, and the
-misses of one grammar share that grammar's mask-store lock (see ``docs/performance.md``).
+it), then, when some are left, in a persistent pool of worker threads with the calling one. The
+mask kernels are numba functions compiled with ``nogil=True``, so the threads run them on several
+cores at once; the Python parts of a miss (the Earley closure, cache bookkeeping) still hold the
+GIL, and the misses of one grammar share that grammar's mask-store lock (see
+``docs/performance.md``).
 """
 
 from __future__ import annotations
