@@ -191,10 +191,6 @@ def fill_next_token_bitmask(
     if not todo:
         return
     want = default_threads() if threads is None else threads
-    if want <= 1 or len(todo) <= 1:
-        for i in todo:
-            rows[i] = matchers[i].next_token_mask()
-        return
     # Serial first: most fills are short (a warm miss is ~0.1 ms, mostly Python that holds the
     # GIL, so a second thread only adds hand-offs: 8 such rows took 2.3 ms on 2 threads against
     # 1.1 ms on one). The pool joins only a fill still running after PARALLEL_AFTER_S.

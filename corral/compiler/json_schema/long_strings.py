@@ -300,8 +300,7 @@ class _Shape:
         for x in range(n):
             t = np.unique(trans[x][trans[x] >= 0])
             within.append(t.tolist())
-        self.targets = within
-        self.targets_ptr, self.targets_flat = _csr(within)  # the same, flat (for _layered's kernels)
+        self.targets_ptr, self.targets_flat = _csr(within)  # each state's successors, flat (for _layered)
         memo: dict[int, frozenset[int]] = {}
 
         def ends(y: int) -> frozenset[int]:
@@ -459,7 +458,7 @@ def _layered(sh: _Shape, x0: int, top: int, tail_lo: int | None) -> tuple[np.nda
 
     Two numba passes (:func:`_layer_members`, :func:`_layer_table`) with the budget charged
     between them; the Python version, a loop per layer with a dozen numpy calls each, was a
-    quarter of o359's compile (`tests/compiler/json_schema/test_long_strings.py` keeps it as
+    quarter of o359's compile (``tests/compiler/json_schema/test_long_strings.py`` keeps it as
     the oracle).
     """
     tail = -1 if tail_lo is None else tail_lo
@@ -484,12 +483,12 @@ def _layer_members(tptr, tflat, boundary, final, x0, top, tail):  # type: ignore
     n = boundary.shape[0]
     seen = np.full(n, -1, np.int64)  # the layer that last saw a state
     inxt = np.full(n, -1, np.int64)
-    members = np.empty(0, np.int64)
     ptr = [0]
     parts = []
     entries = np.array([x0], np.int64)
     stack = np.empty(n + 1, np.int64)
     nxt = np.empty(n + 1, np.int64)
+    got = np.empty(n + 1, np.int64)
     for i in range(top + 1):
         if tail < 0 and i == top:
             layer = np.sort(entries)
@@ -497,7 +496,6 @@ def _layer_members(tptr, tflat, boundary, final, x0, top, tail):  # type: ignore
             ptr.append(ptr[-1] + layer.shape[0])
             break
         ns = 0
-        got = np.empty(n + 1, np.int64)
         ng = 0
         for x in entries:
             if seen[x] != i:

@@ -423,7 +423,7 @@ def _layered_py(sh: Any, x0: int, top: int, tail_lo: int | None) -> tuple[np.nda
         nxt: set[int] = set()
         while stack:
             x = stack.pop()
-            for z in sh.targets[x]:
+            for z in np.unique(trans[x][trans[x] >= 0]).tolist():  # x's successors, from the table itself
                 if boundary[z]:
                     nxt.add(z)
                 elif not final[z] and z not in seen:
