@@ -102,6 +102,9 @@ class Recognizer:
         self._start_prod = tables.start_prod
         self._intern: dict[tuple[str, frozenset[Any]], int] = {}
         self._content: dict[int, frozenset[Any]] = {}  # a future's id -> its entries (to flatten it into others)
+        # (signature of a set, nonterminal) -> the id of what completing it there leads to: a
+        # function of the set's kernel, so sets of one signature share it (see _future)
+        self._futures: dict[tuple[int, int], int] = {}
         self._next_sig = 0
         self._max_sigs = max_signatures
         # the start production is always told apart: completing it accepts
@@ -431,6 +434,7 @@ class Recognizer:
             if len(self._intern) >= self._max_sigs:
                 self._intern.clear()
                 self._content.clear()
+                self._futures.clear()
             got = self._next_sig
             self._next_sig += 1
             self._intern[key] = got
@@ -455,12 +459,23 @@ class Recognizer:
         computed (left recursion: ``items -> items . "," item``) is entered by that set's
         signature, which :meth:`signature` computed first (it stands for everything the set can
         lead to).
-        Memoised per set and nonterminal (``ESet.fut``); iterative, so deep nesting is no
-        recursion."""
+        Memoised per set and nonterminal (``ESet.fut``), and per signature and nonterminal
+        across sets: the id is a function of the set's kernel (its items waiting for ``a`` are
+        its kernel's, each with its position key and its future, and the predicted ones follow
+        from the kernel's next symbols), so a set whose signature was seen before reuses its
+        futures. Iterative, so deep nesting is no recursion."""
         memo = o.fut
         if memo is not None:
             hit = memo.get(a)
             if hit is not None:
+                return hit
+        shared = self._futures
+        if o.sig >= 0:
+            hit = shared.get((o.sig, a))
+            if hit is not None:
+                if memo is None:
+                    o.fut = memo = {}
+                memo[a] = hit
                 return hit
         nxt, lhs, start, observed, content = self._next, self._lhs, self._start_prod, self._observed, self._content
         poskey = self._poskey
@@ -480,6 +495,12 @@ class Recognizer:
                 b = lhs[p]
                 m2 = o2.fut
                 if (m2 is None or b not in m2) and (id(o2), b) not in busy:
+                    hit = shared.get((o2.sig, b)) if o2.sig >= 0 else None
+                    if hit is not None:
+                        if m2 is None:
+                            o2.fut = m2 = {}
+                        m2[b] = hit
+                        continue
                     busy.add((id(o2), b))
                     todo.append((o2, b))
             if todo:
@@ -493,6 +514,8 @@ class Recognizer:
                     if so.fut is None:
                         so.fut = {}
                     so.fut[sa] = sub  # the same entries, so the same id
+                    if so.sig >= 0:
+                        shared[(so.sig, sa)] = sub
                     stack.pop()
                     busy.discard((id(so), sa))
                     continue
@@ -517,7 +540,9 @@ class Recognizer:
                     entries |= inner
             if so.fut is None:
                 so.fut = {}
-            so.fut[sa] = self._interned("f", frozenset(entries))
+            fid = so.fut[sa] = self._interned("f", frozenset(entries))
+            if so.sig >= 0:
+                shared[(so.sig, sa)] = fid
             stack.pop()
             busy.discard((id(so), sa))
         assert o.fut is not None

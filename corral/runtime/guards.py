@@ -1064,17 +1064,20 @@ class UniqueCFGMatcher(CFGMatcher):
 
     def _filter(self, base: np.ndarray, sig: int) -> np.ndarray:
         state = self._states[-1]
-        found = _candidates(state, self._classes, self._text)
-        if found is None:
-            return base
         # what the reader refuses depends on the chart set (its signature) and on the reader's
         # state with each open item or key's text: memoised per grammar, as the refused ids
+        # (the memo is read first: which tokens to try is a function of that state too)
         reader = (state[0], tuple((arr, check, values, start if start < 0 else bytes(self._text[start:]))
                                   for arr, check, values, start in state[1]))
         key = (sig, reader)
         guards = self._guards
         refused = guards.refused.get(key) if sig >= 0 else None
         if refused is None:
+            found = _candidates(state, self._classes, self._text)
+            if found is None:
+                if sig >= 0:
+                    self._remember(key, _NOTHING)
+                return base
             names, extra = found
             words = base.shape[0]
             union = self._classes.union(names)[:words]
@@ -1113,16 +1116,19 @@ class UniqueCFGMatcher(CFGMatcher):
                             np.array(out_ids, np.int64))
             refused = got if got[0].shape[0] else _NOTHING
             if sig >= 0:
-                cache = self._guards.refused
-                if len(cache) >= _MAX_REFUSED:
-                    cache.clear()
-                cache[key] = refused
+                self._remember(key, refused)
         if refused is _NOTHING:
             return base
         words, keep = refused
         out = base.copy()
         out[words] &= keep
         return out
+
+    def _remember(self, key: Any, refused: tuple[np.ndarray, np.ndarray]) -> None:
+        cache = self._guards.refused
+        if len(cache) >= _MAX_REFUSED:
+            cache.clear()
+        cache[key] = refused
 
     # -- the Matcher API -----------------------------------------------------------------------
     def next_token_mask(self) -> np.ndarray:
