@@ -42,7 +42,8 @@ _NO_ITEMS: frozenset[Any] = frozenset()  # an empty scanning group (its items ar
 class ESet:
     """One chart set: the recognizer's state after a prefix (see the module docstring)."""
 
-    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "fut", "tscan", "twaiting", "__weakref__")
+    __slots__ = ("scan", "waiting", "items", "predicted", "accepting", "sig", "fut", "tscan", "twaiting", "came",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.scan: dict[int, AbstractSet[Item]] = {}  # groups are read-only once made (shared by sets)
@@ -52,6 +53,7 @@ class ESet:
         self.accepting = False
         self.sig = -1
         self.fut: dict[int, int] | None = None  # per nonterminal: the id of what completing it here leads to
+        self.came: tuple[int, bytes] | None = None  # (signature, text) of the set and text it was fed from, unsigned
         # Predicted items (origin: this set) are kept as shared chunks of (production, dot) from
         # the recognizer's prediction templates, materialised only when a byte advances them or a
         # completion reaches them: most predictions never matter.
@@ -105,6 +107,9 @@ class Recognizer:
         # (signature of a set, nonterminal) -> the id of what completing it there leads to: a
         # function of the set's kernel, so sets of one signature share it (see _future)
         self._futures: dict[tuple[int, int], int] = {}
+        # (signature of a set, text) -> the signature of the set after feeding it that text: a
+        # function of the two (see feed), so a matcher's step to a known place costs no kernel
+        self._moves: dict[tuple[int, bytes], int] = {}
         self._next_sig = 0
         self._max_sigs = max_signatures
         # the start production is always told apart: completing it accepts
@@ -308,13 +313,32 @@ class Recognizer:
         return j
 
     def feed(self, s: ESet, data: bytes) -> ESet | None:
-        """The set after ``data``, or ``None`` when it leaves the language's prefixes."""
+        """The set after ``data``, or ``None`` when it leaves the language's prefixes.
+
+        When ``s`` has a signature, the new set takes the one that the same text gave from a set
+        of that signature before (or signs it with it later, see :meth:`signature`): the kernel
+        after a byte is a function of the kernel before it (items advance by their position keys,
+        complete into their futures' entries, and the predicted ones follow from the kernel's
+        next symbols, their futures from its signature), so equal signatures stay equal.
+        """
         cur: ESet | None = s
         for b in data:
             cur = self.step(cur, b)  # type: ignore[arg-type]
             if cur is None:
                 return None
+        if data and s.sig >= 0:
+            self.moved(cur, s.sig, data)  # type: ignore[arg-type]
         return cur
+
+    def moved(self, s: ESet, sig: int, data: bytes) -> None:
+        """Note that ``s`` was reached by feeding ``data`` to a set of signature ``sig``: ``s``
+        takes the signature that move gave before, or gives its own to the move once signed."""
+        if s.sig < 0:
+            hit = self._moves.get((sig, data))
+            if hit is not None:
+                s.sig = hit
+            else:
+                s.came = (sig, data)
 
     def viable(self, s: ESet, data: bytes) -> bool:
         """Whether ``feed(s, data)`` is not ``None`` (some sentence starts with the text so far
@@ -370,6 +394,7 @@ class Recognizer:
         sig = self._kernel_signature(s, fast=True)
         if sig >= 0:
             s.sig = sig
+            self._came(s)
             return sig
         # iterative post-order over the origins that still need a signature: a future that loops
         # back (see _future) is entered by its set's signature, so every set a future can reach
@@ -384,7 +409,18 @@ class Recognizer:
             stack.pop()
             if top.sig < 0:
                 top.sig = self._kernel_signature(top)
+        self._came(s)
         return s.sig
+
+    def _came(self, s: ESet) -> None:
+        """Record the move that reached ``s`` (just signed) under its signature."""
+        came = s.came
+        if came is not None:
+            s.came = None
+            moves = self._moves
+            if len(moves) >= self._max_sigs:
+                moves.clear()
+            moves[came] = s.sig
 
     def _kernel_signature(self, s: ESet, fast: bool = False) -> int:
         """The signature of ``s``, whose origins all have theirs; with ``fast``, ``-1`` as soon
@@ -435,6 +471,7 @@ class Recognizer:
                 self._intern.clear()
                 self._content.clear()
                 self._futures.clear()
+                self._moves.clear()
             got = self._next_sig
             self._next_sig += 1
             self._intern[key] = got
