@@ -102,8 +102,26 @@ def _terminal(self: _Compiler, name: str, pattern: str) -> TerminalDef:
     cached automaton of the bare pattern: the prefix would make every one a new regex)."""
     if self._ws_dfa is None:
         return TerminalDef(name, pattern)
-    core = regex_to_dfa(pattern)
-    return TerminalDef(name, self._ws_pattern + pattern, dfa=self._ws_prefixed(core), follow_dfa=_ws_star(core))
+    core = regex_to_dfa(pattern)  # (cached: the same object for the same pattern)
+    key = (id(self._ws_dfa), id(core))
+    hit = _PREFIXED.get(key)
+    if hit is None or hit[0] is not self._ws_dfa or hit[1] is not core:
+        full, star = self._ws_prefixed(core), _ws_star(core)
+        for d in (full, star):
+            if d is not None:
+                d.trans.flags.writeable = False
+                d.accepting.flags.writeable = False
+        if len(_PREFIXED) >= MAX_PREFIXED:
+            _PREFIXED.clear()
+        hit = _PREFIXED[key] = (self._ws_dfa, core, full, star)
+    return TerminalDef(name, self._ws_pattern + pattern, dfa=hit[2], follow_dfa=hit[3])
+
+
+# A regex terminal's automata with the whitespace prefix, shared by the schemas compiled one after
+# another (most of their punctuation, literal and number terminals are the same): by the ids of
+# the prefix's and the pattern's cached automata, which the entry keeps alive.
+_PREFIXED: dict[tuple[int, int], tuple[ByteDFA, ByteDFA, ByteDFA, ByteDFA | None]] = {}
+MAX_PREFIXED = 4096
 
 
 def dfa_term(self: _Compiler, dfa: ByteDFA, base: str, describe: str) -> str:

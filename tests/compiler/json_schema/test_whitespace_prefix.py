@@ -65,3 +65,27 @@ def test_ws_star_is_any_whitespace_then_the_body(body: ByteDFA) -> None:
     for w in WORDS:
         want = any(body.matches(rest) for _, rest in split_ws(w))
         assert star.matches(w) == want, w
+
+
+def _terminal(mode: str, pattern: str) -> object:
+    """``lower._terminal`` as a compile in whitespace layout ``mode`` calls it."""
+    ws = whitespace_pattern(mode, MAX_WS)
+    ns = SimpleNamespace(_ws_dfa=regex_to_dfa(ws), _ws_pattern=ws)
+    ns._ws_prefixed = lambda d: lower._ws_prefixed(ns, d)
+    return lower._terminal(ns, "T_COMMA", pattern)  # type: ignore[arg-type]
+
+
+def test_regex_terminals_are_shared_across_compiles_of_one_layout() -> None:
+    """Schemas compiled one after another share a regex terminal's prefixed automata (built once,
+    read-only); a compile in another whitespace layout gets its own, each the prefix of its
+    layout then the body. Fails when the shared automata are keyed by the pattern alone."""
+    a, b = _terminal("flexible", ","), _terminal("flexible", ",")
+    assert a.dfa is b.dfa and a.follow_dfa is b.follow_dfa  # type: ignore[attr-defined]
+    assert not a.dfa.trans.flags.writeable  # type: ignore[attr-defined]
+    c = _terminal("pretty", ",")
+    words = [bytes(w) for n in range(7) for w in itertools.product(b"," + WS, repeat=n)]
+    for mode, t in (("flexible", a), ("pretty", c)):
+        prefix = regex_to_dfa(f"(?:{whitespace_pattern(mode, MAX_WS)})")
+        for w in words:
+            want = any(prefix.matches(head) and rest == b"," for head, rest in split_ws(w))
+            assert t.dfa.matches(w) == want, (mode, w)  # type: ignore[attr-defined]
