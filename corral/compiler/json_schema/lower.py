@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +40,8 @@ from corral.compiler.json_schema.common import _Cycle, _with_lits
 from corral.compiler.json_schema.scalars import ANY_NUMBER, ANY_STRING, _canonical, _canonical_strings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from corral.compiler.json_schema.compiler import _Compiler
 
 
@@ -102,26 +106,45 @@ def _terminal(self: _Compiler, name: str, pattern: str) -> TerminalDef:
     cached automaton of the bare pattern: the prefix would make every one a new regex)."""
     if self._ws_dfa is None:
         return TerminalDef(name, pattern)
-    core = regex_to_dfa(pattern)  # (cached: the same object for the same pattern)
-    key = (id(self._ws_dfa), id(core))
-    hit = _PREFIXED.get(key)
-    if hit is None or hit[0] is not self._ws_dfa or hit[1] is not core:
-        full, star = self._ws_prefixed(core), _ws_star(core)
-        for d in (full, star):
-            if d is not None:
-                d.trans.flags.writeable = False
-                d.accepting.flags.writeable = False
-        if len(_PREFIXED) >= MAX_PREFIXED:
-            _PREFIXED.clear()
-        hit = _PREFIXED[key] = (self._ws_dfa, core, full, star)
-    return TerminalDef(name, self._ws_pattern + pattern, dfa=hit[2], follow_dfa=hit[3])
+    full, star = _shared_automata(self, ("re", pattern), lambda: regex_to_dfa(pattern))
+    return TerminalDef(name, self._ws_pattern + pattern, dfa=full, follow_dfa=star)
 
 
-# A regex terminal's automata with the whitespace prefix, shared by the schemas compiled one after
-# another (most of their punctuation, literal and number terminals are the same): by the ids of
-# the prefix's and the pattern's cached automata, which the entry keeps alive.
-_PREFIXED: dict[tuple[int, int], tuple[ByteDFA, ByteDFA, ByteDFA, ByteDFA | None]] = {}
-MAX_PREFIXED = 4096
+# Terminals' automata with the whitespace prefix, shared by the schemas compiled one after another
+# (most of their punctuation, literal, number and many key terminals are the same), by the layout's
+# prefix pattern and what the terminal is; read-only. The least recently used go first once they
+# hold more states than MAX_SHARED_STATES (a "flexible" terminal has ~70: its prefix's 65 and the body).
+_SHARED: OrderedDict[tuple[str, str, str], tuple[ByteDFA, ByteDFA | None, int]] = OrderedDict()
+_SHARED_STATES = [0]
+_SHARED_LOCK = threading.Lock()
+MAX_SHARED_STATES = 1 << 15  # ~32 MB of transition rows
+
+
+def _shared_automata(self: _Compiler, what: tuple[str, str], build: Callable[[], ByteDFA]) -> tuple[ByteDFA, ByteDFA | None]:
+    """The automaton of the terminal ``what`` (``("re", pattern)`` or ``("key", key)``; ``build``
+    makes its body) with this layout's whitespace prefix, and its ``_ws_star`` for the follow
+    filter: built once for all the schemas compiled in one layout (while it stays recent)."""
+    key = (self._ws_pattern, *what)
+    with _SHARED_LOCK:
+        hit = _SHARED.get(key)
+        if hit is not None:
+            _SHARED.move_to_end(key)
+            return hit[0], hit[1]
+    core = build()
+    full, star = self._ws_prefixed(core), _ws_star(core)
+    states = 0
+    for d in (full, star):
+        if d is not None:
+            d.trans.flags.writeable = False
+            d.accepting.flags.writeable = False
+            states += d.n_states
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = (full, star, states)
+            _SHARED_STATES[0] += states
+            while _SHARED_STATES[0] > MAX_SHARED_STATES and len(_SHARED) > 1:
+                _SHARED_STATES[0] -= _SHARED.popitem(last=False)[1][2]
+    return full, star
 
 
 def dfa_term(self: _Compiler, dfa: ByteDFA, base: str, describe: str) -> str:
@@ -511,7 +534,13 @@ def _key_term(self: _Compiler, key: str) -> str:
     name = self._terms.get(("key", key))
     if name is None:
         spellings = sorted({json.dumps(key).encode(), json.dumps(key, ensure_ascii=False).encode()})
-        name = self.dfa_term(words_dfa(spellings), "k_" + key, f"the key {json.dumps(key)}")
+        describe = f"the key {json.dumps(key)}"
+        if self._ws_dfa is None:
+            name = self.dfa_term(words_dfa(spellings), "k_" + key, describe)
+        else:  # common keys recur across schemas: their automata are shared
+            full, star = _shared_automata(self, ("key", key), lambda: words_dfa(spellings))
+            name = self.fresh("T_k_" + key).upper()
+            self.out.terminals[name] = TerminalDef(name, describe, dfa=full, follow_dfa=star)
         self._terms[("key", key)] = name
     return name
 

@@ -78,7 +78,7 @@ def _terminal(mode: str, pattern: str) -> object:
 def test_regex_terminals_are_shared_across_compiles_of_one_layout() -> None:
     """Schemas compiled one after another share a regex terminal's prefixed automata (built once,
     read-only); a compile in another whitespace layout gets its own, each the prefix of its
-    layout then the body. Fails when the shared automata are keyed by the pattern alone."""
+    layout then the body. Fails when the shared automata are keyed without the layout."""
     a, b = _terminal("flexible", ","), _terminal("flexible", ",")
     assert a.dfa is b.dfa and a.follow_dfa is b.follow_dfa  # type: ignore[attr-defined]
     assert not a.dfa.trans.flags.writeable  # type: ignore[attr-defined]
