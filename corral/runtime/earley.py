@@ -552,7 +552,7 @@ class Recognizer:
                         so.fut = {}
                     so.fut[sa] = sub  # the same entries, so the same id
                     if so.sig >= 0:
-                        shared[(so.sig, sa)] = sub
+                        self._share(so.sig, sa, sub)
                     stack.pop()
                     busy.discard((id(so), sa))
                     continue
@@ -579,11 +579,19 @@ class Recognizer:
                 so.fut = {}
             fid = so.fut[sa] = self._interned("f", frozenset(entries))
             if so.sig >= 0:
-                shared[(so.sig, sa)] = fid
+                self._share(so.sig, sa, fid)
             stack.pop()
             busy.discard((id(so), sa))
         assert o.fut is not None
         return o.fut[a]
+
+    def _share(self, sig: int, a: int, fid: int) -> None:
+        """Record future ``fid`` for nonterminal ``a`` at every set of signature ``sig`` (bounded
+        as the interned kernels are)."""
+        shared = self._futures
+        if len(shared) >= self._max_sigs:
+            shared.clear()
+        shared[(sig, a)] = fid
 
     @staticmethod
     def _origins(s: ESet) -> set[ESet]:

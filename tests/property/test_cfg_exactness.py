@@ -222,3 +222,25 @@ def test_list_items_share_their_signatures() -> None:
     assert all(a != b for a, b in itertools.combinations(origins, 2))
     assert len({rec.signature(s) for s in sets}) == 1  # type: ignore[arg-type]
     assert rec.signature(rec.feed(rec.initial(), b"[ab")) != rec.signature(sets[0])  # type: ignore[arg-type]
+
+
+def test_signature_memos_stay_bounded_and_exact_past_their_cap() -> None:
+    """With a small ``max_signatures``, the interned kernels, the futures shared by signature and
+    the moves are all cleared when full (ids are never reused, so what was cached under old ids
+    stays right): over every prefix of a list grammar fed token by token, no memo passes the cap
+    and sets of one signature still have one future."""
+    ir = _ir({"s": [("L", "x", "R"), ("A",)], "x": [("x", "B", "s"), ("s",)], "y": [("A",)], "z": [("A",)]})
+    rec = Recognizer(build_tables(ir), max_signatures=8)
+    first: dict[int, tuple[int, ...]] = {}
+    for prefix in STRINGS:
+        s: Any = rec.initial()
+        rec.signature(s)
+        data = prefix.encode()
+        for k in range(0, len(data), 2):
+            s = rec.feed(s, data[k:k + 2])
+            if s is None:
+                break
+            sig = rec.signature(s)
+            fut = first.setdefault(sig, _future(rec, s))
+            assert fut == _future(rec, s), prefix
+        assert max(rec.interned, len(rec._moves), len(rec._futures)) <= 8
