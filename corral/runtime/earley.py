@@ -326,19 +326,20 @@ class Recognizer:
             cur = self.step(cur, b)  # type: ignore[arg-type]
             if cur is None:
                 return None
-        if data and s.sig >= 0:
-            self.moved(cur, s.sig, data)  # type: ignore[arg-type]
+        self.moved(s, cur, data)  # type: ignore[arg-type]
         return cur
 
-    def moved(self, s: ESet, sig: int, data: bytes) -> None:
-        """Note that ``s`` was reached by feeding ``data`` to a set of signature ``sig``: ``s``
-        takes the signature that move gave before, or gives its own to the move once signed."""
-        if s.sig < 0:
-            hit = self._moves.get((sig, data))
+    def moved(self, before: ESet, s: ESet, data: bytes) -> None:
+        """Note that ``s`` was reached by feeding ``data`` to ``before``: when ``before`` has a
+        signature, ``s`` takes the signature that move gave before, or gives its own to the move
+        once signed."""
+        if data and before.sig >= 0 and s.sig < 0:
+            move = (before.sig, data)
+            hit = self._moves.get(move)
             if hit is not None:
                 s.sig = hit
             else:
-                s.came = (sig, data)
+                s.came = move
 
     def viable(self, s: ESet, data: bytes) -> bool:
         """Whether ``feed(s, data)`` is not ``None`` (some sentence starts with the text so far
@@ -501,19 +502,9 @@ class Recognizer:
         its kernel's, each with its position key and its future, and the predicted ones follow
         from the kernel's next symbols), so a set whose signature was seen before reuses its
         futures. Iterative, so deep nesting is no recursion."""
-        memo = o.fut
-        if memo is not None:
-            hit = memo.get(a)
-            if hit is not None:
-                return hit
-        shared = self._futures
-        if o.sig >= 0:
-            hit = shared.get((o.sig, a))
-            if hit is not None:
-                if memo is None:
-                    o.fut = memo = {}
-                memo[a] = hit
-                return hit
+        hit = self._known_future(o, a)
+        if hit is not None:
+            return hit
         nxt, lhs, start, observed, content = self._next, self._lhs, self._start_prod, self._observed, self._content
         poskey = self._poskey
         stack: list[tuple[ESet, int]] = [(o, a)]
@@ -530,14 +521,7 @@ class Recognizer:
                 if p == start and nxt[p][d] is None:
                     continue
                 b = lhs[p]
-                m2 = o2.fut
-                if (m2 is None or b not in m2) and (id(o2), b) not in busy:
-                    hit = shared.get((o2.sig, b)) if o2.sig >= 0 else None
-                    if hit is not None:
-                        if m2 is None:
-                            o2.fut = m2 = {}
-                        m2[b] = hit
-                        continue
+                if (id(o2), b) not in busy and self._known_future(o2, b) is None:
                     busy.add((id(o2), b))
                     todo.append((o2, b))
             if todo:
@@ -584,6 +568,19 @@ class Recognizer:
             busy.discard((id(so), sa))
         assert o.fut is not None
         return o.fut[a]
+
+    def _known_future(self, o: ESet, a: int) -> int | None:
+        """The id of what completing ``a`` at ``o`` leads to when it is known: memoised for ``o``,
+        or for a set of ``o``'s signature (then memoised for ``o`` too); else ``None``."""
+        memo = o.fut
+        hit = memo.get(a) if memo is not None else None
+        if hit is None and o.sig >= 0:
+            hit = self._futures.get((o.sig, a))
+            if hit is not None:
+                if memo is None:
+                    o.fut = memo = {}
+                memo[a] = hit
+        return hit
 
     def _share(self, sig: int, a: int, fid: int) -> None:
         """Record future ``fid`` for nonterminal ``a`` at every set of signature ``sig`` (bounded

@@ -1046,8 +1046,7 @@ class UniqueCFGMatcher(CFGMatcher):
         state = advance(self._states[-1], data, self._text, lambda at: opened.get(at), lambda at: ended.get(at, []))
         if state is None:
             return None
-        if data and s.sig >= 0:
-            self._rec.moved(cur, s.sig, data)
+        self._rec.moved(s, cur, data)
         return cur, state
 
     def _allowed_by_reader(self, data: bytes) -> bool:
