@@ -16,6 +16,8 @@ function                                 computes
 :func:`first_sets`                       FIRST: terminals a rule's derivations can begin with
 :func:`follow_sets`                      FOLLOW: terminals that can come right after each symbol
 :func:`terminal_follow_sets`             FOLLOW of some terminals only (bitsets on the way)
+:func:`nullable_nonterminals`            nullable rules of a grammar given as arrays (numba)
+:func:`terminal_follow_matrix`           FOLLOW of every terminal of a grammar given as arrays (numba)
 :func:`min_heights`                      least derivation-tree height of each rule
 :func:`left_corner_graph`                ``a -> b`` when ``a`` can begin with ``b``
 :func:`left_recursion_cycle`             a shortest left-recursive cycle through a rule
@@ -23,6 +25,10 @@ function                                 computes
 :func:`shortest_prefixes`                per automaton state, a shortest byte string reaching it
 :func:`strongly_connected_components`    components of a graph, dependencies first (Tarjan, iterative)
 =======================================  ===============================================================
+
+The last two take the integer form :mod:`~corral.compiler.earley_tables` builds (productions as
+flat arrays; a nonterminal is its index, terminal ``t`` is ``-2 - t``) and run in numba: they are
+what a compile spends on analysis, and the mapping forms above are their oracle in the tests.
 
 Fixed points are least fixed points, so the results do not depend on the order rules are given
 in. The long ones take an optional ``check`` callable, called every so often so that a compile's
@@ -36,6 +42,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, S
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from numba import njit
 
 if TYPE_CHECKING:
     from corral.compiler.automaton import ByteDFA
@@ -50,11 +57,13 @@ __all__ = [
     "left_corner_graph",
     "left_recursion_cycle",
     "min_heights",
+    "nullable_nonterminals",
     "nullable_rules",
     "productive_rules",
     "reachable_rules",
     "shortest_prefixes",
     "strongly_connected_components",
+    "terminal_follow_matrix",
 ]
 
 S = TypeVar("S", bound=Hashable)
@@ -514,6 +523,248 @@ def terminal_follow_sets(
     terms = _TerminalBits()
     value = _follow_bits(rules, nullable, terms, dict(_first_bits(rules, nullable, terms, check)), check)
     return {t: terms.to_set(value.get(t, 0)) for t in terminals}
+
+
+@njit(cache=True, nogil=True)
+def nullable_nonterminals(lhs, rhs_flat, rhs_ptr, n_nonterminals, term_nullable):  # type: ignore[no-untyped-def]
+    """:func:`nullable_rules` of a grammar in integer form: ``bool[n_nonterminals]``.
+
+    Production ``p`` is ``lhs[p] -> rhs_flat[rhs_ptr[p]:rhs_ptr[p + 1]]``; a symbol ``s >= 0`` is
+    nonterminal ``s``, ``s < 0`` is terminal ``-2 - s``, nullable when ``term_nullable`` says so.
+    A worklist over "production waits for nonterminal" edges, linear in the grammar's size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lhs = np.array([0, 1, 1], np.int32)  # 0 -> 1 1 ; 1 -> T0 ; 1 -> (empty)
+    >>> flat, ptr = np.array([1, 1, -2], np.int32), np.array([0, 2, 3, 3], np.int64)
+    >>> nullable_nonterminals(lhs, flat, ptr, 2, np.array([False])).tolist()
+    [True, True]
+    """
+    n_p = lhs.shape[0]
+    missing = np.zeros(n_p, np.int64)  # per production: uses of nonterminals not yet nullable
+    dead = np.zeros(n_p, np.bool_)  # a terminal that is not nullable: never
+    ptr = np.zeros(n_nonterminals + 1, np.int64)
+    for p in range(n_p):
+        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
+            s = rhs_flat[i]
+            if s >= 0:
+                ptr[s + 1] += 1
+                missing[p] += 1
+            elif not term_nullable[-2 - s]:
+                dead[p] = True
+    for a in range(n_nonterminals):
+        ptr[a + 1] += ptr[a]
+    uses = np.empty(ptr[n_nonterminals], np.int64)  # per nonterminal: the productions using it, once per use
+    fill = ptr[:-1].copy()
+    for p in range(n_p):
+        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
+            s = rhs_flat[i]
+            if s >= 0:
+                uses[fill[s]] = p
+                fill[s] += 1
+    nullable = np.zeros(n_nonterminals, np.bool_)
+    stack = np.empty(n_nonterminals, np.int64)
+    sp = 0
+    for p in range(n_p):
+        a = lhs[p]
+        if missing[p] == 0 and not dead[p] and not nullable[a]:
+            nullable[a] = True
+            stack[sp] = a
+            sp += 1
+    while sp:
+        sp -= 1
+        b = stack[sp]
+        for i in range(ptr[b], ptr[b + 1]):
+            p = uses[i]
+            missing[p] -= 1
+            a = lhs[p]
+            if missing[p] == 0 and not dead[p] and not nullable[a]:
+                nullable[a] = True
+                stack[sp] = a
+                sp += 1
+    return nullable
+
+
+@njit(cache=True, nogil=True)
+def _union_over_reach(ptr, adj, val):  # type: ignore[no-untyped-def]
+    """In place: each row of ``val`` (bitsets, one per node) becomes the union of the rows of
+    every node reachable from it by the graph ``adj[ptr[v]:ptr[v + 1]]``, itself included: the
+    strongly connected components in Tarjan's order (dependencies first, iterative), each the
+    union of its members' rows and its successors' finished ones (:func:`_reach_union`)."""
+    n = ptr.shape[0] - 1
+    w_words = val.shape[1]
+    index = np.full(n, -1, np.int64)
+    low = np.zeros(n, np.int64)
+    on_stack = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    work_v = np.empty(n, np.int64)
+    work_i = np.empty(n, np.int64)
+    acc = np.empty(w_words, np.uint64)
+    sp = 0
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = counter
+        low[root] = counter
+        counter += 1
+        stack[sp] = root
+        sp += 1
+        on_stack[root] = True
+        work_v[0] = root
+        work_i[0] = ptr[root]
+        wp = 1
+        while wp:
+            v = work_v[wp - 1]
+            i = work_i[wp - 1]
+            if i < ptr[v + 1]:
+                work_i[wp - 1] = i + 1
+                w = adj[i]
+                if index[w] < 0:
+                    index[w] = counter
+                    low[w] = counter
+                    counter += 1
+                    stack[sp] = w
+                    sp += 1
+                    on_stack[w] = True
+                    work_v[wp] = w
+                    work_i[wp] = ptr[w]
+                    wp += 1
+                elif on_stack[w] and index[w] < low[v]:
+                    low[v] = index[w]
+                continue
+            wp -= 1
+            if wp and low[v] < low[work_v[wp - 1]]:
+                low[work_v[wp - 1]] = low[v]
+            if low[v] != index[v]:
+                continue
+            k = sp - 1  # the component: stack[k:sp], v at its bottom
+            while stack[k] != v:
+                k -= 1
+            acc[:] = 0
+            for j in range(k, sp):
+                m = stack[j]
+                for x in range(w_words):
+                    acc[x] |= val[m, x]
+                for e in range(ptr[m], ptr[m + 1]):
+                    u = adj[e]  # finished, or a member (its row is still its own: a part of acc)
+                    for x in range(w_words):
+                        acc[x] |= val[u, x]
+            for j in range(k, sp):
+                m = stack[j]
+                on_stack[m] = False
+                for x in range(w_words):
+                    val[m, x] = acc[x]
+            sp = k
+    return val
+
+
+@njit(cache=True, nogil=True)
+def terminal_follow_matrix(lhs, rhs_flat, rhs_ptr, nullable, term_nullable):  # type: ignore[no-untyped-def]
+    """:func:`terminal_follow_sets` of every terminal of a grammar in integer form (see
+    :func:`nullable_nonterminals`; ``nullable`` is its result): ``uint64[n_terminals, words]``,
+    bit ``u`` of row ``t`` set when terminal ``u`` can come right after terminal ``t``.
+
+    FIRST of each nonterminal is a union over the graph "``a`` can begin with ``b``", FOLLOW of
+    each symbol one over "FOLLOW(``a``) is part of FOLLOW(``x``)" (``x`` ends a production of
+    ``a`` but for nullable symbols), both by :func:`_union_over_reach`: linear in the grammar's
+    size times the words of a terminal set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lhs = np.array([0, 1, 1], np.int32)  # 0 -> 1 T1 ; 1 -> T0 1 ; 1 -> (empty)
+    >>> flat, ptr = np.array([1, -3, -2, 1], np.int32), np.array([0, 2, 4, 4], np.int64)
+    >>> follow = terminal_follow_matrix(lhs, flat, ptr, np.array([False, True]), np.array([False, False]))
+    >>> [[u for u in range(2) if row[0] >> u & 1] for row in follow]
+    [[0, 1], []]
+    """
+    n_nt = nullable.shape[0]
+    n_t = term_nullable.shape[0]
+    w_words = max(1, (n_t + 63) // 64)
+    n_p = lhs.shape[0]
+    n_sym = rhs_ptr[n_p]
+    # FIRST: edges a -> b along each production's nullable prefix
+    first = np.zeros((n_nt, w_words), np.uint64)
+    cnt = np.zeros(n_nt + 1, np.int64)
+    for p in range(n_p):
+        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
+            s = rhs_flat[i]
+            if s >= 0:
+                cnt[lhs[p] + 1] += 1
+                if not nullable[s]:
+                    break
+            else:
+                t = -2 - s
+                first[lhs[p], t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+                if not term_nullable[t]:
+                    break
+    for a in range(n_nt):
+        cnt[a + 1] += cnt[a]
+    adj = np.empty(cnt[n_nt], np.int64)
+    fill = cnt[:-1].copy()
+    for p in range(n_p):
+        a = lhs[p]
+        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
+            s = rhs_flat[i]
+            if s >= 0:
+                adj[fill[a]] = s
+                fill[a] += 1
+                if not nullable[s]:
+                    break
+            elif not term_nullable[-2 - s]:
+                break
+    _union_over_reach(cnt, adj, first)
+    # FOLLOW over nodes: nonterminal a is a, terminal t is n_nt + t
+    n_nodes = n_nt + n_t
+    local = np.zeros((n_nodes, w_words), np.uint64)
+    src = np.empty(n_sym, np.int64)  # edge x -> a, at most one per symbol occurrence
+    dst = np.empty(n_sym, np.int64)
+    n_e = 0
+    rest = np.empty(w_words, np.uint64)
+    for p in range(n_p):
+        a = lhs[p]
+        rest[:] = 0
+        rest_nullable = True
+        for i in range(rhs_ptr[p + 1] - 1, rhs_ptr[p] - 1, -1):
+            s = rhs_flat[i]
+            x = s if s >= 0 else n_nt + (-2 - s)
+            for w in range(w_words):
+                local[x, w] |= rest[w]
+            if rest_nullable:
+                src[n_e] = x
+                dst[n_e] = a
+                n_e += 1
+            if s >= 0:
+                if nullable[s]:
+                    for w in range(w_words):
+                        rest[w] |= first[s, w]
+                else:
+                    for w in range(w_words):
+                        rest[w] = first[s, w]
+                    rest_nullable = False
+            else:
+                t = -2 - s
+                bit = np.uint64(1) << np.uint64(t & 63)
+                if term_nullable[t]:
+                    rest[t >> 6] |= bit
+                else:
+                    rest[:] = 0
+                    rest[t >> 6] = bit
+                    rest_nullable = False
+    ptr = np.zeros(n_nodes + 1, np.int64)
+    for e in range(n_e):
+        ptr[src[e] + 1] += 1
+    for v in range(n_nodes):
+        ptr[v + 1] += ptr[v]
+    adj2 = np.empty(n_e, np.int64)
+    fill2 = ptr[:-1].copy()
+    for e in range(n_e):
+        adj2[fill2[src[e]]] = dst[e]
+        fill2[src[e]] += 1
+    _union_over_reach(ptr, adj2, local)
+    return local[n_nt:].copy()
 
 
 def min_heights(rules: Rules[S]) -> dict[S, int]:

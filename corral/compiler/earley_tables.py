@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from corral.compiler.analysis import nullable_rules, productive_rules, terminal_follow_sets
+from corral.compiler.analysis import nullable_nonterminals, productive_rules, terminal_follow_matrix
 from corral.compiler.automaton import (
     ByteDFA,
     ByteNFA,
@@ -282,15 +282,20 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
     term_nullable = [bool(acc[s]) for s in term_start]
 
     # -- nullable and FOLLOW ----------------------------------------------------------------------
-    # (over the symbol ids: a nonterminal is its index, a terminal t is -2 - t)
-    by_nt = {a: [rhs[p] for p in prods] for a, prods in enumerate(prods_of)}
-    empty_terminals = {-2 - t for t, n in enumerate(term_nullable) if n}
-    nullable_set = nullable_rules(by_nt, empty_terminals, check=check_time)
-    nullable = [a in nullable_set for a in range(len(nts))]
-    nullable_syms = nullable_set | empty_terminals
-    follow = terminal_follow_sets(by_nt, nullable_syms, [-2 - t for t in range(len(terminals))], check=check_time)
-    follow_t = [{-2 - s for s in follow[-2 - t]} for t in range(len(terminals))]
+    # (over the symbol ids: a nonterminal is its index, a terminal t is -2 - t; in numba, with
+    # the mapping forms of corral.compiler.analysis as their oracle in the tests)
     rhs_flat, rhs_ptr = flat_bodies(rhs)
+    n_t = len(terminals)
+    words = max(1, (n_t + 63) // 64)
+    budget.charge((len(nts) + 2 * n_t) * words * 8 + 40 * int(rhs_ptr[-1]), f"the grammar's FOLLOW sets ({n_t} terminals)")
+    check_time()
+    lhs_arr = np.asarray(lhs, dtype=np.int32)
+    tnull = np.asarray(term_nullable, dtype=np.bool_)
+    nullable_arr = nullable_nonterminals(lhs_arr, rhs_flat, rhs_ptr, len(nts), tnull)
+    nullable = nullable_arr.tolist()
+    follow_bits = np.unpackbits(terminal_follow_matrix(lhs_arr, rhs_flat, rhs_ptr, nullable_arr, tnull).view(np.uint8),
+                                axis=1, count=n_t, bitorder="little")
+    check_time()
     return EarleyTables(
         nonterminals=nts,
         terminals=terminals,
@@ -307,7 +312,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
         term_of_state=owner,
         term_dfas=dfas,
         term_filters=[_filter_of(ir, t, d, bool(ignored)) for t, d in zip(terminals, dfas)],
-        follow=[frozenset(f) for f in follow_t],
+        follow=[frozenset(np.flatnonzero(row).tolist()) for row in follow_bits],
         seconds=time.perf_counter() - t0,
         rhs_flat=rhs_flat,
         rhs_ptr=rhs_ptr,

@@ -54,3 +54,47 @@ def test_min_heights_match_brute_force(rules: dict[str, list[tuple[str, ...]]]) 
     for a in rules:
         least = next((h for h in range(1, len(rules) + 1) if _derives_within(rules, leaves, a, h)), UNREACHABLE)
         assert heights[a] == least
+
+
+@st.composite
+def int_grammars(draw: st.DrawFn) -> tuple[list[int], list[tuple[int, ...]], int, list[bool]]:
+    """A grammar in :mod:`corral.compiler.earley_tables`' integer form: productions as (lhs,
+    body), nonterminal ``a`` is ``a``, terminal ``t`` is ``-2 - t``. Sometimes more than 64
+    terminals, so that a terminal set spans several words."""
+    n_nt = draw(st.integers(1, 6))
+    n_t = draw(st.sampled_from([1, 2, 3, 5, 70, 130]))
+    symbol = st.one_of(st.integers(0, n_nt - 1), st.integers(0, n_t - 1).map(lambda t: -2 - t))
+    prods = draw(st.lists(st.tuples(st.integers(0, n_nt - 1), st.lists(symbol, max_size=4).map(tuple)), max_size=12))
+    term_nullable = draw(st.lists(st.booleans(), min_size=n_t, max_size=n_t))
+    return [a for a, _ in prods], [b for _, b in prods], n_nt, term_nullable
+
+
+@settings(max_examples=400, deadline=None)
+@given(int_grammars())
+def test_array_analyses_match_mapping_forms(g: tuple[list[int], list[tuple[int, ...]], int, list[bool]]) -> None:
+    """The numba analyses ``build_tables`` runs equal the mapping forms (themselves checked by
+    brute force above and in tests/compiler/test_analysis.py): nullable rules, and FOLLOW of
+    every terminal. Fails if a kernel cuts FIRST at a nullable symbol, misses an edge inside a
+    cycle, or drops a word of a wide terminal set."""
+    import numpy as np
+
+    from corral.compiler.analysis import nullable_nonterminals, terminal_follow_matrix, terminal_follow_sets
+    from corral.compiler.earley_tables import flat_bodies
+
+    lhs, rhs, n_nt, term_nullable = g
+    rules: dict[int, list[tuple[int, ...]]] = {a: [] for a in range(n_nt)}
+    for a, body in zip(lhs, rhs):
+        rules[a].append(body)
+    n_t = len(term_nullable)
+    empty = {-2 - t for t in range(n_t) if term_nullable[t]}
+    flat, ptr = flat_bodies(rhs)
+    lhs_arr = np.asarray(lhs, dtype=np.int32)
+    tnull = np.asarray(term_nullable, dtype=np.bool_)
+    nullable = nullable_nonterminals(lhs_arr, flat, ptr, n_nt, tnull)
+    expected = nullable_rules(rules, empty)
+    assert {a for a in range(n_nt) if nullable[a]} == expected
+    follow = terminal_follow_sets(rules, expected | empty, [-2 - t for t in range(n_t)])
+    bits = np.unpackbits(terminal_follow_matrix(lhs_arr, flat, ptr, nullable, tnull).view(np.uint8), axis=1,
+                         count=n_t, bitorder="little")
+    for t in range(n_t):
+        assert set(np.flatnonzero(bits[t]).tolist()) == {-2 - s for s in follow[-2 - t]}, t
