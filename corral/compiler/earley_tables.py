@@ -224,12 +224,12 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
         )
     terminals = [t for t in used if t in raw]
     term_id = {t: i for i, t in enumerate(terminals)}
-    dfas: list[ByteDFA] = []
-    for t in terminals:
-        check_time()
-        with budget.at(_terminal_where(t, ir.terminals[t])):
-            dfas.append(_union_star_concat(ignored, raw[t], limits) if ignored else raw[t])
+    dfas: list[ByteDFA] = [raw[t] for t in terminals]
     if ignored:
+        for i, t in enumerate(terminals):
+            check_time()
+            with budget.at(_terminal_where(t, ir.terminals[t])):
+                dfas[i] = _union_star_concat(ignored, raw[t], limits)
         term_id[TRAIL] = len(terminals)
         terminals.append(TRAIL)
         dfas.append(_union_star_concat(ignored, None, limits))

@@ -88,6 +88,12 @@ def _coarse(dfa: ByteDFA) -> ByteDFA:
     return _union_head([dfa])
 
 
+def _coarse_states(dfa: ByteDFA) -> int:
+    """The number of states of :func:`_coarse` of ``dfa``, without making it."""
+    n = int(dfa.trans.shape[0])
+    return n if n <= MAX_FILTER_STATES else 2
+
+
 def _union_head(dfas: list[ByteDFA]) -> ByteDFA:
     """One two-state superset of the union of ``dfas``: the start state reads a byte into
     itself when every automaton that reads it loops on it there (a whitespace prefix), and into
@@ -334,8 +340,8 @@ def residual_code(trans, acc, lo, hi, g, limit):  # type: ignore[no-untyped-def]
     return code[:n].copy()
 
 
-def _digest(code: np.ndarray, *more: bytes) -> bytes:
-    h = hashlib.blake2b(code.tobytes(), digest_size=20)
+def _digest(code: np.ndarray | bytes, *more: bytes) -> bytes:
+    h = hashlib.blake2b(code.tobytes() if isinstance(code, np.ndarray) else code, digest_size=20)
     for m in more:
         h.update(m)
     return h.digest()
@@ -550,6 +556,62 @@ class _ScanInput(NamedTuple):
     base_entry: _StateEntry | None = None  # the base's layers, when they were cached at planning
 
 
+class _Facts:
+    """What the mask store works out about one read-only automaton, for every grammar that uses
+    it (:func:`_facts_of`): per state (numbered in the automaton), the content part of its
+    tokenizer-wide key (:meth:`CFGMaskStore._content`); its self-loop rows; as a follow filter,
+    its content key (:meth:`CFGMaskStore._filter_key`)."""
+
+    __slots__ = ("dfa", "states", "loops", "filter_key")
+
+    def __init__(self, dfa: ByteDFA) -> None:
+        self.dfa = dfa  # held: its id stays its own while it is kept here
+        self.states: dict[int, tuple[bytes, bytes] | None] = {}
+        self.loops: np.ndarray | None = None
+        self.filter_key: bytes | None = None
+
+
+_UNSEEN: Any = object()
+_FACTS: OrderedDict[int, _Facts] = OrderedDict()
+_FACTS_LOCK = threading.Lock()
+MAX_FACTS = 4096  # automata whose facts are kept (least recently used go first)
+
+
+def _immutable(a: np.ndarray) -> bool:
+    """Whether nothing can write ``a``'s elements: it is read-only, and so is the array it views,
+    if any (:func:`~corral.compiler.automaton.frozen` makes read-only views of writable tables;
+    arrays made in numba are based on its memory record, which no other array shares)."""
+    if a.flags.writeable:
+        return False
+    base = a.base
+    return not isinstance(base, np.ndarray) or not base.flags.writeable
+
+
+def _facts_of(dfa: ByteDFA) -> _Facts | None:
+    """The facts kept for ``dfa`` when its tables are immutable (:func:`_immutable`), else ``None``.
+
+    The terminals and filters of JSON schemas are such automata, shared by the grammars compiled
+    one after another in a layout (:func:`corral.compiler.json_schema.lower._shared_automata`,
+    the string and format automata): a new grammar's states then find their keys, the expensive
+    part of a new state that another grammar has scanned already (~20 us of residual code and
+    digest), and their terminal's self-loop rows without recomputing them. Kept by identity,
+    holding the automaton, so an id is never another automaton's; its content cannot change.
+    Exact: every fact is a function of the automaton's content alone (states numbered in it,
+    which the stacked table only shifts)."""
+    if not (_immutable(dfa.trans) and _immutable(dfa.accepting)):
+        return None
+    key = id(dfa)
+    with _FACTS_LOCK:
+        facts = _FACTS.get(key)
+        if facts is not None and facts.dfa is dfa:
+            _FACTS.move_to_end(key)
+            return facts
+        facts = _FACTS[key] = _Facts(dfa)
+        while len(_FACTS) > MAX_FACTS:
+            _FACTS.popitem(last=False)
+        return facts
+
+
 def _roots_of(trie: TokenTrie, vocab: Vocabulary) -> np.ndarray:
     """Per byte, the trie's first-level node of the tokens starting with it (-1: none does)."""
     roots = np.full(256, -1, dtype=np.int64)
@@ -733,7 +795,7 @@ class CFGMaskStore:
         :data:`MAX_FOLLOW_SET_ROWS` rows; ``None`` for a smaller set (each of its followers is
         its own filter: SQL's keywords, a JSON object's few keys)."""
         filters = self.tables.term_filters
-        if sum(int(_coarse(filters[f]).n_states) for f in followers) <= MAX_FOLLOW_SET_ROWS:
+        if sum(_coarse_states(filters[f]) for f in followers) <= MAX_FOLLOW_SET_ROWS:
             return None
         return _union_head([filters[f] for f in followers])
 
@@ -756,7 +818,7 @@ class CFGMaskStore:
         need = self._fn + extra
         if need > self._ftrans.shape[0]:
             if self._filter_rows is None:
-                self._filter_rows = sum(_coarse(d).n_states for d in self.tables.term_filters)
+                self._filter_rows = sum(_coarse_states(d) for d in self.tables.term_filters)
             every = self._filter_rows if self._filter_rows <= FILTER_ROWS_AT_ONCE else 0
             cap = max(need, every, 2 * self._ftrans.shape[0])
             grown = np.empty((cap, 256), dtype=np.int32)
@@ -837,19 +899,37 @@ class CFGMaskStore:
                     fkey = self._set_keys[followers] = b"".join(sorted({self._filter_key(f) for f in followers}))
             self._follow_key[term] = fkey
         lo, hi = self._term_range(term)
+        facts = _facts_of(tb.term_dfas[term])
+        content = facts.states.get(g - lo, _UNSEEN) if facts is not None else _UNSEEN
+        if content is _UNSEEN:
+            content = self._content(term, g, lo, hi)
+            if facts is not None:
+                facts.states[g - lo] = content
+        if content is None:
+            return _ScanInput(follow)
+        kind, digest = content
+        return _ScanInput(follow, _digest(digest, kind, fkey), kind == b"short")
+
+    def _content(self, term: int, g: int, lo: int, hi: int) -> tuple[bytes, bytes] | None:
+        """What state ``g`` (of terminal ``term``, states ``[lo, hi)``) reads, as the kind of its
+        key and a digest of it: ``b"whole"`` and its residual automaton (:func:`residual_code`),
+        or ``b"short"`` and its layered code with the terminal's byte classes (wide states with
+        too big a residual); ``None`` when it gets no key. A function of the terminal's own
+        automaton and ``g``'s place in it (what :func:`_facts_of` keeps). Under the lock."""
+        tb = self.tables
         code = residual_code(self._trans_ro, self._acc_ro, lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:
-            return _ScanInput(follow, _digest(code, b"whole", fkey))
+            return b"whole", _digest(code)
         if int((tb.trans[g] >= 0).sum()) < WIDE_STATE_BYTES:
-            return _ScanInput(follow)
+            return None
         classes = self._classes_of(term)
         if classes is None:
-            return _ScanInput(follow)
+            return None
         partition, ctrans = classes
         layered = layered_code(ctrans, lo, tb.accepting, g, SHORT_TOKEN_BYTES, MAX_LAYERED_STATES)
         if not layered.shape[0]:
-            return _ScanInput(follow)
-        return _ScanInput(follow, _digest(layered, b"short", partition, fkey), True)
+            return None
+        return b"short", _digest(layered, partition)
 
     def _base_of(self, g: int) -> tuple[int, np.ndarray] | None:
         """``(h, roots)`` when state ``g`` is wide and reads all but at most
@@ -895,11 +975,18 @@ class CFGMaskStore:
         """Content key of terminal ``f``'s follow filter automaton (as :func:`_coarse` makes it)."""
         hit = self._filter_keys.get(f)
         if hit is None:
-            d = _coarse(self.tables.term_filters[f])
-            trans = frozen(np.asarray(d.trans, dtype=np.int32))
-            code = residual_code(trans, frozen(np.asarray(d.accepting, dtype=np.bool_)), 0, trans.shape[0],
-                                 int(d.start), trans.shape[0] + 1)
-            hit = self._filter_keys[f] = _digest(code)
+            filt = self.tables.term_filters[f]
+            facts = _facts_of(filt)
+            hit = facts.filter_key if facts is not None else None
+            if hit is None:
+                d = _coarse(filt)
+                trans = frozen(np.asarray(d.trans, dtype=np.int32))
+                code = residual_code(trans, frozen(np.asarray(d.accepting, dtype=np.bool_)), 0, trans.shape[0],
+                                     int(d.start), trans.shape[0] + 1)
+                hit = _digest(code)
+                if facts is not None:
+                    facts.filter_key = hit
+            self._filter_keys[f] = hit
         return hit
 
     def _fill_loops(self, term: int) -> None:
@@ -909,7 +996,13 @@ class CFGMaskStore:
             return
         tb = self.tables
         lo, hi = self._term_range(term)
-        fill_self_loops(tb.trans, lo, hi, self._loops)
+        facts = _facts_of(tb.term_dfas[term])
+        if facts is not None and facts.loops is not None:
+            self._loops[lo:hi] = facts.loops
+        else:
+            fill_self_loops(tb.trans, lo, hi, self._loops)
+            if facts is not None:
+                facts.loops = self._loops[lo:hi].copy()
         self._loops_done[term] = True
 
     def _scan(self, g: int, prepared: _ScanInput) -> tuple[_StateEntry, bool]:

@@ -12,6 +12,8 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from corral.compiler.compiled import CompiledGrammar
 from corral.compiler.earley_tables import EarleyTables
 from corral.compiler.grammar_ir import Guard
@@ -81,16 +83,16 @@ def _object_productions(tables: EarleyTables) -> dict[int, int]:
     """Every object production, with its length: ``"{" X "}"`` whose first and last symbols are
     terminals that read exactly those bytes (possibly after whitespace)."""
 
-    def reads(sym: int, byte: int) -> bool:
-        if sym >= 0:
-            return False
-        g = tables.term_start[-2 - sym]
-        row = tables.trans[g]
-        g2 = int(row[byte])
-        return g2 >= 0 and bool(tables.accepting_list[g2]) and int((row >= 0).sum()) <= 5
+    rows = tables.trans[np.asarray(tables.term_start, dtype=np.int64)]  # [terminal, byte]: its first byte
+    few = (rows >= 0).sum(axis=1) <= 5
 
+    def reading(byte: int) -> list[bool]:  # per terminal: it reads exactly ``byte`` (few first bytes)
+        to = rows[:, byte]
+        return (few & (to >= 0) & tables.accepting[np.maximum(to, 0)]).tolist()
+
+    opens, closes = reading(0x7B), reading(0x7D)
     return {p: len(body) for p, body in enumerate(tables.rhs)
-            if len(body) >= 2 and reads(body[0], 0x7B) and reads(body[-1], 0x7D)}
+            if len(body) >= 2 and body[0] < 0 and body[-1] < 0 and opens[-2 - body[0]] and closes[-2 - body[-1]]}
 
 
 def engine_for(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:

@@ -269,3 +269,57 @@ def test_derivable_finds_the_most_common_successor(n_states: int, seed: int, loo
             want = (top, differ.tolist())
     got, where = derivable(trans, g, wide, most)
     assert (None if got < 0 else (int(got), where.tolist())) == want
+
+
+def test_immutable_tables_only_are_kept_by_identity() -> None:
+    """Facts are kept per automaton only when no one can write its tables: a read-only view of a
+    writable table is not enough (the owner could change under the kept key)."""
+    from corral.compiler.automaton import frozen
+    from corral.runtime.cfg_maskstore import _immutable
+
+    owner = np.zeros((2, 256), dtype=np.int32)
+    assert not _immutable(owner)
+    assert not _immutable(frozen(owner))
+    owner.setflags(write=False)
+    assert _immutable(owner) and _immutable(frozen(owner)) and _immutable(owner[1:])
+
+
+def test_facts_from_an_earlier_grammar_equal_a_fresh_computation(llama3: tuple[object, Vocabulary],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grammar whose terminals an earlier grammar used (the shared key and value automata of
+    one layout) takes its states' key content, self-loop rows and filter keys from the facts kept
+    for those automata (``_facts_of``); the same grammar compiled again with no facts at all
+    computes them afresh: every key and every row must be equal. Fails when facts are kept by
+    anything coarser than the automaton (e.g. its size: most key terminals have one)."""
+    import corral.runtime.cfg_maskstore as cms
+
+    vocab = llama3[1]
+    later = {**OTHER["items"], "properties": {**OTHER["items"]["properties"], "name": {"type": "string"}, "ok": {"type": "boolean"}}}
+
+    def keys(grammar: corral.CompiledGrammar) -> tuple[list[bytes | None], np.ndarray, int]:
+        store = earley_engine(grammar).store
+        tb = store.tables
+        used = sum(1 for d in tb.term_dfas if (f := cms._facts_of(d)) is not None and f.states)
+        out = [store._prepare(g, derive=False).key for g in range(tb.n_states)]
+        return out, store._loops.copy(), used
+
+    cms._FACTS.clear()
+    keys(corral.compile_json_schema(OTHER, vocab))  # keeps facts of the shared terminals
+    with_facts, loops, used = keys(corral.compile_json_schema(later, vocab))
+    assert used > 3  # facts of the earlier grammar's automata were there to use
+    monkeypatch.setattr(cms, "_facts_of", lambda dfa: None)
+    fresh, fresh_loops, _ = keys(corral.compile_json_schema(later, vocab))
+    assert with_facts == fresh
+    assert np.array_equal(loops, fresh_loops)
+    assert sum(k is not None for k in fresh) > 50
+
+
+def test_coarse_states_counts_the_coarse_filter(llama3: tuple[object, Vocabulary]) -> None:
+    """``_coarse_states`` (what the filter table reserves and the union decision add up) is the
+    size of the filter ``_coarse`` makes, for small filters and for big ones alike."""
+    from corral.runtime.cfg_maskstore import MAX_FILTER_STATES, _coarse, _coarse_states
+
+    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 400}, "b": {"type": "integer"}}}
+    filters = earley_engine(corral.compile_json_schema(schema, llama3[1])).store.tables.term_filters
+    assert any(d.n_states > MAX_FILTER_STATES for d in filters) and any(d.n_states <= MAX_FILTER_STATES for d in filters)
+    assert [_coarse_states(d) for d in filters] == [_coarse(d).n_states for d in filters]
