@@ -98,3 +98,13 @@ def test_array_analyses_match_mapping_forms(g: tuple[list[int], list[tuple[int, 
                          count=n_t, bitorder="little")
     for t in range(n_t):
         assert set(np.flatnonzero(bits[t]).tolist()) == {-2 - s for s in follow[-2 - t]}, t
+
+
+@settings(max_examples=300, deadline=None)
+@given(grammars(), st.sets(st.sampled_from(RULES + TERMINALS + ("undefined",))))
+def test_deriving_rules_in_arrays_is_deriving_rules(rules: dict[str, list[tuple[str, ...]]], holds: set[str]) -> None:
+    """The array form ``build_tables`` uses for productive rules gives the mapping form's set, for
+    any ``holds`` (rule names in it included: they hold as they are, in both)."""
+    from corral.compiler.analysis import deriving_rules, deriving_rules_in_arrays
+
+    assert deriving_rules_in_arrays(rules, holds) == deriving_rules(rules, holds)
