@@ -24,6 +24,7 @@ function                                 computes
 :func:`left_recursion_cycle`             a shortest left-recursive cycle through a rule
 :func:`distance_to_accept`               per automaton state, bytes needed to reach acceptance
 :func:`shortest_prefixes`                per automaton state, a shortest byte string reaching it
+:func:`csr_of_edges`                     an edge list as compressed rows (numba; the kernels' graphs)
 :func:`strongly_connected_components`    components of a graph, dependencies first (Tarjan, iterative)
 =======================================  ===============================================================
 
@@ -39,8 +40,8 @@ in. The long ones take an optional ``check`` callable, called every so often so 
 from __future__ import annotations
 
 from collections import deque
-from itertools import chain, repeat
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UNREACHABLE",
     "deriving_rules",
+    "csr_of_edges",
     "deriving_rules_in_arrays",
     "distance_to_accept",
     "first_sets",
@@ -547,25 +549,20 @@ def nullable_nonterminals(lhs, rhs_flat, rhs_ptr, n_nonterminals, term_nullable)
     n_p = lhs.shape[0]
     missing = np.zeros(n_p, np.int64)  # per production: uses of nonterminals not yet nullable
     dead = np.zeros(n_p, np.bool_)  # a terminal that is not nullable: never
-    ptr = np.zeros(n_nonterminals + 1, np.int64)
+    used = np.empty(rhs_flat.shape[0], np.int64)  # edges nonterminal -> a production using it, once per use
+    user = np.empty(rhs_flat.shape[0], np.int64)
+    n_e = 0
     for p in range(n_p):
         for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
             s = rhs_flat[i]
             if s >= 0:
-                ptr[s + 1] += 1
+                used[n_e] = s
+                user[n_e] = p
+                n_e += 1
                 missing[p] += 1
             elif not term_nullable[-2 - s]:
                 dead[p] = True
-    for a in range(n_nonterminals):
-        ptr[a + 1] += ptr[a]
-    uses = np.empty(ptr[n_nonterminals], np.int64)  # per nonterminal: the productions using it, once per use
-    fill = ptr[:-1].copy()
-    for p in range(n_p):
-        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
-            s = rhs_flat[i]
-            if s >= 0:
-                uses[fill[s]] = p
-                fill[s] += 1
+    ptr, uses = csr_of_edges(used, user, n_e, n_nonterminals)
     nullable = np.zeros(n_nonterminals, np.bool_)
     stack = np.empty(n_nonterminals, np.int64)
     sp = 0
@@ -614,6 +611,24 @@ def deriving_rules_in_arrays(rules: Rules[S], holds: Collection[S]) -> set[S]:
 
 
 @njit(cache=True, nogil=True)
+def csr_of_edges(src, dst, n_edges, n):  # type: ignore[no-untyped-def]
+    """The first ``n_edges`` edges ``src[k] -> dst[k]`` over nodes ``range(n)`` as a graph in
+    compressed rows: ``(ptr, adj)``, the successors of ``v`` being ``adj[ptr[v]:ptr[v + 1]]`` in
+    the edges' order."""
+    ptr = np.zeros(n + 1, np.int64)
+    for k in range(n_edges):
+        ptr[src[k] + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    adj = np.empty(n_edges, np.int64)
+    fill = ptr[:-1].copy()
+    for k in range(n_edges):
+        adj[fill[src[k]]] = dst[k]
+        fill[src[k]] += 1
+    return ptr, adj
+
+
+@njit(cache=True, nogil=True)
 def _union_over_reach(ptr, adj, val):  # type: ignore[no-untyped-def]
     """In place: each row of ``val`` (bitsets, one per node) becomes the union of the rows of
     every node reachable from it by the graph ``adj[ptr[v]:ptr[v + 1]]``, itself included: the
@@ -633,33 +648,31 @@ def _union_over_reach(ptr, adj, val):  # type: ignore[no-untyped-def]
     for root in range(n):
         if index[root] >= 0:
             continue
-        index[root] = counter
-        low[root] = counter
-        counter += 1
-        stack[sp] = root
-        sp += 1
-        on_stack[root] = True
-        work_v[0] = root
-        work_i[0] = ptr[root]
-        wp = 1
-        while wp:
+        wp = 0
+        w = root  # the node to enter next, -1 none
+        while True:
+            if w >= 0:
+                index[w] = counter
+                low[w] = counter
+                counter += 1
+                stack[sp] = w
+                sp += 1
+                on_stack[w] = True
+                work_v[wp] = w
+                work_i[wp] = ptr[w]
+                wp += 1
+                w = -1
+            if wp == 0:
+                break
             v = work_v[wp - 1]
             i = work_i[wp - 1]
             if i < ptr[v + 1]:
                 work_i[wp - 1] = i + 1
-                w = adj[i]
-                if index[w] < 0:
-                    index[w] = counter
-                    low[w] = counter
-                    counter += 1
-                    stack[sp] = w
-                    sp += 1
-                    on_stack[w] = True
-                    work_v[wp] = w
-                    work_i[wp] = ptr[w]
-                    wp += 1
-                elif on_stack[w] and index[w] < low[v]:
-                    low[v] = index[w]
+                u = adj[i]
+                if index[u] < 0:
+                    w = u
+                elif on_stack[u] and index[u] < low[v]:
+                    low[v] = index[u]
                 continue
             wp -= 1
             if wp and low[v] < low[work_v[wp - 1]]:
@@ -714,12 +727,16 @@ def terminal_follow_matrix(lhs, rhs_flat, rhs_ptr, nullable, term_nullable):  # 
     n_sym = rhs_ptr[n_p]
     # FIRST: edges a -> b along each production's nullable prefix
     first = np.zeros((n_nt, w_words), np.uint64)
-    cnt = np.zeros(n_nt + 1, np.int64)
+    src = np.empty(n_sym, np.int64)  # edges, at most one per symbol occurrence
+    dst = np.empty(n_sym, np.int64)
+    n_e = 0
     for p in range(n_p):
         for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
             s = rhs_flat[i]
             if s >= 0:
-                cnt[lhs[p] + 1] += 1
+                src[n_e] = lhs[p]
+                dst[n_e] = s
+                n_e += 1
                 if not nullable[s]:
                     break
             else:
@@ -727,28 +744,12 @@ def terminal_follow_matrix(lhs, rhs_flat, rhs_ptr, nullable, term_nullable):  # 
                 first[lhs[p], t >> 6] |= np.uint64(1) << np.uint64(t & 63)
                 if not term_nullable[t]:
                     break
-    for a in range(n_nt):
-        cnt[a + 1] += cnt[a]
-    adj = np.empty(cnt[n_nt], np.int64)
-    fill = cnt[:-1].copy()
-    for p in range(n_p):
-        a = lhs[p]
-        for i in range(rhs_ptr[p], rhs_ptr[p + 1]):
-            s = rhs_flat[i]
-            if s >= 0:
-                adj[fill[a]] = s
-                fill[a] += 1
-                if not nullable[s]:
-                    break
-            elif not term_nullable[-2 - s]:
-                break
-    _union_over_reach(cnt, adj, first)
+    ptr, adj = csr_of_edges(src, dst, n_e, n_nt)
+    _union_over_reach(ptr, adj, first)
     # FOLLOW over nodes: nonterminal a is a, terminal t is n_nt + t
     n_nodes = n_nt + n_t
     local = np.zeros((n_nodes, w_words), np.uint64)
-    src = np.empty(n_sym, np.int64)  # edge x -> a, at most one per symbol occurrence
-    dst = np.empty(n_sym, np.int64)
-    n_e = 0
+    n_e = 0  # edges x -> a now
     rest = np.empty(w_words, np.uint64)
     for p in range(n_p):
         a = lhs[p]
@@ -780,17 +781,8 @@ def terminal_follow_matrix(lhs, rhs_flat, rhs_ptr, nullable, term_nullable):  # 
                     rest[:] = 0
                     rest[t >> 6] = bit
                     rest_nullable = False
-    ptr = np.zeros(n_nodes + 1, np.int64)
-    for e in range(n_e):
-        ptr[src[e] + 1] += 1
-    for v in range(n_nodes):
-        ptr[v + 1] += ptr[v]
-    adj2 = np.empty(n_e, np.int64)
-    fill2 = ptr[:-1].copy()
-    for e in range(n_e):
-        adj2[fill2[src[e]]] = dst[e]
-        fill2[src[e]] += 1
-    _union_over_reach(ptr, adj2, local)
+    ptr, adj = csr_of_edges(src, dst, n_e, n_nodes)
+    _union_over_reach(ptr, adj, local)
     return local[n_nt:].copy()
 
 
