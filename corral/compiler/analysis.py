@@ -17,7 +17,6 @@ function                                 computes
 :func:`follow_sets`                      FOLLOW: terminals that can come right after each symbol
 :func:`terminal_follow_sets`             FOLLOW of some terminals only (bitsets on the way)
 :func:`nullable_nonterminals`            nullable rules of a grammar given as arrays (numba)
-:func:`deriving_rules_in_arrays`         :func:`deriving_rules` through that kernel (names in, names out)
 :func:`terminal_follow_matrix`           FOLLOW of every terminal of a grammar given as arrays (numba)
 :func:`min_heights`                      least derivation-tree height of each rule
 :func:`left_corner_graph`                ``a -> b`` when ``a`` can begin with ``b``
@@ -28,9 +27,12 @@ function                                 computes
 :func:`strongly_connected_components`    components of a graph, dependencies first (Tarjan, iterative)
 =======================================  ===============================================================
 
-The last two take the integer form :mod:`~corral.compiler.earley_tables` builds (productions as
-flat arrays; a nonterminal is its index, terminal ``t`` is ``-2 - t``) and run in numba: they are
-what a compile spends on analysis, and the mapping forms above are their oracle in the tests.
+:func:`nullable_nonterminals` and :func:`terminal_follow_matrix` take the integer form
+:mod:`~corral.compiler.earley_tables` builds (productions as flat arrays; a nonterminal is its
+index, terminal ``t`` is ``-2 - t``) and run in numba: they are what a compile spends on
+analysis. :func:`deriving_rules` (so :func:`productive_rules` and :func:`nullable_rules`) writes
+its rules in that form and runs the first; :func:`terminal_follow_sets`, in Python, is the
+second's oracle in the tests.
 
 Fixed points are least fixed points, so the results do not depend on the order rules are given
 in. The long ones take an optional ``check`` callable, called every so often so that a compile's
@@ -52,9 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNREACHABLE",
-    "deriving_rules",
     "csr_of_edges",
-    "deriving_rules_in_arrays",
+    "deriving_rules",
     "distance_to_accept",
     "first_sets",
     "follow_sets",
@@ -87,8 +88,11 @@ def deriving_rules(rules: Rules[S], holds: Collection[S], *, check: Callable[[],
     ``holds``, a rule recursively. With the terminals that match some string this is
     :func:`productive_rules`; with those that match the empty string, :func:`nullable_rules`.
 
-    The fixed point is computed by a worklist over "alternative waits for symbol" edges, linear
-    in the grammar's size (a pass-until-stable loop is quadratic on long rule chains).
+    The rules are written as arrays (each symbol a rule's index, ``-2`` for a symbol in
+    ``holds``, ``-3`` for one that never derives: a few C-level passes) and the fixed point is
+    :func:`nullable_nonterminals`' worklist in numba, linear in the grammar's size (a
+    pass-until-stable loop is quadratic on long rule chains; the worklist in Python was most of
+    a compile's analysis).
 
     Parameters
     ----------
@@ -98,7 +102,7 @@ def deriving_rules(rules: Rules[S], holds: Collection[S], *, check: Callable[[],
         The terminals taken to derive. A symbol that is neither a rule nor in ``holds`` never
         derives.
     check:
-        Called every 1024 rules (e.g. a budget's clock check); may raise to stop.
+        Called before and after (e.g. a budget's clock check); may raise to stop.
 
     Returns
     -------
@@ -114,41 +118,21 @@ def deriving_rules(rules: Rules[S], holds: Collection[S], *, check: Callable[[],
     >>> sorted(deriving_rules({"a": [("b", "x")], "b": [("y",), ()], "c": [("c",)]}, {"x"}))
     ['a', 'b']
     """
-    done: set[S] = set()
-    waiting: dict[S, list[int]] = {}  # symbol -> the alternatives (by number) needing it, once per use
-    missing: list[int] = []  # per alternative: its uses of symbols not yet known to derive
-    owner: list[S] = []  # per alternative: its rule
-    ready: list[S] = []
-    for k, (a, alts) in enumerate(rules.items()):
-        if check is not None and (k & 1023) == 0:
-            check()
-        for alt in alts:
-            i = len(missing)
-            count = 0
-            for s in alt:
-                if s not in holds:
-                    count += 1
-                    w = waiting.get(s)
-                    if w is None:
-                        waiting[s] = [i]
-                    else:
-                        w.append(i)
-            missing.append(count)
-            owner.append(a)
-            if not count:
-                ready.append(a)
-    while ready:
-        a = ready.pop()
-        if a in done:
-            continue
-        done.add(a)
-        if check is not None and (len(done) & 1023) == 0:
-            check()
-        for i in waiting.get(a, ()):
-            missing[i] -= 1
-            if not missing[i] and owner[i] not in done:
-                ready.append(owner[i])
-    return done
+    if check is not None:
+        check()
+    names = list(rules)
+    code: dict[Any, int] = {a: i for i, a in enumerate(names)}
+    code.update(dict.fromkeys(holds, -2))  # a symbol in ``holds`` holds, rule or not
+    counts = [len(alts) for alts in rules.values()]
+    bodies = [alt for alts in rules.values() for alt in alts]
+    ptr = np.zeros(len(bodies) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)))
+    flat = np.fromiter(map(code.get, chain.from_iterable(bodies), repeat(-3)), dtype=np.int32, count=int(ptr[-1]))
+    lhs = np.repeat(np.arange(len(names), dtype=np.int32), counts)
+    flags = nullable_nonterminals(lhs, flat, ptr, len(names), np.array([True, False]))
+    if check is not None:
+        check()
+    return {a for a, ok in zip(names, flags.tolist()) if ok}
 
 
 def productive_rules(
@@ -584,30 +568,6 @@ def nullable_nonterminals(lhs, rhs_flat, rhs_ptr, n_nonterminals, term_nullable)
                 stack[sp] = a
                 sp += 1
     return nullable
-
-
-def deriving_rules_in_arrays(rules: Rules[S], holds: Collection[S]) -> set[S]:
-    """:func:`deriving_rules`, the same set, computed by :func:`nullable_nonterminals` over the
-    rules written as arrays (each symbol a rule's index, ``-2`` for a symbol in ``holds``, ``-3``
-    for one that never derives): the encoding is a few C-level passes, so a compile's
-    productive rules cost a fraction of the mapping form's worklist in Python.
-
-    Examples
-    --------
-    >>> sorted(deriving_rules_in_arrays({"a": [("b", "x")], "b": [("y",), ()], "c": [("c",)]}, {"x"}))
-    ['a', 'b']
-    """
-    names = list(rules)
-    code: dict[Any, int] = {a: i for i, a in enumerate(names)}
-    code.update(dict.fromkeys(holds, -2))  # a symbol in ``holds`` holds, rule or not (as deriving_rules reads it)
-    counts = [len(alts) for alts in rules.values()]
-    bodies = [alt for alts in rules.values() for alt in alts]
-    ptr = np.zeros(len(bodies) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum(np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)))
-    flat = np.fromiter(map(code.get, chain.from_iterable(bodies), repeat(-3)), dtype=np.int32, count=int(ptr[-1]))
-    lhs = np.repeat(np.arange(len(names), dtype=np.int32), counts)
-    flags = nullable_nonterminals(lhs, flat, ptr, len(names), np.array([True, False]))
-    return {a for a, ok in zip(names, flags.tolist()) if ok}
 
 
 @njit(cache=True, nogil=True)

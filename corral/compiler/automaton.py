@@ -262,24 +262,22 @@ def _live_bfs_order(trans, accepting, start):  # type: ignore[no-untyped-def]
     stamp = np.full(n, -1, np.int64)
     fwd_off = np.zeros(n + 1, np.int64)
     fwd = np.empty(4 * n + 256, np.int64)
-    own = np.empty(4 * n + 256, np.int64)  # the state each edge of fwd leaves
     m = 0
     for s in range(n):
         if m + 256 > fwd.shape[0]:  # room for a whole row
             grown = np.empty(2 * fwd.shape[0], np.int64)
             grown[:m] = fwd[:m]
             fwd = grown
-            grown = np.empty(2 * own.shape[0], np.int64)
-            grown[:m] = own[:m]
-            own = grown
         for b in range(256):
             t = trans[s, b]
             if t >= 0 and stamp[t] != s:
                 stamp[t] = s
                 fwd[m] = t
-                own[m] = s
                 m += 1
         fwd_off[s + 1] = m
+    own = np.empty(m, np.int64)  # the state each edge of fwd leaves
+    for s in range(n):
+        own[fwd_off[s]:fwd_off[s + 1]] = s
     cnt, src = csr_of_edges(fwd, own, m, n)  # reverse edges
     live = accepting.copy()
     stack = np.empty(n, np.int64)

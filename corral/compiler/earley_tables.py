@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from corral.compiler.analysis import deriving_rules_in_arrays, nullable_nonterminals, terminal_follow_matrix
+from corral.compiler.analysis import nullable_nonterminals, productive_rules, terminal_follow_matrix
 from corral.compiler.automaton import (
     ByteDFA,
     ByteNFA,
@@ -214,9 +214,7 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
                 if s in ir.terminals and s not in seen_t and s not in ir.ignore:
                     seen_t.add(s)
                     used.append(s)
-    check_time()
-    productive = deriving_rules_in_arrays(ir.rules, raw)  # productive_rules, in numba
-    check_time()
+    productive = productive_rules(ir.rules, raw, check=check_time)
     if ir.start not in productive:
         raise GrammarError(
             f"the grammar's language is empty: rule {ir.start!r} can never finish "
