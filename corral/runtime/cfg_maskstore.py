@@ -74,6 +74,7 @@ MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this
 SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longer ones are walked per state
 MAX_LAYERED_STATES = 4096  # states over all unrolled layers past which a state gets no layered key
 MAX_LAYERED_TERMINAL = 4096  # terminals bigger than this give their states no layered key (finding the byte classes of one costs ~1 ms per 1,000 states)
+CONTENT_KEYED_LEVELS = 16  # states with this many crossing candidates key their first levels by them (_level_key)
 PER_GROUP_LEVELS = 4096  # states with this many crossing candidates get their first levels per group (see _first_level)
 WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key, not derived
 MAX_DERIVED_BYTES = 8  # a wide state reading at most this many bytes unlike its most common successor is derived from it
@@ -648,6 +649,7 @@ class _StateEntry:
     candidates: np.ndarray
     ks: np.ndarray
     b0_ptr: np.ndarray  # candidates[b0_ptr[b]:b0_ptr[b + 1]] go on with byte b after their crossing point
+    content: bytes | None = None  # a digest of (candidates, ks), made when first needed (_level_key)
 
     @property
     def nbytes(self) -> int:
@@ -1243,7 +1245,8 @@ class CFGMaskStore:
         """Layer 3's first level for the candidates of state ``g`` in the set with scanning groups
         ``groups`` after their terminal: the candidates held to the end there (as the nonzero words
         of their mask and those words), and the exits (tokens, group states, bytes consumed);
-        cached by ``(g, groups)``.
+        cached by ``(g, groups)`` (by the candidates themselves instead of ``g`` when there are
+        many: :func:`_level_key`).
 
         On a miss, for a state with many candidates (``PER_GROUP_LEVELS``), it is put together
         from the level of each group alone (cached by ``(g, h)``):
@@ -1254,15 +1257,16 @@ class CFGMaskStore:
         """
         if groups.shape[0] == 0:
             return _NO_LEVEL
+        who = _level_key(g, e)
         if groups.shape[0] == 1:
-            return self._one_level(groups, e, (g, int(groups[0])))
-        key = (g, groups.tobytes())
+            return self._one_level(groups, e, (who, int(groups[0])))
+        key = (who, groups.tobytes())
         if e.candidates.shape[0] < PER_GROUP_LEVELS:  # few pairs: one pass over all groups is cheaper
             return self._one_level(groups, e, key)
         level = self._cached_level(key)
         if level is not None:
             return level
-        parts = [self._one_level(np.array([h], dtype=np.int32), e, (g, h)) for h in groups.tolist()]
+        parts = [self._one_level(np.array([h], dtype=np.int32), e, (who, h)) for h in groups.tolist()]
         tmp = np.zeros(self.n_words, dtype=np.uint32)
         for words, bits, _, _, _ in parts:
             or_words(tmp, words, bits)
@@ -1347,6 +1351,22 @@ class CFGMaskStore:
     def cached_masks(self) -> int:
         """Finished masks cached by signature."""
         return len(self._masks)
+
+
+def _level_key(g: int, e: _StateEntry) -> int | bytes:
+    """What layer 3's first level of state ``g`` is cached by, besides its groups: ``g`` itself,
+    or, for a state with at least :data:`CONTENT_KEYED_LEVELS` crossing candidates, a digest of
+    its candidate pairs. A level reads only the pairs and the groups (:meth:`CFGMaskStore._level`),
+    never the state, and states with equal pairs are common: every position of a length
+    counter far from its bound (a string with ``maxLength: 64`` has ~1,400 candidates per
+    position, the tokens closing it, and walking them again cost ~0.5 ms a position)."""
+    if e.candidates.shape[0] < CONTENT_KEYED_LEVELS:
+        return g
+    key = e.content
+    if key is None:
+        key = _digest(e.candidates, e.ks.tobytes())
+        object.__setattr__(e, "content", key)  # a cache of the frozen entry's own content
+    return key
 
 
 _NO_LEVEL = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32),

@@ -591,6 +591,7 @@ class _Classes:
         self.everything = np.full(words, 0xFFFFFFFF, dtype=np.uint32)
         self.nothing = np.zeros(words, dtype=np.uint32)
         self._unions: dict[frozenset, np.ndarray] = {}
+        self._rules: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see rule_sets
 
     def rule_sets(self, plain: _PlainSet | None, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``plain`` as three packed masks ``(allowed, checked, hits)``: a token is allowed when
@@ -607,6 +608,21 @@ class _Classes:
             return self.empty_blank_or_opens[:words], nothing, nothing
         if rule is _free_whole:
             return self.empty_blank_opens_or_wholes[:words], nothing, nothing
+        # the other rules' masks are a function of their pieces and keys written, which recur
+        # across reader states (the same key prefix inside other containers): kept, a few
+        # hundred of them (three packed masks each, 48 KB on Llama-3)
+        key = (rule, plain.pieces, plain.values, words)
+        hit = self._rules.get(key)
+        if hit is None:
+            hit = self._rule_sets(plain, words)
+            if len(self._rules) >= _MAX_RULE_SETS:
+                self._rules.clear()
+            self._rules[key] = hit
+        return hit
+
+    def _rule_sets(self, plain: _PlainSet, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`rule_sets` of the rules that read pieces or keys written."""
+        rule = plain.rule
         if rule is _open_key:
             assert plain.values is not None
             return self.empty_blank_or_opens[:words], self.wholes[:words], self._new_keys(plain.values, words)
@@ -656,6 +672,7 @@ def _ids_of(table: dict[bytes, list[int]], pieces: frozenset[bytes], words: int)
     return out
 
 
+_MAX_RULE_SETS = 256  # plain rules' masks kept per vocabulary (_Classes.rule_sets)
 _CLASSES: dict[Any, _Classes] = {}  # by vocabulary (hashable, immutable); the last few kept
 _CLASSES_LOCK = threading.Lock()
 _MAX_VOCABULARIES = 4
@@ -913,6 +930,20 @@ class _Keys:
     must: tuple[str, ...] | None
 
 
+class _Verdicts(NamedTuple):
+    """What :meth:`UniqueCFGMatcher._verdicts` keeps per reader state (packed masks over the
+    vocabulary): tokens ``judged`` so far and those of them refused (``bad``), the plain rule's
+    ``(allowed, checked, hits)`` (:meth:`_Classes.rule_sets`) and the candidates (``union``)."""
+
+    judged: np.ndarray
+    bad: np.ndarray
+    rules: tuple[np.ndarray, np.ndarray, np.ndarray]
+    union: np.ndarray
+
+
+_UNSEEN_STATE: Any = object()
+
+
 class Guards:
     """The checked productions of one compiled grammar (each checked rule's production, with its
     :class:`UniqueItems` or :class:`ObjectKeys`), and every object production (checked or not:
@@ -922,9 +953,13 @@ class Guards:
         self.by_production = by_production
         self.objects = objects
         self.refused: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # see UniqueCFGMatcher._filter
-        # per reader state: (judged, refused) packed masks of single-token verdicts and the plain
-        # rule's three masks (see _filter)
-        self.verdicts: dict[Any, tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        # per reader state: (judged, refused) packed masks of single-token verdicts, the plain
+        # rule's three masks and the candidates' mask (see UniqueCFGMatcher._verdicts); or
+        # _NO_CANDIDATES where the reader can refuse nothing
+        self.verdicts: dict[Any, _Verdicts | None] = {}
+        # the verdict masks are read and written by numba kernels that release the GIL: one
+        # matcher at a time updates them (threads filling a batch share a grammar's guards)
+        self.lock = threading.Lock()
 
     def opened(self, s: ESet) -> Any:
         """The check of the container whose ``[`` or ``{`` the last byte read, per chart set ``s``.
@@ -1074,48 +1109,8 @@ class UniqueCFGMatcher(CFGMatcher):
         guards = self._guards
         refused = guards.refused.get(key) if sig >= 0 else None
         if refused is None:
-            found = _candidates(state, self._classes, self._text)
-            if found is None:
-                if sig >= 0:
-                    self._remember(key, _NOTHING)
-                return base
-            names, extra = found
-            words = base.shape[0]
-            union = self._classes.union(names)[:words]
-            if extra:
-                union = union.copy()
-                _set_bits(union, extra)
-            tokens = self._tokens
-            # a token's verdict is a function of the reader's state (its open items' texts
-            # included) unless the chart had to be asked: memoised per reader state as two packed
-            # masks (judged, refused), so a new chart set in a reader state seen before reads
-            # only the tokens it has not judged, and the judged ones cost no Python step
-            known = guards.verdicts.get(reader)
-            if known is None:
-                if len(guards.verdicts) >= _MAX_VERDICT_STATES:
-                    guards.verdicts.clear()
-                # the simplest tokens are judged as sets (see _plain_verdicts), a function of the
-                # reader state too: kept with its verdicts (a closed object's pieces cost a set
-                # of every remaining spelling's prefixes)
-                known = guards.verdicts[reader] = (np.zeros(words, np.uint32), np.zeros(words, np.uint32),
-                                                   self._classes.rule_sets(_plain_verdicts(state, self._text), words))
-            judged, bad, rules = known
-            ro = frozen(base)  # (one numba version: the store's masks are read-only)
-            to_read = _judge_words(ro, union, judged, bad, *rules)
-            newly_ok: list[int] = []
-            newly_bad: list[int] = []
-            out_ids: list[int] = []  # refused on the chart's word: not memoised
-            for t in to_read.tolist():
-                if t >= len(tokens):
-                    continue
-                ok, alone = self._reader_verdict(tokens[t] or b"")
-                if alone:
-                    (newly_ok if ok else newly_bad).append(t)
-                elif not ok:
-                    out_ids.append(t)
-            got = _refusals(ro, union, judged, bad, np.array(newly_ok, np.int64), np.array(newly_bad, np.int64),
-                            np.array(out_ids, np.int64))
-            refused = got if got[0].shape[0] else _NOTHING
+            with guards.lock:
+                refused = self._refused(base, state, reader)
             if sig >= 0:
                 self._remember(key, refused)
         if refused is _NOTHING:
@@ -1124,6 +1119,66 @@ class UniqueCFGMatcher(CFGMatcher):
         out = base.copy()
         out[words] &= keep
         return out
+
+    def _verdicts(self, state: State, reader: Any, words: int) -> _Verdicts | None:
+        """The verdict memo of reader state ``state`` (``reader``: its key), made on first use:
+        ``None`` when the reader can refuse no token there. What is kept is a function of the
+        reader state alone: which tokens are candidates (:func:`_candidates`, as a packed mask),
+        what the plain rule says of them (:meth:`_Classes.rule_sets`), and the single-token
+        verdicts found so far. Under the guards' lock."""
+        verdicts = self._guards.verdicts
+        known = verdicts.get(reader, _UNSEEN_STATE)
+        if known is not _UNSEEN_STATE:
+            return known  # type: ignore[return-value]
+        found = _candidates(state, self._classes, self._text)
+        if found is None:
+            known = None
+        else:
+            names, extra = found
+            union = self._classes.union(names)[:words]
+            if extra:
+                union = union.copy()
+                _set_bits(union, extra)
+            # the simplest tokens are judged as sets (see _plain_verdicts), a function of the
+            # reader state too (a closed object's pieces cost a set of every remaining
+            # spelling's prefixes)
+            known = _Verdicts(np.zeros(words, np.uint32), np.zeros(words, np.uint32),
+                              self._classes.rule_sets(_plain_verdicts(state, self._text), words), union)
+        if len(verdicts) >= _MAX_VERDICT_STATES:
+            verdicts.clear()
+        verdicts[reader] = known
+        return known
+
+    def _refused(self, base: np.ndarray, state: State, reader: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates of ``base`` the reader refuses in ``state`` (see :meth:`_filter`), as
+        the words to change and the bits to keep in each; under the guards' lock."""
+        known = self._verdicts(state, reader, base.shape[0])
+        if known is None:
+            return _NOTHING
+        judged, bad, rules, union = known
+        tokens = self._tokens
+        n_tokens = len(tokens)
+        # a token's verdict is a function of the reader's state (its open items' texts included)
+        # unless the chart had to be asked: memoised per reader state as two packed masks
+        # (judged, refused), so a new chart set in a reader state seen before reads only the
+        # tokens it has not judged, and the judged ones cost no Python step
+        ro = frozen(base)  # (one numba version: the store's masks are read-only)
+        to_read = _judge_words(ro, union, judged, bad, *rules)
+        newly_ok: list[int] = []
+        newly_bad: list[int] = []
+        out_ids: list[int] = []  # refused on the chart's word: not memoised
+        verdict = self._reader_verdict
+        for t in to_read.tolist():
+            if t >= n_tokens:
+                continue
+            ok, alone = verdict(tokens[t] or b"")
+            if alone:
+                (newly_ok if ok else newly_bad).append(t)
+            elif not ok:
+                out_ids.append(t)
+        got = _refusals(ro, union, judged, bad, np.array(newly_ok, np.int64), np.array(newly_bad, np.int64),
+                        np.array(out_ids, np.int64))
+        return got if got[0].shape[0] else _NOTHING
 
     def _remember(self, key: Any, refused: tuple[np.ndarray, np.ndarray]) -> None:
         cache = self._guards.refused

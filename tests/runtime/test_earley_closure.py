@@ -221,3 +221,74 @@ def test_first_level_from_single_groups_equals_all_groups_at_once(llama3: tuple[
             assert got_exits == want_exits
             compared += 1
     assert compared >= 20
+
+
+
+BOUNDED = {
+    "type": "object",
+    "properties": {
+        **{k: {"type": "string", "maxLength": 64} for k in ("city", "client", "os", "device", "region")},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 6}},
+        "size": {"type": "integer"},
+    },
+}
+BOUNDED_DOCS = [
+    '{"city": "New York", "client": "Chrome on a laptop", "os": "Windows", "device": "desktop", "region": "NY"}',
+    '{"city": "San Francisco, California", "client": "Thunderbird", "os": "Linux", "region": "CA", "size": 12}',
+    '{"tags": ["a", "bc", "def", "ghij", "klmno", "pqrstu"], "city": "Paris", "size": 3}',
+]
+
+
+@pytest.mark.parametrize("kind", ["bounded", "sql", "python"])
+def test_first_levels_keyed_by_their_candidates_equal_a_fresh_level(llama3: tuple[object, Vocabulary], kind: str) -> None:
+    """States with the same crossing candidates share their first levels (``_level_key``: every
+    position of a ``maxLength`` counter far from its bound closes the string with the same
+    tokens). Along documents, every first level the store gives must equal one computed afresh
+    for that state's own candidates, and the shared keys must save levels. Fails when the key
+    leaves out part of what a level reads (the candidates' crossing points, say)."""
+    from corral.runtime.cfg_maskstore import CONTENT_KEYED_LEVELS, CFGMaskStore, _level_key, _StateEntry
+
+    tok, vocab = llama3
+    if kind == "bounded":
+        g = corral.compile_json_schema(BOUNDED, vocab, whitespace="flexible")
+        texts = [d.encode() for d in BOUNDED_DOCS]
+    else:
+        g, texts = grammar_and_texts(kind, vocab)
+    store = earley_engine(g).store
+    calls: list[tuple[int, np.ndarray, object, tuple[np.ndarray, ...]]] = []
+    first_level = CFGMaskStore._first_level
+
+    def check(self: CFGMaskStore, h: int, groups: np.ndarray, e: object) -> tuple[np.ndarray, ...]:
+        got = first_level(self, h, groups, e)  # type: ignore[arg-type]
+        calls.append((h, groups.copy(), e, got))
+        return got
+
+    store._first_level = check.__get__(store)  # type: ignore[method-assign]
+    for text in texts:
+        m = g.matcher()
+        for t in tok.encode(text.decode(), add_special_tokens=False):  # type: ignore[attr-defined]
+            m.next_token_mask()
+            assert m.accept_token(t)
+    keys = {(_level_key(h, e), groups.tobytes()) for h, groups, e, _ in calls}  # type: ignore[arg-type]
+    by_state = {(h, groups.tobytes()) for h, groups, _, _ in calls}
+    assert len(keys) < len(by_state)  # some states shared a level
+    # the key is the pairs: equal for a copy, another one when only a crossing point moves
+    # (the level then differs), the state itself for a state with few pairs
+    h, groups, e, _ = max(calls, key=lambda c: c[2].candidates.shape[0])  # type: ignore[attr-defined]
+    copy = _StateEntry(e.inside, e.candidates.copy(), e.ks.copy(), e.b0_ptr)  # type: ignore[attr-defined]
+    assert _level_key(-7, copy) == _level_key(h, e) != h  # type: ignore[arg-type]
+    later = e.ks.copy()  # type: ignore[attr-defined]
+    later[0] += 1
+    assert _level_key(h, _StateEntry(e.inside, e.candidates, later, e.b0_ptr)) != _level_key(h, e)  # type: ignore[arg-type, attr-defined]
+    few = min((c for c in calls if c[2].candidates.shape[0]), key=lambda c: c[2].candidates.shape[0])  # type: ignore[attr-defined]
+    assert few[2].candidates.shape[0] >= CONTENT_KEYED_LEVELS or _level_key(few[0], few[2]) == few[0]  # type: ignore[arg-type, attr-defined]
+    for h, groups, e, (words, bits, ex_t, ex_s, ex_k) in calls:
+        held = np.zeros(store.n_words, dtype=np.uint32)
+        held[words] = bits
+        want = np.zeros(store.n_words, dtype=np.uint32)
+        wt, ws, wk = store._level(groups, e, want)  # type: ignore[arg-type]
+        assert np.array_equal(held, want)
+        open_ = ((held[ex_t >> 5] >> (ex_t & 31).astype(np.uint32)) & 1) == 0
+        got_exits = set(zip(ex_t[open_].tolist(), ex_s[open_].tolist(), ex_k[open_].tolist()))
+        want_open = ((want[wt >> 5] >> (wt & 31).astype(np.uint32)) & 1) == 0
+        assert got_exits == set(zip(wt[want_open].tolist(), ws[want_open].tolist(), wk[want_open].tolist()))
