@@ -855,26 +855,35 @@ def _judge_words(base, union, judged, bad, allowed, checked, hits):  # type: ign
     """The candidates (``base & union``) not judged yet in this reader state, judged by the
     plain rule (``allowed``, ``checked``, ``hits``: :meth:`_Classes.rule_sets`) in place in
     ``judged`` and ``bad``; returns the ids left to read, ascending. One pass over the words,
-    without numpy temporaries (a filter miss made ~20 of them, most of its cost)."""
+    without numpy temporaries (a filter miss made ~20 of them, most of its cost); the ids are
+    then read off the few words that hold some."""
     n = base.shape[0]
-    rest = np.zeros(n, np.uint32)
+    at = np.empty(n, np.int32)  # the words with ids left to read, and those ids' bits
+    rest = np.empty(n, np.uint32)
+    m = 0
     count = 0
     for w in range(n):
-        todo = base[w] & union[w] & ~judged[w]
+        todo = base[w] & union[w]
+        if todo:
+            todo &= ~judged[w]
         if todo:
             ok = todo & (allowed[w] | (checked[w] & hits[w]))
             no = todo & checked[w] & ~hits[w]
             judged[w] |= ok | no
             bad[w] |= no
             r = todo & ~(ok | no)
-            rest[w] = r
-            while r:
-                r &= r - np.uint32(1)
-                count += 1
+            if r:
+                at[m] = w
+                rest[m] = r
+                m += 1
+                while r:
+                    r &= r - np.uint32(1)
+                    count += 1
     ids = np.empty(count, np.int64)
     k = 0
-    for w in range(n):
-        r = rest[w]
+    for i in range(m):
+        w = at[i]
+        r = rest[i]
         b = 0
         while r:
             if r & np.uint32(1):
@@ -897,23 +906,27 @@ def _refusals(base, union, judged, bad, ok_ids, bad_ids, out_ids):  # type: igno
         judged[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         bad[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     n = base.shape[0]
-    extra = np.zeros(n, np.uint32)
-    for t in out_ids:
-        extra[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-    count = 0
-    for w in range(n):
-        if (base[w] & union[w] & bad[w]) | extra[w]:
-            count += 1
-    words = np.empty(count, np.intp)
-    keep = np.empty(count, np.uint32)
+    words = np.empty(n, np.intp)
+    keep = np.empty(n, np.uint32)
     k = 0
     for w in range(n):
-        r = (base[w] & union[w] & bad[w]) | extra[w]
+        r = base[w] & union[w] & bad[w]
         if r:
             words[k] = w
             keep[k] = ~r
             k += 1
-    return words, keep
+    if out_ids.shape[0]:  # (refused on the chart's word: merged into the words found)
+        extra = np.zeros(n, np.uint32)
+        for t in out_ids:
+            extra[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        k = 0
+        for w in range(n):
+            r = (base[w] & union[w] & bad[w]) | extra[w]
+            if r:
+                words[k] = w
+                keep[k] = ~r
+                k += 1
+    return words[:k].copy(), keep[:k].copy()
 
 
 # -- the guard table of a grammar ------------------------------------------------------------------

@@ -457,3 +457,44 @@ def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object
             got = True if t in ok_ids else False if t in bad_ids else None
             assert got == want, (plain.rule.__name__, t, data)
         assert len(ok_ids) > 100  # not a vacuous pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 2**32 - 1), st.integers(0, 6))
+def test_verdict_kernels_equal_their_reading_in_numpy(n: int, seed: int, n_out: int) -> None:
+    """``_judge_words`` and ``_refusals`` (the filter's two passes over the packed masks) against
+    what their docstrings say, written with numpy: judged and refused bits, the ids left to
+    read, and the words to change with the bits to keep (ids refused on the chart's word too)."""
+    from corral.compiler.automaton import frozen
+    from corral.runtime.guards import _judge_words, _refusals
+
+    rng = np.random.default_rng(seed)
+
+    def words() -> np.ndarray:
+        w = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+        return w & rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)  # sparser
+
+    base, union, judged, bad, allowed, checked, hits = (words() for _ in range(7))
+    bad &= judged
+    j0, b0 = judged.copy(), bad.copy()
+    to_read = _judge_words(frozen(base), union, judged, bad, allowed, checked, hits)
+    todo = base & union & ~j0
+    ok = todo & (allowed | (checked & hits))
+    no = todo & checked & ~hits
+    assert np.array_equal(judged, j0 | ok | no) and np.array_equal(bad, b0 | no)
+    left = todo & ~(ok | no)
+    assert to_read.tolist() == [w * 32 + b for w in range(n) for b in range(32) if left[w] >> b & 1]
+
+    ids = rng.permutation(to_read)
+    cut = len(ids) // 2
+    outs = rng.integers(0, 32 * n, n_out)
+    words_, keep = _refusals(frozen(base), union, judged, bad, ids[:cut].astype(np.int64),
+                             ids[cut:].astype(np.int64), outs.astype(np.int64))
+    for t in ids[cut:]:
+        assert bad[t >> 5] >> (t & 31) & 1
+    extra = np.zeros(n, np.uint32)
+    for t in outs.tolist():
+        extra[t >> 5] |= np.uint32(1 << (t & 31))
+    refused = (base & union & bad) | extra
+    assert words_.tolist() == np.flatnonzero(refused).tolist()
+    assert np.array_equal(keep, ~refused[words_])
