@@ -89,3 +89,68 @@ def test_regex_terminals_are_shared_across_compiles_of_one_layout() -> None:
         for w in words:
             want = any(prefix.matches(head) and rest == b"," for head, rest in split_ws(w))
             assert t.dfa.matches(w) == want, (mode, w)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=60, deadline=None)
+@given(bodies(), bodies())
+def test_shared_terminals_are_kept_by_content(first: ByteDFA, second: ByteDFA) -> None:
+    """``dfa_term``'s sharing across schemas (``_shared_automata`` with a ``source``): a body of
+    equal content, another object, gets the automata made for the first; a body that only shares
+    the probe (start row and acceptance) gets its own, built from it. Fails when a probe alone
+    decides a hit."""
+    pattern = whitespace_pattern("flexible", MAX_WS)
+    pre = regex_to_dfa(pattern)
+    comp = SimpleNamespace(_ws_dfa=pre, _ws_pattern=pattern + "/test-shared")
+    comp._ws_prefixed = lambda d: lower._ws_prefixed(comp, d)
+    lower._SHARED.clear()
+    lower._SHARED_STATES[0] = 0
+
+    def probe(d: ByteDFA) -> tuple[object, ...]:
+        return ("dfa", int(d.start), int(d.trans.shape[0]), d.accepting.tobytes(), d.trans[d.start].tobytes())
+
+    def shared(d: ByteDFA) -> tuple[ByteDFA, ByteDFA | None]:
+        return lower._shared_automata(comp, probe(d), lambda: d, source=d)  # type: ignore[arg-type]
+
+    full, star = shared(first)
+    copy = ByteDFA(first.trans.copy(), first.accepting.copy(), first.start)
+    assert shared(copy)[0] is full
+    # the second body with the first one's probe: rows after the start may differ
+    clash = ByteDFA(second.trans.copy(), second.accepting.copy(), second.start)
+    if clash.trans.shape == first.trans.shape and np.array_equal(clash.accepting, first.accepting):
+        clash.trans[clash.start] = first.trans[first.start]
+        clash = ByteDFA(clash.trans, clash.accepting, first.start)
+    same = np.array_equal(clash.trans, first.trans) and np.array_equal(clash.accepting, first.accepting) \
+        and clash.start == first.start
+    got, _ = shared(clash)
+    assert (got is full) == same
+    want = lower._ws_prefixed(comp, clash)  # type: ignore[arg-type]
+    for w in WORDS:
+        assert got.matches(w) == want.matches(w)
+    assert not full.trans.flags.writeable and (star is None or not star.trans.flags.writeable)
+    lower._SHARED.clear()
+    lower._SHARED_STATES[0] = 0
+
+
+def test_a_schema_compiled_again_shares_its_product_terminals() -> None:
+    """A string with a format and a length bound is a product, a new automaton in every compile:
+    the second compile's terminals are the first one's automata (shared by content), and the
+    grammar still reads what it should."""
+    import corral
+    from corral.runtime.engine import earley_engine
+
+    vocab = corral.Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
+    schema = {"type": "object", "properties": {"d": {"type": "string", "format": "date", "maxLength": 12},
+                                               "n": {"type": "integer", "minimum": 3, "maximum": 70}}}
+
+    def terminals(g: corral.CompiledGrammar) -> list[ByteDFA]:
+        return list(earley_engine(g).store.tables.term_dfas)
+
+    first = terminals(corral.compile_json_schema(schema, vocab, whitespace="flexible"))
+    again = corral.compile_json_schema(schema, vocab, whitespace="flexible")
+    ids = {id(d) for d in first}
+    assert all(id(d) in ids for d in terminals(again))
+    for text, ok in ((b'{"d": "2024-02-29", "n": 70}', True), (b'{"d": "2024-02-30", "n": 70}', False),
+                     (b'{"n": 2}', False), (b'{ "n" : 3 }', True), (b'{"n": 71}', False)):
+        m = again.matcher()
+        read = all(m.accept_token(b) for b in text)
+        assert (read and m.is_accepting()) == ok, text
