@@ -114,52 +114,37 @@ def _terminal(self: _Compiler, name: str, pattern: str) -> TerminalDef:
 # (most of their punctuation, literal, number and many key terminals are the same), by the layout's
 # prefix pattern and what the terminal is; read-only. The least recently used go first once they
 # hold more states than MAX_SHARED_STATES (a "flexible" terminal has ~70: its prefix's 65 and the body).
-_SHARED: OrderedDict[tuple[Any, ...], tuple[ByteDFA, ByteDFA | None, int, ByteDFA | None]] = OrderedDict()
+_SHARED: OrderedDict[tuple[str, str, str], tuple[ByteDFA, ByteDFA | None, int]] = OrderedDict()
 _SHARED_STATES = [0]
 _SHARED_LOCK = threading.Lock()
 MAX_SHARED_STATES = 1 << 15  # ~32 MB of transition rows
 
 
-def _shared_automata(self: _Compiler, what: tuple[Any, ...], build: Callable[[], ByteDFA],
-                     source: ByteDFA | None = None) -> tuple[ByteDFA, ByteDFA | None]:
-    """The automaton of the terminal ``what`` (``("re", pattern)``, ``("key", key)``, or a probe
-    of ``source``'s content; ``build`` makes its body) with this layout's whitespace prefix, and
-    its ``_ws_star`` for the follow filter: built once for all the schemas compiled in one layout
-    (while it stays recent). With ``source`` (the body itself), a hit counts only when the body
-    kept for ``what`` equals it, table for table: ``what`` is then a cheap probe of the content,
-    not a name of it."""
+def _shared_automata(self: _Compiler, what: tuple[str, str], build: Callable[[], ByteDFA]) -> tuple[ByteDFA, ByteDFA | None]:
+    """The automaton of the terminal ``what`` (``("re", pattern)`` or ``("key", key)``; ``build``
+    makes its body) with this layout's whitespace prefix, and its ``_ws_star`` for the follow
+    filter: built once for all the schemas compiled in one layout (while it stays recent)."""
     key = (self._ws_pattern, *what)
     with _SHARED_LOCK:
         hit = _SHARED.get(key)
-        if hit is not None and (source is None or _same_automaton(hit[3], source)):
+        if hit is not None:
             _SHARED.move_to_end(key)
             return hit[0], hit[1]
     core = build()
     full, star = self._ws_prefixed(core), _ws_star(core)
-    kept = None if source is None else ByteDFA(frozen(source.trans.copy()), frozen(source.accepting.copy()), source.start)
     states = 0
-    for d in (full, star, kept):
+    for d in (full, star):
         if d is not None:
             d.trans.flags.writeable = False
             d.accepting.flags.writeable = False
             states += d.n_states
     with _SHARED_LOCK:
-        cur = _SHARED.get(key)
-        if cur is None or (source is not None and not _same_automaton(cur[3], source)):
-            if cur is not None:  # another body with the same probe: the newer one stays
-                _SHARED_STATES[0] -= cur[2]
-            _SHARED[key] = (full, star, states, kept)
-            _SHARED.move_to_end(key)
+        if key not in _SHARED:
+            _SHARED[key] = (full, star, states)
             _SHARED_STATES[0] += states
             while _SHARED_STATES[0] > MAX_SHARED_STATES and len(_SHARED) > 1:
                 _SHARED_STATES[0] -= _SHARED.popitem(last=False)[1][2]
     return full, star
-
-
-def _same_automaton(a: ByteDFA | None, b: ByteDFA) -> bool:
-    """Whether ``a`` is ``b``'s automaton, state for state (a copy of it)."""
-    return (a is not None and a.start == b.start and a.trans.shape == b.trans.shape
-            and bool(np.array_equal(a.accepting, b.accepting)) and bool(np.array_equal(a.trans, b.trans)))
 
 
 def dfa_term(self: _Compiler, dfa: ByteDFA, base: str, describe: str) -> str:
@@ -168,17 +153,9 @@ def dfa_term(self: _Compiler, dfa: ByteDFA, base: str, describe: str) -> str:
     if name is None:
         self._keepalive.append(dfa)
         name = self.fresh("T_" + base).upper()
-        if self._ws_dfa is None:
-            full, star = dfa, None
-        else:
-            # A number range, a format, a length bound or an enum's strings recur across schemas,
-            # mostly as new automata of equal content (products and meets make new ones): shared
-            # by content, probed by the start row and the acceptance, then compared whole (~10 us
-            # against ~0.1-0.2 ms for the prefix and the filter, and a shared terminal keeps the
-            # mask store's facts of its states from one schema to the next)
-            probe = ("dfa", int(dfa.start), int(dfa.trans.shape[0]), dfa.accepting.tobytes(), dfa.trans[dfa.start].tobytes())
-            full, star = _shared_automata(self, probe, lambda: dfa, source=dfa)
-        self.out.terminals[name] = TerminalDef(name, describe, dfa=full, follow_dfa=star)
+        full = self._ws_prefixed(dfa) if self._ws_dfa is not None else dfa
+        self.out.terminals[name] = TerminalDef(name, describe, dfa=full,
+                                               follow_dfa=_ws_star(dfa) if self._ws_dfa is not None else None)
         self._terms[key] = name
     return name
 
