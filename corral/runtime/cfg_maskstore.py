@@ -603,8 +603,8 @@ def _facts_of(dfa: ByteDFA) -> _Facts | None:
         return None
     key = id(dfa)
     with _FACTS_LOCK:
-        facts = _FACTS.get(key)
-        if facts is not None and facts.dfa is dfa:
+        facts = _FACTS.get(key)  # (it holds its automaton: an id kept here is never another's)
+        if facts is not None:
             _FACTS.move_to_end(key)
             return facts
         facts = _FACTS[key] = _Facts(dfa)

@@ -906,26 +906,21 @@ def _refusals(base, union, judged, bad, ok_ids, bad_ids, out_ids):  # type: igno
         judged[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         bad[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     n = base.shape[0]
+    has_extra = out_ids.shape[0] > 0
+    extra = np.zeros(n if has_extra else 0, np.uint32)  # refused on the chart's word, by word
+    for t in out_ids:
+        extra[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     words = np.empty(n, np.intp)
     keep = np.empty(n, np.uint32)
     k = 0
     for w in range(n):
         r = base[w] & union[w] & bad[w]
+        if has_extra:
+            r |= extra[w]
         if r:
             words[k] = w
             keep[k] = ~r
             k += 1
-    if out_ids.shape[0]:  # (refused on the chart's word: merged into the words found)
-        extra = np.zeros(n, np.uint32)
-        for t in out_ids:
-            extra[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        k = 0
-        for w in range(n):
-            r = (base[w] & union[w] & bad[w]) | extra[w]
-            if r:
-                words[k] = w
-                keep[k] = ~r
-                k += 1
     return words[:k].copy(), keep[:k].copy()
 
 
@@ -968,7 +963,7 @@ class Guards:
         self.refused: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # see UniqueCFGMatcher._filter
         # per reader state: (judged, refused) packed masks of single-token verdicts, the plain
         # rule's three masks and the candidates' mask (see UniqueCFGMatcher._verdicts); or
-        # _NO_CANDIDATES where the reader can refuse nothing
+        # None where the reader can refuse nothing
         self.verdicts: dict[Any, _Verdicts | None] = {}
         # the verdict masks are read and written by numba kernels that release the GIL: one
         # matcher at a time updates them (threads filling a batch share a grammar's guards)
