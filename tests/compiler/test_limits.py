@@ -17,7 +17,7 @@ import corral
 from corral import CompileLimitError, CorralError, GrammarError, Limits
 from corral.cli import main
 from corral.compiler.json_schema.json_strings import LengthBoundsTooLarge, json_string_dfa
-from corral.compiler.limits import Budget, budget_scope, current_budget
+from corral.compiler.limits import Budget, budget_scope, compile_clock, current_budget
 
 VOCAB = corral.Vocabulary([bytes([i]) for i in range(32, 127)] + [b"\n", None], eos_token_ids=[96])
 ADVICE = "; simplify the constraint or raise the limit with limits=corral.Limits({}=...)"
@@ -201,11 +201,34 @@ def test_budget_charge_and_check() -> None:
         "(100 bytes)" + ADVICE.format("max_memory_bytes")
     )
     assert b.used_bytes == 60
-    b.deadline = time.monotonic() - 1
+    b.deadline = compile_clock() - 1
     with b.at("/items"), pytest.raises(CompileLimitError) as e:
         b.check()
     assert str(e.value) == "compiling took longer than timeout=30 s at /items" + ADVICE.format("timeout")
     assert b.where is None
+
+
+def test_numba_compiling_its_kernels_does_not_spend_the_budget() -> None:
+    """A fresh environment compiles corral's numba kernels on the first compile (about 30 s on two
+    cores, once per machine): no constraint's timeout may pay for it (CI timed out a small schema
+    that way inside vLLM). A kernel made here is compiled on its first call, inside the budget."""
+    import numba
+
+    @numba.njit(cache=False)
+    def kernel(x: int) -> int:  # pragma: no cover - numba compiles it
+        total = 0
+        for i in range(x):
+            total += (i * 7) % 5
+        return total
+
+    with budget_scope(Limits(timeout=5)) as b:
+        wall = time.monotonic()
+        left = b.remaining()
+        assert kernel(10) == 20  # compiles it
+        wall = time.monotonic() - wall
+        spent = left - b.remaining()
+    assert wall > 0.02, "the kernel compiled too fast to tell"
+    assert spent < wall / 2, (spent, wall)
 
 
 def test_compiled_schema_pickles_with_its_limits() -> None:
