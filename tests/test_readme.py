@@ -61,6 +61,7 @@ def cli_commands() -> list[str]:
     return commands
 
 
+@pytest.mark.slow
 def test_readme_cli_commands_run(tmp_path: Path) -> None:
     exe = shutil.which("corral", path=os.path.dirname(sys.executable)) or shutil.which("corral")
     assert exe is not None, "the corral console script is not installed (pip install -e .)"

@@ -917,6 +917,86 @@ def _product_kernel(ta, tb, sa0, sb0, mode, max_states):  # type: ignore[no-unty
     return rows, codes, n
 
 
+def meets(a: ByteDFA, b: ByteDFA, *, max_states: int | None = None) -> bool:
+    """Whether some string is in both languages: :func:`product`'s question without its
+    automaton. The walk over reachable pairs stops at the first pair both sides accept, builds no
+    table and minimises nothing (``oneOf`` asks this of hundreds of pairs of key values).
+
+    Raises
+    ------
+    CompileLimitError
+        When the walk reaches more than ``max_states`` pairs (default: the current budget's)
+        without an answer.
+    """
+    budget = current_budget()
+    if max_states is None:
+        max_states = budget.limits.max_states
+    if not a.accepting.any() or not b.accepting.any():
+        return False
+    found = _meets_kernel(frozen(a.trans), frozen(b.trans), frozen(a.accepting), frozen(b.accepting),
+                          a.start, b.start, max_states)
+    if found < 0:
+        raise CompileLimitError(
+            f"combining two automata needs more than max_states={max_states} states",
+            limit="max_states", value=max_states,
+        )
+    return found == 1
+
+
+@njit(cache=True, nogil=True)
+def _meets_kernel(ta, tb, acc_a, acc_b, sa0, sb0, max_states):  # type: ignore[no-untyped-def]
+    """1 when a pair both accept is reachable from ``(sa0, sb0)`` over pairs alive on both sides,
+    0 when none is, -1 when more than ``max_states`` pairs were reached first. Bytes are read a
+    class at a time, as :func:`_product_kernel` reads them."""
+    if acc_a[sa0] and acc_b[sb0]:
+        return 1
+    width = tb.shape[0]
+    rep, _, _ = _joint_classes(ta, tb)
+    space = ta.shape[0] * width
+    dense = space <= DENSE_PAIRS
+    slots = np.zeros(space if dense else 1, np.bool_)
+    seen = dict()
+    seen[np.int64(-1)] = True  # types the dict; code -1 never occurs
+    queue = np.empty(64, dtype=np.int64)
+    start = sa0 * width + sb0
+    if dense:
+        slots[start] = True
+    else:
+        seen[start] = True
+    queue[0] = start
+    n = 1
+    i = 0
+    while i < n:
+        sa = queue[i] // width
+        sb = queue[i] % width
+        i += 1
+        for c in range(rep.shape[0]):
+            x = ta[sa, rep[c]]
+            y = tb[sb, rep[c]]
+            if x < 0 or y < 0:
+                continue
+            code = x * width + y
+            if dense:
+                if slots[code]:
+                    continue
+                slots[code] = True
+            else:
+                if code in seen:
+                    continue
+                seen[code] = True
+            if acc_a[x] and acc_b[y]:
+                return 1
+            if n >= max_states:
+                return -1
+            if n >= queue.shape[0]:
+                more = np.empty(2 * queue.shape[0], dtype=np.int64)
+                more[:n] = queue[:n]
+                queue = more
+            queue[n] = code
+            n += 1
+    return 0
+
+
 def complement(dfa: ByteDFA) -> ByteDFA:
     """The automaton of every byte string *not* in ``dfa``'s language (not trimmed to UTF-8)."""
     n = dfa.n_states

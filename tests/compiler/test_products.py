@@ -1,6 +1,6 @@
 """Products, differences and minimisation of byte automata against brute force.
 
-``difference`` runs the pair automaton directly (the right side is never complemented on its
+``meets`` walks the pairs only until both sides accept, ``difference`` runs the pair automaton directly (the right side is never complemented on its
 own), ``minimize`` groups bytes with a numba kernel (``byte_columns``): each is checked on every
 string of up to five bytes over a small alphabet, on random automata."""
 
@@ -9,19 +9,24 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corral import CompileLimitError
 from corral.compiler.automaton import (
+    DENSE_PAIRS,
     ByteDFA,
     acyclic_blocks,
     byte_columns,
     difference,
     hopcroft_blocks,
+    meets,
     minimize,
     product,
     trim,
 )
+from corral.compiler.regex import regex_to_dfa
 from tests.compiler.random_automata import acyclic_dfas, dfas
 
 ALPHABET = b"abc"
@@ -37,6 +42,31 @@ def test_products_and_difference_accept_what_their_definitions_say(a: ByteDFA, b
         assert meet.matches(w) == (x and y), w
         assert join.matches(w) == (x or y), w
         assert minus.matches(w) == (x and not y), w
+
+
+@settings(max_examples=300, deadline=None)
+@given(dfas(max_states=7), dfas(max_states=7))
+def test_meets_says_whether_the_product_accepts_anything(a: ByteDFA, b: ByteDFA) -> None:
+    assert meets(a, b) == bool(product(a, b).accepting.any())
+
+
+@pytest.mark.parametrize(("x", "y", "answer"), [
+    ("[a-z]{300}", "[a-y]{299}z", True),  # the common string is 300 bytes away
+    ("a{300}", "a{301}", False),  # 300 pairs walked, none accepting on both sides
+    ("a*", "(aa)*a", True),
+    ("(ab)*", "(ba)+", False),
+])
+def test_meets_on_pair_spaces_past_the_dense_index(x: str, y: str, answer: bool) -> None:
+    a, b = regex_to_dfa(x), regex_to_dfa(y)
+    big = (a.n_states * b.n_states) > DENSE_PAIRS
+    assert big or x in ("a*", "(ab)*")
+    assert meets(a, b) is answer is bool(product(a, b).accepting.any())
+
+
+def test_meets_stops_at_its_state_limit() -> None:
+    with pytest.raises(CompileLimitError) as e:
+        meets(regex_to_dfa("a{300}"), regex_to_dfa("a{301}"), max_states=100)
+    assert e.value.limit == "max_states"
 
 
 @settings(max_examples=300, deadline=None)

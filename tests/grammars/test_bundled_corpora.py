@@ -226,7 +226,8 @@ def test_corpus_has_enough_sentences(name: str) -> None:
     assert len(corpus(name, "invalid")) >= 15
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("python", "golike", "sql") else n
+                                  for n in NAMES])
 def test_valid_corpus_is_accepted(name: str) -> None:
     rejected = [s for s in corpus(name, "valid") if not accepts(name, s)]
     assert not rejected, "\n----\n".join(short(s) for s in rejected)

@@ -144,7 +144,7 @@ def _prefix_sets(g: corral.CompiledGrammar, texts: list[str], rng: random.Random
     return out
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "python" else n for n in NAMES])
 def test_masks_equal_brute_force_on_mistral_spm(name: str) -> None:
     _, vocab = tokenizer_and_vocab("mistral-spm")
     g = compiled(name, "mistral-spm")
@@ -157,7 +157,7 @@ def test_masks_equal_brute_force_on_mistral_spm(name: str) -> None:
         assert np.array_equal(got, want), [vocab.token_bytes[t] for t in np.flatnonzero(got != want)[:10]]
 
 
-@pytest.mark.parametrize("name", ["json", "sql"])
+@pytest.mark.parametrize("name", ["json", pytest.param("sql", marks=pytest.mark.slow)])
 def test_masks_equal_brute_force_on_llama3(name: str) -> None:
     assert name in NAMES, f"the bundled {name} grammar is missing"
     _, vocab = tokenizer_and_vocab("llama3")

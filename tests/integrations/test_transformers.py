@@ -198,6 +198,7 @@ def test_grammar_greedy_processor_equals_generate_and_parses(smollm2: tuple) -> 
     assert result.text == text
 
 
+@pytest.mark.slow
 def test_grammar_sampling_batch_and_assisted(smollm2: tuple) -> None:
     model, tok = smollm2
     vocab = corral.Vocabulary.from_hf(tok, vocab_size=model.config.vocab_size)

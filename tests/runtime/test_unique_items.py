@@ -200,7 +200,7 @@ def _grammar_completions(grammar: corral.CompiledGrammar, data: bytes, max_len: 
     return out
 
 
-@pytest.mark.parametrize("name", ["strings", "enum", "literals", "nested", "objects"])
+@pytest.mark.parametrize("name", ["strings", "enum", "literals", "nested", pytest.param("objects", marks=pytest.mark.slow)])
 def test_masks_by_brute_force(grammars: dict[str, corral.CompiledGrammar], name: str) -> None:
     g = grammars[name]
     schema = SCHEMAS[name]

@@ -45,7 +45,7 @@ from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
-from corral.compiler.automaton import ByteDFA, difference, product
+from corral.compiler.automaton import ByteDFA, difference, meets, product
 from corral.compiler.limits import current_budget
 from corral.errors import CompileLimitError
 
@@ -251,6 +251,19 @@ def dset_meet(a: Part, b: Part) -> Part:
         return DSet(a.dfa, a.complete and b.complete)
     d = product(a.dfa, b.dfa)
     return DSet(d, a.complete and b.complete) if _nonempty(d) else False
+
+
+def dset_meets(a: Part, b: Part) -> bool:
+    """Whether two scalar parts share a value: ``dset_meet(a, b) is not False``, without building
+    the intersection's automaton."""
+    if a is False or b is False:
+        return False
+    if a is True or b is True:
+        return True
+    assert isinstance(a, DSet) and isinstance(b, DSet)
+    if hasattr(a, "pieces") or hasattr(b, "pieces") or a.dfa is b.dfa:
+        return dset_meet(a, b) is not False
+    return meets(a.dfa, b.dfa)
 
 
 def dset_join(a: Part, b: Part) -> Part:

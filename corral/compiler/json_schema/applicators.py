@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 
 from corral.compiler.json_schema.algebra import (
-    FALSE, FLAT_ALL, FLAT_NONE, TRUE, Atom, Expr, Flat, Node, ObjC, OneOf, Term, _class_of, dset_meet, live_states, conj,
+    FALSE, FLAT_ALL, FLAT_NONE, TRUE, Atom, Expr, Flat, Node, ObjC, OneOf, Term, _class_of, dset_meets, live_states, conj,
     disj, join, meet, neg,
 )
 from corral.compiler.limits import ends_compile
@@ -99,7 +99,7 @@ def _key_clash(self: _Compiler, a: tuple[int, int, Term], b: tuple[int, int, Ter
     if (va.null and vb.null) or (va.true and vb.true) or (va.false and vb.false) or \
             (va.arr is not False and vb.arr is not False) or (va.obj is not False and vb.obj is not False):
         return False
-    return dset_meet(va.num, vb.num) is False and dset_meet(va.str, vb.str) is False
+    return not dset_meets(va.num, vb.num) and not dset_meets(va.str, vb.str)
 
 
 def _key_values(self: _Compiler, case: tuple[int, int, Term], key: str,
