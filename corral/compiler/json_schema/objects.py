@@ -76,7 +76,15 @@ def _object(self: _Compiler, n: Node) -> Expr:
     pats: list[tuple[str, ByteDFA, Expr]] = []
     try:
         for p, s in pattern_props.items():
-            pats.append((p, json_string_dfa(p), self.sub(n, s, "patternProperties", p)))
+            guard = self.sub(n, s, "patternProperties", p)
+            d = json_string_dfa(p)  # built even when unused below: a bad pattern is still an error
+            if guard is TRUE and additional is TRUE:
+                # the keys it matches may hold anything, as the other keys may: splitting the keys
+                # by it changes no guard (``"patternProperties": {"^.{1,255}$": {}}`` cost a
+                # schema 150 ms of products). unevaluatedProperties reads the schema's patterns
+                # itself, not this list.
+                continue
+            pats.append((p, d, guard))
     except GrammarError as e:
         raise GrammarError(f"{pointer}/patternProperties: {e.message}") from None
     except Exception as e:  # Inexpressible, CompileLimitError

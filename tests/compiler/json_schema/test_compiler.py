@@ -47,6 +47,15 @@ CASES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"type": "string", "format": "date"}, ["2024-02-29", "2023-02-29", "2024-13-01", "x"]),
     ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "array", "items": [{"type": "integer"}],
       "additionalItems": {"type": "string"}}, [[1], [1, "a"], [1, 2], ["a"]]),
+    # a pattern allowing anything beside additionalProperties allowing anything splits no keys; with
+    # another pattern, a count, unevaluatedProperties or additionalProperties false it still counts
+    ({"type": "object", "patternProperties": {"^a": {}, "b": {"type": "integer"}}, "minProperties": 2},
+     [{"a": "x"}, {"ab": "x", "c": 1}, {"ab": 1, "z": 2}, {"b": "s", "a": 1}, {"xb": 1, "c": []}, {"a": 1, "c": 2}]),
+    ({"patternProperties": {"^a": {"description": "any"}}, "unevaluatedProperties": False},
+     [{}, {"a1": [1]}, {"b": 1}, {"a": 1, "b": 2}]),
+    ({"patternProperties": {"^a": True}, "additionalProperties": False}, [{"a": 1}, {"b": 1}, {"ab": {}, "a": None}]),
+    ({"allOf": [{"patternProperties": {"^a": {}}}, {"properties": {"b": {}}}], "unevaluatedProperties": False},
+     [{"a": 1, "b": 2}, {"c": 1}]),
 ]
 
 
@@ -166,6 +175,8 @@ def test_malformed_schemas_are_grammar_errors() -> None:
         compile_json_schema("{", VOCAB)
     with pytest.raises(corral.GrammarError, match="accepts no value"):
         compile_json_schema(False, VOCAB)
+    with pytest.raises(corral.GrammarError, match="/patternProperties: "):  # a pattern allowing anything
+        compile_json_schema({"patternProperties": {"(": {}}}, VOCAB)
 
 
 def test_a_malformed_schema_raises_one_error_carrying_every_problem() -> None:
