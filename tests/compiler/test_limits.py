@@ -231,6 +231,44 @@ def test_numba_compiling_its_kernels_does_not_spend_the_budget() -> None:
     assert spent < wall / 2, (spent, wall)
 
 
+def test_no_automatic_garbage_collection_runs_during_a_compile() -> None:
+    """Collections during a compile promoted its temporaries, and every few compiles Python ran a
+    full collection of the process (200-300 ms in the benchmark's). Held off, none runs inside;
+    the caller's setting comes back, also after an error, and a caller's gc.disable() stands."""
+    import gc
+
+    schema = {"type": "object", "properties": {f"k{i}": {"type": "array", "items": {"enum": [i, str(i)]}}
+                                               for i in range(30)}, "required": ["k1"]}
+    inside: list[str] = []
+    compiling = False
+
+    def seen(phase: str, info: dict) -> None:
+        if compiling and phase == "start":
+            inside.append(phase)
+
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(seen)
+    gc.set_threshold(50, 2, 2)  # a collection every 50 allocations: many would run inside
+    try:
+        corral.compile_json_schema({"type": "string"}, VOCAB)  # first calls import modules, outside the pause
+        compiling = True
+        corral.compile_json_schema(schema, VOCAB)
+        compiling = False
+        # one young collection may start as the pause ends (it examines what the compile kept)
+        assert len(inside) <= 1 and gc.isenabled(), len(inside)
+        with pytest.raises(CompileLimitError):
+            corral.compile_json_schema(schema, VOCAB, limits=Limits(max_memory_bytes=1))
+        assert gc.isenabled()
+        gc.disable()
+        corral.compile_json_schema({"type": "integer"}, VOCAB)
+        assert not gc.isenabled()
+    finally:
+        compiling = False
+        gc.enable()
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(seen)
+
+
 def test_compiled_schema_pickles_with_its_limits() -> None:
     import pickle
 
