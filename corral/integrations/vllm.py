@@ -324,6 +324,13 @@ class CorralLogitsProcessor(_Base):  # type: ignore[misc]
         self._executor: ThreadPoolExecutor | None = None
         self._buffer: np.ndarray | None = None
         self._threads = int(os.environ.get("CORRAL_VLLM_THREADS", "0")) or None
+        self._warm: Future[float] | None = None
+        if not self._inert:
+            # The first request would otherwise build the vocabulary (~0.4 s for SmolLM2) and load
+            # corral's kernels (~0.7 s; ~30 s on a machine with no kernel cache). Queued first on
+            # the compile thread, so requests wait behind it rather than pay it again.
+            self._warm = self._pool().submit(lambda: self._get_compiler().warm_up())
+            self._warm.add_done_callback(_log_warm_up)
 
     # -- vLLM's interface -------------------------------------------------------------------------
     @classmethod
@@ -427,15 +434,17 @@ class CorralLogitsProcessor(_Base):  # type: ignore[misc]
                 self._compiler = Compiler(vocab, cache_dir=True)
             return self._compiler
 
-    def _submit(self, spec: Any) -> Future[CompiledGrammar]:
+    def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-vllm-compile")
+        return self._executor
 
+    def _submit(self, spec: Any) -> Future[CompiledGrammar]:
         def work() -> CompiledGrammar:
             kind, value, options = parse_constraint(spec)
             return _compile(self._get_compiler(), kind, value, options)
 
-        return self._executor.submit(work)
+        return self._pool().submit(work)
 
     def _sync(self, row: _Row) -> Matcher | None:
         """Feed the row's matcher the tokens vLLM appended since the last step."""
@@ -476,6 +485,15 @@ class CorralLogitsProcessor(_Base):  # type: ignore[misc]
                 w = t >> 5
                 if 0 <= w < mask.shape[0]:
                     mask[w] |= np.uint32(1 << (t & 31))
+
+
+def _log_warm_up(done: Future[float]) -> None:
+    """Say how the processor's start-up warm-up went (a failure only costs the first request time)."""
+    err = done.exception()
+    if err is not None:
+        logger.warning("corral: warming up for the first request failed: %s", err)
+    else:
+        logger.info("corral: warmed up for the first request in %.2f s", done.result())
 
 
 def _load_tokenizer(model_config: Any) -> Any:
