@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA, frozen, write_shifted
+from corral.compiler.automaton import ByteDFA, byte_columns, frozen, write_shifted
 from corral.compiler.earley_tables import EarleyTables
 from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n_words, token_trie, token_tries_by_length
 from corral.compiler.regex import RegexLimits
@@ -64,7 +64,7 @@ from corral.runtime.earley_closure import (
     still_open,
 )
 
-__all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "follow_passes", "scan_state"]
+__all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "byte_classes", "follow_passes", "scan_state"]
 
 
 MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
@@ -73,7 +73,7 @@ FILTER_ROWS_AT_ONCE = 1 << 16  # a grammar's follower table is made this big at 
 MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this get a layered key, or none
 SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longer ones are walked per state
 MAX_LAYERED_STATES = 4096  # states over all unrolled layers past which a state gets no layered key
-MAX_LAYERED_TERMINAL = 4096  # terminals bigger than this give their states no layered key (finding the byte classes of one costs ~1 ms per 1,000 states)
+MAX_LAYERED_TERMINAL = 1 << 15  # terminals bigger than this give their states no layered key (each key allocates two arrays of this many states)
 CONTENT_KEYED_LEVELS = 16  # states with this many crossing candidates key their first levels by them (_level_key)
 PER_GROUP_LEVELS = 4096  # states with this many crossing candidates get their first levels per group (see _first_level)
 WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key, not derived
@@ -505,6 +505,15 @@ def layered_code(ctrans, lo, acc, g, depth, limit):  # type: ignore[no-untyped-d
     return code[:n].copy()
 
 
+def byte_classes(dfa: ByteDFA) -> tuple[bytes, np.ndarray]:
+    """The bytes that every state of ``dfa`` reads alike, as classes numbered by their first
+    byte (:func:`~corral.compiler.automaton.byte_columns`): (the class of each byte as ``int16``
+    bytes, the classes' first bytes, ascending)."""
+    _, byte_class = byte_columns(dfa)
+    first = np.unique(byte_class, return_index=True)[1]
+    return byte_class.astype(np.int16).tobytes(), first
+
+
 class SharedStates:
     """Per-state layers kept for every grammar of one vocabulary, keyed by content (see the
     module docstring): what the automaton does from the state (:func:`residual_code`) and the
@@ -561,15 +570,16 @@ class _Facts:
     """What the mask store works out about one read-only automaton, for every grammar that uses
     it (:func:`_facts_of`): per state (numbered in the automaton), the content part of its
     tokenizer-wide key (:meth:`CFGMaskStore._content`); its self-loop rows; as a follow filter,
-    its content key (:meth:`CFGMaskStore._filter_key`)."""
+    its content key (:meth:`CFGMaskStore._filter_key`); its byte classes (:func:`byte_classes`)."""
 
-    __slots__ = ("dfa", "states", "loops", "filter_key")
+    __slots__ = ("dfa", "states", "loops", "filter_key", "classes")
 
     def __init__(self, dfa: ByteDFA) -> None:
         self.dfa = dfa  # held: its id stays its own while it is kept here
         self.states: dict[int, tuple[bytes, bytes] | None] = {}
         self.loops: np.ndarray | None = None
         self.filter_key: bytes | None = None
+        self.classes: tuple[bytes, np.ndarray] | None = None  # (partition, first bytes): byte_classes
 
 
 _UNSEEN: Any = object()
@@ -954,22 +964,24 @@ class CFGMaskStore:
     def _classes_of(self, term: int) -> tuple[bytes, np.ndarray] | None:
         """Terminal ``term``'s byte classes (bytes all its states treat alike), numbered by first
         byte, as (the partition's bytes, its rows of the transition table with one column per
-        class); ``None`` for terminals too big for layered keys. Under the lock."""
+        class); ``None`` for terminals too big for layered keys. The partition is kept per
+        automaton (:func:`_facts_of`): a length counter's automaton, shared by the grammars of a
+        layout, is partitioned once. Under the lock."""
         if term in self._byte_classes:
             return self._byte_classes[term]
         tb = self.tables
         lo, hi = self._term_range(term)
         out: tuple[bytes, np.ndarray] | None = None
         if hi - lo <= MAX_LAYERED_TERMINAL:
-            block = tb.trans[lo:hi]
-            cols = np.ascontiguousarray(block.T)
-            _, first, inverse = np.unique(cols.view(np.dtype((np.void, cols.itemsize * cols.shape[1]))).reshape(-1),
-                                          return_index=True, return_inverse=True)
-            order = np.argsort(first)  # classes by their first byte
-            rank = np.empty_like(order)
-            rank[order] = np.arange(order.shape[0])
-            of_byte = rank[inverse.reshape(-1)].astype(np.int16)
-            out = (of_byte.tobytes(), np.ascontiguousarray(block[:, np.sort(first)]))
+            dfa = tb.term_dfas[term]
+            facts = _facts_of(dfa)
+            got = facts.classes if facts is not None else None
+            if got is None:
+                got = byte_classes(dfa)
+                if facts is not None:
+                    facts.classes = got
+            partition, first = got
+            out = (partition, np.ascontiguousarray(tb.trans[lo:hi][:, first]))
         self._byte_classes[term] = out
         return out
 

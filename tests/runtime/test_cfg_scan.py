@@ -170,7 +170,9 @@ def test_states_with_one_content_key_have_equal_layers(llama3: tuple[object, Voc
     grammars = {kind: _grammar(kind, vocab) for kind in ("sql", "schema", "lark")}
     grammars["other"] = corral.compile_json_schema(OTHER, vocab)
     grammars["other, closed"] = corral.compile_json_schema({**OTHER, "items": {**OTHER["items"], "additionalProperties": False}}, vocab)
-    shared_across = compared = counted = 0
+    # a length counter whose automaton has more than 4,096 states (maxLength 255 is common in real schemas)
+    grammars["long"] = corral.compile_json_schema({"type": "array", "items": {"type": "string", "maxLength": 250}}, vocab)
+    shared_across = compared = counted = big = 0
     kinds = [0, 0]
     for kind, grammar in grammars.items():
         store = earley_engine(grammar).store
@@ -192,11 +194,34 @@ def test_states_with_one_content_key_have_equal_layers(llama3: tuple[object, Voc
                 continue
             assert np.array_equal(seen[2], entry.inside), (seen[:2], kind, g)
             counted += layered
+            lo, hi = store._term_range(int(tb.term_of_state[g]))
+            big += hi - lo > 4096
             assert seen[3] == pairs, (seen[:2], kind, g)
             compared += 1
             shared_across += seen[0] != kind
     assert compared > 20 and shared_across > 5, (compared, shared_across)
     assert counted > 5, kinds  # a length counter's states: different states, one layered key
+    assert big > 5, big  # and so do a long counter's (its byte classes are kept per automaton)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 12), st.data())
+def test_byte_classes_group_exactly_the_bytes_read_alike(n: int, distinct: int, data: st.DataObject) -> None:
+    """``byte_classes``: two bytes share a class exactly when every state reads them alike, and
+    classes are numbered by their first byte (the layered keys of two automata compare these)."""
+    from corral.compiler.automaton import ByteDFA
+    from corral.runtime.cfg_maskstore import byte_classes
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    columns = rng.integers(-1, n, size=(distinct, n), dtype=np.int32)  # a few distinct columns, spread over 256 bytes
+    trans = np.ascontiguousarray(columns[rng.integers(0, distinct, size=256)].T)
+    dfa = ByteDFA(trans, rng.random(n) < 0.5, 0)
+    partition, first = byte_classes(dfa)
+    of_byte = np.frombuffer(partition, dtype=np.int16)
+    for a in range(256):
+        for b in range(a + 1, 256):
+            assert (of_byte[a] == of_byte[b]) == np.array_equal(trans[:, a], trans[:, b]), (a, b)
+    assert first.tolist() == sorted({int(np.flatnonzero(of_byte == c)[0]) for c in set(of_byte.tolist())})
+    assert of_byte[first].tolist() == list(range(first.shape[0]))
 
 
 def test_second_grammar_reuses_the_first_ones_string_body(llama3: tuple[object, Vocabulary]) -> None:
