@@ -348,3 +348,58 @@ def test_coarse_states_counts_the_coarse_filter(llama3: tuple[object, Vocabulary
     filters = earley_engine(corral.compile_json_schema(schema, llama3[1])).store.tables.term_filters
     assert any(d.n_states > MAX_FILTER_STATES for d in filters) and any(d.n_states <= MAX_FILTER_STATES for d in filters)
     assert [_coarse_states(d) for d in filters] == [_coarse(d).n_states for d in filters]
+
+
+def _behaviour(trans: np.ndarray, acc: np.ndarray, s: int, depth: int, alphabet: list[int]) -> tuple[int, ...]:
+    """What state ``s`` does on every string over ``alphabet`` of at most ``depth`` bytes: per
+    string in a fixed order, -1 dead, 1 accepting, 0 alive (the oracle of ``bounded_classes``)."""
+    out = []
+    layer = [s]
+    for _ in range(depth + 1):
+        out += [-1 if q < 0 else int(bool(acc[q])) for q in layer]
+        layer = [trans[q, b] if q >= 0 else -1 for q in layer for b in alphabet]
+    return tuple(out)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 14), st.integers(0, 4), st.data())
+def test_bounded_classes_are_the_behaviours_on_short_strings(n: int, depth: int, data: st.DataObject) -> None:
+    """``bounded_classes``: two states share a class exactly when they are dead, alive and
+    accepting alike on every string of at most ``depth`` bytes (enumerated), in a table at an
+    offset as the stacked one is."""
+    from corral.runtime.cfg_maskstore import bounded_classes
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    lo = int(rng.integers(0, 5))
+    m = int(rng.integers(1, 4))  # byte classes
+    local = rng.integers(-1, n, size=(n, m))
+    ctrans = np.where(local >= 0, local + lo, -1).astype(np.int32)
+    acc = np.zeros(lo + n, dtype=np.bool_)
+    acc[lo:] = rng.random(n) < 0.4
+    got = bounded_classes(ctrans, lo, acc, depth)
+    beh = [_behaviour(local, acc[lo:], i, depth, list(range(m))) for i in range(n)]
+    for i in range(n):
+        for j in range(n):
+            assert (got[i] == got[j]) == (beh[i] == beh[j]), (i, j, depth)
+
+
+@pytest.mark.parametrize("max_length", [40, 250])
+def test_a_counters_states_group_by_their_layered_codes(llama3: tuple[object, Vocabulary], max_length: int) -> None:
+    """A string counter's states in one ``bounded_classes`` group have one layered code (the key
+    the store gives the whole group), and the states far from the bound are few groups."""
+    from corral.runtime.cfg_maskstore import SHORT_TOKEN_BYTES, bounded_classes, layered_code
+    grammar = corral.compile_json_schema({"type": "array", "items": {"type": "string", "maxLength": max_length}}, llama3[1])
+    store = earley_engine(grammar).store
+    tb = store.tables
+    term = max(range(len(tb.terminals)), key=lambda t: tb.term_dfas[t].n_states)
+    lo, hi = store._term_range(term)
+    classes = store._classes_of(term)
+    assert classes is not None
+    ctrans = classes[1]
+    group = bounded_classes(ctrans, lo, store._acc_ro, SHORT_TOKEN_BYTES)
+    code_of: dict[int, bytes] = {}
+    rng = np.random.default_rng(3)
+    for i in rng.choice(hi - lo, size=min(300, hi - lo), replace=False).tolist():
+        code = layered_code(ctrans, lo, tb.accepting, lo + i, SHORT_TOKEN_BYTES, 1 << 20).tobytes()
+        assert code_of.setdefault(int(group[i]), code) == code, i
+    assert len(set(group.tolist())) < (hi - lo) // 2
+    assert len(set(code_of.values())) == len(code_of)  # and different groups, different codes
