@@ -1019,7 +1019,9 @@ class CFGMaskStore:
         key and a digest of it: ``b"whole"`` and its residual automaton (:func:`residual_code`),
         or ``b"short"`` and its layered code with the terminal's byte classes (wide states with
         too big a residual); ``None`` when it gets no key. A function of the terminal's own
-        automaton and ``g``'s place in it (what :func:`_facts_of` keeps). Under the lock."""
+        automaton and ``g``'s place in it (what :func:`_facts_of` keeps). A layered code is made
+        once per group of states that behave alike on strings of that length (:class:`_Bounded`):
+        any state of the group describes them all. Under the lock."""
         tb = self.tables
         code = residual_code(self._trans_ro, self._acc_ro, lo, hi, g, MAX_SHARED_RESIDUAL)
         if code.shape[0]:
