@@ -48,7 +48,8 @@ _Key = tuple[str, str, str]
 # What Compiler.warm_up compiles and walks: objects (any order, required keys, a closed one),
 # arrays with uniqueItems, strings with a pattern, a length counter, a long bound and a format,
 # numbers with bounds, an enum, a discriminated oneOf; a regex; a small grammar with ignored
-# whitespace. Between them they reach the kernels of every constraint kind.
+# whitespace. Between them they reach the kernels of every constraint kind. The name is long enough
+# for its counter to group its states (cfg_maskstore.GROUP_AFTER new positions).
 _WARM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -71,7 +72,7 @@ _WARM_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 _WARM_DOCUMENT: dict[str, Any] = {
-    "name": "Ada \u00e9", "id": "ada_1815", "age": 36, "score": 9.5e1, "bio": "Wrote the first program.",
+    "name": "Ada \u00e9 Lovelace, Countess of Lovelace", "id": "ada_1815", "age": 36, "score": 9.5e1, "bio": "Wrote the first program.",
     "born": "1815-12-10", "tags": ["blue", "red"], "pet": {"kind": "cat", "lives": 9}, "extra": {"x": -1.5},
 }
 _WARM_REGEX = r"[a-z]+(\.[a-z]+)*@[a-z]+\.(com|org|net)"

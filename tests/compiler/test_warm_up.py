@@ -44,7 +44,7 @@ schema = {"type": "object", "properties": {
                         {"type": "object", "properties": {"t": {"const": "ci"}, "r": {"type": "number"}},
                          "required": ["t"], "additionalProperties": False}]}},
     "required": ["code", "n"], "additionalProperties": False}
-doc = {"n": 12, "code": "AB1234", "title": "x\u00fc", "w": -0.5, "day": "2024-02-29", "notes": "long text",
+doc = {"n": 12, "code": "AB1234", "title": "x\u00fc and a title of thirty-odd characters", "w": -0.5, "day": "2024-02-29", "notes": "long text",
        "sizes": ["m", "s"], "shape": {"t": "ci", "r": 2}}
 for g, text in ((corral.compile_json_schema(schema, vocab), json.dumps(doc).encode()),
                 (corral.compile_regex(r"(https?)://[a-z0-9.-]+(/[a-z]*)*", vocab), b"https://ex-1.org/a/b"),
