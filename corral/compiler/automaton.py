@@ -34,6 +34,7 @@ __all__ = [
     "acyclic_blocks",
     "hopcroft_blocks",
     "byte_columns",
+    "byte_partition",
     "frozen",
     "DEFAULT_MAX_STATES",
     "DEFAULT_TIMEOUT",
@@ -367,14 +368,22 @@ def write_shifted(dst, base, src):  # type: ignore[no-untyped-def]
             dst[base + s, b] = t + base if t >= 0 else -1
 
 
-def byte_columns(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:
-    """``(compact, byte_class)``: the transition table with one column per class of bytes that
-    behave alike in every state (``compact[:, byte_class[b]] == trans[:, b]``)."""
+def byte_partition(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:
+    """``(reps, byte_class)``: the classes of bytes that behave alike in every state, numbered
+    by their first byte (``reps``, ascending), and each byte's class."""
     t = frozen(dfa.trans)
     reps, members, start = _joint_classes(t, t[:0])
     byte_class = np.empty(256, dtype=np.int64)
     for c in range(reps.shape[0]):
         byte_class[members[start[c]:start[c + 1]]] = c
+    return reps, byte_class
+
+
+def byte_columns(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:
+    """``(compact, byte_class)``: the transition table with one column per class of bytes that
+    behave alike in every state (``compact[:, byte_class[b]] == trans[:, b]``;
+    :func:`byte_partition`)."""
+    reps, byte_class = byte_partition(dfa)
     return np.ascontiguousarray(dfa.trans[:, reps]), byte_class
 
 

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit
 
-from corral.compiler.automaton import ByteDFA, byte_columns, frozen, write_shifted
+from corral.compiler.automaton import ByteDFA, byte_partition, frozen, write_shifted
 from corral.compiler.earley_tables import EarleyTables
 from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n_words, token_trie, token_tries_by_length
 from corral.compiler.regex import RegexLimits
@@ -580,10 +580,9 @@ def bounded_classes(ctrans, lo, acc, depth):  # type: ignore[no-untyped-def]
 
 def byte_classes(dfa: ByteDFA) -> tuple[bytes, np.ndarray]:
     """The bytes that every state of ``dfa`` reads alike, as classes numbered by their first
-    byte (:func:`~corral.compiler.automaton.byte_columns`): (the class of each byte as ``int16``
-    bytes, the classes' first bytes, ascending)."""
-    _, byte_class = byte_columns(dfa)
-    first = np.unique(byte_class, return_index=True)[1]
+    byte (:func:`~corral.compiler.automaton.byte_partition`): (the class of each byte as
+    ``int16`` bytes, the classes' first bytes, ascending)."""
+    first, byte_class = byte_partition(dfa)
     return byte_class.astype(np.int16).tobytes(), first
 
 
@@ -1041,10 +1040,11 @@ class CFGMaskStore:
                 return got  # type: ignore[no-any-return]
         layered = layered_code(ctrans, lo, tb.accepting, g, SHORT_TOKEN_BYTES, MAX_LAYERED_STATES)
         got = (b"short", _digest(layered, partition)) if layered.shape[0] else None
-        if group >= 0:
-            bounded.content[group] = got  # type: ignore[union-attr]
-        elif bounded is not None:
-            bounded.made += 1
+        if bounded is not None:
+            if group >= 0:
+                bounded.content[group] = got
+            else:
+                bounded.made += 1
         return got
 
     def _bounded_of(self, term: int, ctrans: np.ndarray, lo: int) -> _Bounded:
