@@ -423,6 +423,57 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
     assert checked[0] >= 4 and checked[1] >= 3 and free >= 10 and keys >= 4, (checked, free, keys)
 
 
+def test_tokens_that_need_the_chart_read_as_feeding_them(llama3: tuple[Any, corral.Vocabulary]) -> None:
+    """A token whose verdict needs the chart (it opens a container whose check matters, or
+    closes an object opened by several rules) is read asking the chart only at its brackets, with
+    the answers kept per (signature, bytes so far) (``_charted_verdict``); at every step of real
+    documents on Llama-3, every such token the grammar allows must get the verdict of feeding it
+    whole (``_feed``: the chart stepped over every byte), read afresh and from the kept answers."""
+    from corral.runtime import guards
+    from tests.conftest import encode
+    tok, vocab = llama3
+    five = {k: {"type": "integer"} for k in "abcde"}
+    rows = {"type": "array", "uniqueItems": True,  # "{}" opens a checked object: a required key missing
+            "items": {"type": "object", "properties": five, "required": ["a"]}}
+    either = {"type": "array", "items": {"anyOf": [  # "}" ends one of two rules: the chart says which
+        {"type": "object", "properties": five, "required": ["a"]},
+        {"type": "object", "properties": {k: {"type": "integer"} for k in "abcdf"}, "required": ["b"]}]}}
+    cases = {"type": "object", "properties": {k: {"type": "object", "properties": {"x": {"type": "integer"}},
+                                                   "required": ["x"]} for k in "abcde"},
+             "anyOf": [{"required": ["a"]}, {"required": ["b"]}]}
+    docs = [(rows, '[{"a": 1}, {"b": 2, "a": 1}, {"a": 2, "c": 3, "e": 4, "d": 5, "b": 6}]'),
+            (either, '[{"a": 1, "c": 2, "d": 3, "e": 4, "b": 5}, {"b": 1}, {"f": 2, "b": 3}]'),
+            (cases, '{"c": {"x": 1}, "b": {"x": 2}, "d": {"x": 3}, "e": {"x": 4}}')]
+    seen = {True: 0, False: 0}
+    for schema, text in docs:
+        g = corral.compile_json_schema(schema, vocab)
+        m = g.matcher()
+        assert isinstance(m, UniqueCFGMatcher)
+        kept: dict[Any, Any] = {}
+        for t in encode(tok, text):
+            s = m._sets[-1]
+            assert s is not None
+            base = m._store.mask(s)  # (signs s: the answers are kept by signature)
+            for u in np.flatnonzero(np.unpackbits(base.view(np.uint8), bitorder="little")).tolist():
+                data = vocab.token_bytes[u] if u < len(vocab.token_bytes) else None
+                if not data:
+                    continue
+                try:
+                    guards.advance(m._states[-1], data, m._text)
+                    continue
+                except guards._NeedChart:
+                    pass
+                want = m._feed(data) is not None
+                m._guards.charted = {}
+                assert m._charted_verdict(data) == want, (text, m._text, data)
+                m._guards.charted = kept  # the answers kept over every token and step so far
+                assert m._charted_verdict(data) == want, (text, m._text, data)
+                seen[want] += 1
+            assert m.accept_token(t)
+        assert m.is_accepting()
+    assert seen[True] >= 50 and seen[False] >= 50, seen
+
+
 def test_plain_sets_judged_at_once_equal_judging_each_token(llama3: tuple[object, corral.Vocabulary]) -> None:
     """A mask miss judges the simplest tokens as sets (``_Classes.rule_sets`` in ``_judge_words``: plain tokens inside a
     string, whitespace and opening quotes between values, each against the pieces of keys or
