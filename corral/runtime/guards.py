@@ -231,13 +231,13 @@ def advance(state: State, data: bytes, text: bytearray | bytes, opener: Any = _U
                     if check is _UNKNOWN:
                         raise _NeedChart()
                     if check.must is not None:
-                        if not all(k in keys for k in check.must):
+                        if not keys.issuperset(check.must):
                             return None  # a required key is missing
                     else:
                         if closer is None:
                             raise _NeedChart()
                         ended = closer(base + i)
-                        if not any(c is None or all(k in keys for k in c.must) for c in ended):
+                        if not any(c is None or keys.issuperset(c.must) for c in ended):
                             return None  # every rule ending here misses a required key
             if not _end(frames, text, data, base, base + i + 1):
                 return None
@@ -344,10 +344,23 @@ def _plain_verdicts(state: State, text: bytearray | bytes) -> _PlainSet | None:
 
 def _pieces(pool: tuple[tuple[bytes, Any], ...], head: bytes, values: frozenset) -> frozenset[bytes]:
     """Every non-empty piece that follows ``head`` in a spelling of ``pool`` (sorted) that starts
-    with ``head`` and spells a value not in ``values``."""
+    with ``head`` and spells a value not in ``values``. Kept per (pool, head, values): the same
+    key prefix recurs under other reader states (each object of a list, each enclosing frame)."""
+    key = (id(pool), head, values)
+    hit = _PIECES.get(key)
+    if hit is not None and hit[0] is pool:
+        return hit[1]
     cut = len(head)
-    return frozenset(spelling[cut:j] for spelling, value in _spelled_from(pool, head) if value not in values
-                     for j in range(cut + 1, len(spelling) + 1))
+    got = frozenset(spelling[cut:j] for spelling, value in _spelled_from(pool, head) if value not in values
+                    for j in range(cut + 1, len(spelling) + 1))
+    if len(_PIECES) >= _MAX_PIECES:
+        _PIECES.clear()
+    _PIECES[key] = (pool, got)  # (holding the pool keeps its id from being reused)
+    return got
+
+
+_PIECES: dict[tuple[int, bytes, frozenset], tuple[tuple[tuple[bytes, Any], ...], frozenset[bytes]]] = {}
+_MAX_PIECES = 4096
 
 
 def _plain(data: bytes) -> bool:
@@ -746,7 +759,7 @@ def _candidates(state: State, c: _Classes, text: bytearray | bytes) -> tuple[fro
         if check is None:
             continue
         if not arr:  # a checked object
-            missing = check.must is None or not all(key in values for key in check.must)
+            missing = check.must is None or not values.issuperset(check.must)
             if not (values or missing):
                 continue
             active = True
