@@ -90,7 +90,8 @@ class Recognizer:
         # next symbol after the dot, per production: indexed by dot; None when complete. Tuples
         # (and the rows below): tuples of ints leave the garbage collector's lists, so a process
         # holding many grammars does not walk millions of them in each full collection
-        self._next: list[tuple[int | None, ...]] = [(*body, None) for body in tables.rhs]
+        end: tuple[None] = (None,)
+        self._next: list[tuple[int | None, ...]] = [body + end for body in tables.rhs]  # (2x (*body, None))
         self._lhs = tables.lhs
         self._prods_of = tables.prods_of
         self._nullable = tables.nullable

@@ -90,9 +90,18 @@ def _object_productions(tables: EarleyTables) -> dict[int, int]:
         to = rows[:, byte]
         return (few & (to >= 0) & tables.accepting[np.maximum(to, 0)]).tolist()
 
-    opens, closes = reading(0x7B), reading(0x7D)
-    return {p: len(body) for p, body in enumerate(tables.rhs)
-            if len(body) >= 2 and body[0] < 0 and body[-1] < 0 and opens[-2 - body[0]] and closes[-2 - body[-1]]}
+    opens, closes = np.asarray(reading(0x7B), dtype=np.bool_), np.asarray(reading(0x7D), dtype=np.bool_)
+    # over the flat bodies at once (a Python pass over every production cost ~0.8 ms of a
+    # checked schema's first mask): terminal symbol t is written -2 - t
+    flat, ptr = tables.rhs_flat, tables.rhs_ptr
+    lengths = np.diff(ptr)
+    cand = np.flatnonzero(lengths >= 2)
+    first = flat[ptr[cand]].astype(np.int64)
+    last = flat[ptr[cand + 1] - 1].astype(np.int64)
+    ok = (first < 0) & (last < 0)
+    cand, first, last = cand[ok], first[ok], last[ok]
+    ok = opens[-2 - first] & closes[-2 - last]
+    return dict(zip(cand[ok].tolist(), lengths[cand[ok]].tolist()))
 
 
 def engine_for(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:

@@ -161,3 +161,25 @@ def test_set_bits_sets_exactly_the_ids(ids: list[int]) -> None:
     for t in ids:
         want[t >> 5] |= np.uint32(1 << (t & 31))
     assert np.array_equal(got, want)
+
+
+def test_object_productions_are_the_braced_ones() -> None:
+    """``_object_productions`` (read off the flat bodies at once) gives every production whose
+    first and last symbols are terminals reading exactly ``{`` and ``}`` (after whitespace),
+    with its length: the same as reading each production's body."""
+    from corral.runtime.engine import _object_productions
+
+    for schema in [*SCHEMAS.values(), {"type": "array", "items": {"type": "object", "properties": {
+            "a": {"type": "object"}, "b": {"type": "array", "items": {"type": "object", "required": ["x"]}}}}}]:
+        tables = corral.compile_json_schema(schema, VOCAB, whitespace="flexible").program.tables
+        rows = tables.trans[np.asarray(tables.term_start, dtype=np.int64)]
+
+        def reads_only(t: int, byte: int) -> bool:
+            row = rows[t]
+            to = int(row[byte])
+            return bool((row >= 0).sum() <= 5 and to >= 0 and tables.accepting[to])
+
+        want = {p: len(body) for p, body in enumerate(tables.rhs)
+                if len(body) >= 2 and body[0] < 0 and body[-1] < 0
+                and reads_only(-2 - body[0], 0x7B) and reads_only(-2 - body[-1], 0x7D)}
+        assert want and _object_productions(tables) == want
