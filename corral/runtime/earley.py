@@ -29,6 +29,8 @@ import itertools
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+import numpy as np
+
 from corral.compiler.earley_tables import EarleyTables
 
 __all__ = ["ESet", "Recognizer"]
@@ -115,7 +117,8 @@ class Recognizer:
         self._max_sigs = max_signatures
         # the start production is always told apart: completing it accepts
         self._observed = observed | {tables.start_prod}
-        self._width = max((len(b) for b in tables.rhs), default=0) + 1
+        ptr = tables.rhs_ptr
+        self._width = (int(np.diff(ptr).max()) if ptr.shape[0] > 1 else 0) + 1  # (a pass over the bodies cost ~0.4 ms)
         self._poskeys: dict[int, int] = {}  # p * width + dot -> the key of that position (see _poskey)
         self._suffixes: dict[tuple[int | None, ...], int] = {}
         self._templates: dict[int, tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]], frozenset[int]]] = {}
