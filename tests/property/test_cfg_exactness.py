@@ -243,4 +243,62 @@ def test_signature_memos_stay_bounded_and_exact_past_their_cap() -> None:
             sig = rec.signature(s)
             fut = first.setdefault(sig, _future(rec, s))
             assert fut == _future(rec, s), prefix
-        assert max(rec.interned, len(rec._moves), len(rec._futures)) <= 8
+        assert max(rec.interned, len(rec._moves), len(rec._paths), len(rec._futures)) <= 8
+
+
+class _CountingMemo(dict):  # type: ignore[type-arg]
+    """A memo that counts the lookups it answers."""
+
+    hits = 0
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        got = super().get(key, default)
+        self.hits += got is not None
+        return got
+
+
+def test_moves_known_by_their_path_keep_one_future_per_signature() -> None:
+    """A set reached by a text that ends no terminal on the way takes the signature of the set
+    that another text taking every scanning group to the same states gave (``Recognizer._path``).
+    Nested lists of quoted strings and ``a`` runs, with or without commas between items (a
+    string may end and the next begin inside one text: ``a""b`` from inside a string ends in the
+    state ``ab`` does, with other items): from sets part-way through such lists, every text of up
+    to 3 bytes is fed at once, and every set whose signature an earlier set has must have its
+    future on every suffix of up to 2 bytes. Fails when a path may pass an accepting state, and
+    when a path is known without the signature of the set it starts from."""
+    alphabet = '[],"ab'
+    ir = GrammarIR(start="s", rules={"s": [("L", "x", "R"), ("L", "R")], "x": [("x", "v"), ("x", "C", "v"), ("v",)],
+                                     "v": [("Q",), ("AS",), ("s",)]},
+                   terminals={"L": TerminalDef("L", r"\["), "R": TerminalDef("R", r"\]"), "C": TerminalDef("C", ","),
+                              "Q": TerminalDef("Q", '"[ab]*"'), "AS": TerminalDef("AS", "a+")})
+    rec = Recognizer(build_tables(ir))
+    rec._paths = paths = _CountingMemo()
+    texts = ["".join(p) for k in range(1, 4) for p in itertools.product(alphabet, repeat=k)]
+    suffixes = [""] + ["".join(p) for k in range(1, 3) for p in itertools.product(alphabet, repeat=k)]
+
+    def future(s: Any) -> tuple[int, ...]:
+        out = []
+        for w in suffixes:
+            t = rec.feed(s, w.encode()) if w else s
+            out.append(0 if t is None else 1 + t.accepting)
+        return tuple(out)
+
+    first: dict[int, tuple[int, ...]] = {}
+    compared = 0
+    for prefix in ['[', '["', '["a', '["ab"', '["ab",', '["ab","b', '[a', '[aa,"', '["a""b', '["",""', '[["', '[["a",',
+                   '[[a,"b', '[[["']:
+        before = rec.feed(rec.initial(), prefix.encode())
+        assert before is not None, prefix
+        rec.signature(before)
+        for text in texts:
+            s = rec.feed(before, text.encode())
+            if s is None:
+                continue
+            sig = rec.signature(s)
+            want = first.get(sig)
+            if want is None:
+                first[sig] = future(s)
+            else:
+                assert future(s) == want, (prefix, text)
+                compared += 1
+    assert paths.hits >= 30 and compared >= 300, (paths.hits, compared)
