@@ -369,17 +369,14 @@ class Recognizer:
         """``(signature of before, its scanning groups, the state each is in after data (-1: it
         died))``, or ``None`` when some group reaches an accepting state on the way (a terminal
         could end there, and items advance)."""
-        trans = self._trans
+        row_of = self._row
         acc = self._acc
         groups = tuple(sorted(before.scan))
         ends = []
         for g in groups:
             h = g
             for b in data:
-                row = trans[h]
-                if row is None:
-                    row = self._row(h)
-                h = row[b]
+                h = row_of(h)[b]
                 if h < 0:
                     break
                 if acc[h]:
