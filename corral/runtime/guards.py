@@ -986,6 +986,9 @@ class Guards:
         # per (chart signature, a token's bytes up to a bracket): what the chart says there, the
         # check a "[" or "{" opens or the rules a "}" ends (see UniqueCFGMatcher._charted_verdict)
         self.charted: dict[tuple[int, bytes], Any] = {}
+        # what opened answers, per (the ids of the checks found, whether a plain object opened
+        # too): one object per answer (the checks found are this table's own, alive with it)
+        self._opened: dict[tuple[tuple[int, ...], bool], Any] = {}
         # the verdict masks are read and written by numba kernels that release the GIL: one
         # matcher at a time updates them (threads filling a batch share a grammar's guards)
         self.lock = threading.Lock()
@@ -1008,6 +1011,17 @@ class Guards:
                     plain_object = True
         if not found:
             return None
+        # one object per distinct answer: the reader's memos key frames by their check's
+        # identity (hashing a check's fields, its keys' spellings, on every step cost ~5% of a
+        # checked schema's mask time)
+        key = (tuple(sorted(map(id, found))), plain_object)
+        got = self._opened.get(key)
+        if got is None:
+            got = self._opened[key] = self._opening(found, plain_object)
+        return got
+
+    def _opening(self, found: list[Guard], plain_object: bool) -> Any:
+        """:meth:`opened`'s answer made from the checks ``found`` (in any order)."""
         if isinstance(found[0], ObjectKeys):
             objs = [c for c in found if isinstance(c, ObjectKeys)]
             single = len(objs) == 1 and not plain_object
@@ -1175,8 +1189,9 @@ class UniqueCFGMatcher(CFGMatcher):
         state = self._states[-1]
         # what the reader refuses depends on the chart set (its signature) and on the reader's
         # state with each open item or key's text: memoised per grammar, as the refused ids
-        # (the memo is read first: which tokens to try is a function of that state too)
-        reader = (state[0], tuple((arr, check, values, start if start < 0 else bytes(self._text[start:]))
+        # (the memo is read first: which tokens to try is a function of that state too); a
+        # frame's check by identity: Guards.opened gives one object per answer
+        reader = (state[0], tuple((arr, id(check), values, start if start < 0 else bytes(self._text[start:]))
                                   for arr, check, values, start in state[1]))
         key = (sig, reader)
         guards = self._guards
