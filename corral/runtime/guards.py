@@ -987,7 +987,8 @@ class Guards:
         # check a "[" or "{" opens or the rules a "}" ends (see UniqueCFGMatcher._charted_verdict)
         self.charted: dict[tuple[int, bytes], Any] = {}
         # what opened answers, per (the ids of the checks found, whether a plain object opened
-        # too): one object per answer (the checks found are this table's own, alive with it)
+        # too): one object per answer, kept here for the table's life, so that the ids the
+        # reader's memos hold are never another object's (the checks found are the table's own)
         self._opened: dict[tuple[tuple[int, ...], bool], Any] = {}
         # the verdict masks are read and written by numba kernels that release the GIL: one
         # matcher at a time updates them (threads filling a batch share a grammar's guards)
@@ -1017,7 +1018,9 @@ class Guards:
         key = (tuple(sorted(map(id, found))), plain_object)
         got = self._opened.get(key)
         if got is None:
-            got = self._opened[key] = self._opening(found, plain_object)
+            # the first one stored wins, so a thread racing another gets the kept object too:
+            # one it made and dropped could die and its id come back as another check's
+            got = self._opened.setdefault(key, self._opening(found, plain_object))
         return got
 
     def _opening(self, found: list[Guard], plain_object: bool) -> Any:
