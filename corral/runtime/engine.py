@@ -86,11 +86,11 @@ def _object_productions(tables: EarleyTables) -> dict[int, int]:
     rows = tables.trans[np.asarray(tables.term_start, dtype=np.int64)]  # [terminal, byte]: its first byte
     few = (rows >= 0).sum(axis=1) <= 5
 
-    def reading(byte: int) -> list[bool]:  # per terminal: it reads exactly ``byte`` (few first bytes)
+    def reading(byte: int) -> np.ndarray:  # per terminal: it reads exactly ``byte`` (few first bytes)
         to = rows[:, byte]
-        return (few & (to >= 0) & tables.accepting[np.maximum(to, 0)]).tolist()
+        return few & (to >= 0) & tables.accepting[np.maximum(to, 0)]
 
-    opens, closes = np.asarray(reading(0x7B), dtype=np.bool_), np.asarray(reading(0x7D), dtype=np.bool_)
+    opens, closes = reading(0x7B), reading(0x7D)
     # over the flat bodies at once (a Python pass over every production cost ~0.8 ms of a
     # checked schema's first mask): terminal symbol t is written -2 - t
     flat, ptr = tables.rhs_flat, tables.rhs_ptr
@@ -100,8 +100,8 @@ def _object_productions(tables: EarleyTables) -> dict[int, int]:
     last = flat[ptr[cand + 1] - 1].astype(np.int64)
     ok = (first < 0) & (last < 0)
     cand, first, last = cand[ok], first[ok], last[ok]
-    ok = opens[-2 - first] & closes[-2 - last]
-    return dict(zip(cand[ok].tolist(), lengths[cand[ok]].tolist()))
+    cand = cand[opens[-2 - first] & closes[-2 - last]]
+    return dict(zip(cand.tolist(), lengths[cand].tolist()))
 
 
 def engine_for(grammar: CompiledGrammar) -> DFAEngine | EarleyEngine:
