@@ -38,6 +38,11 @@ __all__ = ["ESet", "Recognizer"]
 Item = tuple[int, int, "ESet"]
 
 
+# How deep :meth:`Recognizer._future` follows futures that wait on further ones before it enters
+# the rest by their sets' signatures (exact either way: a set's signature stands for its futures;
+# the cut only shares fewer ids between sets whose deep futures agree but whose kernels differ)
+MAX_FUTURE_CHAIN = 64
+
 _NO_ITEMS: frozenset[Any] = frozenset()  # an empty scanning group (its items are all predicted)
 
 
@@ -546,7 +551,11 @@ class Recognizer:
         same symbols left, the same future.) A completion at ``o`` that loops back to one being
         computed (left recursion: ``items -> items . "," item``) is entered by that set's
         signature, which :meth:`signature` computed first (it stands for everything the set can
-        lead to).
+        lead to). A chain of futures each waiting on the next is followed at most
+        :data:`MAX_FUTURE_CHAIN` deep, and entered by its set's signature past that, as a loop
+        is: a long string's chunk counts (``A[j] -> A[j-1] CHUNK``, one per 64 code points of
+        ``maxLength``, all waiting at the string's start) made one chain of 1,024 futures for
+        ``maxLength: 65535``, ~30 ms in the first step inside the string; now 64 a chunk.
         Memoised per set and nonterminal (``ESet.fut``), and per signature and nonterminal
         across sets: the id is a function of the set's kernel (its items waiting for ``a`` are
         its kernel's, each with its position key and its future, and the predicted ones follow
@@ -567,10 +576,13 @@ class Recognizer:
             moved = [(p2, d2 + 1, o2) for p2, d2, o2 in so.waiting.get(sa, ())]
             moved += [(p2, d2 + 1, so) for chunk in so.twaiting.get(sa, ()) for p2, d2 in chunk]
             todo: list[tuple[ESet, int]] = []
+            deep = len(stack) >= MAX_FUTURE_CHAIN
             for p, d, o2 in moved:
                 if p == start and nxt[p][d] is None:
                     continue
                 b = lhs[p]
+                if deep and o2.sig >= 0:
+                    continue  # entered by o2's signature below, as a loop is
                 if (id(o2), b) not in busy and self._known_future(o2, b) is None:
                     busy.add((id(o2), b))
                     todo.append((o2, b))

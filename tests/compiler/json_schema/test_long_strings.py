@@ -476,3 +476,73 @@ def test_layered_kernels_equal_the_python_reading(pattern: str | None) -> None:
             assert np.array_equal(got[0], want[0]), (x, top, tail_lo)
             assert len(got[1]) == len(want[1]) and all(np.array_equal(a, b) for a, b in zip(got[1], want[1]))
             assert got[2] == want[2]
+
+
+# --- signing sets inside a long string ----------------------------------------------------------
+
+
+def _futures_signed(rec: Any, s: Any) -> int:
+    """How many futures and kernels signing ``s`` interned."""
+    n0 = len(rec._intern)
+    rec.signature(s)
+    return len(rec._intern) - n0
+
+
+def test_the_first_step_into_a_long_string_signs_a_bounded_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk counts of a long string all wait at its start (``A[j] -> A[j-1] CHUNK``), each
+    future on the next: signing the first set inside a string with ``maxLength: 65535`` followed
+    a chain of 1,024 futures (~30 ms of Python; ``maxLength: 1000000``, 15,625). The chain is
+    followed :data:`~corral.runtime.earley.MAX_FUTURE_CHAIN` deep and entered by the start set's
+    signature past that. Fails with the cut removed."""
+    import corral.runtime.earley as earley
+
+    def signed(cut: int, hi: int) -> int:
+        monkeypatch.setattr(earley, "MAX_FUTURE_CHAIN", cut)
+        g = corral.compile_json_schema({"type": "string", "maxLength": hi}, VOCAB, whitespace="compact")
+        rec = recognizer_for(g)
+        start = rec.feed(rec.initial(), b'"')
+        rec.signature(start)
+        return _futures_signed(rec, rec.feed(start, b"a"))
+
+    assert signed(1 << 30, 65535) > 1000  # the whole chain: what the cut is for
+    assert signed(64, 65535) <= 3 * 64
+    assert signed(64, 65534) <= 3 * 64  # (and per chunk boundary further in: test below)
+
+
+# single bytes, and tokens that close several containers at once or cross a chunk's end: their
+# bits tell how deep the text is, so sets of one signature must agree beyond the next byte
+_CLOSING: list[bytes | None] = [bytes([i]) for i in range(32, 127)] + [
+    b"}}", b"}}}", b"]]", b"]]]", b"]],", b'"]', b'"]]', b'"]]]', b'"}', b'"}}', b'"}}}', b'"},', b'"],',
+    b"a" * 16, b"x" * 24, b"c" * 40, b"b" * 63, b'"k":{', b'{"k":', None]
+CLOSERS = corral.Vocabulary(_CLOSING, eos_token_ids=[len(_CLOSING) - 1])
+
+
+@pytest.mark.parametrize("schema,doc", [
+    ({"type": "string", "maxLength": 20_000}, json.dumps("ab\u00e9" * 70 + "\\n" + "c" * 60)),
+    ({"type": "array", "items": {"type": "array", "items": {"type": "string", "maxLength": 300}}},
+     json.dumps([["a" * 70, "b"], [], ["c" * 130, "\u20ac" * 3]], separators=(",", ":"))),
+    ({"type": "object", "properties": {"k": {"$ref": "#"}, "v": {"type": "string", "minLength": 260}}},
+     json.dumps({"k": {"k": {"v": "x" * 270}}}, separators=(",", ":"))),
+], ids=["string", "nested-arrays", "recursive-objects"])
+def test_masks_stay_exact_with_the_chain_cut_at_every_link(schema: dict[str, Any], doc: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entering a future by its set's signature is exact: with every future entered so (the cut
+    at one), every mask along a document (cached by signature, so two sets given one signature
+    with different futures would share a wrong mask) equals the brute-force walk of the
+    vocabulary, inside long strings across chunk boundaries and in nested containers."""
+    import corral.runtime.earley as earley
+
+    monkeypatch.setattr(earley, "MAX_FUTURE_CHAIN", 1)
+    g = corral.compile_json_schema(schema, CLOSERS, whitespace="compact")
+    rec = recognizer_for(g)
+    store = mask_store_for(g)
+    s = rec.initial()
+    data = doc.encode()
+    for i in range(len(data) + 1):
+        got = corral.bitmask_to_bool(store.mask(s), CLOSERS.size)
+        want = brute_force_mask(rec, s, CLOSERS)
+        assert np.array_equal(got, want), (i, [CLOSERS.token_bytes[t] for t in np.flatnonzero(got != want)[:10]])
+        if i < len(data):
+            s = rec.step(s, data[i])
+            assert s is not None, i
+    assert s.accepting
