@@ -42,10 +42,11 @@ schema = {"type": "object", "properties": {
     "shape": {"oneOf": [{"type": "object", "properties": {"t": {"const": "sq"}, "side": {"type": "number"}},
                          "required": ["t"], "additionalProperties": False},
                         {"type": "object", "properties": {"t": {"const": "ci"}, "r": {"type": "number"}},
-                         "required": ["t"], "additionalProperties": False}]}},
+                         "required": ["t"], "additionalProperties": False}]},
+    "meta": {"type": "object", "properties": {"by": {"type": "string"}}, "additionalProperties": {"type": "integer"}}},
     "required": ["code", "n"], "additionalProperties": False}
 doc = {"n": 12, "code": "AB1234", "title": "x\u00fc and a title of thirty-odd characters", "w": -0.5, "day": "2024-02-29", "notes": "long text",
-       "sizes": ["m", "s"], "shape": {"t": "ci", "r": 2}}
+       "sizes": ["m", "s"], "shape": {"t": "ci", "r": 2}, "meta": {"by": "ada lovelace", "revision": 3}}
 for g, text in ((corral.compile_json_schema(schema, vocab), json.dumps(doc).encode()),
                 (corral.compile_regex(r"(https?)://[a-z0-9.-]+(/[a-z]*)*", vocab), b"https://ex-1.org/a/b"),
                 (corral.compile_grammar('start: expr\nexpr: NUM ("+" NUM)*\nNUM: /[0-9]+/\n%ignore " "', vocab),
