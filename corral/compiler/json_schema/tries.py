@@ -8,7 +8,9 @@ with an alternation of the values, without building it from a regex.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -19,6 +21,8 @@ from corral.compiler.json_schema.errors import Inexpressible
 from corral.compiler.json_schema.json_strings import _empty_dfa
 
 __all__ = ["json_string_literals_dfa", "lone_surrogate", "words_dfa"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (see lone_surrogate)
 
 _ESCAPE_LETTER = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
@@ -32,9 +36,12 @@ def _hex_positions(v: int) -> _Spelling:
     return tuple(bytes(sorted({ord(h), ord(h.upper())})) for h in f"{v:04x}")
 
 
-def _spellings(ch: str) -> list[_Spelling]:
+@functools.lru_cache(maxsize=4096)
+def _spellings(ch: str) -> tuple[_Spelling, ...]:
     """Every JSON spelling of the character ``ch`` inside a string literal, as byte sets per
-    position (each set's bytes lead to the same place)."""
+    position (each set's bytes lead to the same place). Kept per character: a big ``enum``
+    asks for each character of each value (5,000 time zones: ~60k times, a quarter of its
+    automaton's Python)."""
     cp = ord(ch)
     if cp >= 0x10000:
         hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
@@ -45,7 +52,7 @@ def _spellings(ch: str) -> list[_Spelling]:
         spellings.append(tuple(bytes([b]) for b in ch.encode("utf-8")))
     if ch in _ESCAPE_LETTER:
         spellings.append((b"\\", _ESCAPE_LETTER[ch].encode()))
-    return spellings
+    return tuple(spellings)
 
 
 def lone_surrogate(text: str, what: str) -> str | None:
@@ -54,11 +61,11 @@ def lone_surrogate(text: str, what: str) -> str | None:
     scalar value, corral writes no string holding one (as
     :mod:`~corral.compiler.json_schema.json_strings` says), and it has no UTF-8 spelling.
     ``None`` for a string of scalar values."""
-    for ch in text:
-        if 0xD800 <= ord(ch) <= 0xDFFF:
-            return (f"{what} {json.dumps(text)} holds a lone surrogate (U+{ord(ch):04X}), which is not a "
-                    "Unicode scalar value: corral writes no string holding one")
-    return None
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (f"{what} {json.dumps(text)} holds a lone surrogate (U+{ord(found.group()):04X}), which is not a "
+            "Unicode scalar value: corral writes no string holding one")
 
 
 
@@ -151,8 +158,11 @@ def _trie_table(joined, ends):  # type: ignore[no-untyped-def]
     """The table and accepting flags of the trie of the words ``joined[ends[i-1]:ends[i]]``
     (a Python trie of dicts and a numpy table cost ~30 us a key terminal, built for every key of
     every schema)."""
-    trans = np.full((joined.shape[0] + 1, 256), -1, np.int32)
-    accepting = np.zeros(joined.shape[0] + 1, np.bool_)
+    # rows grow by doubling: a row per byte of the words up front was 128 MB of -1s to write for
+    # a 5,000-value enum's 125k bytes, whose trie has a tenth of that
+    cap = min(joined.shape[0] + 1, 1024)
+    trans = np.full((cap, 256), -1, np.int32)
+    accepting = np.zeros(cap, np.bool_)
     n = 1
     lo = 0
     for i in range(ends.shape[0]):
@@ -161,6 +171,14 @@ def _trie_table(joined, ends):  # type: ignore[no-untyped-def]
             b = joined[k]
             nxt = trans[cur, b]
             if nxt < 0:
+                if n == cap:
+                    cap = min(2 * cap, joined.shape[0] + 1)
+                    bigger = np.full((cap, 256), -1, np.int32)
+                    bigger[:n] = trans[:n]
+                    trans = bigger
+                    more = np.zeros(cap, np.bool_)
+                    more[:n] = accepting[:n]
+                    accepting = more
                 nxt = n
                 trans[cur, b] = nxt
                 n += 1

@@ -27,3 +27,19 @@ def test_words_dfa_accepts_exactly_the_words(words: list[bytes]) -> None:
     # a trie: one state per distinct prefix, every one reachable and (each ends a word) live
     assert dfa.n_states == len({w[:i] for w in words for i in range(len(w) + 1)}) or not words
     assert trim(dfa).n_states == dfa.n_states or not words
+
+
+def test_a_trie_bigger_than_its_first_rows_grows() -> None:
+    """The kernel starts with 1,024 rows and doubles them: 3,000 words of 8-12 bytes (tens of
+    thousands of prefixes) give the same trie as the words read one by one would."""
+    import random
+
+    rng = random.Random(7)
+    words = sorted({bytes(rng.choice(b"abcdefgh") for _ in range(rng.randint(8, 12))) for _ in range(3000)})
+    dfa = words_dfa(words)
+    assert dfa.n_states == len({w[:i] for w in words for i in range(len(w) + 1)}) > 4 * 1024
+    for w in words[::7]:
+        assert dfa.matches(w)
+        assert not dfa.matches(w[:-1]) or w[:-1] in words
+        assert not dfa.matches(w + b"a") or w + b"a" in words
+    assert int(dfa.accepting.sum()) == len(words)
