@@ -771,7 +771,7 @@ def _lower_piece(self: _Compiler, d: ByteDFA, lo: int, hi: int | None) -> str | 
     names: dict[tuple[int, int], str] = {}
     for j in range(1, len(live)):
         for y in sorted(live[j]):
-            names[(y, j)] = self.fresh(f"ls{j}")
+            names[(y, j)] = self.fresh("ls")  # (one base: a name per level cost a cleaning each)
     chunk_cache: dict[int, dict[int, ByteDFA]] = {}
 
     def chunk(x: int, y: int) -> str:
