@@ -36,9 +36,11 @@ Finished masks are cached by the set's signature (equal signatures, equal future
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -78,6 +80,10 @@ MAX_GROUPED_TERMINAL = 8192  # terminals up to this big group their states by be
 GROUP_AFTER = 8  # ... once they have made this many layered codes state by state
 CONTENT_KEYED_LEVELS = 16  # states with this many crossing candidates key their first levels by them (_level_key)
 PER_GROUP_LEVELS = 4096  # states with this many crossing candidates get their first levels per group (see _first_level)
+# a first level put together per group with this many candidate pairs computes one group's level
+# in a helper thread beside the others (a long string's chunk end: 109k pairs, its next chunk and
+# its tail, 10-25 ms a group, the slowest masks of the dev schemas)
+PARALLEL_LEVEL_PAIRS = 32768
 WIDE_STATE_BYTES = 64  # states reading fewer bytes than this are cheap to walk: no layered key, not derived
 MAX_DERIVED_BYTES = 8  # a wide state reading at most this many bytes unlike its most common successor is derived from it
 
@@ -1398,7 +1404,17 @@ class CFGMaskStore:
         level = self._cached_level(key)
         if level is not None:
             return level
-        parts = [self._one_level(np.array([h], dtype=np.int32), e, (who, h)) for h in groups.tolist()]
+        hs = groups.tolist()
+        beside: Future[tuple[np.ndarray, ...]] | None = None
+        if e.candidates.shape[0] >= PARALLEL_LEVEL_PAIRS and len(hs) > 1 and _may_fork():
+            # the last group's level in the helper thread, the others here (nogil kernels)
+            h = hs[-1]
+            if self._cached_level((who, h)) is None:
+                beside = _helper().submit(self._one_level, np.array([h], dtype=np.int32), e, (who, h))
+        parts = [self._one_level(np.array([h], dtype=np.int32), e, (who, h))
+                 for h in (hs[:-1] if beside is not None else hs)]
+        if beside is not None:
+            parts.append(beside.result())
         tmp = np.zeros(self.n_words, dtype=np.uint32)
         for words, bits, _, _, _ in parts:
             or_words(tmp, words, bits)
@@ -1483,6 +1499,30 @@ class CFGMaskStore:
     def cached_masks(self) -> int:
         """Finished masks cached by signature."""
         return len(self._masks)
+
+
+_HELPER: list[ThreadPoolExecutor] = []
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """The one worker thread that computes a big first level beside the thread asking for it
+    (:data:`PARALLEL_LEVEL_PAIRS`); made on first use."""
+    with _HELPER_LOCK:
+        if not _HELPER:
+            _HELPER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-level"))
+        return _HELPER[0]
+
+
+def _may_fork() -> bool:
+    """Whether a mask may hand part of its work to the helper thread: not when this process may
+    use one CPU only, and not from a worker thread (a batch fill's threads already use the
+    cores; the helper's own tasks never fork)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return cpus > 1 and not threading.current_thread().name.startswith("corral-")
 
 
 def _level_key(g: int, e: _StateEntry) -> int | bytes:

@@ -176,14 +176,29 @@ def test_threads_computing_misses_of_one_grammar_agree(llama3: tuple[object, Voc
         assert all(np.array_equal(a, b) for a, b in zip(w, g))
 
 
-@pytest.mark.parametrize("kind", ["sql", "python"])
-def test_first_level_from_single_groups_equals_all_groups_at_once(llama3: tuple[object, Vocabulary], kind: str) -> None:
+@pytest.mark.parametrize("kind,beside", [("sql", False), ("python", False), ("sql", True)])
+def test_first_level_from_single_groups_equals_all_groups_at_once(llama3: tuple[object, Vocabulary], kind: str,
+                                                                   beside: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store puts a first level together from each group's own level (cached per group) and
     walks candidates sorted by their next byte; against one unsorted pass over all the groups
     (:func:`remainder_step`) it must hold the same tokens and leave the same exits for the
-    tokens no group holds."""
+    tokens no group holds. With ``beside``, every such level computes one group's part in the
+    helper thread (``PARALLEL_LEVEL_PAIRS``), as big ones do."""
+    import corral.runtime.cfg_maskstore as cm
     from corral.runtime.earley_closure import remainder_step
 
+    forked = [0]
+    if beside:
+        pool = cm._helper()
+
+        class Counting:
+            def submit(self, *args: object) -> object:
+                forked[0] += 1
+                return pool.submit(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(cm, "PARALLEL_LEVEL_PAIRS", 1)
+        monkeypatch.setattr(cm, "_may_fork", lambda: True)
+        monkeypatch.setattr(cm, "_helper", lambda: Counting())
     g, texts = grammar_and_texts(kind, llama3[1])
     engine = earley_engine(g)
     store, rec = engine.store, engine.recognizer
@@ -221,6 +236,7 @@ def test_first_level_from_single_groups_equals_all_groups_at_once(llama3: tuple[
             assert got_exits == want_exits
             compared += 1
     assert compared >= 20
+    assert forked[0] >= (5 if beside else 0)
 
 
 
