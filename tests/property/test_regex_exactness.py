@@ -418,6 +418,7 @@ def _is_utf8(b: bytes) -> bool:
 NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]
 
 
+@pytest.mark.slow  # ~35 s: CI's slow step runs it (the main run stays under 20 minutes on 2 cores)
 @settings(SETTINGS, max_examples=150 * SCALE, phases=NO_SHRINK)
 @given(g=patterns, data=st.data())
 def test_mask_equals_brute_force_small_vocab(g: Gen, data: st.DataObject) -> None:
