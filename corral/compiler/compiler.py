@@ -68,7 +68,6 @@ _WARM_SCHEMA: dict[str, Any] = {
         ]},
         "extra": {"type": ["object", "null"], "properties": {"unit": {"type": "string"}},
                   "additionalProperties": {"type": "number"}},
-        "notes": {"type": "string", "maxLength": 300},  # chunked: layer 3 at a chunk's end
     },
     "required": ["id", "name", "age"],
     "additionalProperties": False,
@@ -76,7 +75,6 @@ _WARM_SCHEMA: dict[str, Any] = {
 _WARM_DOCUMENT: dict[str, Any] = {
     "name": "Ada \u00e9 Lovelace, Countess of Lovelace", "id": "ada_1815", "age": 36, "score": 9.5e1, "bio": "Wrote the first program.",
     "born": "1815-12-10", "tags": ["blue", "red"], "pet": {"kind": "cat", "lives": 9}, "extra": {"unit": "cm", "offset_x": -1.5},
-    "notes": "Her notes on the Analytical Engine include what is seen as the first published algorithm.",
 }
 _WARM_REGEX = r"[a-z]+(\.[a-z]+)*@[a-z]+\.(com|org|net)"
 _WARM_GRAMMAR = r"""

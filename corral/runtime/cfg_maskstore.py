@@ -36,7 +36,6 @@ Finished masks are cached by the set's signature (equal signatures, equal future
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -1518,11 +1517,9 @@ def _may_fork() -> bool:
     """Whether a mask may hand part of its work to the helper thread: not when this process may
     use one CPU only, and not from a worker thread (a batch fill's threads already use the
     cores; the helper's own tasks never fork)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return cpus > 1 and not threading.current_thread().name.startswith("corral-")
+    from corral.runtime.batch import default_threads  # (batch imports the matchers, which import this module)
+
+    return default_threads() > 1 and not threading.current_thread().name.startswith("corral-")
 
 
 def _level_key(g: int, e: _StateEntry) -> int | bytes:

@@ -38,8 +38,8 @@ __all__ = ["ESet", "Recognizer"]
 Item = tuple[int, int, "ESet"]
 
 
-# How deep :meth:`Recognizer._future` follows futures that wait on further ones before it enters
-# the rest by their sets' signatures (exact either way: a set's signature stands for its futures;
+# How many futures :meth:`Recognizer._future` keeps pending (each waiting on further ones) before
+# it enters the rest by their sets' signatures (exact either way: a set's signature stands for its futures;
 # the cut only shares fewer ids between sets whose deep futures agree but whose kernels differ)
 MAX_FUTURE_CHAIN = 64
 
@@ -551,8 +551,8 @@ class Recognizer:
         same symbols left, the same future.) A completion at ``o`` that loops back to one being
         computed (left recursion: ``items -> items . "," item``) is entered by that set's
         signature, which :meth:`signature` computed first (it stands for everything the set can
-        lead to). A chain of futures each waiting on the next is followed at most
-        :data:`MAX_FUTURE_CHAIN` deep, and entered by its set's signature past that, as a loop
+        lead to). Once :data:`MAX_FUTURE_CHAIN` futures are pending (a chain of futures each
+        waiting on the next), a further one is entered by its set's signature, as a loop
         is: a long string's chunk counts (``A[j] -> A[j-1] CHUNK``, one per 64 code points of
         ``maxLength``, all waiting at the string's start) made one chain of 1,024 futures for
         ``maxLength: 65535``, ~30 ms in the first step inside the string; now 64 a chunk.
