@@ -206,14 +206,10 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
                 continue  # an empty terminal: rules using it are unproductive (reported below)
             raise _terminal_error(ir, name, e) from None
     ignored = [raw[n] for n in ir.ignore if n in raw]
-    used: list[str] = []
-    seen_t: set[str] = set()
-    for alts in ir.rules.values():
-        for alt in alts:
-            for s in alt:
-                if s in ir.terminals and s not in seen_t and s not in ir.ignore:
-                    seen_t.add(s)
-                    used.append(s)
+    # the terminals the rules use, in order of first use (each distinct symbol once, in C)
+    chained = itertools.chain.from_iterable(itertools.chain.from_iterable(ir.rules.values()))
+    skip = frozenset(ir.ignore)
+    used = [s for s in dict.fromkeys(chained) if s in ir.terminals and s not in skip]
     productive = productive_rules(ir.rules, raw, check=check_time)
     if ir.start not in productive:
         raise GrammarError(
@@ -241,28 +237,30 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
     rhs: list[tuple[int, ...]] = []
     prods_of: list[list[int]] = [[] for _ in nts]
 
-    def add(a: int, body: tuple[int, ...]) -> int:
-        prods_of[a].append(len(lhs))
-        lhs.append(a)
-        rhs.append(body)
-        return len(lhs) - 1
-
     start_body = (nt_id[ir.start],) + ((-2 - term_id[TRAIL],) if ignored else ())
-    start_prod = add(0, start_body)
+    start_prod = 0
+    lhs.append(0)
+    rhs.append(start_body)
+    prods_of[0].append(0)
     sym_id = {**{t: -2 - i for t, i in term_id.items()}, **nt_id}  # a rule's name wins over a terminal's
+    get = sym_id.__getitem__
     for a, alts in ir.rules.items():
         if a not in productive:
             continue
         if (len(lhs) & 1023) == 0:
             check_time()
+        i = nt_id[a]
+        mine = prods_of[i]
         for alt in alts:
             try:
-                body = tuple(map(sym_id.__getitem__, alt))
+                body = tuple(map(get, alt))
             except KeyError:  # an unproductive or empty symbol: the alternative never finishes
                 if not all(s in productive or s in raw for s in alt):
                     continue
                 raise
-            add(nt_id[a], body)
+            mine.append(len(lhs))
+            lhs.append(i)
+            rhs.append(body)
 
     # -- stacked automata -----------------------------------------------------------------------
     sizes = [d.n_states for d in dfas]

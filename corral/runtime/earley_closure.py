@@ -726,18 +726,22 @@ def sort_by_first_byte(toks, ks, flat, offsets):  # type: ignore[no-untyped-def]
     byte, for :func:`remainder_step_sorted`."""
     n = toks.shape[0]
     ptr = np.zeros(257, np.int64)
+    first = np.empty(n, np.uint8)  # each pair's byte, read once (scattered reads: ~half the time)
     for i in range(n):
-        ptr[flat[offsets[toks[i]] + ks[i]] + 1] += 1
+        b = flat[offsets[toks[i]] + ks[i]]
+        first[i] = b
+        ptr[b + 1] += 1
     for b in range(256):
         ptr[b + 1] += ptr[b]
     fill = ptr[:256].copy()
     st = np.empty(n, np.int32)
     sk = np.empty(n, np.int32)
     for i in range(n):
-        b = flat[offsets[toks[i]] + ks[i]]
-        st[fill[b]] = toks[i]
-        sk[fill[b]] = ks[i]
-        fill[b] += 1
+        b = first[i]
+        j = fill[b]
+        st[j] = toks[i]
+        sk[j] = ks[i]
+        fill[b] = j + 1
     return st, sk, ptr
 
 
