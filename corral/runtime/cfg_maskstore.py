@@ -48,7 +48,7 @@ import numpy as np
 from numba import njit
 
 from corral.compiler.automaton import ByteDFA, byte_partition, frozen, write_shifted
-from corral.compiler.earley_tables import EarleyTables
+from corral.compiler.earley_tables import MAX_FILTER_STATES, EarleyTables, union_head
 from corral.compiler.maskstore import DEFAULT_CFG_MASK_CACHE_BYTES, TokenTrie, n_words, token_trie, token_tries_by_length
 from corral.compiler.regex import RegexLimits
 from corral.compiler.vocabulary import Vocabulary
@@ -68,8 +68,7 @@ from corral.runtime.earley_closure import (
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "bounded_classes", "byte_classes", "follow_passes", "scan_state"]
 
 
-MAX_FILTER_STATES = 256  # followers bigger than this are filtered by their first byte only
-MAX_FOLLOW_SET_ROWS = 4096  # FOLLOW sets whose filters are bigger than this are filtered by one union head (_union_head)
+MAX_FOLLOW_SET_ROWS = 4096  # FOLLOW sets whose filters are bigger than this are filtered by one union head (union_head)
 FILTER_ROWS_AT_ONCE = 1 << 16  # a grammar's follower table is made this big at once, if it needs no more
 MAX_SHARED_RESIDUAL = 128  # states whose residual automaton is bigger than this get a layered key, or none
 SHORT_TOKEN_BYTES = 16  # a layered key covers the tokens up to this long; longer ones are walked per state
@@ -88,36 +87,19 @@ MAX_DERIVED_BYTES = 8  # a wide state reading at most this many bytes unlike its
 
 
 def _coarse(dfa: ByteDFA) -> ByteDFA:
-    """``dfa`` itself, or for a big one its two-state superset (:func:`_union_head` of it
-    alone). The follow automaton only filters crossing candidates, so a superset is sound; it
-    bounds the memory of the stacked filter table."""
+    """``dfa`` itself, or for a big one its two-state superset
+    (:func:`~corral.compiler.earley_tables.union_head` of it alone). The follow automaton only
+    filters crossing candidates, so a superset is sound; it bounds the memory of the stacked
+    filter table."""
     if dfa.n_states <= MAX_FILTER_STATES:
         return dfa
-    return _union_head([dfa])
+    return union_head([dfa])
 
 
 def _coarse_states(dfa: ByteDFA) -> int:
     """The number of states of :func:`_coarse` of ``dfa``, without making it."""
     n = int(dfa.trans.shape[0])
     return n if n <= MAX_FILTER_STATES else 2
-
-
-def _union_head(dfas: list[ByteDFA]) -> ByteDFA:
-    """One two-state superset of the union of ``dfas``: the start state reads a byte into
-    itself when every automaton that reads it loops on it there (a whitespace prefix), and into
-    acceptance when any of them moves on it; the start accepts when one of theirs does. A big
-    follower is filtered by its own head (:func:`_coarse`), a FOLLOW set of hundreds of
-    followers (the keys of a big object) by theirs together: stacking each follower cost
-    detekt's first mask an 18k-row table (30-60 ms of writes and page faults) and each
-    candidate a walk per follower; the candidates the head lets through more are settled
-    exactly by layer 3."""
-    rows = np.stack([np.asarray(d.trans[d.start]) for d in dfas])
-    starts = np.array([int(d.start) for d in dfas], dtype=np.int64)[:, None]
-    reads = rows >= 0
-    moves = (reads & (rows != starts)).any(axis=0)
-    head = np.where(moves, 1, np.where(reads.any(axis=0), 0, -1)).astype(np.int32)
-    trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
-    return ByteDFA(trans, np.array([any(bool(d.accepting[d.start]) for d in dfas), True]), 0)
 
 
 @njit(cache=True, nogil=True)
@@ -899,13 +881,13 @@ class CFGMaskStore:
         return out
 
     def _union_of(self, followers: tuple[int, ...]) -> ByteDFA | None:
-        """The :func:`_union_head` of a FOLLOW set whose filters have more than
-        :data:`MAX_FOLLOW_SET_ROWS` rows; ``None`` for a smaller set (each of its followers is
-        its own filter: SQL's keywords, a JSON object's few keys)."""
+        """The :func:`~corral.compiler.earley_tables.union_head` of a FOLLOW set whose filters have
+        more than :data:`MAX_FOLLOW_SET_ROWS` rows; ``None`` for a smaller set (each of its
+        followers is its own filter: SQL's keywords, a JSON object's few keys)."""
         filters = self.tables.term_filters
         if sum(_coarse_states(filters[f]) for f in followers) <= MAX_FOLLOW_SET_ROWS:
             return None
-        return _union_head([filters[f] for f in followers])
+        return union_head([filters[f] for f in followers])
 
     def _stack_filter(self, f: int, d: ByteDFA) -> None:
         """Append terminal ``f``'s filter automaton ``d`` (its :func:`_coarse` form) to the stacked

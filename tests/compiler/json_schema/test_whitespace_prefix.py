@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.compiler.automaton import ByteDFA, trim
+from corral.compiler.earley_tables import MAX_FILTER_STATES, union_head
 from corral.compiler.json_schema import lower
 from corral.compiler.json_schema.compiler import whitespace_pattern
 from corral.compiler.regex import regex_to_dfa
@@ -89,3 +90,43 @@ def test_regex_terminals_are_shared_across_compiles_of_one_layout() -> None:
         for w in words:
             want = any(prefix.matches(head) and rest == b"," for head, rest in split_ws(w))
             assert t.dfa.matches(w) == want, (mode, w)  # type: ignore[attr-defined]
+
+
+@st.composite
+def big_bodies(draw: st.DrawFn) -> ByteDFA:
+    """Automata around :data:`MAX_FILTER_STATES` states (a chain over a few bytes with random
+    back edges; the start reads whitespace now and then)."""
+    n = draw(st.integers(MAX_FILTER_STATES - 3, MAX_FILTER_STATES + 3))
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    for s in range(n - 1):
+        trans[s, draw(st.sampled_from(list(BODY)))] = s + 1
+        trans[s, 0x63] = draw(st.integers(-1, n - 1))
+    for b in WS:
+        if draw(st.integers(0, 4)) == 0:
+            trans[0, b] = draw(st.integers(0, n - 1))
+    accepting = np.zeros(n, dtype=np.bool_)
+    accepting[-1] = True
+    accepting[0] = draw(st.booleans())
+    return ByteDFA(trans, accepting, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(big_bodies())
+def test_a_big_ws_star_is_the_head_the_mask_store_would_make_of_it(body: ByteDFA) -> None:
+    """Past MAX_FILTER_STATES states the follow filter is made as its union head directly, which
+    is what the mask store made of the whole automaton (``_coarse``): the same filter at run
+    time, without the table's copy; below it, the whole automaton as before."""
+    from corral.runtime.cfg_maskstore import _coarse
+
+    star = lower._ws_star(body)
+    table, accepting = lower._ws_star_table(body.trans, body.accepting, body.start)
+    if table.shape[0] == 0:
+        assert star is None
+        return
+    assert star is not None
+    whole = ByteDFA(table, accepting, 0)
+    want = _coarse(whole)
+    assert np.array_equal(star.trans, want.trans) and np.array_equal(star.accepting, want.accepting)
+    assert star.start == want.start
+    assert (star.n_states == 2) == (whole.n_states > MAX_FILTER_STATES)
+    assert union_head([star]).trans.tolist() == union_head([whole]).trans.tolist()  # in a FOLLOW set's head too
