@@ -9,6 +9,7 @@ with an alternation of the values, without building it from a regex.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -135,9 +136,13 @@ def json_string_literals_dfa(values: Iterable[str]) -> ByteDFA:
 def _table_dfa(rows: list[dict[int, int]], final: Iterable[int]) -> ByteDFA:
     """The automaton with moves ``rows[state][byte] -> state``, start 0 and accepting ``final``."""
     trans = np.full((len(rows), 256), -1, dtype=np.int32)
-    for i, row in enumerate(rows):
-        for b, t in row.items():
-            trans[i, b] = t
+    # one numpy assignment for all moves (an item at a time cost o359's 46 enums 7 ms)
+    sizes = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    src = np.repeat(np.arange(len(rows), dtype=np.int64), sizes)
+    count = int(sizes.sum())
+    byte = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=count)
+    dst = np.fromiter(itertools.chain.from_iterable(map(dict.values, rows)), dtype=np.int32, count=count)
+    trans[src, byte] = dst
     accepting = np.zeros(len(rows), dtype=bool)
     accepting[list(final)] = True
     return ByteDFA(trans, accepting, 0)
