@@ -100,13 +100,20 @@ def union_head(dfas: list[ByteDFA]) -> ByteDFA:
     follower cost detekt's first mask an 18k-row table (30-60 ms of writes and page faults) and
     each candidate a walk per follower; the candidates the head lets through more are settled
     exactly by the mask's last layer."""
-    rows = np.stack([np.asarray(d.trans[d.start]) for d in dfas])
-    starts = np.array([int(d.start) for d in dfas], dtype=np.int64)[:, None]
+    return head_of_rows(np.stack([np.asarray(d.trans[d.start]) for d in dfas]),
+                        np.array([int(d.start) for d in dfas], dtype=np.int64),
+                        any(bool(d.accepting[d.start]) for d in dfas))
+
+
+def head_of_rows(rows: np.ndarray, starts: np.ndarray, accepting: bool) -> ByteDFA:
+    """:func:`union_head` of the automata whose start states ``starts`` have the rows ``rows``
+    (``int32[k, 256]``), one of which accepts when ``accepting``: all the head reads of them (a
+    compiler can give a big filter's head without building the filter)."""
     reads = rows >= 0
-    moves = (reads & (rows != starts)).any(axis=0)
+    moves = (reads & (rows != starts[:, None])).any(axis=0)
     head = np.where(moves, 1, np.where(reads.any(axis=0), 0, -1)).astype(np.int32)
     trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
-    return ByteDFA(trans, np.array([any(bool(d.accepting[d.start]) for d in dfas), True]), 0)
+    return ByteDFA(trans, np.array([accepting, True]), 0)
 
 
 def union_of(parts: list[ByteDFA], limits: RegexLimits) -> ByteDFA:
@@ -261,30 +268,28 @@ def build_tables(ir: GrammarIR, limits: RegexLimits = RegexLimits()) -> EarleyTa
     rhs: list[tuple[int, ...]] = []
     prods_of: list[list[int]] = [[] for _ in nts]
 
+    def add(a: int, body: tuple[int, ...]) -> int:
+        prods_of[a].append(len(lhs))
+        lhs.append(a)
+        rhs.append(body)
+        return len(lhs) - 1
+
     start_body = (nt_id[ir.start],) + ((-2 - term_id[TRAIL],) if ignored else ())
-    start_prod = 0
-    lhs.append(0)
-    rhs.append(start_body)
-    prods_of[0].append(0)
+    start_prod = add(0, start_body)
     sym_id = {**{t: -2 - i for t, i in term_id.items()}, **nt_id}  # a rule's name wins over a terminal's
-    get = sym_id.__getitem__
     for a, alts in ir.rules.items():
         if a not in productive:
             continue
         if (len(lhs) & 1023) == 0:
             check_time()
-        i = nt_id[a]
-        mine = prods_of[i]
         for alt in alts:
             try:
-                body = tuple(map(get, alt))
+                body = tuple(map(sym_id.__getitem__, alt))
             except KeyError:  # an unproductive or empty symbol: the alternative never finishes
                 if not all(s in productive or s in raw for s in alt):
                     continue
                 raise
-            mine.append(len(lhs))
-            lhs.append(i)
-            rhs.append(body)
+            add(nt_id[a], body)
 
     # -- stacked automata -----------------------------------------------------------------------
     sizes = [d.n_states for d in dfas]

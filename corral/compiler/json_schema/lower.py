@@ -28,7 +28,7 @@ from corral.compiler.automaton import (
     write_shifted,
 )
 from corral.compiler.diagnostics import Diagnostic
-from corral.compiler.earley_tables import MAX_FILTER_STATES
+from corral.compiler.earley_tables import MAX_FILTER_STATES, head_of_rows
 from corral.compiler.grammar_ir import ObjectKeys, TerminalDef
 from corral.compiler.json_schema.algebra import (
     FALSE, INEXPRESSIBLE, TRUE, UNIQUE, ArrC, DSet, Expr, Flat, Node, ObjC, KeySet, Term, live_states, literal_keys_dfa,
@@ -598,10 +598,9 @@ def _ws_star(dfa: ByteDFA) -> ByteDFA | None:
     if (row[_WS_BYTES] >= 0).any():
         return None
     if dfa.n_states + 1 > MAX_FILTER_STATES:
-        head = np.where(row >= 0, 1, -1).astype(np.int32)
-        head[_WS_BYTES] = 0
-        trans = np.vstack([head[None, :], np.full((1, 256), -1, dtype=np.int32)])
-        return ByteDFA(trans, np.array([bool(dfa.accepting[dfa.start]), True]), 0)
+        first = np.where(row >= 0, row + 1, -1).astype(np.int32)  # the start's row _ws_star_table writes
+        first[_WS_BYTES] = 0
+        return head_of_rows(first[None, :], np.zeros(1, dtype=np.int64), bool(dfa.accepting[dfa.start]))
     table, accepting = _ws_star_table(frozen(dfa.trans), frozen(dfa.accepting), dfa.start)
     return ByteDFA(table, accepting, 0)
 
