@@ -74,12 +74,12 @@ def int_grammars(draw: st.DrawFn) -> tuple[list[int], list[tuple[int, ...]], int
 def test_array_analyses_match_mapping_forms(g: tuple[list[int], list[tuple[int, ...]], int, list[bool]]) -> None:
     """The numba analyses ``build_tables`` runs equal their oracles: nullable rules the bounded
     search above, FOLLOW of every terminal the mapping form (in Python, checked in
-    tests/compiler/test_analysis.py). Fails if a kernel cuts FIRST at a nullable symbol, misses an edge inside a
+    tests/compiler/test_analysis.py), also as the sets build_tables cuts from the matrix. Fails if a kernel cuts FIRST at a nullable symbol, misses an edge inside a
     cycle, or drops a word of a wide terminal set."""
     import numpy as np
 
     from corral.compiler.analysis import nullable_nonterminals, terminal_follow_matrix, terminal_follow_sets
-    from corral.compiler.earley_tables import flat_bodies
+    from corral.compiler.earley_tables import _follow_sets, flat_bodies
 
     lhs, rhs, n_nt, term_nullable = g
     rules: dict[int, list[tuple[int, ...]]] = {a: [] for a in range(n_nt)}
@@ -96,8 +96,11 @@ def test_array_analyses_match_mapping_forms(g: tuple[list[int], list[tuple[int, 
     follow = terminal_follow_sets(rules, expected | empty, [-2 - t for t in range(n_t)])
     bits = np.unpackbits(terminal_follow_matrix(lhs_arr, flat, ptr, nullable, tnull).view(np.uint8), axis=1,
                          count=n_t, bitorder="little")
+    sets = _follow_sets(bits)  # the FOLLOW sets build_tables keeps, cut from the matrix at once
+    assert len(sets) == n_t
     for t in range(n_t):
         assert set(np.flatnonzero(bits[t]).tolist()) == {-2 - s for s in follow[-2 - t]}, t
+        assert sets[t] == {-2 - s for s in follow[-2 - t]}, t
 
 
 @settings(max_examples=300, deadline=None)
