@@ -508,6 +508,60 @@ def _end(frames: list[Frame], text: bytearray | bytes, data: bytes, base: int, e
     return True
 
 
+_SPACE_BYTES = frozenset(b" \t\n\r")
+
+
+def _canonical(mode: int, data: bytes) -> bytes:
+    """``data`` without the whitespace bytes :func:`advance` would read between values from
+    ``mode``: those change nothing there (no branch of ``advance`` reads them), so from any
+    reader state whose mode is ``mode`` the two byte strings get the same verdict, and one that
+    needs the chart (:class:`_NeedChart`) needs it for both. Whitespace that ends a number or a
+    literal is kept (it ends the value, which the next byte would otherwise continue), as is
+    whitespace inside strings. The item texts :func:`_end` reads can lose whitespace inside a
+    container item, which :func:`canonical_value` ignores (JSON whitespace); a key's text runs
+    from its quote to its quote. The chart is never stepped over a canonical form: its
+    whitespace rules are not the reader's.
+
+    Examples
+    --------
+    >>> _canonical(STR, b'"},\\n  "'), _canonical(VAL, b' " x" ,'), _canonical(NUM, b"1 ]\\n")
+    (b'"},"', b'" x",', b'1 ]')
+    """
+    if not _SPACE_BYTES.intersection(data):
+        return data
+    out = bytearray()
+    for b in data:
+        if mode == STR:
+            if b == 0x5C:
+                mode = ESC
+            elif b == 0x22:
+                mode = VAL
+        elif mode == ESC:
+            mode = STR
+        elif mode == NUM or mode == LIT:
+            if b not in (_NUM_BYTES if mode == NUM else _LOWER):
+                mode = VAL  # this byte ends the value (kept), then is read between values
+                if b not in _SPACE_BYTES:
+                    mode = _after_value(b)
+        elif b in _SPACE_BYTES:
+            continue  # between values: read by no branch of advance
+        else:
+            mode = _after_value(b)
+        out.append(b)
+    return bytes(out)
+
+
+def _after_value(b: int) -> int:
+    """The mode :func:`advance` is in after reading byte ``b`` between values."""
+    if b == 0x22:
+        return STR
+    if b == 0x2D or 0x30 <= b <= 0x39:
+        return NUM
+    if b in _LITERAL:
+        return LIT
+    return VAL
+
+
 # -- per-vocabulary byte classes -------------------------------------------------------------------
 def _closing_head(data: bytes) -> bytes | None:
     """The decoded text (UTF-8) ``data`` adds to a string before its first unescaped quote, read
@@ -610,6 +664,8 @@ class _Classes:
         self.nothing = np.zeros(words, dtype=np.uint32)
         self._unions: dict[frozenset, np.ndarray] = {}
         self._rules: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see rule_sets
+        # per reader mode, token id -> its bytes' _canonical form (filled as tokens are read)
+        self.canonical: tuple[dict[int, bytes], ...] = tuple({} for _ in range(5))
 
     def rule_sets(self, plain: _PlainSet | None, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``plain`` as three packed masks ``(allowed, checked, hits)``: a token is allowed when
@@ -1138,12 +1194,20 @@ class UniqueCFGMatcher(CFGMatcher):
     def _reader_verdict(self, data: bytes) -> tuple[bool, bool]:
         """:meth:`_allowed_by_reader`, and whether the verdict depends on the reader's state alone
         (``False`` when the chart had to say which containers the token opens)."""
-        if not data:
-            return True, True
-        try:
-            return advance(self._states[-1], data, self._text) is not None, True
-        except _NeedChart:
+        ok = self._alone_verdict(data)
+        if ok is None:
             return self._charted_verdict(data), False
+        return ok, True
+
+    def _alone_verdict(self, data: bytes) -> bool | None:
+        """Whether the reader lets ``data`` through, from its state alone; ``None`` when the
+        chart must say which containers ``data`` opens or closes (:class:`_NeedChart`)."""
+        if not data:
+            return True
+        try:
+            return advance(self._states[-1], data, self._text) is not None
+        except _NeedChart:
+            return None
 
     def _charted_verdict(self, data: bytes) -> bool:
         """Whether the reader lets ``data`` through (the grammar allowing it), asking the chart
@@ -1258,15 +1322,26 @@ class UniqueCFGMatcher(CFGMatcher):
         newly_ok: list[int] = []
         newly_bad: list[int] = []
         out_ids: list[int] = []  # refused on the chart's word: not memoised
-        verdict = self._reader_verdict
+        # tokens that differ only in whitespace between values get one verdict (_canonical):
+        # ' "},\n', '"},' and '"},\n\n' are one reading, not three (about half the tokens read)
+        canonical = self._classes.canonical[state[0]]
+        read: dict[bytes, bool | None] = {}
+        alone = self._alone_verdict
         for t in to_read.tolist():
             if t >= n_tokens:
                 continue
-            ok, alone = verdict(tokens[t] or b"")
-            if alone:
+            data = tokens[t] or b""
+            form = canonical.get(t)
+            if form is None:
+                form = canonical[t] = _canonical(state[0], data)
+            ok = read.get(form, _UNSEEN_STATE)
+            if ok is _UNSEEN_STATE:
+                ok = read[form] = alone(form)
+            if ok is None:  # the chart must be asked: with this token's own bytes
+                if not self._charted_verdict(data):
+                    out_ids.append(t)
+            else:
                 (newly_ok if ok else newly_bad).append(t)
-            elif not ok:
-                out_ids.append(t)
         got = _refusals(ro, union, judged, bad, np.array(newly_ok, np.int64), np.array(newly_bad, np.int64),
                         np.array(out_ids, np.int64))
         return got if got[0].shape[0] else _NOTHING

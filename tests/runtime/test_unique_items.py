@@ -423,6 +423,90 @@ def test_plain_tokens_read_as_a_set_equal_reading_each(llama3: tuple[Any, corral
     assert checked[0] >= 4 and checked[1] >= 3 and free >= 10 and keys >= 4, (checked, free, keys)
 
 
+def _spaced_docs() -> list[tuple[Any, str]]:
+    """Schemas whose matchers read tokens, with documents written with whitespace between values
+    (indented, spaced, tabs and CRLF), for the canonical-form tests below."""
+    keys = ["alpha", "alpine", "beta", "gamma", "delta"]
+    closed = {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "additionalProperties": False}
+    numbers = {"type": "array", "items": {"type": "number"}, "uniqueItems": True}  # "1 " ends an item; "1" does not
+    rows = {"type": "array", "uniqueItems": True,
+            "items": {"type": "object", "properties": {k: {"type": "integer"} for k in "abc"}, "required": ["a"]}}
+    tags = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    flags = {"type": "array", "items": {"enum": [True, False, None, "x"]}, "uniqueItems": True}
+    named = {"type": "object", "properties": {k: {"type": "string"} for k in ["id", "name", "type", "x1", "x2"]},
+             "required": ["id"]}
+    return [
+        (closed, json.dumps({"alpha": "x", "beta": "y z", "gamma": "w"}, indent=2)),
+        (closed, '{ "delta" : "a" ,\t"alpine":"b" }'),
+        (numbers, "[123, 1234,  3,\n 11 , 12]"),  # at "123" of 1234, " " would repeat 123
+        (rows, json.dumps([{"a": 1}, {"a": 1, "b": 2}, {"b": 2, "a": 3}], indent=1)),
+        (tags, '[ "a" , "b",\r\n"c d" ,"e" ]'),
+        (flags, "[ true , null,\"x\" , false ]"),
+        (named, json.dumps({"name": "x", "type": "y", "id": "1"}, indent=4)),
+    ]
+
+
+def test_tokens_that_differ_in_whitespace_between_values_get_one_verdict(llama3: tuple[Any, corral.Vocabulary]) -> None:
+    """``_canonical`` drops the whitespace the reader reads between values; at every step of
+    spaced documents on Llama-3, every token the grammar allows must get the verdict of its
+    canonical form (and need the chart exactly when it does). Fails if the whitespace that ends
+    a number (``" "`` after ``1`` in a checked array of integers) is dropped too."""
+    from corral.runtime import guards
+    from tests.conftest import encode
+    tok, vocab = llama3
+    changed = refused = 0
+    for schema, text in _spaced_docs():
+        g = corral.compile_json_schema(schema, vocab, whitespace="flexible")
+        m = g.matcher()
+        assert isinstance(m, UniqueCFGMatcher)
+        for t in encode(tok, text):
+            s = m._sets[-1]
+            assert s is not None
+            mode = m._states[-1][0]
+            for u in np.flatnonzero(np.unpackbits(m._store.mask(s).view(np.uint8), bitorder="little")).tolist():
+                data = vocab.token_bytes[u] if u < len(vocab.token_bytes) else None
+                if not data:
+                    continue
+                form = guards._canonical(mode, data)
+                if form == data:
+                    continue
+                changed += 1
+                want = m._alone_verdict(data)
+                assert m._alone_verdict(form) == want, (text, m._text, data, form)
+                refused += want is False
+            assert m.accept_token(t)
+        assert m.is_accepting()
+    assert changed >= 2000 and refused >= 20, (changed, refused)
+
+
+def test_reading_one_token_per_canonical_form_refuses_what_reading_each_does(
+        llama3: tuple[Any, corral.Vocabulary], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader miss reads one token per canonical form (``_refused``); its refusals must equal
+    reading every token (``_canonical`` as the identity), at every step of the spaced documents."""
+    from corral.runtime import guards
+    from tests.conftest import encode
+    tok, vocab = llama3
+    for schema, text in _spaced_docs():
+        g = corral.compile_json_schema(schema, vocab, whitespace="flexible")
+        m = g.matcher()
+        assert isinstance(m, UniqueCFGMatcher)
+        for t in encode(tok, text):
+            s = m._sets[-1]
+            assert s is not None
+            base = m._store.mask(s)
+            with monkeypatch.context() as mp:
+                mp.setattr(m._guards, "verdicts", {})
+                mp.setattr(m._classes, "canonical", tuple({} for _ in range(5)))
+                grouped = m._filter(base, -1)
+                mp.setattr(guards, "_canonical", lambda mode, data: data)
+                mp.setattr(m._guards, "verdicts", {})
+                mp.setattr(m._classes, "canonical", tuple({} for _ in range(5)))
+                each = m._filter(base, -1)
+            assert np.array_equal(grouped, each), (text, m._text)
+            assert m.accept_token(t)
+        assert m.is_accepting()
+
+
 def test_tokens_that_need_the_chart_read_as_feeding_them(llama3: tuple[Any, corral.Vocabulary]) -> None:
     """A token whose verdict needs the chart (it opens a container whose check matters, or
     closes an object opened by several rules) is read asking the chart only at its brackets, with
