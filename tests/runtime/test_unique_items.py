@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -446,36 +447,42 @@ def _spaced_docs() -> list[tuple[Any, str]]:
     ]
 
 
-def test_tokens_that_differ_in_whitespace_between_values_get_one_verdict(llama3: tuple[Any, corral.Vocabulary]) -> None:
-    """``_canonical`` drops the whitespace the reader reads between values; at every step of
-    spaced documents on Llama-3, every token the grammar allows must get the verdict of its
-    canonical form (and need the chart exactly when it does). Fails if the whitespace that ends
-    a number (``" "`` after ``1`` in a checked array of integers) is dropped too."""
-    from corral.runtime import guards
+def _spaced_steps(tok: Any, vocab: corral.Vocabulary) -> Iterator[tuple[UniqueCFGMatcher, Any]]:
+    """The matcher and its chart set at every step of the spaced documents (each document's
+    next token accepted after the caller's look, the document accepted at its end)."""
     from tests.conftest import encode
-    tok, vocab = llama3
-    changed = refused = 0
     for schema, text in _spaced_docs():
-        g = corral.compile_json_schema(schema, vocab, whitespace="flexible")
-        m = g.matcher()
+        m = corral.compile_json_schema(schema, vocab, whitespace="flexible").matcher()
         assert isinstance(m, UniqueCFGMatcher)
         for t in encode(tok, text):
             s = m._sets[-1]
             assert s is not None
-            mode = m._states[-1][0]
-            for u in np.flatnonzero(np.unpackbits(m._store.mask(s).view(np.uint8), bitorder="little")).tolist():
-                data = vocab.token_bytes[u] if u < len(vocab.token_bytes) else None
-                if not data:
-                    continue
-                form = guards._canonical(mode, data)
-                if form == data:
-                    continue
-                changed += 1
-                want = m._alone_verdict(data)
-                assert m._alone_verdict(form) == want, (text, m._text, data, form)
-                refused += want is False
+            yield m, s
             assert m.accept_token(t)
         assert m.is_accepting()
+
+
+def test_tokens_that_differ_in_whitespace_between_values_get_one_verdict(llama3: tuple[Any, corral.Vocabulary]) -> None:
+    """``_canonical`` drops the whitespace the reader reads between values; at every step of
+    spaced documents on Llama-3, every token the grammar allows must get the verdict of its
+    canonical form (and need the chart exactly when it does). Fails if the whitespace that ends
+    a number is dropped too (at ``123`` of ``[123, 1234``, ``" "`` would repeat 123)."""
+    from corral.runtime import guards
+    tok, vocab = llama3
+    changed = refused = 0
+    for m, s in _spaced_steps(tok, vocab):
+        mode = m._states[-1][0]
+        for u in np.flatnonzero(np.unpackbits(m._store.mask(s).view(np.uint8), bitorder="little")).tolist():
+            data = vocab.token_bytes[u] if u < len(vocab.token_bytes) else None
+            if not data:
+                continue
+            form = guards._canonical(mode, data)
+            if form == data:
+                continue
+            changed += 1
+            want = m._alone_verdict(data)
+            assert m._alone_verdict(form) == want, (m._text, data, form)
+            refused += want is False
     assert changed >= 2000 and refused >= 20, (changed, refused)
 
 
@@ -484,27 +491,18 @@ def test_reading_one_token_per_canonical_form_refuses_what_reading_each_does(
     """A reader miss reads one token per canonical form (``_refused``); its refusals must equal
     reading every token (``_canonical`` as the identity), at every step of the spaced documents."""
     from corral.runtime import guards
-    from tests.conftest import encode
     tok, vocab = llama3
-    for schema, text in _spaced_docs():
-        g = corral.compile_json_schema(schema, vocab, whitespace="flexible")
-        m = g.matcher()
-        assert isinstance(m, UniqueCFGMatcher)
-        for t in encode(tok, text):
-            s = m._sets[-1]
-            assert s is not None
-            base = m._store.mask(s)
-            with monkeypatch.context() as mp:
-                mp.setattr(m._guards, "verdicts", {})
-                mp.setattr(m._classes, "canonical", tuple({} for _ in range(5)))
-                grouped = m._filter(base, -1)
-                mp.setattr(guards, "_canonical", lambda mode, data: data)
-                mp.setattr(m._guards, "verdicts", {})
-                mp.setattr(m._classes, "canonical", tuple({} for _ in range(5)))
-                each = m._filter(base, -1)
-            assert np.array_equal(grouped, each), (text, m._text)
-            assert m.accept_token(t)
-        assert m.is_accepting()
+    for m, s in _spaced_steps(tok, vocab):
+        base = m._store.mask(s)
+        with monkeypatch.context() as mp:
+            mp.setattr(m._guards, "verdicts", {})
+            mp.setattr(m._classes, "canonical", tuple({} for _ in range(5)))
+            grouped = m._filter(base, -1)
+            mp.setattr(guards, "_canonical", lambda mode, data: data)
+            mp.setattr(m._guards, "verdicts", {})
+            mp.setattr(m._classes, "canonical", tuple({} for _ in range(5)))
+            each = m._filter(base, -1)
+        assert np.array_equal(grouped, each), m._text
 
 
 def test_tokens_that_need_the_chart_read_as_feeding_them(llama3: tuple[Any, corral.Vocabulary]) -> None:
