@@ -1323,7 +1323,8 @@ class UniqueCFGMatcher(CFGMatcher):
         newly_bad: list[int] = []
         out_ids: list[int] = []  # refused on the chart's word: not memoised
         # tokens that differ only in whitespace between values get one verdict (_canonical):
-        # ' "},\n', '"},' and '"},\n\n' are one reading, not three (about half the tokens read)
+        # inside a string, '"},', '"},\n' and '"},\n\n' are one reading, not three (about half
+        # the tokens read)
         canonical = self._classes.canonical[state[0]]
         read: dict[bytes, bool | None] = {}
         alone = self._alone_verdict
