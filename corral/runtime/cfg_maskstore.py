@@ -792,6 +792,8 @@ class CFGMaskStore:
         self._trans_ro = frozen(tables.trans)  # (the kernels' one version: read-only)
         self._acc_ro = frozen(tables.accepting)
         self._follow_key: dict[int, bytes] = {}
+        # per terminal, once its first state is prepared: (follow filter, its state range, its facts)
+        self._term_setup: dict[int, tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], int, int, _Facts | None]] = {}
         self._set_keys: dict[tuple[int, ...], bytes] = {}  # the same, per FOLLOW set
         self._filter_keys: dict[int, bytes] = {}
         self._flat = trie.flat
@@ -973,8 +975,12 @@ class CFGMaskStore:
         does gets that successor as its base instead (:meth:`_derive`), and no key."""
         tb = self.tables
         term = int(tb.term_of_state[g])
-        self._fill_loops(term)
-        follow = self._follow_dfa(term)
+        known = self._term_setup.get(term)
+        if known is None:  # the terminal's first state here: its self-loop rows, follow filter, range, facts
+            self._fill_loops(term)
+            lo, hi = self._term_range(term)
+            known = self._term_setup[term] = (self._follow_dfa(term), lo, hi, _facts_of(tb.term_dfas[term]))
+        follow, lo, hi, facts = known
         if derive:
             got = self._base_of(g)
             if got is not None:
@@ -988,8 +994,6 @@ class CFGMaskStore:
                 if fkey is None:
                     fkey = self._set_keys[followers] = b"".join(sorted({self._filter_key(f) for f in followers}))
             self._follow_key[term] = fkey
-        lo, hi = self._term_range(term)
-        facts = _facts_of(tb.term_dfas[term])
         content = facts.states.get(g - lo, _UNSEEN) if facts is not None else _UNSEEN
         if content is _UNSEEN:
             content = self._content(term, g, lo, hi)
