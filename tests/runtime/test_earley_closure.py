@@ -14,6 +14,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import corral
 import corral.grammars
@@ -308,3 +310,34 @@ def test_first_levels_keyed_by_their_candidates_equal_a_fresh_level(llama3: tupl
         got_exits = set(zip(ex_t[open_].tolist(), ex_s[open_].tolist(), ex_k[open_].tolist()))
         want_open = ((want[wt >> 5] >> (wt & 31).astype(np.uint32)) & 1) == 0
         assert got_exits == set(zip(wt[want_open].tolist(), ws[want_open].tolist(), wk[want_open].tolist()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.lists(st.tuples(st.integers(0, 11), st.integers(0, 40)), max_size=80))
+def test_csr_kernels_equal_their_reading_in_numpy(n: int, pairs: list[tuple[int, int]]) -> None:
+    """The closure tables' CSR kernels (a counting sort in numba) against numpy's stable argsort,
+    bincount and unique: the values of each key in order of appearance, and each key's distinct
+    values sorted, with equal offsets. Fails if the sort is not stable or a repeat is kept."""
+    from corral.runtime.earley_closure import _csr, _distinct_csr
+
+    keys = np.array([k % n for k, _ in pairs], dtype=np.int32)
+    values = np.array([v for _, v in pairs], dtype=np.int32)
+    off, out = _csr(keys, values, n)
+    want_off = np.zeros(n + 1, dtype=np.int32)
+    want_off[1:] = np.cumsum(np.bincount(keys, minlength=n))
+    assert off.tolist() == want_off.tolist()
+    assert out.tolist() == values[np.argsort(keys, kind="stable")].tolist()
+    off, out = _distinct_csr(keys, values, n)
+    uniq = np.unique(keys.astype(np.int64) * 64 + values)
+    want_off = np.zeros(n + 1, dtype=np.int32)
+    want_off[1:] = np.cumsum(np.bincount(uniq // 64, minlength=n))
+    assert off.tolist() == want_off.tolist()
+    assert out.tolist() == (uniq % 64).tolist()
+    assert off.dtype == out.dtype == np.int32
+
+
+def test_csr_refuses_a_key_outside_its_range() -> None:
+    from corral.runtime.earley_closure import _csr
+
+    with pytest.raises(ValueError):
+        _csr(np.array([0, 3], dtype=np.int32), np.array([1, 2], dtype=np.int32), 3)
