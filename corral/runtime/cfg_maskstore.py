@@ -786,14 +786,14 @@ class CFGMaskStore:
         self._bounded: dict[int, _Bounded] = {}  # (for automata without facts)
         # per automaton state, its self-loop bytes: filled a terminal at a time, on its first scan
         self._loops = np.zeros((tables.n_states, 4), dtype=np.uint64)
-        self._loops_done = np.zeros(len(tables.terminals), dtype=np.bool_)
         # per-state layers of every grammar of this vocabulary, by content
         self._shared: SharedStates = vocab.derived("cfg_maskstore.shared", lambda v: SharedStates())
         self._trans_ro = frozen(tables.trans)  # (the kernels' one version: read-only)
         self._acc_ro = frozen(tables.accepting)
         self._follow_key: dict[int, bytes] = {}
-        # per terminal, once its first state is prepared: (follow filter, its state range, its facts)
-        self._term_setup: dict[int, tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], int, int, _Facts | None]] = {}
+        # per terminal, once its first state is prepared (its self-loop rows filled then): its
+        # state range and facts
+        self._term_setup: dict[int, tuple[int, int, _Facts | None]] = {}
         self._set_keys: dict[tuple[int, ...], bytes] = {}  # the same, per FOLLOW set
         self._filter_keys: dict[int, bytes] = {}
         self._flat = trie.flat
@@ -976,11 +976,12 @@ class CFGMaskStore:
         tb = self.tables
         term = int(tb.term_of_state[g])
         known = self._term_setup.get(term)
-        if known is None:  # the terminal's first state here: its self-loop rows, follow filter, range, facts
-            self._fill_loops(term)
+        if known is None:  # the terminal's first state here
             lo, hi = self._term_range(term)
-            known = self._term_setup[term] = (self._follow_dfa(term), lo, hi, _facts_of(tb.term_dfas[term]))
-        follow, lo, hi, facts = known
+            known = self._term_setup[term] = (lo, hi, _facts_of(tb.term_dfas[term]))
+            self._fill_loops(*known)
+        lo, hi, facts = known
+        follow = self._follow_dfa(term)
         if derive:
             got = self._base_of(g)
             if got is not None:
@@ -1114,21 +1115,17 @@ class CFGMaskStore:
             self._filter_keys[f] = hit
         return hit
 
-    def _fill_loops(self, term: int) -> None:
-        """Fill terminal ``term``'s rows of the self-loop table (under the lock, before its first
-        scan; a scan in another thread that reads rows still at zero only walks more)."""
-        if self._loops_done[term]:
-            return
-        tb = self.tables
-        lo, hi = self._term_range(term)
-        facts = _facts_of(tb.term_dfas[term])
+    def _fill_loops(self, lo: int, hi: int, facts: _Facts | None) -> None:
+        """Fill the rows ``[lo, hi)`` of a terminal (whose automaton's facts are ``facts``) in the
+        self-loop table: once, by :meth:`_prepare` on the terminal's first state (under the lock,
+        before its first scan; a scan in another thread that reads rows still at zero only walks
+        more)."""
         if facts is not None and facts.loops is not None:
             self._loops[lo:hi] = facts.loops
         else:
-            fill_self_loops(tb.trans, lo, hi, self._loops)
+            fill_self_loops(self.tables.trans, lo, hi, self._loops)
             if facts is not None:
                 facts.loops = self._loops[lo:hi].copy()
-        self._loops_done[term] = True
 
     def _scan(self, g: int, prepared: _ScanInput) -> tuple[_StateEntry, bool]:
         """Layers 1 and 2 of state ``g`` (see :func:`scan_state`) and whether they were computed
