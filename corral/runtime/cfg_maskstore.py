@@ -58,11 +58,11 @@ from corral.runtime.earley_closure import (
     close_set,
     closure_tables,
     encode_chart,
+    open_exits,
     or_words,
     remainder_step_sorted,
     resolve_exits,
     sort_by_first_byte,
-    still_open,
 )
 
 __all__ = ["DEFAULT_CFG_MASK_CACHE_BYTES", "CFGMaskStore", "SharedStates", "bounded_classes", "byte_classes", "follow_passes", "scan_state"]
@@ -823,7 +823,8 @@ class CFGMaskStore:
         self._state_bytes = 0
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._level1: OrderedDict[tuple[int, bytes], tuple[np.ndarray, ...]] = OrderedDict()
-        self._closure: ClosureTables | None = None  # the grammar's productions as arrays, for layer 3
+        # the grammar's productions as arrays, for layer 3, with the kernels' arguments from them
+        self._closure: tuple[ClosureTables, tuple[np.ndarray | int, ...]] | None = None
         self._arenas = threading.local()  # per thread: layer 3's arena, reused; doubled when a mask needs more
         self._level_bytes = 0
         self._mask_bytes = 0
@@ -1316,10 +1317,11 @@ class CFGMaskStore:
         of group ``g`` moved past their terminal. Which candidates that set's terminals then hold
         to the end, and where they leave them, depends only on its groups: cached (``_level1``).
         """
-        ct = self._closure
-        if ct is None:
-            ct = self._closure = closure_tables(self.tables)  # a race builds two equal ones
-        cargs = ct.as_args()
+        closure = self._closure
+        if closure is None:  # (a race builds two equal ones)
+            built = closure_tables(self.tables)
+            closure = self._closure = (built, built.as_args())
+        ct, cargs = closure
         pos_off = ct.pos_off
         while True:
             arena = self._arenas.arena = encode_chart(ct, s, getattr(self._arenas, "arena", None))
@@ -1333,30 +1335,26 @@ class CFGMaskStore:
             if min(roots) < 0:
                 self._arenas.arena = arena.bigger()
                 continue
-            open_sets: list[np.ndarray] = []
-            open_groups: list[np.ndarray] = []
-            open_toks: list[np.ndarray] = []
-            open_ks: list[np.ndarray] = []
+            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
             for (g, e), j in zip(crossing, roots):
                 groups = arena.groups(ct, j)
                 words, bits, ex_toks, ex_states, ex_ks = self._first_level(g, groups, e)
                 or_words(out, words, bits)
                 if ex_toks.shape[0]:
-                    open_ = still_open(out, ex_toks)
-                    if open_.shape[0]:
-                        open_sets.append(np.full(open_.shape[0], j, dtype=np.int64))
-                        open_groups.append(ex_states[open_])
-                        open_toks.append(ex_toks[open_])
-                        open_ks.append(ex_ks[open_])
-            if not open_sets:
+                    part = open_exits(out, j, ex_toks, ex_states, ex_ks)
+                    if part[0].shape[0]:
+                        parts.append(part)
+            if not parts:
                 return
-            ex_set = np.concatenate(open_sets)
-            ex_group = np.concatenate(open_groups)
-            order = np.lexsort((ex_group, ex_set))
+            if len(parts) == 1:
+                ex_set, ex_group, ex_tok, ex_k = parts[0]  # sorted by group already
+            else:  # several groups' exits, sorted by (set, group) together
+                ex_set, ex_group, ex_tok, ex_k = (np.concatenate([p[i] for p in parts]) for i in range(4))
+                order = np.lexsort((ex_group, ex_set))
+                ex_set, ex_group, ex_tok, ex_k = ex_set[order], ex_group[order], ex_tok[order], ex_k[order]
             tb = self.tables
             status = resolve_exits(*cargs, *aargs, tb.trans, tb.accepting, tb.term_of_state, self._follow_first,
-                                   self._flat, self._offsets, ex_set[order], ex_group[order],
-                                   np.concatenate(open_toks)[order], np.concatenate(open_ks)[order], out)  # type: ignore[call-arg]
+                                   self._flat, self._offsets, ex_set, ex_group, ex_tok, ex_k, out)  # type: ignore[call-arg]
             if status >= 0:
                 return
             self._arenas.arena = arena.bigger()
