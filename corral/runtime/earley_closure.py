@@ -365,9 +365,10 @@ def _encode(ct: ClosureTables, s: ESet, arena: Arena) -> bool:
     plist: list[int] = []
     ipos: list[int] = []
     iorg: list[int] = []
+    max_sets, max_items = arena.max_sets, arena.max_items
     for x in order:
-        n_wait = sum(len(w) for w in x.waiting.values())
-        if j >= arena.max_sets or k + n_wait > arena.max_items or kp + len(x.predicted) > arena.max_items:
+        n_wait = sum(map(len, x.waiting.values()))
+        if j >= max_sets or k + n_wait > max_items or kp + len(x.predicted) > max_items:
             return False  # the caller drops this arena
         where[id(x)] = j
         arena.kept.append(x)
