@@ -341,3 +341,30 @@ def test_csr_refuses_a_key_outside_its_range() -> None:
 
     with pytest.raises(ValueError):
         _csr(np.array([0, 3], dtype=np.int32), np.array([1, 2], dtype=np.int32), 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 95), st.integers(0, 5), st.integers(1, 9)), max_size=60),
+       st.lists(st.integers(0, 95), max_size=30), st.integers(0, 7))
+def test_open_exits_equal_their_reading_in_numpy(exits: list[tuple[int, int, int]], held: list[int], j: int) -> None:
+    """``open_exits`` (layer 3's exits still to follow, one kernel) against its numpy reading:
+    the exits whose token has no bit in the mask, in order, then stably sorted by group state,
+    each with set ``j``; dtypes as ``resolve_exits`` takes them. Fails if a held token's exit is
+    kept, or the sort is not stable (exits of one group keep their order: the pairs of a token
+    stay in the order the level found them)."""
+    from corral.runtime.earley_closure import open_exits
+
+    toks = np.array([t for t, _, _ in exits], dtype=np.int32)
+    states = np.array([100 + g for _, g, _ in exits], dtype=np.int32)
+    ks = np.array([k for _, _, k in exits], dtype=np.int32)
+    out = np.zeros(3, dtype=np.uint32)
+    for t in held:
+        out[t >> 5] |= np.uint32(1 << (t & 31))
+    sets, groups, got_toks, got_ks = open_exits(out, j, toks, states, ks)
+    open_ = np.array([not (int(out[t >> 5]) >> (t & 31)) & 1 for t in toks.tolist()], dtype=bool)
+    order = np.flatnonzero(open_)[np.argsort(states[open_], kind="stable")]
+    assert sets.tolist() == [j] * order.shape[0]
+    assert groups.tolist() == states[order].tolist()
+    assert got_toks.tolist() == toks[order].tolist()
+    assert got_ks.tolist() == ks[order].tolist()
+    assert (sets.dtype, groups.dtype, got_toks.dtype, got_ks.dtype) == (np.int64, np.int32, np.int32, np.int32)
