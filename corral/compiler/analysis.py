@@ -574,9 +574,12 @@ def nullable_nonterminals(lhs, rhs_flat, rhs_ptr, n_nonterminals, term_nullable)
 def csr_of_edges(src, dst, n_edges, n):  # type: ignore[no-untyped-def]
     """The first ``n_edges`` edges ``src[k] -> dst[k]`` over nodes ``range(n)`` as a graph in
     compressed rows: ``(ptr, adj)``, the successors of ``v`` being ``adj[ptr[v]:ptr[v + 1]]`` in
-    the edges' order."""
+    the edges' order (a counting sort by source). A source outside ``range(n)`` is a
+    ``ValueError`` (the kernel does not check its writes)."""
     ptr = np.zeros(n + 1, np.int64)
     for k in range(n_edges):
+        if src[k] < 0 or src[k] >= n:
+            raise ValueError("an edge's source outside range(n)")
         ptr[src[k] + 1] += 1
     for v in range(n):
         ptr[v + 1] += ptr[v]
